@@ -1,1 +1,450 @@
-//! stub
+//! Keys, JWKS, JWS and JWE for Passerelle — no IO.
+//!
+//! Everything cryptographic that the broker, the connector and the sandbox do goes through this
+//! crate, so the JOSE library (josekit, on OpenSSL) sits behind one small surface. Keys are parsed
+//! once into ready-to-use signers and decrypters; callers never touch raw key material.
+//!
+//! Promises: a signature is only verified against a key whose `kid` and algorithm match the header
+//! (RFC 7515 §4.1.4); JWE decryption selects the key by `kid` and accepts only RSA-OAEP and
+//! RSA-OAEP-256 key management (itsme's JOSE appendix), so an attacker cannot pick the algorithm.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwe::{JweDecrypter, JweEncrypter, JweHeader, RSA_OAEP, RSA_OAEP_256};
+use josekit::jwk::{Jwk, JwkSet};
+use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, RS256};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// A JSON object: the claims of a JWT or the members of a JWK.
+pub type Claims = Map<String, Value>;
+
+/// What can go wrong with keys and tokens. Messages are safe to show to a developer: they never
+/// contain key material or token contents.
+#[derive(Debug, thiserror::Error)]
+pub enum JoseError {
+    #[error("the key is not usable: {0}")]
+    InvalidKey(String),
+    #[error("the token is malformed: {0}")]
+    Malformed(String),
+    #[error("no key with kid {0:?} is known")]
+    UnknownKey(Option<String>),
+    #[error("algorithm {0:?} is not accepted here")]
+    AlgorithmNotAccepted(String),
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("the token cannot be decrypted")]
+    DecryptionFailed,
+    #[error("signing or encryption failed: {0}")]
+    Operation(String),
+}
+
+/// JWS algorithms Passerelle signs with. RS256 is what itsme and Signicat use; ES256 is offered per
+/// client for the RP-facing ID token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigAlg {
+    Rs256,
+    Es256,
+}
+
+impl SigAlg {
+    pub fn name(self) -> &'static str {
+        match self {
+            SigAlg::Rs256 => "RS256",
+            SigAlg::Es256 => "ES256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SigAlg> {
+        match name {
+            "RS256" => Some(SigAlg::Rs256),
+            "ES256" => Some(SigAlg::Es256),
+            _ => None,
+        }
+    }
+}
+
+/// JWE key-management algorithms accepted for decryption and used for encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncAlg {
+    RsaOaep,
+    RsaOaep256,
+}
+
+impl EncAlg {
+    pub fn name(self) -> &'static str {
+        match self {
+            EncAlg::RsaOaep => "RSA-OAEP",
+            EncAlg::RsaOaep256 => "RSA-OAEP-256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EncAlg> {
+        match name {
+            "RSA-OAEP" => Some(EncAlg::RsaOaep),
+            "RSA-OAEP-256" => Some(EncAlg::RsaOaep256),
+            _ => None,
+        }
+    }
+}
+
+/// The content encryption Passerelle uses: the OIDC default that itsme's examples show.
+pub const CONTENT_ENCRYPTION: &str = "A128CBC-HS256";
+
+fn op_err(e: impl std::fmt::Display) -> JoseError {
+    JoseError::Operation(e.to_string())
+}
+
+/// The RFC 7638 thumbprint of a public JWK, used as a stable `kid` for generated keys.
+pub fn thumbprint(public: &Jwk) -> String {
+    let m = public.as_ref();
+    let pick = |names: &[&str]| {
+        let mut o = Map::new();
+        for n in names {
+            if let Some(v) = m.get(*n) {
+                o.insert((*n).to_string(), v.clone());
+            }
+        }
+        Value::Object(o).to_string()
+    };
+    // serde_json keeps insertion order (preserve_order); RFC 7638 wants lexicographic order,
+    // which the lists below are already in.
+    let canonical = match public.key_type() {
+        "EC" => pick(&["crv", "kty", "x", "y"]),
+        _ => pick(&["e", "kty", "n"]),
+    };
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A private signing key with its public half, ready to sign.
+#[derive(Debug)]
+pub struct SigningKey {
+    kid: String,
+    alg: SigAlg,
+    signer: Box<dyn JwsSigner>,
+    public: Jwk,
+}
+
+impl SigningKey {
+    /// Generates a fresh key (RSA 2048 for RS256, P-256 for ES256) and returns it with its private
+    /// JWK, which the caller persists.
+    pub fn generate(alg: SigAlg) -> Result<(SigningKey, String), JoseError> {
+        let mut jwk = match alg {
+            SigAlg::Rs256 => Jwk::generate_rsa_key(2048).map_err(op_err)?,
+            SigAlg::Es256 => {
+                Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).map_err(op_err)?
+            }
+        };
+        let public = jwk.to_public_key().map_err(op_err)?;
+        jwk.set_key_id(thumbprint(&public));
+        jwk.set_key_use("sig");
+        jwk.set_algorithm(alg.name());
+        let private = jwk.to_string();
+        Ok((SigningKey::from_private_jwk(&private)?, private))
+    }
+
+    /// Loads a key persisted by [`SigningKey::generate`] (or supplied by an operator).
+    pub fn from_private_jwk(json: &str) -> Result<SigningKey, JoseError> {
+        let jwk = Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let alg = match (jwk.key_type(), jwk.algorithm()) {
+            ("RSA", None | Some("RS256")) => SigAlg::Rs256,
+            ("EC", None | Some("ES256")) => SigAlg::Es256,
+            (kty, alg) => {
+                return Err(JoseError::InvalidKey(format!(
+                    "unsupported signing key type {kty} / {alg:?}"
+                )));
+            }
+        };
+        let signer: Box<dyn JwsSigner> = match alg {
+            SigAlg::Rs256 => Box::new(RS256.signer_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
+            SigAlg::Es256 => Box::new(ES256.signer_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
+        };
+        let mut public = jwk.to_public_key().map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let kid = match jwk.key_id() {
+            Some(k) => k.to_string(),
+            None => thumbprint(&public),
+        };
+        public.set_key_id(kid.clone());
+        public.set_key_use("sig");
+        public.set_algorithm(alg.name());
+        Ok(SigningKey { kid, alg, signer, public })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> SigAlg {
+        self.alg
+    }
+
+    /// The public JWK, for a JWKS document.
+    pub fn public_jwk(&self) -> &Jwk {
+        &self.public
+    }
+
+    /// Signs `claims` as a compact JWS with `kid` in the header (RFC 7515 §7.1).
+    pub fn sign(&self, claims: &Claims, typ: Option<&str>) -> Result<String, JoseError> {
+        let mut header = JwsHeader::new();
+        header.set_key_id(self.kid.clone());
+        if let Some(t) = typ {
+            header.set_token_type(t);
+        }
+        let payload = serde_json::to_vec(claims).map_err(op_err)?;
+        josekit::jws::serialize_compact(&payload, &header, self.signer.as_ref()).map_err(op_err)
+    }
+}
+
+/// A private RSA key that decrypts JWEs addressed to it, with either RSA-OAEP or RSA-OAEP-256.
+#[derive(Debug)]
+pub struct DecryptionKey {
+    kid: String,
+    oaep: Box<dyn JweDecrypter>,
+    oaep256: Box<dyn JweDecrypter>,
+    public: Jwk,
+}
+
+impl DecryptionKey {
+    /// Generates an RSA 2048 encryption key and returns it with its private JWK. The published
+    /// `alg` is RSA-OAEP-256, the algorithm itsme's JOSE appendix asks for.
+    pub fn generate() -> Result<(DecryptionKey, String), JoseError> {
+        let mut jwk = Jwk::generate_rsa_key(2048).map_err(op_err)?;
+        let public = jwk.to_public_key().map_err(op_err)?;
+        jwk.set_key_id(thumbprint(&public));
+        jwk.set_key_use("enc");
+        let private = jwk.to_string();
+        Ok((DecryptionKey::from_private_jwk(&private)?, private))
+    }
+
+    pub fn from_private_jwk(json: &str) -> Result<DecryptionKey, JoseError> {
+        let mut jwk = Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        if jwk.key_type() != "RSA" {
+            return Err(JoseError::InvalidKey("encryption keys must be RSA".into()));
+        }
+        // josekit binds a key to one algorithm through `alg`; this key serves both OAEP variants.
+        let _ = jwk.set_parameter("alg", None);
+        let bad = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
+        let oaep = Box::new(RSA_OAEP.decrypter_from_jwk(&jwk).map_err(bad)?);
+        let oaep256 = Box::new(RSA_OAEP_256.decrypter_from_jwk(&jwk).map_err(bad)?);
+        let mut public = jwk.to_public_key().map_err(bad)?;
+        let kid = match jwk.key_id() {
+            Some(k) => k.to_string(),
+            None => thumbprint(&public),
+        };
+        public.set_key_id(kid.clone());
+        public.set_key_use("enc");
+        public.set_algorithm(EncAlg::RsaOaep256.name());
+        Ok(DecryptionKey { kid, oaep, oaep256, public })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn public_jwk(&self) -> &Jwk {
+        &self.public
+    }
+}
+
+/// Decrypts a compact JWE with the key its `kid` names (itsme picks one of several `enc` keys at
+/// random, so selection is by `kid`). Returns the plaintext, e.g. a nested JWS.
+pub fn decrypt(token: &str, keys: &[&DecryptionKey]) -> Result<Vec<u8>, JoseError> {
+    let header = peek_header(token)?;
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+    let alg = EncAlg::parse(alg).ok_or_else(|| JoseError::AlgorithmNotAccepted(alg.to_string()))?;
+    let enc = header.get("enc").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(enc, "A128CBC-HS256" | "A192CBC-HS384" | "A256CBC-HS512" | "A128GCM" | "A256GCM") {
+        return Err(JoseError::AlgorithmNotAccepted(enc.to_string()));
+    }
+    let kid = header.get("kid").and_then(Value::as_str);
+    let key = match kid {
+        Some(kid) => keys.iter().find(|k| k.kid == kid),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| JoseError::UnknownKey(kid.map(str::to_string)))?;
+    let decrypter: &dyn JweDecrypter = match alg {
+        EncAlg::RsaOaep => key.oaep.as_ref(),
+        EncAlg::RsaOaep256 => key.oaep256.as_ref(),
+    };
+    josekit::jwe::deserialize_compact(token, decrypter)
+        .map(|(plain, _)| plain)
+        .map_err(|_| JoseError::DecryptionFailed)
+}
+
+/// Encrypts `plaintext` (a signed JWT) to the recipient's public RSA key, with `cty: JWT` for a
+/// nested JWT (RFC 7519 §5.2) and the recipient's `kid`.
+pub fn encrypt(plaintext: &[u8], recipient: &Jwk, alg: EncAlg) -> Result<String, JoseError> {
+    let mut key = recipient.clone();
+    let _ = key.set_parameter("alg", None);
+    let _ = key.set_parameter("key_ops", None);
+    let bad = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
+    let encrypter: Box<dyn JweEncrypter> = match alg {
+        EncAlg::RsaOaep => Box::new(RSA_OAEP.encrypter_from_jwk(&key).map_err(bad)?),
+        EncAlg::RsaOaep256 => Box::new(RSA_OAEP_256.encrypter_from_jwk(&key).map_err(bad)?),
+    };
+    let mut header = JweHeader::new();
+    header.set_content_encryption(CONTENT_ENCRYPTION);
+    header.set_content_type("JWT");
+    if let Some(kid) = recipient.key_id() {
+        header.set_key_id(kid);
+    }
+    josekit::jwe::serialize_compact(plaintext, &header, encrypter.as_ref()).map_err(op_err)
+}
+
+/// Reads the protected header of a compact JWS or JWE without verifying anything.
+pub fn peek_header(token: &str) -> Result<Claims, JoseError> {
+    let first = token.split('.').next().unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(first)
+        .map_err(|_| JoseError::Malformed("header is not base64url".into()))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(JoseError::Malformed("header is not a JSON object".into())),
+    }
+}
+
+/// Reads the payload of a compact JWS without verifying it. Only for choosing which keys to verify
+/// with (e.g. the `iss` of a client assertion); never trust what it returns.
+pub fn peek_payload(token: &str) -> Result<Claims, JoseError> {
+    let mut parts = token.split('.');
+    let payload = parts.nth(1).ok_or_else(|| JoseError::Malformed("not a compact JWS".into()))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JoseError::Malformed("payload is not base64url".into()))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(JoseError::Malformed("payload is not a JSON object".into())),
+    }
+}
+
+/// A set of public keys that signatures are verified against.
+#[derive(Debug, Clone, Default)]
+pub struct PublicKeys {
+    keys: Vec<Jwk>,
+}
+
+impl PublicKeys {
+    /// Parses a JWKS document (RFC 7517 §5). Keys of other types are kept but never match.
+    pub fn from_jwks_json(json: &str) -> Result<PublicKeys, JoseError> {
+        let set = JwkSet::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        Ok(PublicKeys { keys: set.keys().into_iter().cloned().collect() })
+    }
+
+    pub fn from_jwks(keys: Vec<Jwk>) -> PublicKeys {
+        PublicKeys { keys }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.key_id() == Some(kid))
+    }
+
+    /// The first key meant for encryption (`use` = `enc`, or no `use`), RSA only.
+    pub fn encryption_key(&self) -> Option<&Jwk> {
+        self.keys
+            .iter()
+            .find(|k| k.key_type() == "RSA" && matches!(k.key_use(), Some("enc")))
+            .or_else(|| self.keys.iter().find(|k| k.key_type() == "RSA" && k.key_use().is_none()))
+    }
+
+    /// Verifies a compact JWS against the key named by its `kid` (or the only candidate key when
+    /// the header has none) and returns its claims. Only the algorithms in `accepted` are allowed.
+    pub fn verify(&self, token: &str, accepted: &[SigAlg]) -> Result<Claims, JoseError> {
+        let header = peek_header(token)?;
+        let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+        let alg = SigAlg::parse(alg_name)
+            .filter(|a| accepted.contains(a))
+            .ok_or_else(|| JoseError::AlgorithmNotAccepted(alg_name.to_string()))?;
+        let kty = match alg {
+            SigAlg::Rs256 => "RSA",
+            SigAlg::Es256 => "EC",
+        };
+        let kid = header.get("kid").and_then(Value::as_str);
+        let candidates: Vec<&Jwk> = self
+            .keys
+            .iter()
+            .filter(|k| k.key_type() == kty && !matches!(k.key_use(), Some("enc")))
+            .filter(|k| match kid {
+                Some(kid) => k.key_id() == Some(kid),
+                None => true,
+            })
+            .collect();
+        let key = match candidates.as_slice() {
+            [one] => *one,
+            _ => return Err(JoseError::UnknownKey(kid.map(str::to_string))),
+        };
+        let mut key = key.clone();
+        let _ = key.set_parameter("alg", None);
+        let _ = key.set_parameter("key_ops", None);
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            SigAlg::Rs256 => Box::new(RS256.verifier_from_jwk(&key).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
+            SigAlg::Es256 => Box::new(ES256.verifier_from_jwk(&key).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
+        };
+        let (payload, _) = josekit::jws::deserialize_compact(token, verifier.as_ref())
+            .map_err(|_| JoseError::BadSignature)?;
+        match serde_json::from_slice(&payload) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(JoseError::Malformed("payload is not a JSON object".into())),
+        }
+    }
+}
+
+/// A JWKS document for the given public keys (RFC 7517 §5).
+pub fn jwks_json<'a>(keys: impl IntoIterator<Item = &'a Jwk>) -> Value {
+    let keys: Vec<Value> = keys.into_iter().map(|k| Value::Object(k.as_ref().clone())).collect();
+    serde_json::json!({ "keys": keys })
+}
+
+/// The `at_hash` / `c_hash` of OIDC Core §3.1.3.6 for SHA-256-based algorithms.
+pub fn left_half_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_jwt_round_trip_with_both_oaep_variants() {
+        let (sig, _) = SigningKey::generate(SigAlg::Rs256).expect("key");
+        let (dec, private) = DecryptionKey::generate().expect("key");
+        let reloaded = DecryptionKey::from_private_jwk(&private).expect("reload");
+        let mut claims = Claims::new();
+        claims.insert("sub".into(), "abc".into());
+        let jws = sig.sign(&claims, Some("JWT")).expect("sign");
+        let verify = PublicKeys::from_jwks(vec![sig.public_jwk().clone()]);
+        for alg in [EncAlg::RsaOaep, EncAlg::RsaOaep256] {
+            let jwe = encrypt(jws.as_bytes(), dec.public_jwk(), alg).expect("encrypt");
+            let header = peek_header(&jwe).expect("header");
+            assert_eq!(header["alg"], alg.name());
+            assert_eq!(header["cty"], "JWT");
+            let plain = decrypt(&jwe, &[&reloaded]).expect("decrypt");
+            let inner = String::from_utf8(plain).expect("utf8");
+            let got = verify.verify(&inner, &[SigAlg::Rs256]).expect("verify");
+            assert_eq!(got["sub"], "abc");
+        }
+    }
+
+    #[test]
+    fn verification_refuses_other_algorithms_and_tampering() {
+        let (sig, _) = SigningKey::generate(SigAlg::Es256).expect("key");
+        let keys = PublicKeys::from_jwks(vec![sig.public_jwk().clone()]);
+        let token = sig.sign(&Claims::new(), None).expect("sign");
+        assert!(keys.verify(&token, &[SigAlg::Es256]).is_ok());
+        assert!(matches!(keys.verify(&token, &[SigAlg::Rs256]), Err(JoseError::AlgorithmNotAccepted(_))));
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys.verify(&tampered, &[SigAlg::Es256]).is_err());
+    }
+
+    #[test]
+    fn at_hash_matches_oidc_example_shape() {
+        assert_eq!(left_half_hash("abc").len(), 22);
+    }
+}

@@ -1,0 +1,230 @@
+//! The state machine of one action in the itsme app, as the sandbox emulates it.
+//!
+//! A transaction at the scheme starts when the browser arrives at the authorization endpoint,
+//! waits for a phone number, then waits for the person in the app, and ends approved or rejected.
+//! [`advance`] is the only way to move it: `(state, event, now) -> (state, effects)`; an event
+//! that makes no sense in a state is a [`FlowError`], never a panic. Deadlines are compared with
+//! the `now` passed in, so a deadline passes when the clock says so, not when a timer fires.
+
+/// What a scripted persona does with an action, or `Manual` for a person at the app page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Approve,
+    Refuse,
+    Timeout,
+    Blocked,
+    Manual,
+}
+
+impl Behaviour {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Behaviour::Approve => "approve",
+            Behaviour::Refuse => "refuse",
+            Behaviour::Timeout => "timeout",
+            Behaviour::Blocked => "blocked",
+            Behaviour::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Behaviour> {
+        Some(match s {
+            "approve" => Behaviour::Approve,
+            "refuse" => Behaviour::Refuse,
+            "timeout" => Behaviour::Timeout,
+            "blocked" => Behaviour::Blocked,
+            "manual" => Behaviour::Manual,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an action ended without approval. Each becomes `access_denied` with its own description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The person pressed "refuse" in the app.
+    Refused,
+    /// Nobody answered in the app before the deadline.
+    TimedOut,
+    /// The wrong itsme code was entered three times.
+    WrongCode,
+}
+
+impl Rejection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Refused => "refused",
+            Rejection::TimedOut => "timed_out",
+            Rejection::WrongCode => "wrong_code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Rejection> {
+        Some(match s {
+            "refused" => Rejection::Refused,
+            "timed_out" => Rejection::TimedOut,
+            "wrong_code" => Rejection::WrongCode,
+            _ => return None,
+        })
+    }
+
+    /// The `error_description` that goes with `access_denied`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Rejection::Refused => "The user refused the request in the itsme app.",
+            Rejection::TimedOut => "The user did not answer in the itsme app in time (timeout).",
+            Rejection::WrongCode => "The wrong itsme code was entered three times; the action was blocked.",
+        }
+    }
+}
+
+/// How many wrong codes end an action.
+pub const MAX_CODE_ATTEMPTS: u32 = 3;
+
+/// Where an action stands. Times are Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionState {
+    /// The phone page is shown; nobody is identified yet.
+    AwaitingPhone,
+    /// The app shows the action; `attempts` wrong codes so far.
+    AwaitingApp { deadline: i64, attempts: u32 },
+    /// Approved with the right code: the client may get an authorization code.
+    Approved,
+    /// Ended without approval.
+    Rejected(Rejection),
+    /// The authorization code was redeemed; nothing more can happen.
+    Redeemed,
+}
+
+impl ActionState {
+    /// `true` once the action can no longer change in the app (the waiting page may move on).
+    pub fn is_decided(self) -> bool {
+        !matches!(self, ActionState::AwaitingPhone | ActionState::AwaitingApp { .. })
+    }
+}
+
+/// Something that happened to an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionEvent {
+    /// The phone number of a persona was submitted; scripted personas decide right away.
+    PhoneSubmitted { behaviour: Behaviour, app_timeout_secs: i64 },
+    /// A code was entered in the app.
+    CodeEntered { correct: bool },
+    /// "Refuse" was pressed in the app.
+    RefusePressed,
+    /// Somebody looked at the action: lets a passed deadline take effect.
+    Observed,
+    /// The client redeemed the authorization code.
+    CodeRedeemed,
+}
+
+/// What the caller must do after a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Wake the waiting pages of this action: it has been decided.
+    WakeWaiters,
+}
+
+/// An event that is not allowed in the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FlowError {
+    #[error("this action is not waiting for a phone number")]
+    NotAwaitingPhone,
+    #[error("this action is no longer waiting in the app")]
+    NotAwaitingApp,
+    #[error("this action was not approved")]
+    NotApproved,
+}
+
+/// Advances an action by one event (see the module documentation).
+pub fn advance(state: ActionState, event: ActionEvent, now: i64) -> Result<(ActionState, Vec<Effect>), FlowError> {
+    use ActionEvent::*;
+    use ActionState::*;
+    // A passed deadline takes effect before anything else can happen in the app.
+    let state = match state {
+        AwaitingApp { deadline, .. } if now >= deadline => {
+            if event == Observed {
+                return Ok((Rejected(Rejection::TimedOut), vec![Effect::WakeWaiters]));
+            }
+            Rejected(Rejection::TimedOut)
+        }
+        s => s,
+    };
+    let decided = |s: ActionState| Ok((s, vec![Effect::WakeWaiters]));
+    match (state, event) {
+        (AwaitingPhone, PhoneSubmitted { behaviour, app_timeout_secs }) => match behaviour {
+            Behaviour::Approve => decided(Approved),
+            Behaviour::Refuse => decided(Rejected(Rejection::Refused)),
+            Behaviour::Blocked => decided(Rejected(Rejection::WrongCode)),
+            Behaviour::Timeout | Behaviour::Manual => {
+                Ok((AwaitingApp { deadline: now + app_timeout_secs.max(1), attempts: 0 }, vec![]))
+            }
+        },
+        (_, PhoneSubmitted { .. }) => Err(FlowError::NotAwaitingPhone),
+        (AwaitingApp { .. }, CodeEntered { correct: true }) => decided(Approved),
+        (AwaitingApp { deadline, attempts }, CodeEntered { correct: false }) => {
+            let attempts = attempts + 1;
+            if attempts >= MAX_CODE_ATTEMPTS {
+                decided(Rejected(Rejection::WrongCode))
+            } else {
+                Ok((AwaitingApp { deadline, attempts }, vec![]))
+            }
+        }
+        (AwaitingApp { .. }, RefusePressed) => decided(Rejected(Rejection::Refused)),
+        (_, CodeEntered { .. } | RefusePressed) => Err(FlowError::NotAwaitingApp),
+        (s, Observed) => Ok((s, vec![])),
+        (Approved, CodeRedeemed) => Ok((Redeemed, vec![])),
+        (_, CodeRedeemed) => Err(FlowError::NotApproved),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_000_000;
+
+    fn submitted(b: Behaviour) -> ActionState {
+        let ev = ActionEvent::PhoneSubmitted { behaviour: b, app_timeout_secs: 120 };
+        advance(ActionState::AwaitingPhone, ev, T0).expect("allowed").0
+    }
+
+    #[test]
+    fn scripted_personas_decide_at_once() {
+        assert_eq!(submitted(Behaviour::Approve), ActionState::Approved);
+        assert_eq!(submitted(Behaviour::Refuse), ActionState::Rejected(Rejection::Refused));
+        assert_eq!(submitted(Behaviour::Blocked), ActionState::Rejected(Rejection::WrongCode));
+        assert_eq!(submitted(Behaviour::Timeout), ActionState::AwaitingApp { deadline: T0 + 120, attempts: 0 });
+    }
+
+    #[test]
+    fn three_wrong_codes_block() {
+        let mut s = submitted(Behaviour::Manual);
+        for _ in 0..2 {
+            s = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 1).expect("ok").0;
+            assert!(!s.is_decided());
+        }
+        let (s, fx) = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 2).expect("ok");
+        assert_eq!(s, ActionState::Rejected(Rejection::WrongCode));
+        assert_eq!(fx, vec![Effect::WakeWaiters]);
+        assert_eq!(advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 3), Err(FlowError::NotAwaitingApp));
+    }
+
+    #[test]
+    fn the_deadline_wins_over_a_late_code() {
+        let s = submitted(Behaviour::Manual);
+        assert_eq!(advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 120), Err(FlowError::NotAwaitingApp));
+        let (s, _) = advance(s, ActionEvent::Observed, T0 + 121).expect("ok");
+        assert_eq!(s, ActionState::Rejected(Rejection::TimedOut));
+        let (s, _) = advance(submitted(Behaviour::Manual), ActionEvent::CodeEntered { correct: true }, T0 + 119).expect("ok");
+        assert_eq!(s, ActionState::Approved);
+    }
+
+    #[test]
+    fn only_an_approved_action_is_redeemed_once() {
+        let (s, _) = advance(ActionState::Approved, ActionEvent::CodeRedeemed, T0).expect("ok");
+        assert_eq!(s, ActionState::Redeemed);
+        assert_eq!(advance(s, ActionEvent::CodeRedeemed, T0), Err(FlowError::NotApproved));
+        assert_eq!(advance(ActionState::AwaitingPhone, ActionEvent::CodeRedeemed, T0), Err(FlowError::NotApproved));
+    }
+}

@@ -1,0 +1,410 @@
+//! OAuth 2.0 / OpenID Connect wire rules: error codes and the validation of an authorization
+//! request. Parse, then trust: a [`ValidatedAuthorizationRequest`] and its [`RedirectUri`] can only
+//! come out of [`validate_authorization_request`].
+
+use crate::scopes::{Account, GrantedScopes, ScopeError};
+
+/// Error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1 and OIDC Core §3.1.2.6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    UnauthorizedClient,
+    AccessDenied,
+    UnsupportedResponseType,
+    InvalidScope,
+    ServerError,
+    TemporarilyUnavailable,
+    InvalidClient,
+    InvalidGrant,
+    UnsupportedGrantType,
+    InvalidToken,
+    LoginRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+        }
+    }
+
+    /// Parses an error code received from the scheme. itsme spells RFC 6749's
+    /// `temporarily_unavailable` as `temporary_unavailable`; both are accepted.
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        Some(match code {
+            "invalid_request" => ErrorCode::InvalidRequest,
+            "unauthorized_client" => ErrorCode::UnauthorizedClient,
+            "access_denied" => ErrorCode::AccessDenied,
+            "unsupported_response_type" => ErrorCode::UnsupportedResponseType,
+            "invalid_scope" => ErrorCode::InvalidScope,
+            "server_error" => ErrorCode::ServerError,
+            "temporarily_unavailable" | "temporary_unavailable" => ErrorCode::TemporarilyUnavailable,
+            "login_required" => ErrorCode::LoginRequired,
+            _ => return None,
+        })
+    }
+}
+
+/// An OAuth error with a description a developer can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError { code, description: description.into() }
+    }
+}
+
+/// Request parameters as received, each name at most once (RFC 6749 §3.1: "Request and
+/// response parameters MUST NOT be included more than once").
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Builds from decoded pairs; empty values count as absent (RFC 6749 §3.1). Fails with the
+    /// name of the first repeated parameter.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Params, String> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in pairs {
+            if v.is_empty() {
+                continue;
+            }
+            if out.iter().any(|(n, _)| *n == k) {
+                return Err(k);
+            }
+            out.push((k, v));
+        }
+        Ok(Params { pairs: out })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+}
+
+/// A redirect URI that exactly matches one the client registered (OIDC Core §3.1.2.1; RFC 9700
+/// §4.1.3: exact string comparison).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// The only way to get one: exact, case-sensitive match against the registered list.
+    pub fn match_registered(requested: &str, registered: &[String]) -> Option<RedirectUri> {
+        registered.iter().find(|r| r.as_str() == requested).map(|r| RedirectUri(r.clone()))
+    }
+
+    /// Restores a redirect URI that was matched before it was stored.
+    pub fn from_stored(uri: String) -> RedirectUri {
+        RedirectUri(uri)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How the authorization response reaches the client (OAuth 2.0 Multiple Response Types §2.1,
+/// Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResponseMode> {
+        match s {
+            "query" => Some(ResponseMode::Query),
+            "form_post" => Some(ResponseMode::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// The registered facts about a client that authorization-request validation needs.
+#[derive(Debug, Clone)]
+pub struct ClientPolicy<'a> {
+    pub redirect_uris: &'a [String],
+    pub account: Account,
+    pub grants: &'a [String],
+}
+
+/// An authorization request that passed every check.
+#[derive(Debug, Clone)]
+pub struct ValidatedAuthorizationRequest {
+    pub redirect_uri: RedirectUri,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub scopes: GrantedScopes,
+    pub ui_locales: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// Where an error can be sent once the redirect URI is trusted.
+#[derive(Debug, Clone)]
+pub struct ErrorRedirect {
+    pub redirect_uri: RedirectUri,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub error: OAuthError,
+}
+
+/// Why an authorization request fails: shown to the person when the client or redirect URI cannot
+/// be trusted (RFC 6749 §4.1.2.1), otherwise redirected to the client.
+#[derive(Debug, Clone)]
+pub enum AuthorizeError {
+    Page(String),
+    Redirect(Box<ErrorRedirect>),
+}
+
+const MAX_STATE: usize = 2048;
+const MAX_NONCE: usize = 1024;
+
+/// Validates an authorization request for a known client (OIDC Core §3.1.2.2). The caller has
+/// already resolved `client_id` to `client`.
+pub fn validate_authorization_request(
+    params: &Params,
+    client: &ClientPolicy<'_>,
+) -> Result<ValidatedAuthorizationRequest, AuthorizeError> {
+    let Some(requested) = params.get("redirect_uri") else {
+        return Err(AuthorizeError::Page(
+            "The request has no redirect_uri. Send one of the redirect URIs registered for this client.".into(),
+        ));
+    };
+    let Some(redirect_uri) = RedirectUri::match_registered(requested, client.redirect_uris) else {
+        return Err(AuthorizeError::Page(
+            "The redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.".into(),
+        ));
+    };
+    let state = params.get("state").map(str::to_string);
+    let mut response_mode = ResponseMode::Query;
+    let fail = |response_mode, code, description: &str| {
+        Err(AuthorizeError::Redirect(Box::new(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            response_mode,
+            state: state.clone().filter(|s| s.len() <= MAX_STATE),
+            error: OAuthError::new(code, description),
+        })))
+    };
+    if let Some(mode) = params.get("response_mode") {
+        match ResponseMode::parse(mode) {
+            Some(m) => response_mode = m,
+            None => {
+                return fail(response_mode, ErrorCode::InvalidRequest, "response_mode must be query or form_post");
+            }
+        }
+    }
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        return fail(response_mode, ErrorCode::InvalidRequest, "state is longer than 2048 characters");
+    }
+    if params.get("request").is_some() {
+        return fail(response_mode, ErrorCode::RequestNotSupported, "request objects are not supported yet; send the parameters in the query or form");
+    }
+    if params.get("request_uri").is_some() {
+        return fail(response_mode, ErrorCode::RequestUriNotSupported, "request_uri is not supported yet; send the parameters in the query or form");
+    }
+    match params.get("response_type") {
+        None => return fail(response_mode, ErrorCode::InvalidRequest, "response_type is missing; use response_type=code"),
+        Some("code") => {}
+        Some(_) => {
+            return fail(response_mode, ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
+        }
+    }
+    let scopes = match GrantedScopes::parse(params.get("scope").unwrap_or_default(), client.account, client.grants) {
+        Ok(s) => s,
+        Err(e @ ScopeError::MissingOpenid) | Err(e @ ScopeError::NotGranted(_)) => {
+            return fail(response_mode, ErrorCode::InvalidScope, &e.to_string());
+        }
+    };
+    let Some(code_challenge) = params.get("code_challenge") else {
+        return fail(response_mode, ErrorCode::InvalidRequest, "PKCE is required: send code_challenge and code_challenge_method=S256 (RFC 7636)");
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return fail(response_mode, ErrorCode::InvalidRequest, "code_challenge_method must be S256");
+    }
+    if code_challenge.len() != 43 || !code_challenge.bytes().all(is_base64url) {
+        return fail(response_mode, ErrorCode::InvalidRequest, "code_challenge must be the 43-character base64url SHA-256 of the code_verifier");
+    }
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+        return fail(response_mode, ErrorCode::InvalidRequest, "nonce is longer than 1024 characters");
+    }
+    if let Some(prompt) = params.get("prompt") {
+        let values: Vec<&str> = prompt.split(' ').filter(|s| !s.is_empty()).collect();
+        if values.contains(&"none") {
+            if values.len() > 1 {
+                return fail(response_mode, ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
+            }
+            return fail(response_mode, ErrorCode::LoginRequired, "itsme needs the person to approve every login in the app; prompt=none cannot be honoured");
+        }
+    }
+    if let Some(acr_values) = params.get("acr_values") {
+        for value in acr_values.split(' ').filter(|s| !s.is_empty()) {
+            if let Some(idp) = value.strip_prefix("idp:") {
+                if idp != "itsme" {
+                    return fail(response_mode, ErrorCode::InvalidRequest, "unknown identity provider in acr_values; Passerelle offers idp:itsme");
+                }
+            } else if let Some(loa) = value.strip_prefix("loa:") {
+                if !matches!(loa, "low" | "substantial" | "high") {
+                    return fail(response_mode, ErrorCode::InvalidRequest, "unknown level of assurance in acr_values; use loa:low, loa:substantial or loa:high");
+                }
+            }
+        }
+    }
+    if let Some(max_age) = params.get("max_age") {
+        if max_age.parse::<u64>().is_err() {
+            return fail(response_mode, ErrorCode::InvalidRequest, "max_age must be a non-negative integer");
+        }
+    }
+    let ui_locales = params.get("ui_locales").filter(|s| s.len() <= 256).map(str::to_string);
+    let login_hint = params.get("login_hint").filter(|s| s.len() <= 64).map(str::to_string);
+    Ok(ValidatedAuthorizationRequest {
+        redirect_uri,
+        response_mode,
+        state,
+        nonce,
+        code_challenge: code_challenge.to_string(),
+        scopes,
+        ui_locales,
+        login_hint,
+    })
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Checks a PKCE `code_verifier` against the stored S256 `code_challenge` (RFC 7636 §4.6).
+pub fn verify_pkce(code_verifier: &str, code_challenge: &str) -> bool {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    if !(43..=128).contains(&code_verifier.len())
+        || !code_verifier.bytes().all(|b| is_base64url(b) || b == b'.' || b == b'~')
+    {
+        return false;
+    }
+    let digest = sha2::Sha256::digest(code_verifier.as_bytes());
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    // Both values are public once the code is redeemed; equality timing leaks nothing useful.
+    computed == code_challenge
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &[(&str, &str)]) -> Params {
+        Params::from_pairs(q.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("no duplicates")
+    }
+
+    fn client() -> (Vec<String>, Vec<String>) {
+        (vec!["https://rp.example/cb".to_string()], vec![])
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn good() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("response_type", "code"),
+            ("client_id", "c"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("scope", "openid profile"),
+            ("state", "s1"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]
+    }
+
+    #[test]
+    fn a_good_request_validates() {
+        let (uris, grants) = client();
+        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Sandbox, grants: &grants };
+        let v = validate_authorization_request(&params(&good()), &policy).expect("valid");
+        assert_eq!(v.redirect_uri.as_str(), "https://rp.example/cb");
+        assert_eq!(v.state.as_deref(), Some("s1"));
+    }
+
+    #[test]
+    fn a_foreign_redirect_uri_is_never_redirected_to() {
+        let (uris, grants) = client();
+        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Sandbox, grants: &grants };
+        let mut q = good();
+        q[2] = ("redirect_uri", "https://rp.example/cb/");
+        assert!(matches!(validate_authorization_request(&params(&q), &policy), Err(AuthorizeError::Page(_))));
+    }
+
+    #[test]
+    fn pkce_is_required_and_errors_carry_state() {
+        let (uris, grants) = client();
+        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Sandbox, grants: &grants };
+        let q: Vec<_> = good().into_iter().filter(|(k, _)| *k != "code_challenge").collect();
+        match validate_authorization_request(&params(&q), &policy) {
+            Err(AuthorizeError::Redirect(r)) => {
+                assert_eq!(r.error.code, ErrorCode::InvalidRequest);
+                assert_eq!(r.state.as_deref(), Some("s1"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ungranted_protected_scope_is_invalid_scope_naming_it() {
+        let (uris, grants) = client();
+        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Production, grants: &grants };
+        let mut q = good();
+        q[3] = ("scope", "openid nin");
+        match validate_authorization_request(&params(&q), &policy) {
+            Err(AuthorizeError::Redirect(r)) => {
+                assert_eq!(r.error.code, ErrorCode::InvalidScope);
+                assert!(r.error.description.contains("'nin'"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        let pairs = vec![("a".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())];
+        assert_eq!(Params::from_pairs(pairs).err().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_example() {
+        assert!(verify_pkce("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", CHALLENGE));
+        assert!(!verify_pkce("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", CHALLENGE));
+        assert!(!verify_pkce("short", CHALLENGE));
+    }
+}
