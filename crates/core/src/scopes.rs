@@ -52,7 +52,7 @@ pub struct ScopeDef {
 
 /// Every scope Passerelle understands, in the order discovery lists them.
 pub const SCOPES: &[ScopeDef] = &[
-    ScopeDef { name: "openid", claims: &["sub", "idp", "acr"], protected: false, login: true, in_id_token: true, description: "the pairwise subject; required" },
+    ScopeDef { name: "openid", claims: &["sub"], protected: false, login: true, in_id_token: true, description: "the pairwise subject; required" },
     ScopeDef { name: "name", claims: &["name", "given_name", "family_name"], protected: false, login: true, in_id_token: true, description: "first names and family name" },
     ScopeDef { name: "email", claims: &["email", "email_verified"], protected: false, login: true, in_id_token: true, description: "email address (not verified by itsme)" },
     ScopeDef { name: "idp-id", claims: &["idp_id"], protected: false, login: true, in_id_token: false, description: "the subject itsme gave Passerelle" },

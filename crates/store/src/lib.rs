@@ -1,1 +1,255 @@
-//! stub
+//! The only crate that knows SQL.
+//!
+//! One code path for SQLite and PostgreSQL through sqlx's `any` driver: the same statements, with
+//! `$n` placeholders, TEXT ids and JSON, BIGINT Unix timestamps that the caller passes in from the
+//! injected [`Clock`]. Single-use things are consumed with one conditional `UPDATE … RETURNING` or
+//! `DELETE … RETURNING`, so two racing requests cannot both win. Migrations are embedded and run in
+//! order, each in its own transaction together with its version row.
+
+mod clients;
+mod keys;
+mod logins;
+mod sandbox;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::Digest as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
+
+pub use clients::{ClientRecord, NewClient};
+pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, RedeemedCode};
+pub use sandbox::{SandboxAction, SandboxToken};
+
+/// A storage failure. Callers show a generic error and log this; it never reaches a client as is.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The clock everything that stores a timestamp reads. Tests use [`ManualClock`] and move time
+/// forward instead of sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix time in seconds.
+    fn now(&self) -> i64;
+}
+
+/// The real clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(start: i64) -> Arc<ManualClock> {
+        Arc::new(ManualClock(AtomicI64::new(start)))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A fresh unguessable token: `bytes` bytes from the OS CSPRNG, base64url without padding.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// How codes, tokens and client secrets are stored: the hex SHA-256 of the value. They are
+/// high-entropy random strings, so a fast hash is enough (DESIGN.md "Keys").
+pub fn token_hash(value: &str) -> String {
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The embedded migrations, in order. Append only.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/0001_initial.sql"))];
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// The database handle. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://FILE?mode=rwc` or `postgres://…`). SQLite connections run in
+    /// WAL mode with a busy timeout, so the CLI can write while the server runs.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            StoreError::Config("the database URL must start with sqlite: or postgres://".into())
+        })?;
+        let options: AnyConnectOptions = url.parse().map_err(StoreError::Database)?;
+        let max = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations this build knows and the database does not have yet.
+    pub async fn migrate(&self) -> Result<()> {
+        self.pool
+            .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await?;
+        for (version, sql) in MIGRATIONS {
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            // The version row goes first: a second node migrating at the same moment blocks on it
+            // and then fails on the primary key instead of applying the schema twice.
+            let inserted = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(SystemClock.now())
+                .execute(&mut *tx)
+                .await;
+            if inserted.is_err() {
+                tx.rollback().await.ok();
+                continue;
+            }
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            tx.commit().await?;
+            tracing::info!(migration.version = version, "applied database migration");
+        }
+        Ok(())
+    }
+
+    /// Deletes everything that has expired: login transactions, codes, tokens with the attributes
+    /// they carry, seen `jti`s and sandbox actions. Returns how many rows went.
+    pub async fn delete_expired(&self, now: i64) -> Result<u64> {
+        let mut total = 0;
+        for sql in [
+            "DELETE FROM login_transactions WHERE expires_at <= $1",
+            "DELETE FROM authorization_codes WHERE expires_at <= $1",
+            "DELETE FROM access_tokens WHERE expires_at <= $1",
+            "DELETE FROM used_jtis WHERE expires_at <= $1",
+            "DELETE FROM sandbox_actions WHERE expires_at <= $1",
+            "DELETE FROM sandbox_tokens WHERE expires_at <= $1",
+        ] {
+            total += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(total)
+    }
+
+    /// Records a `jti` as used until `expires_at`. Returns `false` when it was already used.
+    pub async fn insert_jti(&self, namespace: &str, jti: &str, expires_at: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO used_jtis (namespace, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (namespace, jti) DO NOTHING",
+        )
+        .bind(namespace)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Counts rows of a table, for tests and diagnostics. `table` must be one of the schema's.
+    pub async fn count_rows(&self, table: &str) -> Result<i64> {
+        const TABLES: &[&str] = &[
+            "clients",
+            "keys",
+            "login_transactions",
+            "authorization_codes",
+            "access_tokens",
+            "used_jtis",
+            "sandbox_actions",
+            "sandbox_tokens",
+        ];
+        if !TABLES.contains(&table) {
+            return Err(StoreError::Config(format!("unknown table {table}")));
+        }
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+}
+
+fn json_list(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

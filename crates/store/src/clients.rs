@@ -1,0 +1,146 @@
+//! Relying-party clients. The server reads them on every request (no cache), so a change made
+//! with the CLI while the server runs takes effect at once.
+
+use serde::Serialize;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError, json_list};
+
+/// A registered client as stored. `secret_hash` is the SHA-256 of the secret, never the secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub auth_method: String,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub account: String,
+    pub grants: Vec<String>,
+    pub id_token_alg: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The fields of a client to insert or replace.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub auth_method: String,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub account: String,
+    pub grants: Vec<String>,
+    pub id_token_alg: String,
+}
+
+fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+fn from_row(row: &AnyRow) -> Result<ClientRecord> {
+    Ok(ClientRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        redirect_uris: json_list(&row.try_get::<String, _>("redirect_uris")?)?,
+        auth_method: row.try_get("auth_method")?,
+        jwks: row.try_get("jwks")?,
+        jwks_uri: row.try_get("jwks_uri")?,
+        account: row.try_get("account")?,
+        grants: json_list(&row.try_get::<String, _>("grants")?)?,
+        id_token_alg: row.try_get("id_token_alg")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, created_at, updated_at";
+
+impl Store {
+    pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(to_json(&c.redirect_uris))
+        .bind(&c.auth_method)
+        .bind(&c.jwks)
+        .bind(&c.jwks_uri)
+        .bind(&c.account)
+        .bind(to_json(&c.grants))
+        .bind(&c.id_token_alg)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces every field of an existing client in one statement. Returns `false` when there is
+    /// no such client.
+    pub async fn update_client(&self, c: &NewClient, now: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
+             account = $8, grants = $9, id_token_alg = $10, updated_at = $11 WHERE id = $1",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(to_json(&c.redirect_uris))
+        .bind(&c.auth_method)
+        .bind(&c.jwks)
+        .bind(&c.jwks_uri)
+        .bind(&c.account)
+        .bind(to_json(&c.grants))
+        .bind(&c.id_token_alg)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn find_client(&self, id: &str) -> Result<Option<ClientRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM clients WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id")))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Removes a client and everything issued to it. Returns `false` when there was none.
+    pub async fn delete_client(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM access_tokens WHERE client_id = $1",
+            "DELETE FROM authorization_codes WHERE client_id = $1",
+            "DELETE FROM login_transactions WHERE client_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        let gone = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected() == 1)
+    }
+}
+
+impl From<StoreError> for std::io::Error {
+    fn from(e: StoreError) -> Self {
+        std::io::Error::other(e.to_string())
+    }
+}

@@ -1,0 +1,253 @@
+//! The broker's side of a login: transactions waiting for the scheme, authorization codes, and
+//! access tokens with the attributes that userinfo returns.
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store};
+
+/// A login between the RP's authorization request and the scheme's answer.
+#[derive(Debug, Clone)]
+pub struct LoginTransaction {
+    /// The `state` sent to the scheme.
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_mode: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub scope: String,
+    pub ui_locales: Option<String>,
+    /// SHA-256 of the browser-binding cookie: the callback must come from the same browser.
+    pub browser_hash: String,
+    pub upstream_nonce: String,
+    pub upstream_verifier: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
+    Ok(LoginTransaction {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        response_mode: r.try_get("response_mode")?,
+        state: r.try_get("state")?,
+        nonce: r.try_get("nonce")?,
+        code_challenge: r.try_get("code_challenge")?,
+        scope: r.try_get("scope")?,
+        ui_locales: r.try_get("ui_locales")?,
+        browser_hash: r.try_get("browser_hash")?,
+        upstream_nonce: r.try_get("upstream_nonce")?,
+        upstream_verifier: r.try_get("upstream_verifier")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+/// A code to insert. `claims` is the JSON object of RP-facing claims the code carries.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub scope: String,
+    pub sub: String,
+    pub claims: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A code as read back when it is redeemed.
+pub type CodeRecord = NewCode;
+
+/// What happened when a code was presented.
+#[derive(Debug)]
+pub enum RedeemedCode {
+    /// First use: the caller may issue tokens (after checking expiry, client, PKCE).
+    Fresh(CodeRecord),
+    /// The code was used before; tokens issued from it have been revoked (RFC 6749 §4.1.2).
+    Replayed,
+    /// No such code (never issued, or expired and deleted).
+    Unknown,
+}
+
+/// An access token as stored, with the claims userinfo returns.
+#[derive(Debug, Clone)]
+pub struct AccessTokenRecord {
+    pub token_hash: String,
+    pub code_hash: String,
+    pub client_id: String,
+    pub sub: String,
+    pub scope: String,
+    pub claims: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
+             browser_hash, upstream_nonce, upstream_verifier, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&t.id)
+        .bind(&t.client_id)
+        .bind(&t.redirect_uri)
+        .bind(&t.response_mode)
+        .bind(&t.state)
+        .bind(&t.nonce)
+        .bind(&t.code_challenge)
+        .bind(&t.scope)
+        .bind(&t.ui_locales)
+        .bind(&t.browser_hash)
+        .bind(&t.upstream_nonce)
+        .bind(&t.upstream_verifier)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a login transaction out of the store, once: the scheme's answer can be used a
+    /// single time. Expired transactions are not returned.
+    pub async fn consume_login_transaction(&self, id: &str, now: i64) -> Result<Option<LoginTransaction>> {
+        let row = sqlx::query(
+            "DELETE FROM login_transactions WHERE id = $1 AND expires_at > $2 \
+             RETURNING id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
+             browser_hash, upstream_nonce, upstream_verifier, created_at, expires_at",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(login_from_row).transpose()
+    }
+
+    pub async fn insert_code(&self, c: &NewCode) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.code_challenge)
+        .bind(&c.nonce)
+        .bind(&c.scope)
+        .bind(&c.sub)
+        .bind(&c.claims)
+        .bind(c.auth_time)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a code used in one atomic statement; a second presentation revokes what the first
+    /// one produced.
+    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<RedeemedCode> {
+        let row = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
+             RETURNING code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, created_at, expires_at",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = row {
+            return Ok(RedeemedCode::Fresh(NewCode {
+                code_hash: r.try_get("code_hash")?,
+                client_id: r.try_get("client_id")?,
+                redirect_uri: r.try_get("redirect_uri")?,
+                code_challenge: r.try_get("code_challenge")?,
+                nonce: r.try_get("nonce")?,
+                scope: r.try_get("scope")?,
+                sub: r.try_get("sub")?,
+                claims: r.try_get("claims")?,
+                auth_time: r.try_get("auth_time")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            }));
+        }
+        let exists: Option<String> = sqlx::query_scalar("SELECT code_hash FROM authorization_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            return Ok(RedeemedCode::Unknown);
+        }
+        sqlx::query("DELETE FROM access_tokens WHERE code_hash = $1")
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(RedeemedCode::Replayed)
+    }
+
+    /// Stores an access token and drops the attributes from the redeemed code, which keeps only
+    /// what replay detection needs.
+    pub async fn insert_access_token(&self, t: &AccessTokenRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.code_hash)
+        .bind(&t.client_id)
+        .bind(&t.sub)
+        .bind(&t.scope)
+        .bind(&t.claims)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE code_hash = $1")
+            .bind(&t.code_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops the attributes of a code that could not be redeemed (wrong client, PKCE, expiry).
+    pub async fn clear_code_claims(&self, code_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE code_hash = $1")
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A live access token, or `None` when unknown, revoked or expired.
+    pub async fn find_access_token(&self, token_hash: &str, now: i64) -> Result<Option<AccessTokenRecord>> {
+        let row = sqlx::query(
+            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at FROM access_tokens \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some(AccessTokenRecord {
+                token_hash: r.try_get("token_hash")?,
+                code_hash: r.try_get("code_hash")?,
+                client_id: r.try_get("client_id")?,
+                sub: r.try_get("sub")?,
+                scope: r.try_get("scope")?,
+                claims: r.try_get("claims")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })),
+        }
+    }
+}
