@@ -1,1 +1,122 @@
-//! stub
+//! The one translation layer: every word a person reads on Passerelle's and the sandbox's pages
+//! comes from the Fluent files under `locales/`, embedded at build time.
+//!
+//! The language is negotiated from the OIDC `ui_locales` parameter first, then the browser's
+//! `Accept-Language`, among the languages that have a directory in `locales/`. English is
+//! complete and is the fallback; Dutch, French and German are added by adding their directories.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use fluent_templates::fluent_bundle::FluentValue;
+use fluent_templates::{LanguageIdentifier, Loader as _};
+
+fluent_templates::static_loader! {
+    static LOCALES = {
+        locales: "./locales",
+        fallback_language: "en",
+        customise: |bundle| bundle.set_use_isolating(false),
+    };
+}
+
+/// A chosen language and the lookups in it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Translator {
+    lang: LanguageIdentifier,
+}
+
+impl Default for Translator {
+    fn default() -> Self {
+        Translator { lang: LOCALES.fallback().clone() }
+    }
+}
+
+impl Translator {
+    /// Chooses the language: the first of `ui_locales` (space-separated, OIDC Core §3.1.2.1) that
+    /// is available, else the best of `Accept-Language` (RFC 9110 §12.5.4), else English.
+    pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>) -> Translator {
+        let available: Vec<&LanguageIdentifier> = LOCALES.locales().collect();
+        let pick = |tag: &str| -> Option<LanguageIdentifier> {
+            let wanted: LanguageIdentifier = tag.trim().parse().ok()?;
+            available
+                .iter()
+                .find(|l| l.language == wanted.language)
+                .map(|l| (*l).clone())
+        };
+        if let Some(ui) = ui_locales {
+            if let Some(lang) = ui.split(' ').find_map(pick) {
+                return Translator { lang };
+            }
+        }
+        if let Some(header) = accept_language {
+            let mut ranked: Vec<(f32, &str)> = header
+                .split(',')
+                .filter_map(|part| {
+                    let mut it = part.split(';');
+                    let tag = it.next()?.trim();
+                    let q = it
+                        .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                        .unwrap_or(1.0);
+                    Some((q, tag))
+                })
+                .filter(|(q, _)| *q > 0.0)
+                .collect();
+            ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+            if let Some(lang) = ranked.iter().find_map(|(_, tag)| pick(tag)) {
+                return Translator { lang };
+            }
+        }
+        Translator::default()
+    }
+
+    /// The BCP 47 tag of the chosen language, for `<html lang>`.
+    pub fn lang(&self) -> String {
+        self.lang.to_string()
+    }
+
+    /// The message `key`.
+    pub fn t(&self, key: &str) -> String {
+        LOCALES.lookup(&self.lang, key)
+    }
+
+    /// The message `key` with named arguments.
+    pub fn t_with(&self, key: &str, args: &[(&'static str, String)]) -> String {
+        let map: HashMap<Cow<'static, str>, FluentValue> =
+            args.iter().map(|(k, v)| (Cow::Borrowed(*k), FluentValue::from(v.clone()))).collect();
+        LOCALES.lookup_with_args(&self.lang, key, &map)
+    }
+
+    /// The message `key` with one numeric argument, for plurals.
+    pub fn t_count(&self, key: &str, name: &'static str, n: i64) -> String {
+        let mut map: HashMap<Cow<'static, str>, FluentValue> = HashMap::new();
+        map.insert(Cow::Borrowed(name), FluentValue::from(n));
+        LOCALES.lookup_with_args(&self.lang, key, &map)
+    }
+
+    /// Whether `key` exists in the fallback language (used by tests to catch typos).
+    pub fn has(key: &str) -> bool {
+        LOCALES.lookup_single_language::<&str>(LOCALES.fallback(), key, None).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_is_the_fallback() {
+        let t = Translator::negotiate(Some("xx yy"), Some("zz;q=0.9"));
+        assert_eq!(t.lang(), "en");
+        assert_eq!(t.t("phone-submit"), "Continue");
+    }
+
+    #[test]
+    fn arguments_are_substituted_without_isolation_marks() {
+        let t = Translator::default();
+        let s = t.t_with("phone-intro", &[("client", "Demo Shop".into())]);
+        assert!(s.contains("Demo Shop"));
+        assert!(!s.contains('\u{2068}'));
+        assert!(t.t_count("app-wrong-code", "left", 1).contains("one attempt"));
+        assert!(t.t_count("app-wrong-code", "left", 2).contains("2 attempts"));
+    }
+}

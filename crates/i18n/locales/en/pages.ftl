@@ -1,0 +1,78 @@
+# Words shared by every page.
+brand = Passerelle
+sandbox-banner = itsme® sandbox — a test environment with made-up people. No real identity is used.
+page-error-title = Something went wrong
+page-error-back = Go back to the website you came from and start again.
+page-continue = Continue
+page-language = Language
+
+# The broker's pages.
+broker-error-title = This login cannot continue
+broker-error-intro = The website that sent you here made a request that Passerelle cannot serve:
+broker-error-expired = This login has already been completed, or it took too long and expired.
+broker-error-browser = This login was started in another browser. Finish it in the browser where you started it.
+broker-error-internal = An internal error occurred. Please try again in a moment.
+form-post-title = Returning to the website
+form-post-intro = You are being sent back to the website. If nothing happens, press Continue.
+
+# The sandbox's phone page (desktop path).
+phone-title = Confirm with itsme
+phone-intro = { $client } wants to confirm who you are with itsme. Enter the mobile number of your itsme account.
+phone-label = Mobile phone number
+phone-hint = With the country code, for example +32 470 00 00 01. The sandbox's test people are listed by the command passerelle sandbox personas.
+phone-submit = Continue
+phone-cancel = Cancel
+phone-unknown = No itsme account in the sandbox has this number. Check it, or pick a number from the list of sandbox personas.
+phone-invalid = This is not a mobile phone number. Enter it with its country code, for example +32 470 00 00 01.
+phone-already = This request has already moved on.
+
+# The sandbox's waiting page.
+wait-title = Confirm in the itsme app
+wait-intro = We sent a request to the itsme app of { $phone }. Open the app on your phone and confirm with your itsme code.
+wait-open-app = Open the sandbox itsme app
+wait-open-app-note = (opens in a new tab, as if on your phone)
+wait-note = This page moves on by itself as soon as you answer in the app.
+wait-check = Check now
+
+# The sandbox's itsme app emulator.
+app-title = itsme app (sandbox)
+app-for = Account { $phone }
+app-asks-authentication = { $client } wants to log you in.
+app-asks-identification = { $client } wants to identify you and asks for:
+app-nothing-more = Only your itsme identifier is shared.
+app-code-label = Your 5-digit itsme code
+app-approve = Confirm
+app-refuse = Refuse
+app-wrong-code = { $left ->
+    [one] Wrong code. You have one attempt left.
+   *[other] Wrong code. You have { $left } attempts left.
+}
+app-approved = Confirmed. Go back to your browser: it continues by itself.
+app-refused = You refused the request. Go back to your browser.
+app-timed-out = This request expired before it was answered.
+app-blocked = The wrong code was entered three times, so this request was blocked.
+app-finished = This request is finished.
+app-pending-none = There is no pending request for this account.
+
+# Attributes, as the app lists them.
+attr-name = Name
+attr-given_name = First names
+attr-family_name = Family name
+attr-gender = Sex
+attr-birthdate = Date of birth
+attr-locale = Language
+attr-email = Email address
+attr-phone_number = Mobile phone number
+attr-address = Legal address
+attr-national_number = National register number
+attr-eid_card_number = Identity card number
+attr-document = Identity document number and type
+attr-issuing_country = Country that issued the document
+attr-validity = Validity of the identity document
+attr-issuance_locality = Place where the document was issued
+attr-read_date = Date the identity document was last read
+attr-place_of_birth = Place of birth
+attr-nationality = Nationality
+attr-photo = Photo
+attr-birthdate_as_string = Date of birth as written on the document
+attr-official_gender = Sex as written on the document
