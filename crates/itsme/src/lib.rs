@@ -1,1 +1,14 @@
-//! stub
+//! The itsme connector: Passerelle as a relying party of the itsme scheme (itsme OIDC v2,
+//! `shared/reference/itsme-signicat.md` §2) — the only crate that makes outbound HTTP requests.
+//!
+//! It builds the signed-then-encrypted request object with `service:<code>` and the itsme claim
+//! URIs, redeems the code with private_key_jwt, decrypts and verifies the nested ID token (and
+//! userinfo), and maps itsme's claims to the Signicat-style claims Passerelle returns. Pointing it
+//! at itsme's e2e or production environment, or at the built-in sandbox, is configuration only.
+
+pub mod claims;
+mod connector;
+
+pub use connector::{
+    ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, SchemeIdentity, UpstreamRequest,
+};

@@ -1,0 +1,361 @@
+//! The HTTP side of the connector.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use passerelle_core::scopes::{GrantedScopes, Service};
+use passerelle_jose::{Claims, DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
+use serde_json::{Value, json};
+
+use crate::claims;
+
+/// Where the scheme wants the claims delivered. itsme recommends the ID token, which saves the
+/// userinfo call and two RSA operations per login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimsDelivery {
+    IdToken,
+    Userinfo,
+}
+
+/// The scheme's endpoints. `token_audience` is the `aud` of the client assertion: the token
+/// endpoint's URL as the scheme knows it, which may differ from the URL this node calls.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub authorization: String,
+    pub token: String,
+    pub userinfo: String,
+    pub jwks: String,
+    pub token_audience: String,
+}
+
+/// Everything that makes the connector talk to one itsme environment.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    /// The scheme's issuer, e.g. `https://idp.e2e.itsme.services/v2`.
+    pub issuer: String,
+    /// The partner code itsme gave Passerelle.
+    pub client_id: String,
+    /// Passerelle's callback, registered with the scheme.
+    pub redirect_uri: String,
+    /// One itsme service code per service.
+    pub service_authentication: String,
+    pub service_identification: String,
+    /// Explicit endpoints; when `None` they come from the scheme's discovery document.
+    pub endpoints: Option<Endpoints>,
+    pub claims_delivery: ClaimsDelivery,
+    /// How the request object is encrypted to the scheme (itsme asks for RSA-OAEP-256).
+    pub request_encryption: EncAlg,
+    /// Send the RP's display name in the request object (the sandbox shows it in the app).
+    pub send_client_name: bool,
+}
+
+/// A failure talking to the scheme. `Unavailable` is the scheme's or the network's fault and
+/// becomes `temporarily_unavailable`; `Protocol` means the scheme's answer was not acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("the itsme scheme is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the itsme scheme's answer was rejected: {0}")]
+    Protocol(String),
+}
+
+/// What the broker needs to start a login at the scheme.
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest<'a> {
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub code_challenge: &'a str,
+    pub scopes: &'a GrantedScopes,
+    pub ui_locales: Option<&'a str>,
+    pub login_hint: Option<&'a str>,
+    pub client_name: &'a str,
+}
+
+/// A verified answer from the scheme.
+#[derive(Debug, Clone)]
+pub struct SchemeIdentity {
+    /// itsme's subject for this person towards Passerelle.
+    pub sub: String,
+    /// The itsme claims from the ID token and userinfo, merged.
+    pub claims: Claims,
+}
+
+#[derive(Debug)]
+struct CachedKeys {
+    keys: PublicKeys,
+    fetched: Instant,
+}
+
+/// Passerelle as a relying party of one itsme environment.
+#[derive(Debug)]
+pub struct Connector {
+    config: ConnectorConfig,
+    signing: SigningKey,
+    decryption: Vec<DecryptionKey>,
+    http: reqwest::Client,
+    endpoints: tokio::sync::OnceCell<Endpoints>,
+    scheme_keys: RwLock<Option<CachedKeys>>,
+}
+
+/// How long the scheme's JWKS is trusted before it is fetched again (itsme caches partner keys
+/// for 30 min to 24 h; we refresh sooner, and at once on an unknown `kid`).
+const JWKS_TTL: Duration = Duration::from_secs(15 * 60);
+/// Never refetch a JWKS more often than this, whatever `kid`s arrive.
+const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
+/// Clock skew tolerated on the scheme's token times.
+const SKEW: i64 = 60;
+
+fn unavailable(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Unavailable(e.to_string())
+}
+
+fn protocol(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Protocol(e.to_string())
+}
+
+impl Connector {
+    /// `signing` signs the request object and the client assertion; `decryption` are the keys the
+    /// scheme may encrypt to (all are published, decryption picks by `kid`).
+    pub fn new(config: ConnectorConfig, signing: SigningKey, decryption: Vec<DecryptionKey>) -> Result<Connector, ConnectorError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(unavailable)?;
+        let endpoints = tokio::sync::OnceCell::new();
+        if let Some(e) = &config.endpoints {
+            let _ = endpoints.set(e.clone());
+        }
+        Ok(Connector { config, signing, decryption, http, endpoints, scheme_keys: RwLock::new(None) })
+    }
+
+    pub fn config(&self) -> &ConnectorConfig {
+        &self.config
+    }
+
+    /// The public keys the scheme verifies our signatures with and encrypts to (the JWKS at the
+    /// `jwks_uri` registered with itsme).
+    pub fn public_jwks(&self) -> Value {
+        passerelle_jose::jwks_json(
+            std::iter::once(self.signing.public_jwk()).chain(self.decryption.iter().map(|k| k.public_jwk())),
+        )
+    }
+
+    async fn endpoints(&self) -> Result<&Endpoints, ConnectorError> {
+        self.endpoints
+            .get_or_try_init(|| async {
+                let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
+                let doc: Value = self.get_json(&url).await?;
+                let field = |k: &str| {
+                    doc.get(k)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| protocol(format!("discovery has no {k}")))
+                };
+                if field("issuer")? != self.config.issuer {
+                    return Err(protocol("discovery issuer does not match the configured issuer"));
+                }
+                let token = field("token_endpoint")?;
+                Ok(Endpoints {
+                    authorization: field("authorization_endpoint")?,
+                    userinfo: field("userinfo_endpoint")?,
+                    jwks: field("jwks_uri")?,
+                    token_audience: token.clone(),
+                    token,
+                })
+            })
+            .await
+    }
+
+    async fn get_json(&self, url: &str) -> Result<Value, ConnectorError> {
+        let resp = self.http.get(url).send().await.map_err(unavailable)?;
+        if !resp.status().is_success() {
+            return Err(unavailable(format!("GET {url} answered {}", resp.status())));
+        }
+        resp.json().await.map_err(protocol)
+    }
+
+    /// The scheme's keys, fetched lazily and cached; `force` refetches (unknown `kid`).
+    async fn scheme_keys(&self, force: bool) -> Result<PublicKeys, ConnectorError> {
+        if let Ok(guard) = self.scheme_keys.read() {
+            if let Some(c) = guard.as_ref() {
+                let age = c.fetched.elapsed();
+                if age < JWKS_TTL && (!force || age < JWKS_MIN_REFRESH) {
+                    return Ok(c.keys.clone());
+                }
+            }
+        }
+        let url = self.endpoints().await?.jwks.clone();
+        let doc = self.get_json(&url).await?;
+        let keys = PublicKeys::from_jwks_json(&doc.to_string()).map_err(protocol)?;
+        if let Ok(mut guard) = self.scheme_keys.write() {
+            *guard = Some(CachedKeys { keys: keys.clone(), fetched: Instant::now() });
+        }
+        Ok(keys)
+    }
+
+    fn service_code(&self, service: Service) -> &str {
+        match service {
+            Service::Authentication => &self.config.service_authentication,
+            Service::Identification => &self.config.service_identification,
+        }
+    }
+
+    /// The URL to send the browser to: the scheme's authorization endpoint with a signed, then
+    /// encrypted, request object (itsme `authorization_request.md`; RFC 9101).
+    pub async fn authorization_url(&self, req: &UpstreamRequest<'_>, now: i64, jti: &str) -> Result<String, ConnectorError> {
+        let endpoints = self.endpoints().await?;
+        let scheme_keys = self.scheme_keys(false).await?;
+        let enc_key = scheme_keys
+            .encryption_key()
+            .ok_or_else(|| protocol("the scheme publishes no encryption key"))?
+            .clone();
+        let service = req.scopes.service();
+        let scope = format!("openid service:{}", self.service_code(service));
+        let wanted = claims::itsme_claims_for(req.scopes);
+        let claims_param = claims::claims_request(&wanted, self.config.claims_delivery == ClaimsDelivery::IdToken);
+        let mut object = Claims::new();
+        let mut put = |k: &str, v: Value| {
+            object.insert(k.to_string(), v);
+        };
+        put("iss", json!(self.config.client_id));
+        put("aud", json!(self.config.issuer));
+        put("iat", json!(now));
+        put("exp", json!(now + 300));
+        put("jti", json!(jti));
+        put("client_id", json!(self.config.client_id));
+        put("response_type", json!("code"));
+        put("redirect_uri", json!(self.config.redirect_uri));
+        put("scope", json!(scope));
+        put("state", json!(req.state));
+        put("nonce", json!(req.nonce));
+        put("code_challenge", json!(req.code_challenge));
+        put("code_challenge_method", json!("S256"));
+        put("claims", claims_param);
+        put("acr_values", json!(claims::uri::ACR_ADVANCED));
+        if let Some(l) = req.ui_locales {
+            put("ui_locales", json!(l));
+        }
+        if let Some(h) = req.login_hint {
+            put("login_hint", json!(h));
+        }
+        if self.config.send_client_name {
+            put("passerelle_client_name", json!(req.client_name));
+        }
+        let jws = self.signing.sign(&object, Some("JWT")).map_err(protocol)?;
+        let jwe = passerelle_jose::encrypt(jws.as_bytes(), &enc_key, self.config.request_encryption).map_err(protocol)?;
+        let mut url = url::Url::parse(&endpoints.authorization).map_err(protocol)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &scope)
+            .append_pair("request", &jwe);
+        Ok(url.into())
+    }
+
+    /// Redeems the scheme's code with private_key_jwt and returns the verified identity.
+    pub async fn redeem(&self, code: &str, code_verifier: &str, nonce: &str, now: i64, jti: &str) -> Result<SchemeIdentity, ConnectorError> {
+        let endpoints = self.endpoints().await?;
+        let mut assertion = Claims::new();
+        assertion.insert("iss".into(), json!(self.config.client_id));
+        assertion.insert("sub".into(), json!(self.config.client_id));
+        assertion.insert("aud".into(), json!(endpoints.token_audience));
+        assertion.insert("jti".into(), json!(jti));
+        assertion.insert("iat".into(), json!(now));
+        assertion.insert("exp".into(), json!(now + 60));
+        let assertion = self.signing.sign(&assertion, Some("JWT")).map_err(protocol)?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &self.config.redirect_uri),
+            ("code_verifier", code_verifier),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", &assertion),
+        ];
+        let resp = self.http.post(&endpoints.token).form(&form).send().await.map_err(unavailable)?;
+        let status = resp.status();
+        let body: Value = resp.json().await.map_err(|e| {
+            if status.is_server_error() { unavailable(e) } else { protocol(e) }
+        })?;
+        if !status.is_success() {
+            let error = body.get("error").and_then(Value::as_str).unwrap_or("unknown");
+            let msg = format!("token endpoint answered {status} {error}");
+            return Err(if status.is_server_error() { unavailable(msg) } else { protocol(msg) });
+        }
+        let id_token = body
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| protocol("the token response has no id_token"))?;
+        let mut claims = self.open_nested(id_token).await?;
+        self.check_id_token(&claims, nonce, now)?;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| protocol("the ID token has no sub"))?
+            .to_string();
+        if self.config.claims_delivery == ClaimsDelivery::Userinfo {
+            let access_token = body
+                .get("access_token")
+                .and_then(Value::as_str)
+                .ok_or_else(|| protocol("the token response has no access_token"))?;
+            let userinfo = self.userinfo(&endpoints.userinfo, access_token).await?;
+            if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
+                return Err(protocol("userinfo sub differs from the ID token's"));
+            }
+            for (k, v) in userinfo {
+                claims.entry(k).or_insert(v);
+            }
+        }
+        Ok(SchemeIdentity { sub, claims })
+    }
+
+    async fn userinfo(&self, url: &str, access_token: &str) -> Result<Claims, ConnectorError> {
+        let resp = self.http.get(url).bearer_auth(access_token).send().await.map_err(unavailable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let msg = format!("userinfo answered {status}");
+            return Err(if status.is_server_error() { unavailable(msg) } else { protocol(msg) });
+        }
+        let body = resp.text().await.map_err(unavailable)?;
+        self.open_nested(body.trim()).await
+    }
+
+    /// Decrypts a nested JWT by `kid` and verifies its inner RS256 signature with the scheme's
+    /// keys, refetching them once when the `kid` is new (key rotation).
+    async fn open_nested(&self, jwe: &str) -> Result<Claims, ConnectorError> {
+        let keys: Vec<&DecryptionKey> = self.decryption.iter().collect();
+        let plain = passerelle_jose::decrypt(jwe, &keys).map_err(protocol)?;
+        let jws = String::from_utf8(plain).map_err(protocol)?;
+        let header = passerelle_jose::peek_header(&jws).map_err(protocol)?;
+        let kid = header.get("kid").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut scheme_keys = self.scheme_keys(false).await?;
+        if !scheme_keys.has_kid(&kid) {
+            scheme_keys = self.scheme_keys(true).await?;
+        }
+        scheme_keys.verify(&jws, &[SigAlg::Rs256]).map_err(protocol)
+    }
+
+    fn check_id_token(&self, claims: &Claims, nonce: &str, now: i64) -> Result<(), ConnectorError> {
+        if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
+            return Err(protocol("the ID token's iss is not the scheme's issuer"));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == self.config.client_id,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(self.config.client_id.as_str())),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(protocol("the ID token is not addressed to Passerelle"));
+        }
+        match claims.get("exp").and_then(Value::as_i64) {
+            Some(exp) if exp + SKEW > now => {}
+            _ => return Err(protocol("the ID token has expired")),
+        }
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(protocol("the ID token's nonce does not match the request"));
+        }
+        Ok(())
+    }
+}
