@@ -48,6 +48,8 @@ pub enum Rejection {
     TimedOut,
     /// The wrong itsme code was entered three times.
     WrongCode,
+    /// The person cancelled on the scheme's phone page.
+    Cancelled,
 }
 
 impl Rejection {
@@ -56,6 +58,7 @@ impl Rejection {
             Rejection::Refused => "refused",
             Rejection::TimedOut => "timed_out",
             Rejection::WrongCode => "wrong_code",
+            Rejection::Cancelled => "cancelled",
         }
     }
 
@@ -64,6 +67,7 @@ impl Rejection {
             "refused" => Rejection::Refused,
             "timed_out" => Rejection::TimedOut,
             "wrong_code" => Rejection::WrongCode,
+            "cancelled" => Rejection::Cancelled,
             _ => return None,
         })
     }
@@ -74,6 +78,7 @@ impl Rejection {
             Rejection::Refused => "The user refused the request in the itsme app.",
             Rejection::TimedOut => "The user did not answer in the itsme app in time (timeout).",
             Rejection::WrongCode => "The wrong itsme code was entered three times; the action was blocked.",
+            Rejection::Cancelled => "The user cancelled on the itsme page.",
         }
     }
 }
@@ -112,6 +117,8 @@ pub enum ActionEvent {
     CodeEntered { correct: bool },
     /// "Refuse" was pressed in the app.
     RefusePressed,
+    /// "Cancel" was pressed on the phone page.
+    CancelPressed,
     /// Somebody looked at the action: lets a passed deadline take effect.
     Observed,
     /// The client redeemed the authorization code.
@@ -160,7 +167,8 @@ pub fn advance(state: ActionState, event: ActionEvent, now: i64) -> Result<(Acti
                 Ok((AwaitingApp { deadline: now + app_timeout_secs.max(1), attempts: 0 }, vec![]))
             }
         },
-        (_, PhoneSubmitted { .. }) => Err(FlowError::NotAwaitingPhone),
+        (AwaitingPhone, CancelPressed) => decided(Rejected(Rejection::Cancelled)),
+        (_, PhoneSubmitted { .. } | CancelPressed) => Err(FlowError::NotAwaitingPhone),
         (AwaitingApp { .. }, CodeEntered { correct: true }) => decided(Approved),
         (AwaitingApp { deadline, attempts }, CodeEntered { correct: false }) => {
             let attempts = attempts + 1;

@@ -1,1 +1,94 @@
-//! stub
+//! The scheme sandbox: an itsme-compatible identity provider (itsme OIDC v2) with made-up
+//! people, so that a relying party can build and test an itsme integration without a phone.
+//!
+//! It has its own discovery, JWKS, authorization, token and userinfo endpoints; the desktop
+//! path's phone page and waiting page; and an in-browser emulation of the itsme app showing who
+//! asks for which data, with the 5-digit code, approve and refuse. Scripted personas decide as
+//! soon as their phone number is submitted, so automated tests never wait. Every state change of
+//! an action goes through [`passerelle_core::flow::advance`] and one conditional update.
+
+mod handlers;
+mod pages;
+pub mod personas;
+mod waiters;
+
+use std::sync::Arc;
+
+use passerelle_core::scopes::Service;
+use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigningKey};
+use passerelle_store::{Clock, Store};
+
+pub use handlers::router;
+pub use personas::{Persona, Personas};
+
+/// A relying party of the sandbox (in the embedded default: Passerelle's own connector).
+#[derive(Debug, Clone)]
+pub struct SandboxClient {
+    pub client_id: String,
+    /// Shown in the app when the request does not name the end RP.
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// The client's public keys: request objects and client assertions are verified with its
+    /// `sig` keys, tokens are encrypted to its `enc` key.
+    pub keys: PublicKeys,
+    /// Service codes registered for this client.
+    pub services: Vec<(String, Service)>,
+}
+
+/// Everything the sandbox needs; shared by its handlers.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// The public issuer URL, e.g. `http://127.0.0.1:8080/sandbox/v2`; routes hang below it.
+    pub issuer: String,
+    pub signing: SigningKey,
+    pub decryption: DecryptionKey,
+    /// HMAC key for authorization codes and subjects.
+    pub secret: Vec<u8>,
+    pub personas: Personas,
+    pub clients: Vec<SandboxClient>,
+    /// How long the app waits for a manual persona (seconds).
+    pub app_timeout_secs: i64,
+    /// Key management for the ID tokens and userinfo responses it encrypts.
+    pub token_encryption: EncAlg,
+    waiters: waiters::Waiters,
+}
+
+impl Sandbox {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        signing: SigningKey,
+        decryption: DecryptionKey,
+        secret: Vec<u8>,
+        personas: Personas,
+        clients: Vec<SandboxClient>,
+        app_timeout_secs: i64,
+    ) -> Sandbox {
+        Sandbox {
+            store,
+            clock,
+            issuer,
+            signing,
+            decryption,
+            secret,
+            personas,
+            clients,
+            app_timeout_secs,
+            token_encryption: EncAlg::RsaOaep256,
+            waiters: waiters::Waiters::default(),
+        }
+    }
+
+    /// The sandbox's public keys (its JWKS).
+    pub fn public_jwks(&self) -> serde_json::Value {
+        passerelle_jose::jwks_json([self.signing.public_jwk(), self.decryption.public_jwk()])
+    }
+
+    fn client(&self, id: &str) -> Option<&SandboxClient> {
+        self.clients.iter().find(|c| c.client_id == id)
+    }
+}

@@ -1,0 +1,768 @@
+//! The sandbox's HTTP endpoints (itsme OIDC v2 shape) and its pages.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use passerelle_core::flow::{self, ActionEvent, ActionState, Effect, Rejection};
+use passerelle_core::oidc::{Params, verify_pkce};
+use passerelle_core::scopes::Service;
+use passerelle_i18n::Translator;
+use passerelle_itsme::claims::uri;
+use passerelle_jose::{Claims, SigAlg};
+use passerelle_store::{SandboxAction, SandboxToken, random_token, token_hash};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+
+use crate::pages::{AppPage, MessagePage, PhonePage, WaitPage, html};
+use crate::{Persona, Sandbox, SandboxClient};
+
+type Shared = State<Arc<Sandbox>>;
+
+/// How long an authorization at the sandbox lives, phone page included.
+const ACTION_LIFETIME: i64 = 600;
+/// Lifetime of the sandbox's ID tokens and access tokens.
+const TOKEN_LIFETIME: i64 = 600;
+/// How long one long-poll request of the waiting page may hang.
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+/// The sandbox's routes, relative to its issuer path (mount them under it).
+pub fn router(sandbox: Arc<Sandbox>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwkSet", get(jwks))
+        .route("/authorization", get(authorization))
+        .route("/actions/{id}/phone", post(phone))
+        .route("/actions/{id}/cancel", get(cancel))
+        .route("/actions/{id}/wait", get(wait))
+        .route("/app/actions/{id}", get(app_page).post(app_submit))
+        .route("/token", post(token))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .with_state(sandbox)
+}
+
+/// Why a request failed, and in which form the answer goes back.
+enum Failure {
+    /// A page for the person (bad client or redirect URI, expired action…).
+    Page { status: StatusCode, tr: Translator, message: String },
+    /// An OAuth error (RFC 6749 §5.2 shape) for the token endpoint.
+    Token { status: StatusCode, error: &'static str, description: String },
+    /// A bearer-token error at userinfo (RFC 6750 §3).
+    Bearer { error: Option<&'static str>, description: String },
+    /// Our own fault: logged, and a generic answer.
+    Internal(String),
+}
+
+impl Failure {
+    fn page(tr: &Translator, message: impl Into<String>) -> Failure {
+        Failure::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: message.into() }
+    }
+
+    fn token(error: &'static str, description: impl Into<String>) -> Failure {
+        let status = if error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+        Failure::Token { status, error, description: description.into() }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Failure
+where
+    E: Into<passerelle_store::StoreError>,
+{
+    fn from(e: E) -> Failure {
+        Failure::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Failure::Page { status, tr, message } => {
+                html(status, &MessagePage { title: tr.t("page-error-title"), tr: &tr, message })
+            }
+            Failure::Token { status, error, description } => {
+                let body = json!({ "error": error, "error_description": description });
+                let mut resp = (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
+                if status == StatusCode::UNAUTHORIZED {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic"));
+                }
+                resp
+            }
+            Failure::Bearer { error, description } => {
+                let challenge = match error {
+                    Some(e) => format!("Bearer error=\"{e}\", error_description=\"{description}\""),
+                    None => "Bearer".to_string(),
+                };
+                let body = json!({ "error": error.unwrap_or("invalid_request"), "error_description": description });
+                let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+                if let Ok(v) = header::HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
+            }
+            Failure::Internal(detail) => {
+                tracing::error!(error = %detail, "sandbox internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "error": "server_error" }))).into_response()
+            }
+        }
+    }
+}
+
+type Reply = Result<Response, Failure>;
+
+fn parse_pairs(bytes: &[u8]) -> Result<Params, String> {
+    Params::from_pairs(url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())))
+}
+
+fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Translator {
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    Translator::negotiate(ui_locales, accept)
+}
+
+impl Sandbox {
+    fn path(&self, rest: &str) -> String {
+        let base = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default();
+        format!("{base}{rest}")
+    }
+
+    fn hmac(&self, label: &str, parts: &[&str]) -> String {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.secret) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
+        };
+        mac.update(label.as_bytes());
+        for p in parts {
+            mac.update(&[0]);
+            mac.update(p.as_bytes());
+        }
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The authorization code of an approved action: derived, so the waiting page can hand it
+    /// out again after a reload without it ever being stored in the clear. 36 characters, as
+    /// itsme's are.
+    fn code_for(&self, action_id: &str) -> String {
+        self.hmac("code", &[action_id])[..36].to_string()
+    }
+
+    /// itsme's subject for a persona towards a client: stable, 36 characters, pairwise.
+    fn sub_for(&self, client_id: &str, phone: &str) -> String {
+        self.hmac("sub", &[client_id, phone])[..36].to_string()
+    }
+
+    fn persona_of(&self, action: &SandboxAction) -> Option<&Persona> {
+        action.phone_number.as_deref().and_then(|p| self.personas.find(p))
+    }
+}
+
+fn state_of(a: &SandboxAction) -> Result<ActionState, Failure> {
+    Ok(match a.status.as_str() {
+        "awaiting_phone" => ActionState::AwaitingPhone,
+        "awaiting_app" => ActionState::AwaitingApp { deadline: a.deadline.unwrap_or(0), attempts: a.attempts.max(0) as u32 },
+        "approved" => ActionState::Approved,
+        "redeemed" => ActionState::Redeemed,
+        "rejected" => ActionState::Rejected(
+            a.rejection.as_deref().and_then(Rejection::parse).ok_or_else(|| Failure::Internal("unknown rejection".into()))?,
+        ),
+        other => return Err(Failure::Internal(format!("unknown action status {other}"))),
+    })
+}
+
+/// Applies `event` to the stored action; returns the action as it now is. A lost race is not an
+/// error: the winner's state is re-read and returned.
+async fn apply(sb: &Sandbox, action: SandboxAction, event: ActionEvent, phone: Option<String>) -> Result<(SandboxAction, Result<(), flow::FlowError>), Failure> {
+    let now = sb.clock.now();
+    let current = state_of(&action)?;
+    let (next, effects) = match flow::advance(current, event, now) {
+        Ok(r) => r,
+        Err(e) => return Ok((action, Err(e))),
+    };
+    if next == current {
+        return Ok((action, Ok(())));
+    }
+    let mut to = action.clone();
+    if let Some(p) = phone {
+        to.phone_number = Some(p);
+    }
+    to.rejection = None;
+    match next {
+        ActionState::AwaitingPhone => to.status = "awaiting_phone".into(),
+        ActionState::AwaitingApp { deadline, attempts } => {
+            to.status = "awaiting_app".into();
+            to.deadline = Some(deadline);
+            to.attempts = attempts as i64;
+        }
+        ActionState::Approved => {
+            to.status = "approved".into();
+            to.code_hash = Some(token_hash(&sb.code_for(&action.id)));
+        }
+        ActionState::Rejected(r) => {
+            to.status = "rejected".into();
+            to.rejection = Some(r.as_str().into());
+        }
+        ActionState::Redeemed => to.status = "redeemed".into(),
+    }
+    if sb.store.update_sandbox_action(&action, &to).await? {
+        if effects.contains(&Effect::WakeWaiters) {
+            sb.waiters.wake(&action.id);
+        }
+        tracing::info!(sandbox.action = %action.id, sandbox.status = %to.status, "sandbox action moved");
+        Ok((to, Ok(())))
+    } else {
+        let now_row = sb.store.find_sandbox_action(&action.id, now).await?.ok_or_else(|| Failure::Internal("action vanished".into()))?;
+        Ok((now_row, Ok(())))
+    }
+}
+
+async fn discovery(State(sb): Shared) -> Response {
+    let i = &sb.issuer;
+    let claims: Vec<&str> = [
+        "sub", "name", "given_name", "family_name", "gender", "birthdate", "locale", "email", "email_verified",
+        "phone_number", "phone_number_verified", "address",
+        uri::BE_NATIONAL_NUMBER, uri::BE_EID_SN, uri::ID_DOCUMENT_SN, uri::ID_DOCUMENT_TYPE, uri::ID_ISSUING_COUNTRY,
+        uri::VALIDITY_FROM, uri::VALIDITY_TO, uri::ISSUANCE_LOCALITY, uri::VERIFICATION_DATE, uri::PLACE_OF_BIRTH,
+        uri::CITIZENSHIP, uri::CITIZENSHIP_ISO, uri::BIRTHDATE_AS_STRING, uri::OFFICIAL_GENDER,
+    ]
+    .to_vec();
+    axum::Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorization"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "jwks_uri": format!("{i}/jwkSet"),
+        "scopes_supported": ["openid", "profile", "email", "address", "phone", "idDocument", "eid"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "acr_values_supported": [uri::ACR_BASIC, uri::ACR_ADVANCED],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_encryption_alg_values_supported": ["RSA-OAEP", "RSA-OAEP-256"],
+        "id_token_encryption_enc_values_supported": ["A128CBC-HS256"],
+        "userinfo_signing_alg_values_supported": ["RS256"],
+        "userinfo_encryption_alg_values_supported": ["RSA-OAEP", "RSA-OAEP-256"],
+        "userinfo_encryption_enc_values_supported": ["A128CBC-HS256"],
+        "request_object_signing_alg_values_supported": ["RS256"],
+        "request_object_encryption_alg_values_supported": ["RSA-OAEP", "RSA-OAEP-256"],
+        "request_object_encryption_enc_values_supported": ["A128CBC-HS256", "A256CBC-HS512", "A128GCM", "A256GCM"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": false,
+        "ui_locales_supported": ["fr", "nl", "de", "en"],
+        "claims_supported": claims,
+    }))
+    .into_response()
+}
+
+async fn jwks(State(sb): Shared) -> Response {
+    ([(header::CACHE_CONTROL, "public, max-age=1800")], axum::Json(sb.public_jwks())).into_response()
+}
+
+/// Decrypts and verifies a request object (signed then encrypted, itsme `authorization_request.md`).
+fn open_request_object(sb: &Sandbox, client: &SandboxClient, jwe: &str, now: i64) -> Result<Claims, String> {
+    let plain = passerelle_jose::decrypt(jwe, &[&sb.decryption]).map_err(|e| format!("the request object cannot be decrypted: {e}"))?;
+    let jws = String::from_utf8(plain).map_err(|_| "the request object is not text".to_string())?;
+    let claims = client.keys.verify(&jws, &[SigAlg::Rs256]).map_err(|e| format!("the request object's signature: {e}"))?;
+    if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err("the request object's iss must be the client_id".into());
+    }
+    let aud_ok = |a: &str| a == sb.issuer || a == format!("{}/authorization", sb.issuer);
+    let aud = match claims.get("aud") {
+        Some(Value::String(a)) => aud_ok(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(aud_ok),
+        _ => false,
+    };
+    if !aud {
+        return Err("the request object's aud must be the sandbox's issuer".into());
+    }
+    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp <= now) {
+        return Err("the request object has expired".into());
+    }
+    Ok(claims)
+}
+
+fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", error).append_pair("error_description", description);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// The claim names listed under `member` of a `claims` request.
+fn claim_names(claims: &Value, member: &str) -> Vec<String> {
+    claims
+        .get(member)
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
+    let default_tr = translator(None, &headers);
+    let params = parse_pairs(query.unwrap_or_default().as_bytes())
+        .map_err(|name| Failure::page(&default_tr, format!("The parameter {name} is repeated.")))?;
+    let tr = translator(params.get("ui_locales"), &headers);
+    let client_id = params.get("client_id").ok_or_else(|| Failure::page(&tr, "The request has no client_id."))?;
+    let client = sb.client(client_id).ok_or_else(|| Failure::page(&tr, "This client is not registered with the itsme sandbox."))?;
+    let now = sb.clock.now();
+    let mut p: Map<String, Value> = params.pairs().iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    if let Some(jwe) = params.get("request") {
+        let object = open_request_object(&sb, client, jwe, now).map_err(|m| Failure::page(&tr, m))?;
+        for k in ["client_id", "response_type"] {
+            if let (Some(outer), Some(inner)) = (params.get(k), object.get(k).and_then(Value::as_str)) {
+                if outer != inner {
+                    return Err(Failure::page(&tr, format!("{k} differs between the query and the request object.")));
+                }
+            }
+        }
+        p.remove("request");
+        p.extend(object);
+    }
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let redirect_uri = text("redirect_uri").ok_or_else(|| Failure::page(&tr, "The request has no redirect_uri."))?;
+    if !client.redirect_uris.contains(&redirect_uri) {
+        return Err(Failure::page(&tr, "The redirect_uri is not registered for this client."));
+    }
+    let state = text("state");
+    let fail = |error: &str, description: &str| Ok(error_redirect(&redirect_uri, state.as_deref(), error, description));
+    if text("response_type").as_deref() != Some("code") {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    let scope = text("scope").unwrap_or_default();
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    if !scopes.contains(&"openid") {
+        return fail("invalid_scope", "scope must contain openid");
+    }
+    let Some(service) = scopes
+        .iter()
+        .filter_map(|s| s.strip_prefix("service:"))
+        .find_map(|code| client.services.iter().find(|(c, _)| c == code).map(|(_, s)| *s))
+    else {
+        return fail("invalid_scope", "scope must contain service:<SERVICE_CODE> with a service code registered for this client");
+    };
+    let code_challenge = text("code_challenge");
+    if code_challenge.is_some() && text("code_challenge_method").as_deref() != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    let claims_request = match p.get("claims") {
+        None => json!({}),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return fail("invalid_request", "claims must be a JSON object"),
+        },
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return fail("invalid_request", "claims must be a JSON object"),
+    };
+    let id_token_claims = claim_names(&claims_request, "id_token");
+    let mut userinfo_claims = claim_names(&claims_request, "userinfo");
+    for s in &scopes {
+        let extra: &[&str] = match *s {
+            "profile" => &["family_name", "given_name", "name", "gender", "locale", "birthdate"],
+            "email" => &["email", "email_verified"],
+            "address" => &["address"],
+            "phone" => &["phone_number", "phone_number_verified"],
+            "idDocument" => &[uri::ID_DOCUMENT_SN, uri::ID_DOCUMENT_TYPE, uri::ID_ISSUING_COUNTRY, uri::VALIDITY_FROM, uri::VALIDITY_TO],
+            "eid" => &[uri::BE_NATIONAL_NUMBER, uri::BE_EID_SN],
+            _ => &[],
+        };
+        for c in extra {
+            if !userinfo_claims.iter().any(|x| x == c) {
+                userinfo_claims.push(c.to_string());
+            }
+        }
+    }
+    if service == Service::Identification && id_token_claims.is_empty() && userinfo_claims.is_empty() {
+        return fail("invalid_request", "an Identification must ask for at least one claim");
+    }
+    let requester = text("passerelle_client_name").filter(|n| !n.is_empty() && n.len() <= 100).unwrap_or_else(|| client.name.clone());
+    let details = json!({ "id_token": id_token_claims, "userinfo": userinfo_claims, "requester": requester });
+    let login_hint = text("login_hint").filter(|h| h.len() <= 32);
+    let action = SandboxAction {
+        id: random_token(18),
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        state,
+        nonce: text("nonce"),
+        service: service.as_str().into(),
+        claims: details.to_string(),
+        code_challenge,
+        ui_locales: text("ui_locales").filter(|s| s.len() <= 64),
+        login_hint,
+        phone_number: None,
+        status: "awaiting_phone".into(),
+        rejection: None,
+        attempts: 0,
+        deadline: None,
+        code_hash: None,
+        created_at: now,
+        expires_at: now + ACTION_LIFETIME,
+    };
+    sb.store.insert_sandbox_action(&action).await?;
+    tracing::info!(sandbox.action = %action.id, sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
+    let tr = translator(action.ui_locales.as_deref(), &headers);
+    // itsme's old login_hint format was `32+470000001`.
+    let prefill = action.login_hint.as_deref().map(|h| h.replace('+', "")).map(|h| format!("+{h}")).and_then(|h| crate::personas::normalize_phone(&h)).unwrap_or_default();
+    Ok(phone_page(&sb, &tr, &action, prefill, None, StatusCode::OK))
+}
+
+fn requester(action: &SandboxAction) -> String {
+    serde_json::from_str::<Value>(&action.claims)
+        .ok()
+        .and_then(|v| v.get("requester").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn phone_page(sb: &Sandbox, tr: &Translator, action: &SandboxAction, phone: String, error: Option<String>, status: StatusCode) -> Response {
+    html(
+        status,
+        &PhonePage {
+            tr,
+            intro: tr.t_with("phone-intro", &[("client", requester(action))]),
+            action: sb.path(&format!("/actions/{}/phone", action.id)),
+            cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
+            phone,
+            error,
+        },
+    )
+}
+
+async fn live_action(sb: &Sandbox, tr: &Translator, id: &str) -> Result<SandboxAction, Failure> {
+    sb.store
+        .find_sandbox_action(id, sb.clock.now())
+        .await?
+        .ok_or_else(|| Failure::Page { status: StatusCode::NOT_FOUND, tr: tr.clone(), message: tr.t("broker-error-expired") })
+}
+
+async fn phone(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
+    let tr = translator(None, &headers);
+    let action = live_action(&sb, &tr, &id).await?;
+    let tr = translator(action.ui_locales.as_deref(), &headers);
+    if state_of(&action)? != ActionState::AwaitingPhone {
+        return Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response());
+    }
+    let form = parse_pairs(&body).unwrap_or_default();
+    let typed = form.get("phone").unwrap_or_default().chars().take(40).collect::<String>();
+    let Some(number) = crate::personas::normalize_phone(&typed) else {
+        return Ok(phone_page(&sb, &tr, &action, typed, Some(tr.t("phone-invalid")), StatusCode::BAD_REQUEST));
+    };
+    let Some(persona) = sb.personas.find(&number) else {
+        return Ok(phone_page(&sb, &tr, &action, typed, Some(tr.t("phone-unknown")), StatusCode::BAD_REQUEST));
+    };
+    let event = ActionEvent::PhoneSubmitted {
+        behaviour: persona.behaviour(),
+        app_timeout_secs: persona.app_timeout_seconds.unwrap_or(sb.app_timeout_secs),
+    };
+    let _ = apply(&sb, action, event, Some(number)).await?;
+    Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response())
+}
+
+async fn cancel(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+    let tr = translator(None, &headers);
+    let action = live_action(&sb, &tr, &id).await?;
+    let (action, _) = apply(&sb, action, ActionEvent::CancelPressed, None).await?;
+    let state = state_of(&action)?;
+    finish(&sb, &tr, &action, state)
+}
+
+/// Sends the browser back to the client once the action is decided.
+fn finish(sb: &Sandbox, tr: &Translator, action: &SandboxAction, state: ActionState) -> Reply {
+    match state {
+        ActionState::Approved => {
+            let mut url = url::Url::parse(&action.redirect_uri).map_err(|e| Failure::Internal(e.to_string()))?;
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("code", &sb.code_for(&action.id));
+                if let Some(s) = &action.state {
+                    q.append_pair("state", s);
+                }
+            }
+            Ok(Redirect::to(url.as_str()).into_response())
+        }
+        ActionState::Rejected(r) => Ok(error_redirect(&action.redirect_uri, action.state.as_deref(), "access_denied", r.description())),
+        _ => Err(Failure::Page { status: StatusCode::GONE, tr: tr.clone(), message: tr.t("app-finished") }),
+    }
+}
+
+async fn wait(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
+    let poll = query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "poll=1"));
+    let started = Instant::now();
+    let tr = translator(None, &headers);
+    loop {
+        let action = live_action(&sb, &tr, &id).await?;
+        let tr = translator(action.ui_locales.as_deref(), &headers);
+        let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
+        let state = state_of(&action)?;
+        if state.is_decided() {
+            return finish(&sb, &tr, &action, state);
+        }
+        if state == ActionState::AwaitingPhone {
+            return Ok(phone_page(&sb, &tr, &action, String::new(), None, StatusCode::OK));
+        }
+        let elapsed = started.elapsed();
+        if !poll || elapsed >= LONG_POLL {
+            let phone = action.phone_number.clone().unwrap_or_default();
+            return Ok(html(
+                StatusCode::OK,
+                &WaitPage {
+                    tr: &tr,
+                    intro: tr.t_with("wait-intro", &[("phone", phone)]),
+                    poll_url: sb.path(&format!("/actions/{id}/wait?poll=1")),
+                    app_url: sb.path(&format!("/app/actions/{id}")),
+                    refresh_seconds: if poll { 0 } else { 1 },
+                },
+            ));
+        }
+        // Wake up when the app acts on this node, or re-read within a second (other nodes, and
+        // the deadline, which is checked against the clock when the action is read).
+        sb.waiters.wait(&id, Duration::from_secs(1).min(LONG_POLL - elapsed)).await;
+    }
+}
+
+/// The label and value of each piece of data the action asks for, as the app shows them.
+fn requested_items(tr: &Translator, persona: &Persona, action: &SandboxAction) -> Vec<(String, String)> {
+    let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
+    let mut names = claim_names_list(&details, "id_token");
+    names.extend(claim_names_list(&details, "userinfo"));
+    let values = persona.claims_for(&names);
+    let mut items: Vec<(String, String)> = Vec::new();
+    for name in &names {
+        let key = match name.trim_start_matches(passerelle_itsme::claims::PREFIX) {
+            "email_verified" | "phone_number_verified" => continue,
+            "IDDocumentSN" | "IDDocumentType" => "attr-document",
+            "BENationalNumber" => "attr-national_number",
+            "BEeidSn" => "attr-eid_card_number",
+            "IDIssuingCountry" => "attr-issuing_country",
+            "validityFrom" | "validityTo" => "attr-validity",
+            "issuance_locality" => "attr-issuance_locality",
+            "verificationDate" => "attr-read_date",
+            "claim_citizenship" | "claim_citizenship_as_iso" => "attr-nationality",
+            "physical_person_photo" | "picture" => "attr-photo",
+            other => match other {
+                "name" | "given_name" | "family_name" | "gender" | "birthdate" | "locale" | "email" | "phone_number" | "address"
+                | "place_of_birth" | "birthdate_as_string" | "official_gender" => "",
+                _ => continue,
+            },
+        };
+        let key = if key.is_empty() { format!("attr-{}", name.trim_start_matches(passerelle_itsme::claims::PREFIX)) } else { key.to_string() };
+        let label = tr.t(&key);
+        let value = match values.get(name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(o)) => o.get("formatted").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
+                o.values().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+            }),
+            Some(other) => other.to_string(),
+            None => "—".to_string(),
+        };
+        match items.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, v)) => {
+                if value != "—" && !v.contains(&value) {
+                    if v == "—" { *v = value } else { v.push_str(", "); v.push_str(&value) }
+                }
+            }
+            None => items.push((label, value)),
+        }
+    }
+    items
+}
+
+fn claim_names_list(details: &Value, member: &str) -> Vec<String> {
+    details.get(member).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+}
+
+async fn app_page(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+    let tr = translator(None, &headers);
+    let action = live_action(&sb, &tr, &id).await?;
+    let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
+    render_app(&sb, &headers, &action, None)
+}
+
+fn render_app(sb: &Sandbox, headers: &HeaderMap, action: &SandboxAction, error: Option<String>) -> Reply {
+    let tr = translator(action.ui_locales.as_deref(), headers);
+    let state = state_of(action)?;
+    let persona = sb.persona_of(action);
+    let account = action.phone_number.as_deref().map(|p| tr.t_with("app-for", &[("phone", p.to_string())])).unwrap_or_default();
+    let (done, approved) = match state {
+        ActionState::AwaitingPhone => (Some(tr.t("app-pending-none")), false),
+        ActionState::AwaitingApp { .. } => (None, false),
+        ActionState::Approved | ActionState::Redeemed => (Some(tr.t("app-approved")), true),
+        ActionState::Rejected(Rejection::Refused | Rejection::Cancelled) => (Some(tr.t("app-refused")), false),
+        ActionState::Rejected(Rejection::TimedOut) => (Some(tr.t("app-timed-out")), false),
+        ActionState::Rejected(Rejection::WrongCode) => (Some(tr.t("app-blocked")), false),
+    };
+    let who = requester(action);
+    let asks = if action.service == Service::Authentication.as_str() {
+        tr.t_with("app-asks-authentication", &[("client", who)])
+    } else {
+        tr.t_with("app-asks-identification", &[("client", who)])
+    };
+    let items = persona.map(|p| requested_items(&tr, p, action)).unwrap_or_default();
+    Ok(html(
+        StatusCode::OK,
+        &AppPage { tr: &tr, account, asks, items, action: sb.path(&format!("/app/actions/{}", action.id)), error, done, approved },
+    ))
+}
+
+async fn app_submit(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
+    let tr = translator(None, &headers);
+    let action = live_action(&sb, &tr, &id).await?;
+    let form = parse_pairs(&body).unwrap_or_default();
+    let event = match form.get("decision") {
+        Some("refuse") => ActionEvent::RefusePressed,
+        Some("approve") => {
+            let typed = form.get("code").unwrap_or_default().as_bytes();
+            let expected = sb.persona_of(&action).map(|p| p.code.as_bytes()).unwrap_or_default();
+            let correct = !expected.is_empty() && bool::from(typed.ct_eq(expected));
+            ActionEvent::CodeEntered { correct }
+        }
+        _ => return render_app(&sb, &headers, &action, None),
+    };
+    let (action, _) = apply(&sb, action, event, None).await?;
+    let error = match (event, state_of(&action)?) {
+        (ActionEvent::CodeEntered { correct: false }, ActionState::AwaitingApp { attempts, .. }) => {
+            let left = flow::MAX_CODE_ATTEMPTS.saturating_sub(attempts) as i64;
+            Some(translator(action.ui_locales.as_deref(), &headers).t_count("app-wrong-code", "left", left))
+        }
+        _ => None,
+    };
+    render_app(&sb, &headers, &action, error)
+}
+
+/// Authenticates a client by its private_key_jwt assertion (RFC 7523 §3, itsme's token request).
+async fn authenticate_client<'a>(sb: &'a Sandbox, form: &Params, now: i64) -> Result<&'a SandboxClient, Failure> {
+    if form.get("client_assertion_type") != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Err(Failure::token("invalid_client", "client authentication must be private_key_jwt"));
+    }
+    let assertion = form.get("client_assertion").ok_or_else(|| Failure::token("invalid_client", "client_assertion is missing"))?;
+    let unverified = passerelle_jose::peek_payload(assertion).map_err(|e| Failure::token("invalid_client", e.to_string()))?;
+    let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let client = sb.client(iss).ok_or_else(|| Failure::token("invalid_client", "unknown client"))?;
+    if form.get("client_id").is_some_and(|c| c != client.client_id) {
+        return Err(Failure::token("invalid_client", "client_id does not match the assertion"));
+    }
+    let claims = client.keys.verify(assertion, &[SigAlg::Rs256]).map_err(|e| Failure::token("invalid_client", format!("client_assertion: {e}")))?;
+    if claims.get("sub").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err(Failure::token("invalid_client", "client_assertion sub must be the client_id"));
+    }
+    let token_endpoint = format!("{}/token", sb.issuer);
+    let aud_ok = |a: &str| a == token_endpoint || a == sb.issuer;
+    let aud = match claims.get("aud") {
+        Some(Value::String(a)) => aud_ok(a),
+        Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).any(aud_ok),
+        _ => false,
+    };
+    if !aud {
+        return Err(Failure::token("invalid_client", "client_assertion aud must be the token endpoint"));
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| Failure::token("invalid_client", "client_assertion has no exp"))?;
+    if exp <= now || exp > now + 3600 {
+        return Err(Failure::token("invalid_client", "client_assertion is expired or lives too long"));
+    }
+    let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 255);
+    let jti = jti.ok_or_else(|| Failure::token("invalid_client", "client_assertion needs a jti of at most 255 characters"))?;
+    if !sb.store.insert_jti(&format!("sandbox:{}", client.client_id), jti, exp).await? {
+        return Err(Failure::token("invalid_client", "client_assertion was already used"));
+    }
+    Ok(client)
+}
+
+fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String, Failure> {
+    let jws = sb.signing.sign(claims, Some("JWT")).map_err(|e| Failure::Internal(e.to_string()))?;
+    let key = client.keys.encryption_key().ok_or_else(|| Failure::Internal("client has no encryption key".into()))?;
+    passerelle_jose::encrypt(jws.as_bytes(), key, sb.token_encryption).map_err(|e| Failure::Internal(e.to_string()))
+}
+
+async fn token(State(sb): Shared, body: Bytes) -> Reply {
+    let now = sb.clock.now();
+    let form = parse_pairs(&body).map_err(|name| Failure::token("invalid_request", format!("the parameter {name} is repeated")))?;
+    let client = authenticate_client(&sb, &form, now).await?;
+    if form.get("grant_type") != Some("authorization_code") {
+        return Err(Failure::token("unsupported_grant_type", "grant_type must be authorization_code"));
+    }
+    let code = form.get("code").ok_or_else(|| Failure::token("invalid_request", "code is missing"))?;
+    let action = sb
+        .store
+        .redeem_sandbox_code(&token_hash(code), now)
+        .await?
+        .ok_or_else(|| Failure::token("invalid_grant", "the code is unknown, expired or already used"))?;
+    if action.client_id != client.client_id {
+        return Err(Failure::token("invalid_grant", "the code was issued to another client"));
+    }
+    if form.get("redirect_uri") != Some(action.redirect_uri.as_str()) {
+        return Err(Failure::token("invalid_grant", "redirect_uri differs from the authorization request"));
+    }
+    if let Some(challenge) = &action.code_challenge {
+        if !verify_pkce(form.get("code_verifier").unwrap_or_default(), challenge) {
+            return Err(Failure::token("invalid_grant", "code_verifier does not match the code_challenge"));
+        }
+    }
+    let persona = sb.persona_of(&action).ok_or_else(|| Failure::Internal("the persona of an approved action is gone".into()))?;
+    let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
+    let mut claims = persona.claims_for(&claim_names_list(&details, "id_token"));
+    let sub = sb.sub_for(&client.client_id, &persona.phone_number);
+    claims.insert("iss".into(), json!(sb.issuer));
+    claims.insert("sub".into(), json!(sub));
+    claims.insert("aud".into(), json!(client.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + TOKEN_LIFETIME));
+    claims.insert("auth_time".into(), json!(now));
+    claims.insert("acr".into(), json!(uri::ACR_ADVANCED));
+    if let Some(n) = &action.nonce {
+        claims.insert("nonce".into(), json!(n));
+    }
+    let id_token = seal(&sb, client, &claims)?;
+    let access_token = random_token(32);
+    sb.store
+        .insert_sandbox_token(&SandboxToken {
+            token_hash: token_hash(&access_token),
+            client_id: client.client_id.clone(),
+            phone_number: persona.phone_number.clone(),
+            claims: json!(claim_names_list(&details, "userinfo")).to_string(),
+            created_at: now,
+            expires_at: now + TOKEN_LIFETIME,
+        })
+        .await?;
+    let body = json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "id_token": id_token });
+    Ok(([(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], axum::Json(body)).into_response())
+}
+
+async fn userinfo(State(sb): Shared, headers: HeaderMap) -> Reply {
+    let now = sb.clock.now();
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let token = match auth.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
+        _ => return Err(Failure::Bearer { error: None, description: "send the access token as Authorization: Bearer".into() }),
+    };
+    let record = sb
+        .store
+        .find_sandbox_token(&token_hash(token), now)
+        .await?
+        .ok_or_else(|| Failure::Bearer { error: Some("invalid_token"), description: "the access token is unknown or expired".into() })?;
+    let client = sb.client(&record.client_id).ok_or_else(|| Failure::Internal("token of an unknown client".into()))?;
+    let persona = sb.personas.find(&record.phone_number).ok_or_else(|| Failure::Internal("persona gone".into()))?;
+    let names: Vec<String> = serde_json::from_str(&record.claims).unwrap_or_default();
+    let mut claims = persona.claims_for(&names);
+    claims.insert("sub".into(), json!(sb.sub_for(&client.client_id, &persona.phone_number)));
+    claims.insert("iss".into(), json!(sb.issuer));
+    claims.insert("aud".into(), json!(client.client_id));
+    let jwt = seal(&sb, client, &claims)?;
+    Ok(([(header::CONTENT_TYPE, "application/jwt"), (header::CACHE_CONTROL, "no-store")], jwt).into_response())
+}
