@@ -40,9 +40,9 @@ CREATE TABLE login_transactions (
     browser_hash TEXT NOT NULL,
     upstream_nonce TEXT NOT NULL,
     upstream_verifier TEXT NOT NULL,
+    scheme TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    consumed_at BIGINT
+    expires_at BIGINT NOT NULL
 );
 CREATE INDEX login_transactions_expiry ON login_transactions (expires_at);
 
@@ -86,6 +86,8 @@ CREATE TABLE used_jtis (
 );
 
 -- The scheme sandbox: one row per authorization at the emulated itsme, through phone page, app and code.
+-- `claims` holds the request's details as JSON: the claim names asked for in the ID token and at
+-- userinfo, and the name of the relying party to show in the app.
 CREATE TABLE sandbox_actions (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,

@@ -359,3 +359,30 @@ impl Connector {
         Ok(())
     }
 }
+
+/// Fetches a relying party's JWKS from its registered `jwks_uri` (for private_key_jwt). Kept here
+/// so that all outbound HTTP lives in this crate. Answers larger than 64 KiB are refused.
+pub async fn fetch_jwks(url: &str) -> Result<PublicKeys, ConnectorError> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let http = match CLIENT.get() {
+        Some(c) => c,
+        None => {
+            let c = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(unavailable)?;
+            CLIENT.get_or_init(|| c)
+        }
+    };
+    let resp = http.get(url).send().await.map_err(unavailable)?;
+    if !resp.status().is_success() {
+        return Err(unavailable(format!("jwks_uri answered {}", resp.status())));
+    }
+    let body = resp.bytes().await.map_err(unavailable)?;
+    if body.len() > 64 * 1024 {
+        return Err(protocol("the JWKS is larger than 64 KiB"));
+    }
+    let text = std::str::from_utf8(&body).map_err(protocol)?;
+    PublicKeys::from_jwks_json(text).map_err(protocol)
+}

@@ -10,5 +10,5 @@ pub mod claims;
 mod connector;
 
 pub use connector::{
-    ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, SchemeIdentity, UpstreamRequest,
+    ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, SchemeIdentity, UpstreamRequest, fetch_jwks,
 };

@@ -213,7 +213,7 @@ async fn apply(sb: &Sandbox, action: SandboxAction, event: ActionEvent, phone: O
         if effects.contains(&Effect::WakeWaiters) {
             sb.waiters.wake(&action.id);
         }
-        tracing::info!(sandbox.action = %action.id, sandbox.status = %to.status, "sandbox action moved");
+        tracing::info!(sandbox.action = %&action.id[..8], sandbox.status = %to.status, "sandbox action moved");
         Ok((to, Ok(())))
     } else {
         let now_row = sb.store.find_sandbox_action(&action.id, now).await?.ok_or_else(|| Failure::Internal("action vanished".into()))?;
@@ -416,7 +416,7 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         expires_at: now + ACTION_LIFETIME,
     };
     sb.store.insert_sandbox_action(&action).await?;
-    tracing::info!(sandbox.action = %action.id, sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
+    tracing::info!(sandbox.action = %&action.id[..8], sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
     let tr = translator(action.ui_locales.as_deref(), &headers);
     // itsme's old login_hint format was `32+470000001`.
     let prefill = action.login_hint.as_deref().map(|h| h.replace('+', "")).map(|h| format!("+{h}")).and_then(|h| crate::personas::normalize_phone(&h)).unwrap_or_default();

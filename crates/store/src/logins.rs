@@ -23,6 +23,8 @@ pub struct LoginTransaction {
     pub browser_hash: String,
     pub upstream_nonce: String,
     pub upstream_verifier: String,
+    /// Which connector serves it: `sandbox` or `production`.
+    pub scheme: String,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -41,6 +43,7 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         browser_hash: r.try_get("browser_hash")?,
         upstream_nonce: r.try_get("upstream_nonce")?,
         upstream_verifier: r.try_get("upstream_verifier")?,
+        scheme: r.try_get("scheme")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -93,8 +96,8 @@ impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
@@ -108,6 +111,7 @@ impl Store {
         .bind(&t.browser_hash)
         .bind(&t.upstream_nonce)
         .bind(&t.upstream_verifier)
+        .bind(&t.scheme)
         .bind(t.created_at)
         .bind(t.expires_at)
         .execute(&self.pool)
@@ -121,7 +125,7 @@ impl Store {
         let row = sqlx::query(
             "DELETE FROM login_transactions WHERE id = $1 AND expires_at > $2 \
              RETURNING id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, created_at, expires_at",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, created_at, expires_at",
         )
         .bind(id)
         .bind(now)

@@ -1,1 +1,122 @@
-//! stub
+//! The broker: the OpenID Provider relying parties talk to, shaped like Signicat's eID Hub
+//! (issuer `<base>/auth/open`, endpoints under `/auth/open/connect/`).
+//!
+//! It validates authorization requests, starts a login at the itsme scheme through the
+//! connector, takes the scheme's answer at its callback, and hands out its own codes, ID tokens,
+//! access tokens and userinfo. It holds no flow state in memory: every step reads and writes the
+//! store, so any node can serve any step and a restart loses nothing.
+
+mod authorize;
+mod callback;
+mod discovery;
+mod error;
+mod pages;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use hmac::{Hmac, Mac};
+use passerelle_itsme::Connector;
+use passerelle_jose::{SigAlg, SigningKey};
+use passerelle_store::{Clock, Store};
+use sha2::Sha256;
+
+pub use error::BrokerError;
+
+/// Lifetimes, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A login from the RP's request to the scheme's answer (the app waits up to 120 s).
+    pub login: i64,
+    /// Authorization codes (OIDC conformance expects a code to be dead after 60 s).
+    pub code: i64,
+    /// Access tokens, and the attributes userinfo returns with them.
+    pub access_token: i64,
+    pub id_token: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes { login: 900, code: 60, access_token: 600, id_token: 600 }
+    }
+}
+
+/// The broker's keys: one per ID-token algorithm a client may choose.
+#[derive(Debug)]
+pub struct OpKeys {
+    pub rs256: SigningKey,
+    pub es256: SigningKey,
+}
+
+impl OpKeys {
+    fn for_alg(&self, alg: SigAlg) -> &SigningKey {
+        match alg {
+            SigAlg::Rs256 => &self.rs256,
+            SigAlg::Es256 => &self.es256,
+        }
+    }
+}
+
+/// Everything the broker's handlers share.
+#[derive(Debug)]
+pub struct Broker {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// `<public base>/auth/open`.
+    pub issuer: String,
+    pub keys: OpKeys,
+    /// HMAC key for pairwise subjects.
+    pub pairwise_secret: Vec<u8>,
+    /// The connector to the scheme sandbox (embedded default).
+    pub sandbox_connector: Arc<Connector>,
+    /// The connector to a real itsme environment, when one is configured.
+    pub production_connector: Option<Arc<Connector>>,
+    /// Mark cookies `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+    pub lifetimes: Lifetimes,
+}
+
+impl Broker {
+    /// The pairwise subject of a person towards a client (OIDC Core §8.1), derived from the
+    /// scheme's subject so it is the same across services and logins, and different per client.
+    pub fn pairwise_sub(&self, client_id: &str, scheme_sub: &str) -> String {
+        use base64::Engine as _;
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.pairwise_secret) else {
+            return String::new();
+        };
+        mac.update(b"sub");
+        mac.update(&[0]);
+        mac.update(client_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(scheme_sub.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The connector for a client's account: production clients use the real scheme when one is
+    /// configured, and the sandbox otherwise.
+    fn connector_for(&self, scheme: &str) -> &Arc<Connector> {
+        match (scheme, &self.production_connector) {
+            ("production", Some(c)) => c,
+            _ => &self.sandbox_connector,
+        }
+    }
+
+    fn scheme_for_account(&self, account: &str) -> &'static str {
+        if account == "production" && self.production_connector.is_some() { "production" } else { "sandbox" }
+    }
+}
+
+/// The broker's routes, relative to the issuer path (mount them under `/auth/open`).
+pub fn router(broker: Arc<Broker>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::configuration))
+        .route("/.well-known/openid-configuration/jwks", get(discovery::jwks))
+        .route("/connect/authorize", get(authorize::get).post(authorize::post))
+        .route("/connect/token", axum::routing::post(token::token))
+        .route("/connect/userinfo", get(token::userinfo).post(token::userinfo))
+        .route("/connect/itsme/callback", get(callback::callback))
+        .route("/connect/itsme/jwks", get(discovery::connector_jwks))
+        .with_state(broker)
+}

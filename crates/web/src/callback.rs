@@ -1,0 +1,108 @@
+//! The scheme's redirect back to Passerelle: redeem, verify, map, and answer the relying party.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
+use passerelle_core::scopes::GrantedScopes;
+use passerelle_itsme::ConnectorError;
+use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
+use passerelle_store::{NewCode, random_token, token_hash};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use crate::authorize::{BROWSER_COOKIE, cookie, parse_params, translator};
+use crate::error::respond_to_client;
+use crate::{Broker, BrokerError};
+
+/// Keeps a description from the scheme printable and short before passing it on.
+fn clean(description: &str) -> String {
+    description.chars().filter(|c| (' '..='~').contains(c)).take(200).collect()
+}
+
+pub(crate) async fn callback(State(b): State<Arc<Broker>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    handle(&b, &headers, q.unwrap_or_default().as_bytes()).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
+    let tr = translator(None, headers);
+    let params = parse_params(raw).map_err(|name| BrokerError::page(&tr, format!("The parameter {name} appears more than once.")))?;
+    let gone = || BrokerError::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: tr.t("broker-error-expired"), show_intro: false };
+    let state = params.get("state").ok_or_else(gone)?;
+    let now = b.clock.now();
+    let tx = b.store.consume_login_transaction(state, now).await?.ok_or_else(gone)?;
+    let tr = translator(tx.ui_locales.as_deref(), headers);
+    let same_browser = cookie(headers, BROWSER_COOKIE).is_some_and(|c| bool::from(token_hash(c).as_bytes().ct_eq(tx.browser_hash.as_bytes())));
+    if !same_browser {
+        tracing::warn!(client.id = %tx.client_id, "scheme answer arrived in another browser");
+        return Err(BrokerError::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: tr.t("broker-error-browser"), show_intro: false });
+    }
+    let redirect_uri = RedirectUri::from_stored(tx.redirect_uri.clone());
+    let response_mode = ResponseMode::parse(&tx.response_mode).unwrap_or(ResponseMode::Query);
+    let fail = |code: ErrorCode, description: String| BrokerError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        response_mode,
+        state: tx.state.clone(),
+        error: OAuthError::new(code, description),
+        issuer: b.issuer.clone(),
+        tr: tr.clone(),
+    };
+    if let Some(error) = params.get("error") {
+        let description = clean(params.get("error_description").unwrap_or_default());
+        let (code, description) = match ErrorCode::parse(error) {
+            Some(ErrorCode::AccessDenied) => (
+                ErrorCode::AccessDenied,
+                if description.is_empty() { "The user refused or failed the itsme confirmation.".into() } else { description },
+            ),
+            Some(ErrorCode::TemporarilyUnavailable) => (ErrorCode::TemporarilyUnavailable, "The itsme scheme is temporarily unavailable.".into()),
+            _ => (ErrorCode::ServerError, format!("The itsme scheme answered {}: {description}", clean(error))),
+        };
+        tracing::info!(client.id = %tx.client_id, oauth.error = code.as_str(), "the itsme scheme ended the login without approval");
+        return Err(fail(code, description));
+    }
+    let Some(code) = params.get("code") else {
+        return Err(fail(ErrorCode::ServerError, "The itsme scheme answered without a code.".into()));
+    };
+    let identity = match b.connector_for(&tx.scheme).redeem(code, &tx.upstream_verifier, &tx.upstream_nonce, now, &random_token(16)).await {
+        Ok(i) => i,
+        Err(ConnectorError::Unavailable(detail)) => {
+            tracing::warn!(error = %detail, "the itsme scheme is unavailable");
+            return Err(fail(ErrorCode::TemporarilyUnavailable, "The itsme scheme cannot be reached right now; try again in a moment.".into()));
+        }
+        Err(ConnectorError::Protocol(detail)) => {
+            tracing::error!(error = %detail, "the itsme scheme's answer was rejected");
+            return Err(fail(ErrorCode::ServerError, "The answer of the itsme scheme could not be verified.".into()));
+        }
+    };
+    let scopes = GrantedScopes::from_stored(&tx.scope);
+    let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
+    let sub = b.pairwise_sub(&tx.client_id, &identity.sub);
+    if scopes.contains("idp-id") {
+        claims.insert("idp_id".into(), json!(identity.sub));
+    }
+    let rp_code = random_token(32);
+    b.store
+        .insert_code(&NewCode {
+            code_hash: token_hash(&rp_code),
+            client_id: tx.client_id.clone(),
+            redirect_uri: tx.redirect_uri.clone(),
+            code_challenge: tx.code_challenge.clone(),
+            nonce: tx.nonce.clone(),
+            scope: tx.scope.clone(),
+            sub,
+            claims: Value::Object(claims).to_string(),
+            auth_time: now,
+            created_at: now,
+            expires_at: now + b.lifetimes.code,
+        })
+        .await?;
+    tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
+    let mut out = vec![("code".to_string(), rp_code)];
+    if let Some(s) = &tx.state {
+        out.push(("state".into(), s.clone()));
+    }
+    out.push(("iss".into(), b.issuer.clone()));
+    Ok(respond_to_client(&redirect_uri, response_mode, out, &tr))
+}

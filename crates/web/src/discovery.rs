@@ -1,0 +1,57 @@
+//! Discovery (OIDC Discovery §3) and the JWKS, advertising only what is implemented.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use passerelle_core::scopes::SCOPES;
+use serde_json::json;
+
+use crate::Broker;
+
+pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
+    let i = &b.issuer;
+    let mut claims: BTreeSet<&str> = ["iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "acr", "amr", "idp", "at_hash", "sandbox"].into();
+    for s in SCOPES {
+        claims.extend(s.claims.iter().copied());
+    }
+    let scopes: Vec<&str> = SCOPES.iter().map(|s| s.name).collect();
+    let doc = json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/connect/authorize"),
+        "token_endpoint": format!("{i}/connect/token"),
+        "userinfo_endpoint": format!("{i}/connect/userinfo"),
+        "jwks_uri": format!("{i}/.well-known/openid-configuration/jwks"),
+        "scopes_supported": scopes,
+        "claims_supported": claims,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "code_challenge_methods_supported": ["S256"],
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": false,
+        "authorization_response_iss_parameter_supported": true,
+        "ui_locales_supported": ["en"],
+    });
+    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(doc)).into_response()
+}
+
+pub(crate) async fn jwks(State(b): State<Arc<Broker>>) -> Response {
+    let doc = passerelle_jose::jwks_json([b.keys.rs256.public_jwk(), b.keys.es256.public_jwk()]);
+    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(doc)).into_response()
+}
+
+/// The connector's public keys: the `jwks_uri` to register with itsme.
+pub(crate) async fn connector_jwks(State(b): State<Arc<Broker>>) -> Response {
+    let c = b.production_connector.as_ref().unwrap_or(&b.sandbox_connector);
+    ([(header::CACHE_CONTROL, "public, max-age=1800")], axum::Json(c.public_jwks())).into_response()
+}
