@@ -1,1 +1,309 @@
-fn main() {}
+//! `passerelle`: the identity broker for itsme®, with its built-in scheme sandbox.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use passerelle::app::{self, Settings};
+use passerelle::cli::clients::{self, ClientInput};
+use passerelle::config::{Config, Overrides};
+use passerelle_store::{Clock, SystemClock};
+
+#[derive(Parser)]
+#[command(name = "passerelle", version, about = "An OpenID Connect broker for itsme®, with a built-in sandbox of the scheme")]
+struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "PASSERELLE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the SQLite database lives (default: the platform's data directory).
+    #[arg(long, global = true, env = "PASSERELLE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// `sqlite://FILE?mode=rwc` or `postgres://…` (default: SQLite in the data directory).
+    #[arg(long, global = true, env = "PASSERELLE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start Passerelle (the embedded default needs no configuration).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PASSERELLE_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+        /// The URL browsers and relying parties use, when behind a proxy or listening on 0.0.0.0.
+        #[arg(long, env = "PASSERELLE_PUBLIC_URL", value_name = "URL")]
+        public_url: Option<String>,
+        /// A personas file for the sandbox, instead of the built-in personas.
+        #[arg(long, value_name = "FILE")]
+        personas: Option<PathBuf>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage relying-party clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// The built-in itsme sandbox.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client and print its id and secret.
+    Add {
+        #[command(flatten)]
+        fields: ClientFields,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client; options not given keep their value.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        fields: ClientFields,
+        /// Remove every grant (before adding those given with --grant).
+        #[arg(long)]
+        clear_grants: bool,
+        /// Make a new client secret and print it.
+        #[arg(long)]
+        rotate_secret: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client and everything issued to it.
+    Remove { client_id: String },
+}
+
+#[derive(Args)]
+struct ClientFields {
+    /// The name shown to people in the itsme app.
+    #[arg(long)]
+    name: Option<String>,
+    /// A redirect URI; repeat for several (they replace the current list on update).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// client_secret_basic (default), client_secret_post or private_key_jwt.
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// The client's public keys (JWKS file), for private_key_jwt.
+    #[arg(long = "jwks", value_name = "FILE")]
+    jwks_file: Option<PathBuf>,
+    /// Where to fetch the client's public keys, for private_key_jwt.
+    #[arg(long, value_name = "URI")]
+    jwks_uri: Option<String>,
+    /// sandbox (default: every attribute, sandbox scheme only) or production.
+    #[arg(long)]
+    account: Option<String>,
+    /// A protected scope this client may request; repeat for several.
+    #[arg(long = "grant", value_name = "SCOPE")]
+    grants: Vec<String>,
+    /// The ID token's signing algorithm: RS256 (default) or ES256.
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<String>,
+}
+
+impl ClientFields {
+    fn input(self, clear_grants: bool, rotate_secret: bool) -> ClientInput {
+        ClientInput {
+            name: self.name,
+            redirect_uris: self.redirect_uris,
+            auth_method: self.auth_method,
+            jwks_file: self.jwks_file,
+            jwks_uri: self.jwks_uri,
+            account: self.account,
+            grants: self.grants,
+            clear_grants,
+            id_token_alg: self.id_token_alg,
+            rotate_secret,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// List the sandbox's personas and what an Identification returns for each.
+    Personas {
+        /// A personas file instead of the configured or built-in one.
+        #[arg(long, value_name = "FILE")]
+        personas: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn overrides(cli: &Cli) -> Overrides {
+    let mut o = Overrides { config: cli.config.clone(), data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), ..Overrides::default() };
+    if let Command::Serve { listen, public_url, personas } = &cli.command {
+        o.listen = listen.clone();
+        o.public_url = public_url.clone();
+        o.personas = personas.clone();
+    }
+    if let Command::Sandbox(SandboxCommand::Personas { personas, .. }) = &cli.command {
+        o.personas = personas.clone();
+    }
+    o
+}
+
+async fn open(config: &Config) -> anyhow::Result<passerelle_store::Store> {
+    if passerelle_store::Backend::of_url(&config.database_url) == Some(passerelle_store::Backend::Sqlite) {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    }
+    app::open_store(&config.database_url).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&overrides(&cli)).map_err(|e| anyhow::anyhow!("the configuration is not valid:\n{e}"))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { .. } => serve(&config, &cli.data_dir, clock).await,
+        Command::Migrate => {
+            open(&config).await?;
+            println!("The database is up to date ({}).", config.database_description());
+            Ok(())
+        }
+        Command::Client(cmd) => {
+            let store = open(&config).await?;
+            let now = clock.now();
+            match cmd {
+                ClientCommand::Add { fields, json } => {
+                    let (c, secret) = clients::add(&store, &fields.input(false, false), now).await?;
+                    clients::print(&c, secret.as_deref(), json);
+                }
+                ClientCommand::List { json } => {
+                    let list = store.list_clients().await?;
+                    if json {
+                        let v: Vec<_> = list.iter().map(|c| clients::describe(c, None)).collect();
+                        println!("{}", serde_json::to_string_pretty(&v)?);
+                    } else if list.is_empty() {
+                        println!("No clients yet. Add one with `passerelle client add --name NAME --redirect-uri URI`.");
+                    } else {
+                        for c in &list {
+                            println!("{}  {:<10} {:<20} {}", c.id, c.account, c.auth_method, c.name);
+                        }
+                    }
+                }
+                ClientCommand::Show { client_id, json } => {
+                    let c = store.find_client(&client_id).await?.with_context(|| format!("no client {client_id}"))?;
+                    clients::print(&c, None, json);
+                }
+                ClientCommand::Update { client_id, fields, clear_grants, rotate_secret, json } => {
+                    let (c, secret) = clients::update(&store, &client_id, &fields.input(clear_grants, rotate_secret), now).await?;
+                    clients::print(&c, secret.as_deref(), json);
+                }
+                ClientCommand::Remove { client_id } => {
+                    if !store.delete_client(&client_id).await? {
+                        anyhow::bail!("no client {client_id}");
+                    }
+                    println!("Client {client_id} removed.");
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Sandbox(SandboxCommand::Personas { json, .. }) => {
+            let text = match &config.personas {
+                Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+                None => None,
+            };
+            let personas = app::load_personas(text.as_deref(), clock.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&passerelle::cli::personas::to_json(&personas))?);
+            } else {
+                print!("{}", passerelle::cli::personas::to_table(&personas));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn serve(config: &Config, data_dir_flag: &Option<PathBuf>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    init_logging(&config.log);
+    if passerelle_store::Backend::of_url(&config.database_url) == Some(passerelle_store::Backend::Sqlite) {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let bound = listener.local_addr()?;
+    let settings = Settings::from_config(config)?;
+    let app = app::build(&settings, bound, clock).await?;
+    let dir_arg = match data_dir_flag {
+        Some(d) => format!(" --data-dir {}", d.display()),
+        None => String::new(),
+    };
+    println!("Passerelle {} is listening on {}", env!("CARGO_PKG_VERSION"), bound);
+    println!("  Issuer:        {}", app.issuer);
+    println!("  Discovery:     {}/.well-known/openid-configuration", app.issuer);
+    println!("  Database:      {}", config.database_description());
+    println!("  itsme sandbox: {} ({} personas: run `passerelle{dir_arg} sandbox personas`)", app.sandbox_issuer, app.persona_count);
+    println!("  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox");
+    if !app.has_real_itsme {
+        println!("  Note: no real itsme environment is configured; production clients are served by the sandbox too.");
+    }
+    if config.public_url.is_none() && bound.ip().is_unspecified() {
+        println!("  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1.");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    tracing::info!(listen = %bound, "Passerelle started");
+    app::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("Passerelle stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,299 @@
+//! Assembles Passerelle: store, keys, the scheme sandbox, the connectors and the broker, behind
+//! one router; and serves it on a listener the caller has bound, until a shutdown future fires.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{MatchedPath, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use passerelle_core::scopes::Service;
+use passerelle_itsme::{ClaimsDelivery, Connector, ConnectorConfig, Endpoints};
+use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
+use passerelle_sandbox::{Personas, Sandbox, SandboxClient};
+use passerelle_store::{Clock, Store};
+use passerelle_web::{Broker, Lifetimes, OpKeys};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, ItsmeConfig};
+
+/// The sandbox's client id for the embedded connector, and its service codes.
+pub const EMBEDDED_CLIENT_ID: &str = "passerelle";
+pub const SERVICE_AUTHENTICATION: &str = "PASSERELLE_AUTH";
+pub const SERVICE_IDENTIFICATION: &str = "PASSERELLE_IDENT";
+
+/// What [`build`] needs; [`Settings::from_config`] makes it from the layered configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub public_url: Option<url::Url>,
+    /// The personas file's text; `None` for the built-in personas.
+    pub personas: Option<String>,
+    pub app_timeout_seconds: i64,
+    pub sandbox_claims_delivery: ClaimsDelivery,
+    pub itsme: Option<ItsmeConfig>,
+    pub lifetimes: Lifetimes,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> anyhow::Result<Settings> {
+        let personas = match &c.personas {
+            None => None,
+            Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read the personas file {}", p.display()))?),
+        };
+        Ok(Settings {
+            database_url: c.database_url.clone(),
+            public_url: c.public_url.clone(),
+            personas,
+            app_timeout_seconds: c.app_timeout_seconds,
+            sandbox_claims_delivery: c.sandbox_claims_delivery,
+            itsme: c.itsme.clone(),
+            lifetimes: Lifetimes::default(),
+        })
+    }
+}
+
+/// Connects to the database and applies the migrations.
+pub async fn open_store(database_url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(database_url).await.context("cannot open the database")?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// Today's date as `YYYY-MM-DD` (for the personas' age check).
+pub fn today(clock: &dyn Clock) -> String {
+    time::OffsetDateTime::from_unix_timestamp(clock.now())
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| "2026-01-01".into())
+}
+
+/// Loads the personas: the operator's file or the built-in one.
+pub fn load_personas(text: Option<&str>, clock: &dyn Clock) -> anyhow::Result<Personas> {
+    Personas::parse(text.unwrap_or(passerelle_sandbox::personas::BUILTIN), &today(clock))
+        .map_err(|e| anyhow::anyhow!("the sandbox personas are not valid:\n{e}"))
+}
+
+async fn signing_key(store: &Store, purpose: &str, alg: SigAlg, now: i64) -> anyhow::Result<SigningKey> {
+    let (_, material) = store
+        .find_or_insert_key(purpose, now, || {
+            SigningKey::generate(alg).map(|(k, private)| (k.kid().to_string(), private)).map_err(|e| e.to_string())
+        })
+        .await?;
+    SigningKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
+}
+
+async fn decryption_key(store: &Store, purpose: &str, now: i64) -> anyhow::Result<DecryptionKey> {
+    let (_, material) = store
+        .find_or_insert_key(purpose, now, || {
+            DecryptionKey::generate().map(|(k, private)| (k.kid().to_string(), private)).map_err(|e| e.to_string())
+        })
+        .await?;
+    DecryptionKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
+}
+
+async fn secret(store: &Store, purpose: &str, now: i64) -> anyhow::Result<Vec<u8>> {
+    let (_, material) = store
+        .find_or_insert_key(purpose, now, || Ok((purpose.to_string(), passerelle_store::random_token(32))))
+        .await?;
+    Ok(material.into_bytes())
+}
+
+/// A built application, ready to serve.
+pub struct App {
+    pub router: Router,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL, e.g. `http://127.0.0.1:8080`.
+    pub public_url: String,
+    pub issuer: String,
+    pub sandbox_issuer: String,
+    pub persona_count: usize,
+    pub has_real_itsme: bool,
+}
+
+/// The URL at which this process can reach itself (for the connector's back channel to the
+/// in-process sandbox): the bound address, with an unspecified IP replaced by loopback.
+fn self_url(bound: SocketAddr) -> String {
+    let ip = match bound.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
+}
+
+/// Builds everything for a listener bound at `bound`.
+pub async fn build(settings: &Settings, bound: SocketAddr, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    let store = open_store(&settings.database_url).await?;
+    let now = clock.now();
+    let internal = self_url(bound);
+    let public_url = settings.public_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_string()).unwrap_or_else(|| internal.clone());
+    let issuer = format!("{public_url}/auth/open");
+    let sandbox_issuer = format!("{public_url}/sandbox/v2");
+    let callback = format!("{issuer}/connect/itsme/callback");
+
+    let personas = load_personas(settings.personas.as_deref(), clock.as_ref())?;
+    let keys = OpKeys { rs256: signing_key(&store, "op-rs256", SigAlg::Rs256, now).await?, es256: signing_key(&store, "op-es256", SigAlg::Es256, now).await? };
+    let connector_sig = signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?;
+    let connector_enc = decryption_key(&store, "connector-enc", now).await?;
+    let connector_public = PublicKeys::from_jwks(vec![connector_sig.public_jwk().clone(), connector_enc.public_jwk().clone()]);
+
+    let sandbox = Arc::new(Sandbox::new(
+        store.clone(),
+        clock.clone(),
+        sandbox_issuer.clone(),
+        signing_key(&store, "sandbox-sig", SigAlg::Rs256, now).await?,
+        decryption_key(&store, "sandbox-enc", now).await?,
+        secret(&store, "sandbox-secret", now).await?,
+        personas,
+        vec![SandboxClient {
+            client_id: EMBEDDED_CLIENT_ID.into(),
+            name: "Passerelle".into(),
+            redirect_uris: vec![callback.clone()],
+            keys: connector_public,
+            services: vec![(SERVICE_AUTHENTICATION.into(), Service::Authentication), (SERVICE_IDENTIFICATION.into(), Service::Identification)],
+        }],
+        settings.app_timeout_seconds,
+    ));
+    let persona_count = sandbox.personas.all().len();
+
+    // The sandbox is reached through the public URL by browsers, and directly by this process.
+    let sandbox_connector = Connector::new(
+        ConnectorConfig {
+            issuer: sandbox_issuer.clone(),
+            client_id: EMBEDDED_CLIENT_ID.into(),
+            redirect_uri: callback.clone(),
+            service_authentication: SERVICE_AUTHENTICATION.into(),
+            service_identification: SERVICE_IDENTIFICATION.into(),
+            endpoints: Some(Endpoints {
+                authorization: format!("{sandbox_issuer}/authorization"),
+                token: format!("{internal}/sandbox/v2/token"),
+                userinfo: format!("{internal}/sandbox/v2/userinfo"),
+                jwks: format!("{internal}/sandbox/v2/jwkSet"),
+                token_audience: format!("{sandbox_issuer}/token"),
+            }),
+            claims_delivery: settings.sandbox_claims_delivery,
+            request_encryption: EncAlg::RsaOaep256,
+            send_client_name: true,
+        },
+        // Each connector owns its parsed keys; both use the same stored connector keys.
+        signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?,
+        vec![decryption_key(&store, "connector-enc", now).await?],
+    )?;
+    let production_connector = match &settings.itsme {
+        None => None,
+        Some(it) => Some(Arc::new(Connector::new(
+            ConnectorConfig {
+                issuer: it.issuer.clone(),
+                client_id: it.client_id.clone(),
+                redirect_uri: callback.clone(),
+                service_authentication: it.service_authentication.clone(),
+                service_identification: it.service_identification.clone(),
+                endpoints: None,
+                claims_delivery: it.claims_delivery,
+                request_encryption: EncAlg::RsaOaep256,
+                send_client_name: false,
+            },
+            connector_sig,
+            vec![connector_enc],
+        )?)),
+    };
+    let broker = Arc::new(Broker {
+        store: store.clone(),
+        clock: clock.clone(),
+        issuer: issuer.clone(),
+        keys,
+        pairwise_secret: secret(&store, "pairwise-secret", now).await?,
+        sandbox_connector: Arc::new(sandbox_connector),
+        production_connector,
+        secure_cookies: public_url.starts_with("https://"),
+        lifetimes: settings.lifetimes,
+    });
+    let router = Router::new()
+        .route("/", get(landing))
+        .route("/healthz", get(health))
+        .with_state(Arc::new(Landing { issuer: issuer.clone(), sandbox: sandbox_issuer.clone(), store: store.clone() }))
+        .nest("/auth/open", passerelle_web::router(broker))
+        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // The route pattern, never the concrete path or query: those carry codes and ids.
+                let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+                tracing::info_span!("http", http.method = %req.method(), http.route = %route)
+            }),
+        )
+        .layer(CatchPanicLayer::custom(|_| {
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"}))).into_response()
+        }))
+        .layer(RequestBodyLimitLayer::new(64 * 1024));
+    Ok(App { router, store, clock, public_url, issuer, sandbox_issuer, persona_count, has_real_itsme: settings.itsme.is_some() })
+}
+
+struct Landing {
+    issuer: String,
+    sandbox: String,
+    store: Store,
+}
+
+async fn landing(State(l): State<Arc<Landing>>) -> Response {
+    axum::Json(serde_json::json!({
+        "name": "Passerelle",
+        "version": env!("CARGO_PKG_VERSION"),
+        "issuer": l.issuer,
+        "discovery": format!("{}/.well-known/openid-configuration", l.issuer),
+        "sandbox_issuer": l.sandbox,
+    }))
+    .into_response()
+}
+
+async fn health(State(l): State<Arc<Landing>>) -> Response {
+    match l.store.count_rows("keys").await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// Serves until `shutdown` completes; requests still running get five more seconds.
+pub async fn serve(listener: tokio::net::TcpListener, app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let housekeeping = tokio::spawn(housekeeping(app.store.clone(), app.clock.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop = stop_rx.clone();
+    let grace = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        r = server => r.context("the server failed")?,
+        _ = grace => tracing::warn!("requests still running after 5 s were dropped at shutdown"),
+    }
+    housekeeping.abort();
+    app.store.close().await;
+    Ok(())
+}
+
+/// Deletes expired transactions, codes, tokens and the attributes they carry, every 30 seconds.
+async fn housekeeping(store: Store, clock: Arc<dyn Clock>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        match store.delete_expired(clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "expired rows deleted"),
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! `passerelle client add|list|show|update|remove`. Output uses the RFC 7591 member names.
+
+use anyhow::{Context as _, bail};
+use passerelle_core::scopes::{Account, protected_scope_names};
+use passerelle_jose::PublicKeys;
+use passerelle_store::{ClientRecord, NewClient, Store, random_token, token_hash};
+use serde_json::{Value, json};
+
+pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt"];
+
+/// What the operator asked for; `None` keeps the current value on update.
+#[derive(Debug, Default, Clone)]
+pub struct ClientInput {
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub auth_method: Option<String>,
+    pub jwks_file: Option<std::path::PathBuf>,
+    pub jwks_uri: Option<String>,
+    pub account: Option<String>,
+    pub grants: Vec<String>,
+    pub clear_grants: bool,
+    pub id_token_alg: Option<String>,
+    pub rotate_secret: bool,
+}
+
+/// The RFC 7591-shaped description of a client; `secret` only when one was just made.
+pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
+    let mut v = json!({
+        "client_id": c.id,
+        "client_name": c.name,
+        "redirect_uris": c.redirect_uris,
+        "token_endpoint_auth_method": c.auth_method,
+        "account": c.account,
+        "grants": c.grants,
+        "id_token_signed_response_alg": c.id_token_alg,
+        "client_id_issued_at": c.created_at,
+    });
+    if let Some(s) = secret {
+        v["client_secret"] = json!(s);
+    }
+    if let Some(u) = &c.jwks_uri {
+        v["jwks_uri"] = json!(u);
+    }
+    if let Some(j) = &c.jwks {
+        v["jwks"] = serde_json::from_str(j).unwrap_or(Value::Null);
+    }
+    v
+}
+
+pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&describe(c, secret)).unwrap_or_default());
+        return;
+    }
+    println!("client_id:     {}", c.id);
+    if let Some(s) = secret {
+        println!("client_secret: {s}");
+        println!("               (shown once: store it now; only its hash is kept)");
+    }
+    println!("name:          {}", c.name);
+    println!("account:       {}", c.account);
+    println!("auth method:   {}", c.auth_method);
+    println!("ID token alg:  {}", c.id_token_alg);
+    for u in &c.redirect_uris {
+        println!("redirect URI:  {u}");
+    }
+    println!("grants:        {}", if c.grants.is_empty() { "(none)".to_string() } else { c.grants.join(", ") });
+}
+
+fn check_redirect_uri(uri: &str, account: Account) -> anyhow::Result<()> {
+    let url = url::Url::parse(uri).with_context(|| format!("redirect URI {uri:?} is not an absolute URL"))?;
+    if url.fragment().is_some() {
+        bail!("redirect URI {uri:?} must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if account == Account::Sandbox || loopback => Ok(()),
+        "http" => bail!("redirect URI {uri:?}: production clients need https (http only for localhost)"),
+        other => bail!("redirect URI {uri:?}: the scheme {other} is not supported; use https"),
+    }
+}
+
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let keys = PublicKeys::from_jwks_json(&text).with_context(|| format!("{} is not a JWKS", path.display()))?;
+    if keys.is_empty() {
+        bail!("{} holds no keys", path.display());
+    }
+    let value: Value = serde_json::from_str(&text)?;
+    if value["keys"].as_array().is_some_and(|ks| ks.iter().any(|k| k.get("d").is_some())) {
+        bail!("{} contains a private key; register only the public keys", path.display());
+    }
+    Ok(value.to_string())
+}
+
+/// Validates and merges `input` over `current` (or defaults for a new client).
+fn merge(id: String, current: Option<&ClientRecord>, input: &ClientInput) -> anyhow::Result<(NewClient, Option<String>)> {
+    let name = input.name.clone().or_else(|| current.map(|c| c.name.clone())).context("--name is required")?;
+    if name.trim().is_empty() || name.len() > 100 {
+        bail!("--name must be 1 to 100 characters");
+    }
+    let account_text = input.account.clone().or_else(|| current.map(|c| c.account.clone())).unwrap_or_else(|| "sandbox".into());
+    let account = Account::parse(&account_text).context("--account must be sandbox or production")?;
+    let redirect_uris = if input.redirect_uris.is_empty() {
+        current.map(|c| c.redirect_uris.clone()).unwrap_or_default()
+    } else {
+        input.redirect_uris.clone()
+    };
+    if redirect_uris.is_empty() {
+        bail!("at least one --redirect-uri is required");
+    }
+    for u in &redirect_uris {
+        check_redirect_uri(u, account)?;
+    }
+    let auth_method = input.auth_method.clone().or_else(|| current.map(|c| c.auth_method.clone())).unwrap_or_else(|| "client_secret_basic".into());
+    if !AUTH_METHODS.contains(&auth_method.as_str()) {
+        bail!("--auth-method must be one of {}", AUTH_METHODS.join(", "));
+    }
+    let mut jwks = current.and_then(|c| c.jwks.clone());
+    let mut jwks_uri = current.and_then(|c| c.jwks_uri.clone());
+    if let Some(f) = &input.jwks_file {
+        jwks = Some(read_jwks(f)?);
+        jwks_uri = None;
+    }
+    if let Some(u) = &input.jwks_uri {
+        let url = url::Url::parse(u).with_context(|| format!("--jwks-uri {u:?} is not a URL"))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            bail!("--jwks-uri must be an http(s) URL");
+        }
+        jwks_uri = Some(u.clone());
+        jwks = None;
+    }
+    let mut secret = None;
+    let secret_hash = if auth_method == "private_key_jwt" {
+        if jwks.is_none() && jwks_uri.is_none() {
+            bail!("private_key_jwt needs --jwks FILE or --jwks-uri URI");
+        }
+        None
+    } else {
+        let keep = current.and_then(|c| c.secret_hash.clone()).filter(|_| !input.rotate_secret);
+        match keep {
+            Some(h) => Some(h),
+            None => {
+                let s = random_token(32);
+                let h = token_hash(&s);
+                secret = Some(s);
+                Some(h)
+            }
+        }
+    };
+    let mut grants = if input.clear_grants { vec![] } else { current.map(|c| c.grants.clone()).unwrap_or_default() };
+    for g in &input.grants {
+        if !protected_scope_names().any(|p| p == g) {
+            bail!("--grant {g:?} is not a protected scope; choose from {}", protected_scope_names().collect::<Vec<_>>().join(", "));
+        }
+        if !grants.contains(g) {
+            grants.push(g.clone());
+        }
+    }
+    let id_token_alg = input.id_token_alg.clone().or_else(|| current.map(|c| c.id_token_alg.clone())).unwrap_or_else(|| "RS256".into());
+    if !matches!(id_token_alg.as_str(), "RS256" | "ES256") {
+        bail!("--id-token-alg must be RS256 or ES256");
+    }
+    let client = NewClient { id, name: name.trim().to_string(), secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account: account.as_str().into(), grants, id_token_alg };
+    Ok((client, secret))
+}
+
+pub async fn add(store: &Store, input: &ClientInput, now: i64) -> anyhow::Result<(ClientRecord, Option<String>)> {
+    let (client, secret) = merge(random_token(16), None, input)?;
+    store.insert_client(&client, now).await?;
+    let record = store.find_client(&client.id).await?.context("the new client was not stored")?;
+    Ok((record, secret))
+}
+
+pub async fn update(store: &Store, id: &str, input: &ClientInput, now: i64) -> anyhow::Result<(ClientRecord, Option<String>)> {
+    let current = store.find_client(id).await?.with_context(|| format!("no client {id}"))?;
+    let (client, secret) = merge(id.to_string(), Some(&current), input)?;
+    if !store.update_client(&client, now).await? {
+        bail!("no client {id}");
+    }
+    let record = store.find_client(id).await?.with_context(|| format!("no client {id}"))?;
+    Ok((record, secret))
+}

@@ -1,0 +1,224 @@
+//! Configuration, typed and layered: defaults, then a TOML file, then `PASSERELLE_*` environment
+//! variables, then command-line flags. Unknown keys in the file are rejected, and every problem is
+//! reported at once. `passerelle serve` with no configuration at all is the embedded default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The TOML file's shape. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log: Option<String>,
+    #[serde(default)]
+    pub sandbox: SandboxFile,
+    pub itsme: Option<ItsmeFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxFile {
+    /// The operator's own personas file, instead of the built-in one.
+    pub personas: Option<PathBuf>,
+    /// How long the app waits for a manual persona, in seconds (default 120).
+    pub app_timeout_seconds: Option<i64>,
+    /// Where the connector asks the sandbox for claims: `id_token` (default) or `userinfo`.
+    pub claims_delivery: Option<String>,
+}
+
+/// A real itsme environment for production clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItsmeFile {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub service_authentication: Option<String>,
+    pub service_identification: Option<String>,
+    pub claims_delivery: Option<String>,
+}
+
+/// Values from flags and their environment variables (clap reads both).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub personas: Option<PathBuf>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Option<url::Url>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub log: String,
+    pub personas: Option<PathBuf>,
+    pub app_timeout_seconds: i64,
+    pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
+    pub itsme: Option<ItsmeConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItsmeConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub service_authentication: String,
+    pub service_identification: String,
+    pub claims_delivery: passerelle_itsme::ClaimsDelivery,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A secret-capable variable: `NAME`, or the contents of the file named by `NAME_FILE`.
+fn env_or_file(name: &str, problems: &mut Vec<String>) -> Option<String> {
+    if let Some(v) = env(name) {
+        return Some(v);
+    }
+    let path = env(&format!("{name}_FILE"))?;
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s.trim().to_string()),
+        Err(e) => {
+            problems.push(format!("{name}_FILE: cannot read {path}: {e}"));
+            None
+        }
+    }
+}
+
+/// The platform's data directory for Passerelle; never the current directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(d) = env("PASSERELLE_DATA_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if cfg!(target_os = "macos") {
+        return env("HOME").map(|h| Path::new(&h).join("Library/Application Support/passerelle"));
+    }
+    if cfg!(windows) {
+        return env("APPDATA").map(|a| Path::new(&a).join("passerelle"));
+    }
+    if let Some(x) = env("XDG_DATA_HOME") {
+        return Some(Path::new(&x).join("passerelle"));
+    }
+    env("HOME").map(|h| Path::new(&h).join(".local/share/passerelle"))
+}
+
+fn delivery(value: Option<&str>, key: &str, problems: &mut Vec<String>) -> passerelle_itsme::ClaimsDelivery {
+    match value {
+        None | Some("id_token") => passerelle_itsme::ClaimsDelivery::IdToken,
+        Some("userinfo") => passerelle_itsme::ClaimsDelivery::Userinfo,
+        Some(other) => {
+            problems.push(format!("{key} must be id_token or userinfo, not {other:?}"));
+            passerelle_itsme::ClaimsDelivery::IdToken
+        }
+    }
+}
+
+impl Config {
+    /// Resolves the layers; returns every problem found, one per line.
+    pub fn load(o: &Overrides) -> Result<Config, String> {
+        let mut problems = Vec::new();
+        let config_path = o.config.clone().or_else(|| env("PASSERELLE_CONFIG").map(PathBuf::from));
+        let file: FileConfig = match &config_path {
+            None => FileConfig::default(),
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => match toml::from_str(&text) {
+                    Ok(f) => f,
+                    Err(e) => return Err(format!("config file {}: {e}", p.display())),
+                },
+                Err(e) => return Err(format!("config file {}: {e}", p.display())),
+            },
+        };
+        let listen_text = o.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            problems.push(format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let public_url = match o.public_url.clone().or(file.public_url) {
+            None => None,
+            Some(u) => match url::Url::parse(u.trim_end_matches('/')) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => Some(url),
+                _ => {
+                    problems.push(format!("public_url: {u:?} must be an http(s) URL without a query"));
+                    None
+                }
+            },
+        };
+        let data_dir = o.data_dir.clone().or(file.data_dir).or_else(default_data_dir).unwrap_or_else(|| {
+            problems.push("data_dir: no platform data directory is known (no HOME); pass --data-dir".into());
+            PathBuf::new()
+        });
+        let database_url = o
+            .database_url
+            .clone()
+            .or_else(|| env_or_file("PASSERELLE_DATABASE_URL", &mut problems))
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("passerelle.db").display()));
+        if passerelle_store::Backend::of_url(&database_url).is_none() {
+            problems.push("database_url must start with sqlite: or postgres://".into());
+        }
+        let personas = o.personas.clone().or_else(|| env("PASSERELLE_SANDBOX_PERSONAS").map(PathBuf::from)).or(file.sandbox.personas);
+        let app_timeout_seconds = match env("PASSERELLE_SANDBOX_APP_TIMEOUT_SECONDS") {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push("PASSERELLE_SANDBOX_APP_TIMEOUT_SECONDS must be a number of seconds".into());
+                120
+            }),
+            None => file.sandbox.app_timeout_seconds.unwrap_or(120),
+        };
+        if !(1..=3600).contains(&app_timeout_seconds) {
+            problems.push("sandbox.app_timeout_seconds must be between 1 and 3600".into());
+        }
+        let sandbox_delivery = env("PASSERELLE_SANDBOX_CLAIMS_DELIVERY").or(file.sandbox.claims_delivery);
+        let sandbox_claims_delivery = delivery(sandbox_delivery.as_deref(), "sandbox.claims_delivery", &mut problems);
+        let it = file.itsme.unwrap_or_default();
+        let issuer = env("PASSERELLE_ITSME_ISSUER").or(it.issuer);
+        let itsme = match issuer {
+            None => None,
+            Some(issuer) => {
+                let mut need = |key: &str, file_value: Option<String>| {
+                    let env_name = format!("PASSERELLE_ITSME_{}", key.to_ascii_uppercase());
+                    env(&env_name).or(file_value).unwrap_or_else(|| {
+                        problems.push(format!("itsme.{key} is required when itsme.issuer is set"));
+                        String::new()
+                    })
+                };
+                let client_id = need("client_id", it.client_id);
+                let service_authentication = need("service_authentication", it.service_authentication);
+                let service_identification = need("service_identification", it.service_identification);
+                let d = env("PASSERELLE_ITSME_CLAIMS_DELIVERY").or(it.claims_delivery);
+                let claims_delivery = delivery(d.as_deref(), "itsme.claims_delivery", &mut problems);
+                Some(ItsmeConfig { issuer: issuer.trim_end_matches('/').to_string(), client_id, service_authentication, service_identification, claims_delivery })
+            }
+        };
+        let log = env("PASSERELLE_LOG").or(file.log).unwrap_or_else(|| "info".into());
+        if problems.is_empty() {
+            Ok(Config { listen, public_url, data_dir, database_url, log, personas, app_timeout_seconds, sandbox_claims_delivery, itsme })
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// The database URL with any password hidden, for messages.
+    pub fn database_description(&self) -> String {
+        match passerelle_store::Backend::of_url(&self.database_url) {
+            Some(passerelle_store::Backend::Sqlite) => {
+                let path = self.database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                format!("SQLite at {}", path.split('?').next().unwrap_or(path))
+            }
+            _ => match url::Url::parse(&self.database_url) {
+                Ok(u) => format!("PostgreSQL at {}{}", u.host_str().unwrap_or("localhost"), u.path()),
+                Err(_) => "PostgreSQL".into(),
+            },
+        }
+    }
+}
