@@ -151,14 +151,14 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            epasserelle::out!("error: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            epasserelle::out!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -191,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => serve(&config, &cli.data_dir, clock).await,
         Command::Migrate => {
             open(&config).await?;
-            println!("The database is up to date ({}).", config.database_description());
+            passerelle::out!("The database is up to date ({}).", config.database_description());
             Ok(())
         }
         Command::Client(cmd) => {
@@ -206,12 +206,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let list = store.list_clients().await?;
                     if json {
                         let v: Vec<_> = list.iter().map(|c| clients::describe(c, None)).collect();
-                        println!("{}", serde_json::to_string_pretty(&v)?);
+                        passerelle::out!("{}", serde_json::to_string_pretty(&v)?);
                     } else if list.is_empty() {
-                        println!("No clients yet. Add one with `passerelle client add --name NAME --redirect-uri URI`.");
+                        passerelle::out!("No clients yet. Add one with `passerelle client add --name NAME --redirect-uri URI`.");
                     } else {
                         for c in &list {
-                            println!("{}  {:<10} {:<20} {}", c.id, c.account, c.auth_method, c.name);
+                            passerelle::out!("{}  {:<10} {:<20} {}", c.id, c.account, c.auth_method, c.name);
                         }
                     }
                 }
@@ -227,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if !store.delete_client(&client_id).await? {
                         anyhow::bail!("no client {client_id}");
                     }
-                    println!("Client {client_id} removed.");
+                    passerelle::out!("Client {client_id} removed.");
                 }
             }
             store.close().await;
@@ -240,9 +240,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let personas = app::load_personas(text.as_deref(), clock.as_ref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&passerelle::cli::personas::to_json(&personas))?);
+                passerelle::out!("{}", serde_json::to_string_pretty(&passerelle::cli::personas::to_json(&personas))?);
             } else {
-                print!("{}", passerelle::cli::personas::to_table(&personas));
+                passerelle::out!("{}", passerelle::cli::personas::to_table(&personas).trim_end());
             }
             Ok(())
         }
@@ -267,17 +267,17 @@ async fn serve(config: &Config, data_dir_flag: &Option<PathBuf>, clock: Arc<dyn 
         Some(d) => format!(" --data-dir {}", d.display()),
         None => String::new(),
     };
-    println!("Passerelle {} is listening on {}", env!("CARGO_PKG_VERSION"), bound);
-    println!("  Issuer:        {}", app.issuer);
-    println!("  Discovery:     {}/.well-known/openid-configuration", app.issuer);
-    println!("  Database:      {}", config.database_description());
-    println!("  itsme sandbox: {} ({} personas: run `passerelle{dir_arg} sandbox personas`)", app.sandbox_issuer, app.persona_count);
-    println!("  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox");
+    passerelle::out!("Passerelle {} is listening on {}", env!("CARGO_PKG_VERSION"), bound);
+    passerelle::out!("  Issuer:        {}", app.issuer);
+    passerelle::out!("  Discovery:     {}/.well-known/openid-configuration", app.issuer);
+    passerelle::out!("  Database:      {}", config.database_description());
+    passerelle::out!("  itsme sandbox: {} ({} personas: run `passerelle{dir_arg} sandbox personas`)", app.sandbox_issuer, app.persona_count);
+    passerelle::out!("  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox");
     if !app.has_real_itsme {
-        println!("  Note: no real itsme environment is configured; production clients are served by the sandbox too.");
+        passerelle::out!("  Note: no real itsme environment is configured; production clients are served by the sandbox too.");
     }
     if config.public_url.is_none() && bound.ip().is_unspecified() {
-        println!("  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1.");
+        passerelle::out!("  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1.");
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -49,22 +49,22 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
 
 pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&describe(c, secret)).unwrap_or_default());
+        crate::out!("{}", serde_json::to_string_pretty(&describe(c, secret)).unwrap_or_default());
         return;
     }
-    println!("client_id:     {}", c.id);
+    crate::out!("client_id:     {}", c.id);
     if let Some(s) = secret {
-        println!("client_secret: {s}");
-        println!("               (shown once: store it now; only its hash is kept)");
+        crate::out!("client_secret: {s}");
+        crate::out!("               (shown once: store it now; only its hash is kept)");
     }
-    println!("name:          {}", c.name);
-    println!("account:       {}", c.account);
-    println!("auth method:   {}", c.auth_method);
-    println!("ID token alg:  {}", c.id_token_alg);
+    crate::out!("name:          {}", c.name);
+    crate::out!("account:       {}", c.account);
+    crate::out!("auth method:   {}", c.auth_method);
+    crate::out!("ID token alg:  {}", c.id_token_alg);
     for u in &c.redirect_uris {
-        println!("redirect URI:  {u}");
+        crate::out!("redirect URI:  {u}");
     }
-    println!("grants:        {}", if c.grants.is_empty() { "(none)".to_string() } else { c.grants.join(", ") });
+    crate::out!("grants:        {}", if c.grants.is_empty() { "(none)".to_string() } else { c.grants.join(", ") });
 }
 
 fn check_redirect_uri(uri: &str, account: Account) -> anyhow::Result<()> {
