@@ -77,7 +77,9 @@ impl Rejection {
         match self {
             Rejection::Refused => "The user refused the request in the itsme app.",
             Rejection::TimedOut => "The user did not answer in the itsme app in time (timeout).",
-            Rejection::WrongCode => "The wrong itsme code was entered three times; the action was blocked.",
+            Rejection::WrongCode => {
+                "The wrong itsme code was entered three times; the action was blocked."
+            }
             Rejection::Cancelled => "The user cancelled on the itsme page.",
         }
     }
@@ -104,7 +106,10 @@ pub enum ActionState {
 impl ActionState {
     /// `true` once the action can no longer change in the app (the waiting page may move on).
     pub fn is_decided(self) -> bool {
-        !matches!(self, ActionState::AwaitingPhone | ActionState::AwaitingApp { .. })
+        !matches!(
+            self,
+            ActionState::AwaitingPhone | ActionState::AwaitingApp { .. }
+        )
     }
 }
 
@@ -112,7 +117,10 @@ impl ActionState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionEvent {
     /// The phone number of a persona was submitted; scripted personas decide right away.
-    PhoneSubmitted { behaviour: Behaviour, app_timeout_secs: i64 },
+    PhoneSubmitted {
+        behaviour: Behaviour,
+        app_timeout_secs: i64,
+    },
     /// A code was entered in the app.
     CodeEntered { correct: bool },
     /// "Refuse" was pressed in the app.
@@ -144,7 +152,11 @@ pub enum FlowError {
 }
 
 /// Advances an action by one event (see the module documentation).
-pub fn advance(state: ActionState, event: ActionEvent, now: i64) -> Result<(ActionState, Vec<Effect>), FlowError> {
+pub fn advance(
+    state: ActionState,
+    event: ActionEvent,
+    now: i64,
+) -> Result<(ActionState, Vec<Effect>), FlowError> {
     use ActionEvent::*;
     use ActionState::*;
     // A passed deadline takes effect before anything else can happen in the app.
@@ -159,13 +171,23 @@ pub fn advance(state: ActionState, event: ActionEvent, now: i64) -> Result<(Acti
     };
     let decided = |s: ActionState| Ok((s, vec![Effect::WakeWaiters]));
     match (state, event) {
-        (AwaitingPhone, PhoneSubmitted { behaviour, app_timeout_secs }) => match behaviour {
+        (
+            AwaitingPhone,
+            PhoneSubmitted {
+                behaviour,
+                app_timeout_secs,
+            },
+        ) => match behaviour {
             Behaviour::Approve => decided(Approved),
             Behaviour::Refuse => decided(Rejected(Rejection::Refused)),
             Behaviour::Blocked => decided(Rejected(Rejection::WrongCode)),
-            Behaviour::Timeout | Behaviour::Manual => {
-                Ok((AwaitingApp { deadline: now + app_timeout_secs.max(1), attempts: 0 }, vec![]))
-            }
+            Behaviour::Timeout | Behaviour::Manual => Ok((
+                AwaitingApp {
+                    deadline: now + app_timeout_secs.max(1),
+                    attempts: 0,
+                },
+                vec![],
+            )),
         },
         (AwaitingPhone, CancelPressed) => decided(Rejected(Rejection::Cancelled)),
         (_, PhoneSubmitted { .. } | CancelPressed) => Err(FlowError::NotAwaitingPhone),
@@ -193,38 +215,68 @@ mod tests {
     const T0: i64 = 1_000_000;
 
     fn submitted(b: Behaviour) -> ActionState {
-        let ev = ActionEvent::PhoneSubmitted { behaviour: b, app_timeout_secs: 120 };
-        advance(ActionState::AwaitingPhone, ev, T0).expect("allowed").0
+        let ev = ActionEvent::PhoneSubmitted {
+            behaviour: b,
+            app_timeout_secs: 120,
+        };
+        advance(ActionState::AwaitingPhone, ev, T0)
+            .expect("allowed")
+            .0
     }
 
     #[test]
     fn scripted_personas_decide_at_once() {
         assert_eq!(submitted(Behaviour::Approve), ActionState::Approved);
-        assert_eq!(submitted(Behaviour::Refuse), ActionState::Rejected(Rejection::Refused));
-        assert_eq!(submitted(Behaviour::Blocked), ActionState::Rejected(Rejection::WrongCode));
-        assert_eq!(submitted(Behaviour::Timeout), ActionState::AwaitingApp { deadline: T0 + 120, attempts: 0 });
+        assert_eq!(
+            submitted(Behaviour::Refuse),
+            ActionState::Rejected(Rejection::Refused)
+        );
+        assert_eq!(
+            submitted(Behaviour::Blocked),
+            ActionState::Rejected(Rejection::WrongCode)
+        );
+        assert_eq!(
+            submitted(Behaviour::Timeout),
+            ActionState::AwaitingApp {
+                deadline: T0 + 120,
+                attempts: 0
+            }
+        );
     }
 
     #[test]
     fn three_wrong_codes_block() {
         let mut s = submitted(Behaviour::Manual);
         for _ in 0..2 {
-            s = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 1).expect("ok").0;
+            s = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 1)
+                .expect("ok")
+                .0;
             assert!(!s.is_decided());
         }
         let (s, fx) = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 2).expect("ok");
         assert_eq!(s, ActionState::Rejected(Rejection::WrongCode));
         assert_eq!(fx, vec![Effect::WakeWaiters]);
-        assert_eq!(advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 3), Err(FlowError::NotAwaitingApp));
+        assert_eq!(
+            advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 3),
+            Err(FlowError::NotAwaitingApp)
+        );
     }
 
     #[test]
     fn the_deadline_wins_over_a_late_code() {
         let s = submitted(Behaviour::Manual);
-        assert_eq!(advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 120), Err(FlowError::NotAwaitingApp));
+        assert_eq!(
+            advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 120),
+            Err(FlowError::NotAwaitingApp)
+        );
         let (s, _) = advance(s, ActionEvent::Observed, T0 + 121).expect("ok");
         assert_eq!(s, ActionState::Rejected(Rejection::TimedOut));
-        let (s, _) = advance(submitted(Behaviour::Manual), ActionEvent::CodeEntered { correct: true }, T0 + 119).expect("ok");
+        let (s, _) = advance(
+            submitted(Behaviour::Manual),
+            ActionEvent::CodeEntered { correct: true },
+            T0 + 119,
+        )
+        .expect("ok");
         assert_eq!(s, ActionState::Approved);
     }
 
@@ -232,7 +284,13 @@ mod tests {
     fn only_an_approved_action_is_redeemed_once() {
         let (s, _) = advance(ActionState::Approved, ActionEvent::CodeRedeemed, T0).expect("ok");
         assert_eq!(s, ActionState::Redeemed);
-        assert_eq!(advance(s, ActionEvent::CodeRedeemed, T0), Err(FlowError::NotApproved));
-        assert_eq!(advance(ActionState::AwaitingPhone, ActionEvent::CodeRedeemed, T0), Err(FlowError::NotApproved));
+        assert_eq!(
+            advance(s, ActionEvent::CodeRedeemed, T0),
+            Err(FlowError::NotApproved)
+        );
+        assert_eq!(
+            advance(ActionState::AwaitingPhone, ActionEvent::CodeRedeemed, T0),
+            Err(FlowError::NotApproved)
+        );
     }
 }

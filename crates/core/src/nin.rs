@@ -40,10 +40,16 @@ pub fn parse_national_number(nn: &str, current_year: i32) -> Option<NationalNumb
         r == check
     };
     if rule(first9) {
-        return Some(NationalNumber { birth_year: 1900 + yy, is_bis });
+        return Some(NationalNumber {
+            birth_year: 1900 + yy,
+            is_bis,
+        });
     }
     if 2000 + yy <= current_year && rule(2_000_000_000 + first9) {
-        return Some(NationalNumber { birth_year: 2000 + yy, is_bis });
+        return Some(NationalNumber {
+            birth_year: 2000 + yy,
+            is_bis,
+        });
     }
     None
 }
@@ -51,11 +57,15 @@ pub fn parse_national_number(nn: &str, current_year: i32) -> Option<NationalNumb
 /// Checks a Belgian eID card number: 12 digits (dashes and spaces allowed), the last two being
 /// the first ten modulo 97, or 97 when that is 0.
 pub fn is_valid_eid_card_number(number: &str) -> bool {
-    let digits: String = number.chars().filter(|c| !matches!(c, '-' | ' ' | '.')).collect();
+    let digits: String = number
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '.'))
+        .collect();
     if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let (Ok(first10), Ok(check)) = (digits[..10].parse::<u64>(), digits[10..].parse::<u64>()) else {
+    let (Ok(first10), Ok(check)) = (digits[..10].parse::<u64>(), digits[10..].parse::<u64>())
+    else {
         return false;
     };
     let expected = match first10 % 97 {
@@ -73,11 +83,17 @@ mod tests {
     fn worked_examples_from_the_reference() {
         assert_eq!(
             parse_national_number("85073003328", 2026),
-            Some(NationalNumber { birth_year: 1985, is_bis: false })
+            Some(NationalNumber {
+                birth_year: 1985,
+                is_bis: false
+            })
         );
         assert_eq!(
             parse_national_number("17073003384", 2026),
-            Some(NationalNumber { birth_year: 2017, is_bis: false })
+            Some(NationalNumber {
+                birth_year: 2017,
+                is_bis: false
+            })
         );
         assert_eq!(parse_national_number("17073003384", 2016), None);
         assert!(parse_national_number("42501093792", 2026).is_some_and(|n| n.is_bis));

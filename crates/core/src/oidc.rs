@@ -53,7 +53,9 @@ impl ErrorCode {
             "unsupported_response_type" => ErrorCode::UnsupportedResponseType,
             "invalid_scope" => ErrorCode::InvalidScope,
             "server_error" => ErrorCode::ServerError,
-            "temporarily_unavailable" | "temporary_unavailable" => ErrorCode::TemporarilyUnavailable,
+            "temporarily_unavailable" | "temporary_unavailable" => {
+                ErrorCode::TemporarilyUnavailable
+            }
             "login_required" => ErrorCode::LoginRequired,
             _ => return None,
         })
@@ -69,7 +71,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> OAuthError {
-        OAuthError { code, description: description.into() }
+        OAuthError {
+            code,
+            description: description.into(),
+        }
     }
 }
 
@@ -98,7 +103,10 @@ impl Params {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
@@ -114,7 +122,10 @@ pub struct RedirectUri(String);
 impl RedirectUri {
     /// The only way to get one: exact, case-sensitive match against the registered list.
     pub fn match_registered(requested: &str, registered: &[String]) -> Option<RedirectUri> {
-        registered.iter().find(|r| r.as_str() == requested).map(|r| RedirectUri(r.clone()))
+        registered
+            .iter()
+            .find(|r| r.as_str() == requested)
+            .map(|r| RedirectUri(r.clone()))
     }
 
     /// Restores a redirect URI that was matched before it was stored.
@@ -223,74 +234,146 @@ pub fn validate_authorization_request(
         match ResponseMode::parse(mode) {
             Some(m) => response_mode = m,
             None => {
-                return fail(response_mode, ErrorCode::InvalidRequest, "response_mode must be query or form_post");
+                return fail(
+                    response_mode,
+                    ErrorCode::InvalidRequest,
+                    "response_mode must be query or form_post",
+                );
             }
         }
     }
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-        return fail(response_mode, ErrorCode::InvalidRequest, "state is longer than 2048 characters");
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "state is longer than 2048 characters",
+        );
     }
     if params.get("request").is_some() {
-        return fail(response_mode, ErrorCode::RequestNotSupported, "request objects are not supported yet; send the parameters in the query or form");
+        return fail(
+            response_mode,
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported yet; send the parameters in the query or form",
+        );
     }
     if params.get("request_uri").is_some() {
-        return fail(response_mode, ErrorCode::RequestUriNotSupported, "request_uri is not supported yet; send the parameters in the query or form");
+        return fail(
+            response_mode,
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported yet; send the parameters in the query or form",
+        );
     }
     match params.get("response_type") {
-        None => return fail(response_mode, ErrorCode::InvalidRequest, "response_type is missing; use response_type=code"),
+        None => {
+            return fail(
+                response_mode,
+                ErrorCode::InvalidRequest,
+                "response_type is missing; use response_type=code",
+            );
+        }
         Some("code") => {}
         Some(_) => {
-            return fail(response_mode, ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
+            return fail(
+                response_mode,
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            );
         }
     }
-    let scopes = match GrantedScopes::parse(params.get("scope").unwrap_or_default(), client.account, client.grants) {
+    let scopes = match GrantedScopes::parse(
+        params.get("scope").unwrap_or_default(),
+        client.account,
+        client.grants,
+    ) {
         Ok(s) => s,
         Err(e @ ScopeError::MissingOpenid) | Err(e @ ScopeError::NotGranted(_)) => {
             return fail(response_mode, ErrorCode::InvalidScope, &e.to_string());
         }
     };
     let Some(code_challenge) = params.get("code_challenge") else {
-        return fail(response_mode, ErrorCode::InvalidRequest, "PKCE is required: send code_challenge and code_challenge_method=S256 (RFC 7636)");
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "PKCE is required: send code_challenge and code_challenge_method=S256 (RFC 7636)",
+        );
     };
     if params.get("code_challenge_method") != Some("S256") {
-        return fail(response_mode, ErrorCode::InvalidRequest, "code_challenge_method must be S256");
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "code_challenge_method must be S256",
+        );
     }
     if code_challenge.len() != 43 || !code_challenge.bytes().all(is_base64url) {
-        return fail(response_mode, ErrorCode::InvalidRequest, "code_challenge must be the 43-character base64url SHA-256 of the code_verifier");
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
+        );
     }
     let nonce = params.get("nonce").map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
-        return fail(response_mode, ErrorCode::InvalidRequest, "nonce is longer than 1024 characters");
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "nonce is longer than 1024 characters",
+        );
     }
     if let Some(prompt) = params.get("prompt") {
         let values: Vec<&str> = prompt.split(' ').filter(|s| !s.is_empty()).collect();
         if values.contains(&"none") {
             if values.len() > 1 {
-                return fail(response_mode, ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
+                return fail(
+                    response_mode,
+                    ErrorCode::InvalidRequest,
+                    "prompt=none cannot be combined with other values",
+                );
             }
-            return fail(response_mode, ErrorCode::LoginRequired, "itsme needs the person to approve every login in the app; prompt=none cannot be honoured");
+            return fail(
+                response_mode,
+                ErrorCode::LoginRequired,
+                "itsme needs the person to approve every login in the app; prompt=none cannot be honoured",
+            );
         }
     }
     if let Some(acr_values) = params.get("acr_values") {
         for value in acr_values.split(' ').filter(|s| !s.is_empty()) {
             if let Some(idp) = value.strip_prefix("idp:") {
                 if idp != "itsme" {
-                    return fail(response_mode, ErrorCode::InvalidRequest, "unknown identity provider in acr_values; Passerelle offers idp:itsme");
+                    return fail(
+                        response_mode,
+                        ErrorCode::InvalidRequest,
+                        "unknown identity provider in acr_values; Passerelle offers idp:itsme",
+                    );
                 }
             } else if let Some(loa) = value.strip_prefix("loa:") {
                 if !matches!(loa, "low" | "substantial" | "high") {
-                    return fail(response_mode, ErrorCode::InvalidRequest, "unknown level of assurance in acr_values; use loa:low, loa:substantial or loa:high");
+                    return fail(
+                        response_mode,
+                        ErrorCode::InvalidRequest,
+                        "unknown level of assurance in acr_values; use loa:low, loa:substantial or loa:high",
+                    );
                 }
             }
         }
     }
     if let Some(max_age) = params.get("max_age") {
         if max_age.parse::<u64>().is_err() {
-            return fail(response_mode, ErrorCode::InvalidRequest, "max_age must be a non-negative integer");
+            return fail(
+                response_mode,
+                ErrorCode::InvalidRequest,
+                "max_age must be a non-negative integer",
+            );
         }
     }
-    let ui_locales = params.get("ui_locales").filter(|s| s.len() <= 256).map(str::to_string);
-    let login_hint = params.get("login_hint").filter(|s| s.len() <= 64).map(str::to_string);
+    let ui_locales = params
+        .get("ui_locales")
+        .filter(|s| s.len() <= 256)
+        .map(str::to_string);
+    let login_hint = params
+        .get("login_hint")
+        .filter(|s| s.len() <= 64)
+        .map(str::to_string);
     Ok(ValidatedAuthorizationRequest {
         redirect_uri,
         response_mode,
@@ -312,7 +395,9 @@ pub fn verify_pkce(code_verifier: &str, code_challenge: &str) -> bool {
     use base64::Engine as _;
     use sha2::Digest as _;
     if !(43..=128).contains(&code_verifier.len())
-        || !code_verifier.bytes().all(|b| is_base64url(b) || b == b'.' || b == b'~')
+        || !code_verifier
+            .bytes()
+            .all(|b| is_base64url(b) || b == b'.' || b == b'~')
     {
         return false;
     }
@@ -327,7 +412,8 @@ mod tests {
     use super::*;
 
     fn params(q: &[(&str, &str)]) -> Params {
-        Params::from_pairs(q.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("no duplicates")
+        Params::from_pairs(q.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .expect("no duplicates")
     }
 
     fn client() -> (Vec<String>, Vec<String>) {
@@ -351,7 +437,11 @@ mod tests {
     #[test]
     fn a_good_request_validates() {
         let (uris, grants) = client();
-        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Sandbox, grants: &grants };
+        let policy = ClientPolicy {
+            redirect_uris: &uris,
+            account: Account::Sandbox,
+            grants: &grants,
+        };
         let v = validate_authorization_request(&params(&good()), &policy).expect("valid");
         assert_eq!(v.redirect_uri.as_str(), "https://rp.example/cb");
         assert_eq!(v.state.as_deref(), Some("s1"));
@@ -360,17 +450,31 @@ mod tests {
     #[test]
     fn a_foreign_redirect_uri_is_never_redirected_to() {
         let (uris, grants) = client();
-        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Sandbox, grants: &grants };
+        let policy = ClientPolicy {
+            redirect_uris: &uris,
+            account: Account::Sandbox,
+            grants: &grants,
+        };
         let mut q = good();
         q[2] = ("redirect_uri", "https://rp.example/cb/");
-        assert!(matches!(validate_authorization_request(&params(&q), &policy), Err(AuthorizeError::Page(_))));
+        assert!(matches!(
+            validate_authorization_request(&params(&q), &policy),
+            Err(AuthorizeError::Page(_))
+        ));
     }
 
     #[test]
     fn pkce_is_required_and_errors_carry_state() {
         let (uris, grants) = client();
-        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Sandbox, grants: &grants };
-        let q: Vec<_> = good().into_iter().filter(|(k, _)| *k != "code_challenge").collect();
+        let policy = ClientPolicy {
+            redirect_uris: &uris,
+            account: Account::Sandbox,
+            grants: &grants,
+        };
+        let q: Vec<_> = good()
+            .into_iter()
+            .filter(|(k, _)| *k != "code_challenge")
+            .collect();
         match validate_authorization_request(&params(&q), &policy) {
             Err(AuthorizeError::Redirect(r)) => {
                 assert_eq!(r.error.code, ErrorCode::InvalidRequest);
@@ -383,7 +487,11 @@ mod tests {
     #[test]
     fn ungranted_protected_scope_is_invalid_scope_naming_it() {
         let (uris, grants) = client();
-        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Production, grants: &grants };
+        let policy = ClientPolicy {
+            redirect_uris: &uris,
+            account: Account::Production,
+            grants: &grants,
+        };
         let mut q = good();
         q[3] = ("scope", "openid nin");
         match validate_authorization_request(&params(&q), &policy) {
@@ -397,14 +505,23 @@ mod tests {
 
     #[test]
     fn repeated_parameters_are_refused() {
-        let pairs = vec![("a".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())];
+        let pairs = vec![
+            ("a".to_string(), "1".to_string()),
+            ("a".to_string(), "2".to_string()),
+        ];
         assert_eq!(Params::from_pairs(pairs).err().as_deref(), Some("a"));
     }
 
     #[test]
     fn pkce_s256_matches_rfc7636_example() {
-        assert!(verify_pkce("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", CHALLENGE));
-        assert!(!verify_pkce("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", CHALLENGE));
+        assert!(verify_pkce(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            CHALLENGE
+        ));
+        assert!(!verify_pkce(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
+            CHALLENGE
+        ));
         assert!(!verify_pkce("short", CHALLENGE));
     }
 }

@@ -52,21 +52,138 @@ pub struct ScopeDef {
 
 /// Every scope Passerelle understands, in the order discovery lists them.
 pub const SCOPES: &[ScopeDef] = &[
-    ScopeDef { name: "openid", claims: &["sub"], protected: false, login: true, in_id_token: true, description: "the pairwise subject; required" },
-    ScopeDef { name: "name", claims: &["name", "given_name", "family_name"], protected: false, login: true, in_id_token: true, description: "first names and family name" },
-    ScopeDef { name: "email", claims: &["email", "email_verified"], protected: false, login: true, in_id_token: true, description: "email address (not verified by itsme)" },
-    ScopeDef { name: "idp-id", claims: &["idp_id"], protected: false, login: true, in_id_token: false, description: "the subject itsme gave Passerelle" },
-    ScopeDef { name: "profile", claims: &["name", "given_name", "family_name", "gender", "birthdate", "locale"], protected: false, login: false, in_id_token: true, description: "names, sex, date of birth, app language" },
-    ScopeDef { name: "date-of-birth", claims: &["birthdate"], protected: false, login: false, in_id_token: true, description: "date of birth" },
-    ScopeDef { name: "gender", claims: &["gender"], protected: false, login: false, in_id_token: true, description: "sex" },
-    ScopeDef { name: "phone", claims: &["phone_number", "phone_number_verified"], protected: false, login: false, in_id_token: true, description: "mobile phone number (E.164, verified)" },
-    ScopeDef { name: "address", claims: &["address"], protected: false, login: false, in_id_token: true, description: "legal address: street, postal code, city, country (Belgian documents)" },
-    ScopeDef { name: "nin", claims: &["nin", "nin_type", "nin_issuing_country"], protected: true, login: false, in_id_token: false, description: "Belgian national register number (Belgian documents only)" },
-    ScopeDef { name: "nationality", claims: &["nationality"], protected: true, login: false, in_id_token: false, description: "nationality" },
-    ScopeDef { name: "place-of-birth", claims: &["place_of_birth", "country_of_birth"], protected: true, login: false, in_id_token: false, description: "place and country of birth (Belgian documents)" },
-    ScopeDef { name: "itsme-eid", claims: &["itsme_document_number", "itsme_document_type", "itsme_issuing_country", "itsme_read_date"], protected: true, login: false, in_id_token: false, description: "identity document (eID card) number, type, issuing country, last chip read" },
-    ScopeDef { name: "itsme-validity", claims: &["itsme_validity_from", "itsme_validity_to"], protected: true, login: false, in_id_token: false, description: "document validity (from: Belgian documents only)" },
-    ScopeDef { name: "itsme-issuance-locality", claims: &["itsme_issuance_locality"], protected: true, login: false, in_id_token: false, description: "where the document was issued (Belgian documents)" },
+    ScopeDef {
+        name: "openid",
+        claims: &["sub"],
+        protected: false,
+        login: true,
+        in_id_token: true,
+        description: "the pairwise subject; required",
+    },
+    ScopeDef {
+        name: "name",
+        claims: &["name", "given_name", "family_name"],
+        protected: false,
+        login: true,
+        in_id_token: true,
+        description: "first names and family name",
+    },
+    ScopeDef {
+        name: "email",
+        claims: &["email", "email_verified"],
+        protected: false,
+        login: true,
+        in_id_token: true,
+        description: "email address (not verified by itsme)",
+    },
+    ScopeDef {
+        name: "idp-id",
+        claims: &["idp_id"],
+        protected: false,
+        login: true,
+        in_id_token: false,
+        description: "the subject itsme gave Passerelle",
+    },
+    ScopeDef {
+        name: "profile",
+        claims: &[
+            "name",
+            "given_name",
+            "family_name",
+            "gender",
+            "birthdate",
+            "locale",
+        ],
+        protected: false,
+        login: false,
+        in_id_token: true,
+        description: "names, sex, date of birth, app language",
+    },
+    ScopeDef {
+        name: "date-of-birth",
+        claims: &["birthdate"],
+        protected: false,
+        login: false,
+        in_id_token: true,
+        description: "date of birth",
+    },
+    ScopeDef {
+        name: "gender",
+        claims: &["gender"],
+        protected: false,
+        login: false,
+        in_id_token: true,
+        description: "sex",
+    },
+    ScopeDef {
+        name: "phone",
+        claims: &["phone_number", "phone_number_verified"],
+        protected: false,
+        login: false,
+        in_id_token: true,
+        description: "mobile phone number (E.164, verified)",
+    },
+    ScopeDef {
+        name: "address",
+        claims: &["address"],
+        protected: false,
+        login: false,
+        in_id_token: true,
+        description: "legal address: street, postal code, city, country (Belgian documents)",
+    },
+    ScopeDef {
+        name: "nin",
+        claims: &["nin", "nin_type", "nin_issuing_country"],
+        protected: true,
+        login: false,
+        in_id_token: false,
+        description: "Belgian national register number (Belgian documents only)",
+    },
+    ScopeDef {
+        name: "nationality",
+        claims: &["nationality"],
+        protected: true,
+        login: false,
+        in_id_token: false,
+        description: "nationality",
+    },
+    ScopeDef {
+        name: "place-of-birth",
+        claims: &["place_of_birth", "country_of_birth"],
+        protected: true,
+        login: false,
+        in_id_token: false,
+        description: "place and country of birth (Belgian documents)",
+    },
+    ScopeDef {
+        name: "itsme-eid",
+        claims: &[
+            "itsme_document_number",
+            "itsme_document_type",
+            "itsme_issuing_country",
+            "itsme_read_date",
+        ],
+        protected: true,
+        login: false,
+        in_id_token: false,
+        description: "identity document (eID card) number, type, issuing country, last chip read",
+    },
+    ScopeDef {
+        name: "itsme-validity",
+        claims: &["itsme_validity_from", "itsme_validity_to"],
+        protected: true,
+        login: false,
+        in_id_token: false,
+        description: "document validity (from: Belgian documents only)",
+    },
+    ScopeDef {
+        name: "itsme-issuance-locality",
+        claims: &["itsme_issuance_locality"],
+        protected: true,
+        login: false,
+        in_id_token: false,
+        description: "where the document was issued (Belgian documents)",
+    },
 ];
 
 /// Looks a scope up by name.
@@ -108,7 +225,9 @@ impl Account {
 pub enum ScopeError {
     #[error("the scope must contain openid")]
     MissingOpenid,
-    #[error("the client is not granted the protected scope '{0}'; ask the operator for `passerelle client update --grant {0}`")]
+    #[error(
+        "the client is not granted the protected scope '{0}'; ask the operator for `passerelle client update --grant {0}`"
+    )]
     NotGranted(&'static str),
 }
 
@@ -121,15 +240,24 @@ pub struct GrantedScopes {
 impl GrantedScopes {
     /// Validates a space-separated `scope` parameter against the client's account and grants.
     /// Unknown scope values are ignored (OIDC Core §5.4).
-    pub fn parse(scope: &str, account: Account, grants: &[String]) -> Result<GrantedScopes, ScopeError> {
+    pub fn parse(
+        scope: &str,
+        account: Account,
+        grants: &[String],
+    ) -> Result<GrantedScopes, ScopeError> {
         let mut seen = BTreeSet::new();
         let mut scopes = Vec::new();
         for name in scope.split(' ').filter(|s| !s.is_empty()) {
-            let Some(def) = find_scope(name) else { continue };
+            let Some(def) = find_scope(name) else {
+                continue;
+            };
             if !seen.insert(def.name) {
                 continue;
             }
-            if def.protected && account == Account::Production && !grants.iter().any(|g| g == def.name) {
+            if def.protected
+                && account == Account::Production
+                && !grants.iter().any(|g| g == def.name)
+            {
                 return Err(ScopeError::NotGranted(def.name));
             }
             scopes.push(def);
@@ -163,12 +291,19 @@ impl GrantedScopes {
 
     /// The space-separated scope string, in catalogue order.
     pub fn to_scope_string(&self) -> String {
-        self.scopes.iter().map(|s| s.name).collect::<Vec<_>>().join(" ")
+        self.scopes
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Every RP-facing claim these scopes release (userinfo).
     pub fn claims(&self) -> BTreeSet<&'static str> {
-        self.scopes.iter().flat_map(|s| s.claims.iter().copied()).collect()
+        self.scopes
+            .iter()
+            .flat_map(|s| s.claims.iter().copied())
+            .collect()
     }
 
     /// The claims that also go into the ID token.
@@ -187,7 +322,8 @@ mod tests {
 
     #[test]
     fn login_scopes_make_an_authentication() {
-        let s = GrantedScopes::parse("openid email name idp-id", Account::Production, &[]).expect("ok");
+        let s =
+            GrantedScopes::parse("openid email name idp-id", Account::Production, &[]).expect("ok");
         assert_eq!(s.service(), Service::Authentication);
         let s = GrantedScopes::parse("openid", Account::Production, &[]).expect("ok");
         assert_eq!(s.service(), Service::Authentication);
@@ -207,8 +343,12 @@ mod tests {
 
     #[test]
     fn openid_is_required_and_unknown_scopes_are_ignored() {
-        assert_eq!(GrantedScopes::parse("profile", Account::Sandbox, &[]), Err(ScopeError::MissingOpenid));
-        let s = GrantedScopes::parse("offline_access openid  openid", Account::Sandbox, &[]).expect("ok");
+        assert_eq!(
+            GrantedScopes::parse("profile", Account::Sandbox, &[]),
+            Err(ScopeError::MissingOpenid)
+        );
+        let s = GrantedScopes::parse("offline_access openid  openid", Account::Sandbox, &[])
+            .expect("ok");
         assert_eq!(s.to_scope_string(), "openid");
         assert_eq!(s.service(), Service::Authentication);
     }

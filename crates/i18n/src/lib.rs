@@ -27,7 +27,9 @@ pub struct Translator {
 
 impl Default for Translator {
     fn default() -> Self {
-        Translator { lang: LOCALES.fallback().clone() }
+        Translator {
+            lang: LOCALES.fallback().clone(),
+        }
     }
 }
 
@@ -55,7 +57,11 @@ impl Translator {
                     let mut it = part.split(';');
                     let tag = it.next()?.trim();
                     let q = it
-                        .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                        .find_map(|p| {
+                            p.trim()
+                                .strip_prefix("q=")
+                                .and_then(|q| q.parse::<f32>().ok())
+                        })
                         .unwrap_or(1.0);
                     Some((q, tag))
                 })
@@ -81,8 +87,10 @@ impl Translator {
 
     /// The message `key` with named arguments.
     pub fn t_with(&self, key: &str, args: &[(&'static str, String)]) -> String {
-        let map: HashMap<Cow<'static, str>, FluentValue> =
-            args.iter().map(|(k, v)| (Cow::Borrowed(*k), FluentValue::from(v.clone()))).collect();
+        let map: HashMap<Cow<'static, str>, FluentValue> = args
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(*k), FluentValue::from(v.clone())))
+            .collect();
         LOCALES.lookup_with_args(&self.lang, key, &map)
     }
 
@@ -95,7 +103,9 @@ impl Translator {
 
     /// Whether `key` exists in the fallback language (used by tests to catch typos).
     pub fn has(key: &str) -> bool {
-        LOCALES.lookup_single_language::<&str>(LOCALES.fallback(), key, None).is_ok()
+        LOCALES
+            .lookup_single_language::<&str>(LOCALES.fallback(), key, None)
+            .is_ok()
     }
 }
 
@@ -116,7 +126,13 @@ mod tests {
         let s = t.t_with("phone-intro", &[("client", "Demo Shop".into())]);
         assert!(s.contains("Demo Shop"));
         assert!(!s.contains('\u{2068}'));
-        assert!(t.t_count("app-wrong-code", "left", 1).contains("one attempt"));
-        assert!(t.t_count("app-wrong-code", "left", 2).contains("2 attempts"));
+        assert!(
+            t.t_count("app-wrong-code", "left", 1)
+                .contains("one attempt")
+        );
+        assert!(
+            t.t_count("app-wrong-code", "left", 2)
+                .contains("2 attempts")
+        );
     }
 }

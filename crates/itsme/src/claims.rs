@@ -34,7 +34,15 @@ fn itsme_claims_for_scope(scope: &str) -> &'static [&'static str] {
     match scope {
         "name" => &["given_name", "family_name", "name"],
         "email" => &["email", "email_verified"],
-        "profile" => &["given_name", "family_name", "name", "gender", "birthdate", uri::BIRTHDATE_AS_STRING, "locale"],
+        "profile" => &[
+            "given_name",
+            "family_name",
+            "name",
+            "gender",
+            "birthdate",
+            uri::BIRTHDATE_AS_STRING,
+            "locale",
+        ],
         "date-of-birth" => &["birthdate", uri::BIRTHDATE_AS_STRING],
         "gender" => &["gender"],
         "phone" => &["phone_number", "phone_number_verified"],
@@ -42,9 +50,19 @@ fn itsme_claims_for_scope(scope: &str) -> &'static [&'static str] {
         "nin" => &[uri::BE_NATIONAL_NUMBER],
         "nationality" => &[uri::CITIZENSHIP, uri::CITIZENSHIP_ISO],
         "place-of-birth" => &[uri::PLACE_OF_BIRTH],
-        "itsme-eid" => &[uri::ID_DOCUMENT_SN, uri::ID_DOCUMENT_TYPE, uri::ID_ISSUING_COUNTRY, uri::VERIFICATION_DATE],
+        "itsme-eid" => &[
+            uri::ID_DOCUMENT_SN,
+            uri::ID_DOCUMENT_TYPE,
+            uri::ID_ISSUING_COUNTRY,
+            uri::VERIFICATION_DATE,
+        ],
         // Metadata claims come back only together with the claim they describe.
-        "itsme-validity" => &[uri::ID_DOCUMENT_SN, uri::BE_EID_SN, uri::VALIDITY_FROM, uri::VALIDITY_TO],
+        "itsme-validity" => &[
+            uri::ID_DOCUMENT_SN,
+            uri::BE_EID_SN,
+            uri::VALIDITY_FROM,
+            uri::VALIDITY_TO,
+        ],
         "itsme-issuance-locality" => &[uri::BE_EID_SN, uri::ISSUANCE_LOCALITY],
         _ => &[],
     }
@@ -68,7 +86,10 @@ pub fn itsme_claims_for(scopes: &GrantedScopes) -> Vec<&'static str> {
 /// The OIDC `claims` request parameter (OIDC Core §5.5) asking for `claims` in the ID token or
 /// at userinfo.
 pub fn claims_request(claims: &[&str], in_id_token: bool) -> Value {
-    let members: Map<String, Value> = claims.iter().map(|c| (c.to_string(), Value::Null)).collect();
+    let members: Map<String, Value> = claims
+        .iter()
+        .map(|c| (c.to_string(), Value::Null))
+        .collect();
     if in_id_token {
         json!({ "id_token": members })
     } else {
@@ -94,7 +115,12 @@ fn metadata<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 fn date_part(s: &str) -> Option<String> {
     let d = s.get(..10)?;
     let b = d.as_bytes();
-    let ok = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && d.bytes().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && d.bytes()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     ok.then(|| d.to_string())
 }
 
@@ -102,7 +128,13 @@ fn date_part(s: &str) -> Option<String> {
 fn date_from_document(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.split(['.', '/', '-']).collect();
     match parts.as_slice() {
-        [d, m, y] if d.len() == 2 && m.len() == 2 && y.len() == 4 && s.bytes().all(|c| c.is_ascii_digit() || !c.is_ascii_alphanumeric()) => {
+        [d, m, y]
+            if d.len() == 2
+                && m.len() == 2
+                && y.len() == 4
+                && s.bytes()
+                    .all(|c| c.is_ascii_digit() || !c.is_ascii_alphanumeric()) =>
+        {
             Some(format!("{y}-{m}-{d}"))
         }
         _ => None,
@@ -140,7 +172,10 @@ pub fn alpha2(alpha3: &str) -> String {
 
 /// `+32 470000001` → `+32470000001` (E.164).
 pub fn e164(phone: &str) -> String {
-    phone.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect()
+    phone
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect()
 }
 
 /// Maps the claims itsme returned (ID token and userinfo, merged) to Passerelle's RP-facing
@@ -188,7 +223,9 @@ pub fn map_to_rp_claims(itsme: &Map<String, Value>) -> Map<String, Value> {
             }
         }
         // itsme returns an address only for Belgian documents, whose holders live in Belgium.
-        let country = text(a, "country").map(str::to_string).unwrap_or_else(|| "BE".to_string());
+        let country = text(a, "country")
+            .map(str::to_string)
+            .unwrap_or_else(|| "BE".to_string());
         addr.insert("country".into(), json!(country));
         if !addr.is_empty() {
             put("address", Value::Object(addr));
@@ -240,7 +277,10 @@ pub fn map_to_rp_claims(itsme: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Keeps only the claims the scopes release.
-pub fn filter_for_scopes(claims: &Map<String, Value>, scopes: &GrantedScopes) -> Map<String, Value> {
+pub fn filter_for_scopes(
+    claims: &Map<String, Value>,
+    scopes: &GrantedScopes,
+) -> Map<String, Value> {
     let allowed = scopes.claims();
     claims
         .iter()
@@ -294,6 +334,9 @@ mod tests {
     #[test]
     fn document_birthdate_is_a_fallback() {
         let itsme = json!({ uri::BIRTHDATE_AS_STRING: "01.11.1978" });
-        assert_eq!(map_to_rp_claims(itsme.as_object().expect("object"))["birthdate"], "1978-11-01");
+        assert_eq!(
+            map_to_rp_claims(itsme.as_object().expect("object"))["birthdate"],
+            "1978-11-01"
+        );
     }
 }

@@ -116,7 +116,11 @@ fn protocol(e: impl std::fmt::Display) -> ConnectorError {
 impl Connector {
     /// `signing` signs the request object and the client assertion; `decryption` are the keys the
     /// scheme may encrypt to (all are published, decryption picks by `kid`).
-    pub fn new(config: ConnectorConfig, signing: SigningKey, decryption: Vec<DecryptionKey>) -> Result<Connector, ConnectorError> {
+    pub fn new(
+        config: ConnectorConfig,
+        signing: SigningKey,
+        decryption: Vec<DecryptionKey>,
+    ) -> Result<Connector, ConnectorError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
@@ -127,7 +131,14 @@ impl Connector {
         if let Some(e) = &config.endpoints {
             let _ = endpoints.set(e.clone());
         }
-        Ok(Connector { config, signing, decryption, http, endpoints, scheme_keys: RwLock::new(None) })
+        Ok(Connector {
+            config,
+            signing,
+            decryption,
+            http,
+            endpoints,
+            scheme_keys: RwLock::new(None),
+        })
     }
 
     pub fn config(&self) -> &ConnectorConfig {
@@ -138,7 +149,8 @@ impl Connector {
     /// `jwks_uri` registered with itsme).
     pub fn public_jwks(&self) -> Value {
         passerelle_jose::jwks_json(
-            std::iter::once(self.signing.public_jwk()).chain(self.decryption.iter().map(|k| k.public_jwk())),
+            std::iter::once(self.signing.public_jwk())
+                .chain(self.decryption.iter().map(|k| k.public_jwk())),
         )
     }
 
@@ -154,7 +166,9 @@ impl Connector {
                         .ok_or_else(|| protocol(format!("discovery has no {k}")))
                 };
                 if field("issuer")? != self.config.issuer {
-                    return Err(protocol("discovery issuer does not match the configured issuer"));
+                    return Err(protocol(
+                        "discovery issuer does not match the configured issuer",
+                    ));
                 }
                 let token = field("token_endpoint")?;
                 Ok(Endpoints {
@@ -190,7 +204,10 @@ impl Connector {
         let doc = self.get_json(&url).await?;
         let keys = PublicKeys::from_jwks_json(&doc.to_string()).map_err(protocol)?;
         if let Ok(mut guard) = self.scheme_keys.write() {
-            *guard = Some(CachedKeys { keys: keys.clone(), fetched: Instant::now() });
+            *guard = Some(CachedKeys {
+                keys: keys.clone(),
+                fetched: Instant::now(),
+            });
         }
         Ok(keys)
     }
@@ -204,7 +221,12 @@ impl Connector {
 
     /// The URL to send the browser to: the scheme's authorization endpoint with a signed, then
     /// encrypted, request object (itsme `authorization_request.md`; RFC 9101).
-    pub async fn authorization_url(&self, req: &UpstreamRequest<'_>, now: i64, jti: &str) -> Result<String, ConnectorError> {
+    pub async fn authorization_url(
+        &self,
+        req: &UpstreamRequest<'_>,
+        now: i64,
+        jti: &str,
+    ) -> Result<String, ConnectorError> {
         let endpoints = self.endpoints().await?;
         let scheme_keys = self.scheme_keys(false).await?;
         let enc_key = scheme_keys
@@ -214,7 +236,10 @@ impl Connector {
         let service = req.scopes.service();
         let scope = format!("openid service:{}", self.service_code(service));
         let wanted = claims::itsme_claims_for(req.scopes);
-        let claims_param = claims::claims_request(&wanted, self.config.claims_delivery == ClaimsDelivery::IdToken);
+        let claims_param = claims::claims_request(
+            &wanted,
+            self.config.claims_delivery == ClaimsDelivery::IdToken,
+        );
         let mut object = Claims::new();
         let mut put = |k: &str, v: Value| {
             object.insert(k.to_string(), v);
@@ -244,7 +269,9 @@ impl Connector {
             put("passerelle_client_name", json!(req.client_name));
         }
         let jws = self.signing.sign(&object, Some("JWT")).map_err(protocol)?;
-        let jwe = passerelle_jose::encrypt(jws.as_bytes(), &enc_key, self.config.request_encryption).map_err(protocol)?;
+        let jwe =
+            passerelle_jose::encrypt(jws.as_bytes(), &enc_key, self.config.request_encryption)
+                .map_err(protocol)?;
         let mut url = url::Url::parse(&endpoints.authorization).map_err(protocol)?;
         url.query_pairs_mut()
             .append_pair("client_id", &self.config.client_id)
@@ -255,7 +282,14 @@ impl Connector {
     }
 
     /// Redeems the scheme's code with private_key_jwt and returns the verified identity.
-    pub async fn redeem(&self, code: &str, code_verifier: &str, nonce: &str, now: i64, jti: &str) -> Result<SchemeIdentity, ConnectorError> {
+    pub async fn redeem(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        nonce: &str,
+        now: i64,
+        jti: &str,
+    ) -> Result<SchemeIdentity, ConnectorError> {
         let endpoints = self.endpoints().await?;
         let mut assertion = Claims::new();
         assertion.insert("iss".into(), json!(self.config.client_id));
@@ -264,24 +298,47 @@ impl Connector {
         assertion.insert("jti".into(), json!(jti));
         assertion.insert("iat".into(), json!(now));
         assertion.insert("exp".into(), json!(now + 60));
-        let assertion = self.signing.sign(&assertion, Some("JWT")).map_err(protocol)?;
+        let assertion = self
+            .signing
+            .sign(&assertion, Some("JWT"))
+            .map_err(protocol)?;
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", &self.config.redirect_uri),
             ("code_verifier", code_verifier),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
             ("client_assertion", &assertion),
         ];
-        let resp = self.http.post(&endpoints.token).form(&form).send().await.map_err(unavailable)?;
+        let resp = self
+            .http
+            .post(&endpoints.token)
+            .form(&form)
+            .send()
+            .await
+            .map_err(unavailable)?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| {
-            if status.is_server_error() { unavailable(e) } else { protocol(e) }
+            if status.is_server_error() {
+                unavailable(e)
+            } else {
+                protocol(e)
+            }
         })?;
         if !status.is_success() {
-            let error = body.get("error").and_then(Value::as_str).unwrap_or("unknown");
+            let error = body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             let msg = format!("token endpoint answered {status} {error}");
-            return Err(if status.is_server_error() { unavailable(msg) } else { protocol(msg) });
+            return Err(if status.is_server_error() {
+                unavailable(msg)
+            } else {
+                protocol(msg)
+            });
         }
         let id_token = body
             .get("id_token")
@@ -312,11 +369,21 @@ impl Connector {
     }
 
     async fn userinfo(&self, url: &str, access_token: &str) -> Result<Claims, ConnectorError> {
-        let resp = self.http.get(url).bearer_auth(access_token).send().await.map_err(unavailable)?;
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(unavailable)?;
         let status = resp.status();
         if !status.is_success() {
             let msg = format!("userinfo answered {status}");
-            return Err(if status.is_server_error() { unavailable(msg) } else { protocol(msg) });
+            return Err(if status.is_server_error() {
+                unavailable(msg)
+            } else {
+                protocol(msg)
+            });
         }
         let body = resp.text().await.map_err(unavailable)?;
         self.open_nested(body.trim()).await
@@ -329,7 +396,11 @@ impl Connector {
         let plain = passerelle_jose::decrypt(jwe, &keys).map_err(protocol)?;
         let jws = String::from_utf8(plain).map_err(protocol)?;
         let header = passerelle_jose::peek_header(&jws).map_err(protocol)?;
-        let kid = header.get("kid").and_then(Value::as_str).unwrap_or_default().to_string();
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let mut scheme_keys = self.scheme_keys(false).await?;
         if !scheme_keys.has_kid(&kid) {
             scheme_keys = self.scheme_keys(true).await?;
@@ -343,7 +414,9 @@ impl Connector {
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => *a == self.config.client_id,
-            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(self.config.client_id.as_str())),
+            Some(Value::Array(a)) => a
+                .iter()
+                .any(|v| v.as_str() == Some(self.config.client_id.as_str())),
             _ => false,
         };
         if !aud_ok {

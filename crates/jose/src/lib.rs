@@ -145,7 +145,8 @@ impl SigningKey {
 
     /// Loads a key persisted by [`SigningKey::generate`] (or supplied by an operator).
     pub fn from_private_jwk(json: &str) -> Result<SigningKey, JoseError> {
-        let jwk = Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let jwk =
+            Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
         let alg = match (jwk.key_type(), jwk.algorithm()) {
             ("RSA", None | Some("RS256")) => SigAlg::Rs256,
             ("EC", None | Some("ES256")) => SigAlg::Es256,
@@ -156,10 +157,20 @@ impl SigningKey {
             }
         };
         let signer: Box<dyn JwsSigner> = match alg {
-            SigAlg::Rs256 => Box::new(RS256.signer_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
-            SigAlg::Es256 => Box::new(ES256.signer_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
+            SigAlg::Rs256 => Box::new(
+                RS256
+                    .signer_from_jwk(&jwk)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
+            SigAlg::Es256 => Box::new(
+                ES256
+                    .signer_from_jwk(&jwk)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
         };
-        let mut public = jwk.to_public_key().map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let mut public = jwk
+            .to_public_key()
+            .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
         let kid = match jwk.key_id() {
             Some(k) => k.to_string(),
             None => thumbprint(&public),
@@ -167,7 +178,12 @@ impl SigningKey {
         public.set_key_id(kid.clone());
         public.set_key_use("sig");
         public.set_algorithm(alg.name());
-        Ok(SigningKey { kid, alg, signer, public })
+        Ok(SigningKey {
+            kid,
+            alg,
+            signer,
+            public,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -217,7 +233,8 @@ impl DecryptionKey {
     }
 
     pub fn from_private_jwk(json: &str) -> Result<DecryptionKey, JoseError> {
-        let mut jwk = Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let mut jwk =
+            Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
         if jwk.key_type() != "RSA" {
             return Err(JoseError::InvalidKey("encryption keys must be RSA".into()));
         }
@@ -234,7 +251,12 @@ impl DecryptionKey {
         public.set_key_id(kid.clone());
         public.set_key_use("enc");
         public.set_algorithm(EncAlg::RsaOaep256.name());
-        Ok(DecryptionKey { kid, oaep, oaep256, public })
+        Ok(DecryptionKey {
+            kid,
+            oaep,
+            oaep256,
+            public,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -250,10 +272,19 @@ impl DecryptionKey {
 /// random, so selection is by `kid`). Returns the plaintext, e.g. a nested JWS.
 pub fn decrypt(token: &str, keys: &[&DecryptionKey]) -> Result<Vec<u8>, JoseError> {
     let header = peek_header(token)?;
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let alg = EncAlg::parse(alg).ok_or_else(|| JoseError::AlgorithmNotAccepted(alg.to_string()))?;
-    let enc = header.get("enc").and_then(Value::as_str).unwrap_or_default();
-    if !matches!(enc, "A128CBC-HS256" | "A192CBC-HS384" | "A256CBC-HS512" | "A128GCM" | "A256GCM") {
+    let enc = header
+        .get("enc")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !matches!(
+        enc,
+        "A128CBC-HS256" | "A192CBC-HS384" | "A256CBC-HS512" | "A128GCM" | "A256GCM"
+    ) {
         return Err(JoseError::AlgorithmNotAccepted(enc.to_string()));
     }
     let kid = header.get("kid").and_then(Value::as_str);
@@ -308,7 +339,9 @@ pub fn peek_header(token: &str) -> Result<Claims, JoseError> {
 /// with (e.g. the `iss` of a client assertion); never trust what it returns.
 pub fn peek_payload(token: &str) -> Result<Claims, JoseError> {
     let mut parts = token.split('.');
-    let payload = parts.nth(1).ok_or_else(|| JoseError::Malformed("not a compact JWS".into()))?;
+    let payload = parts
+        .nth(1)
+        .ok_or_else(|| JoseError::Malformed("not a compact JWS".into()))?;
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| JoseError::Malformed("payload is not base64url".into()))?;
@@ -327,8 +360,11 @@ pub struct PublicKeys {
 impl PublicKeys {
     /// Parses a JWKS document (RFC 7517 §5). Keys of other types are kept but never match.
     pub fn from_jwks_json(json: &str) -> Result<PublicKeys, JoseError> {
-        let set = JwkSet::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-        Ok(PublicKeys { keys: set.keys().into_iter().cloned().collect() })
+        let set = JwkSet::from_bytes(json.as_bytes())
+            .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        Ok(PublicKeys {
+            keys: set.keys().into_iter().cloned().collect(),
+        })
     }
 
     pub fn from_jwks(keys: Vec<Jwk>) -> PublicKeys {
@@ -348,14 +384,21 @@ impl PublicKeys {
         self.keys
             .iter()
             .find(|k| k.key_type() == "RSA" && matches!(k.key_use(), Some("enc")))
-            .or_else(|| self.keys.iter().find(|k| k.key_type() == "RSA" && k.key_use().is_none()))
+            .or_else(|| {
+                self.keys
+                    .iter()
+                    .find(|k| k.key_type() == "RSA" && k.key_use().is_none())
+            })
     }
 
     /// Verifies a compact JWS against the key named by its `kid` (or the only candidate key when
     /// the header has none) and returns its claims. Only the algorithms in `accepted` are allowed.
     pub fn verify(&self, token: &str, accepted: &[SigAlg]) -> Result<Claims, JoseError> {
         let header = peek_header(token)?;
-        let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+        let alg_name = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let alg = SigAlg::parse(alg_name)
             .filter(|a| accepted.contains(a))
             .ok_or_else(|| JoseError::AlgorithmNotAccepted(alg_name.to_string()))?;
@@ -381,8 +424,16 @@ impl PublicKeys {
         let _ = key.set_parameter("alg", None);
         let _ = key.set_parameter("key_ops", None);
         let verifier: Box<dyn JwsVerifier> = match alg {
-            SigAlg::Rs256 => Box::new(RS256.verifier_from_jwk(&key).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
-            SigAlg::Es256 => Box::new(ES256.verifier_from_jwk(&key).map_err(|e| JoseError::InvalidKey(e.to_string()))?),
+            SigAlg::Rs256 => Box::new(
+                RS256
+                    .verifier_from_jwk(&key)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
+            SigAlg::Es256 => Box::new(
+                ES256
+                    .verifier_from_jwk(&key)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
         };
         let (payload, _) = josekit::jws::deserialize_compact(token, verifier.as_ref())
             .map_err(|_| JoseError::BadSignature)?;
@@ -395,7 +446,10 @@ impl PublicKeys {
 
 /// A JWKS document for the given public keys (RFC 7517 §5).
 pub fn jwks_json<'a>(keys: impl IntoIterator<Item = &'a Jwk>) -> Value {
-    let keys: Vec<Value> = keys.into_iter().map(|k| Value::Object(k.as_ref().clone())).collect();
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|k| Value::Object(k.as_ref().clone()))
+        .collect();
     serde_json::json!({ "keys": keys })
 }
 
@@ -436,7 +490,10 @@ mod tests {
         let keys = PublicKeys::from_jwks(vec![sig.public_jwk().clone()]);
         let token = sig.sign(&Claims::new(), None).expect("sign");
         assert!(keys.verify(&token, &[SigAlg::Es256]).is_ok());
-        assert!(matches!(keys.verify(&token, &[SigAlg::Rs256]), Err(JoseError::AlgorithmNotAccepted(_))));
+        assert!(matches!(
+            keys.verify(&token, &[SigAlg::Rs256]),
+            Err(JoseError::AlgorithmNotAccepted(_))
+        ));
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });

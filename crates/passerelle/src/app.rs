@@ -46,7 +46,10 @@ impl Settings {
     pub fn from_config(c: &Config) -> anyhow::Result<Settings> {
         let personas = match &c.personas {
             None => None,
-            Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read the personas file {}", p.display()))?),
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read the personas file {}", p.display()))?,
+            ),
         };
         Ok(Settings {
             database_url: c.database_url.clone(),
@@ -62,8 +65,13 @@ impl Settings {
 
 /// Connects to the database and applies the migrations.
 pub async fn open_store(database_url: &str) -> anyhow::Result<Store> {
-    let store = Store::connect(database_url).await.context("cannot open the database")?;
-    store.migrate().await.context("cannot migrate the database")?;
+    let store = Store::connect(database_url)
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
     Ok(store)
 }
 
@@ -76,14 +84,24 @@ pub fn today(clock: &dyn Clock) -> String {
 
 /// Loads the personas: the operator's file or the built-in one.
 pub fn load_personas(text: Option<&str>, clock: &dyn Clock) -> anyhow::Result<Personas> {
-    Personas::parse(text.unwrap_or(passerelle_sandbox::personas::BUILTIN), &today(clock))
-        .map_err(|e| anyhow::anyhow!("the sandbox personas are not valid:\n{e}"))
+    Personas::parse(
+        text.unwrap_or(passerelle_sandbox::personas::BUILTIN),
+        &today(clock),
+    )
+    .map_err(|e| anyhow::anyhow!("the sandbox personas are not valid:\n{e}"))
 }
 
-async fn signing_key(store: &Store, purpose: &str, alg: SigAlg, now: i64) -> anyhow::Result<SigningKey> {
+async fn signing_key(
+    store: &Store,
+    purpose: &str,
+    alg: SigAlg,
+    now: i64,
+) -> anyhow::Result<SigningKey> {
     let (_, material) = store
         .find_or_insert_key(purpose, now, || {
-            SigningKey::generate(alg).map(|(k, private)| (k.kid().to_string(), private)).map_err(|e| e.to_string())
+            SigningKey::generate(alg)
+                .map(|(k, private)| (k.kid().to_string(), private))
+                .map_err(|e| e.to_string())
         })
         .await?;
     SigningKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
@@ -92,7 +110,9 @@ async fn signing_key(store: &Store, purpose: &str, alg: SigAlg, now: i64) -> any
 async fn decryption_key(store: &Store, purpose: &str, now: i64) -> anyhow::Result<DecryptionKey> {
     let (_, material) = store
         .find_or_insert_key(purpose, now, || {
-            DecryptionKey::generate().map(|(k, private)| (k.kid().to_string(), private)).map_err(|e| e.to_string())
+            DecryptionKey::generate()
+                .map(|(k, private)| (k.kid().to_string(), private))
+                .map_err(|e| e.to_string())
         })
         .await?;
     DecryptionKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
@@ -100,7 +120,9 @@ async fn decryption_key(store: &Store, purpose: &str, now: i64) -> anyhow::Resul
 
 async fn secret(store: &Store, purpose: &str, now: i64) -> anyhow::Result<Vec<u8>> {
     let (_, material) = store
-        .find_or_insert_key(purpose, now, || Ok((purpose.to_string(), passerelle_store::random_token(32))))
+        .find_or_insert_key(purpose, now, || {
+            Ok((purpose.to_string(), passerelle_store::random_token(32)))
+        })
         .await?;
     Ok(material.into_bytes())
 }
@@ -122,28 +144,46 @@ pub struct App {
 /// in-process sandbox): the bound address, with an unspecified IP replaced by loopback.
 fn self_url(bound: SocketAddr) -> String {
     let ip = match bound.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, bound.port()))
 }
 
 /// Builds everything for a listener bound at `bound`.
-pub async fn build(settings: &Settings, bound: SocketAddr, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+pub async fn build(
+    settings: &Settings,
+    bound: SocketAddr,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<App> {
     let store = open_store(&settings.database_url).await?;
     let now = clock.now();
     let internal = self_url(bound);
-    let public_url = settings.public_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_string()).unwrap_or_else(|| internal.clone());
+    let public_url = settings
+        .public_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| internal.clone());
     let issuer = format!("{public_url}/auth/open");
     let sandbox_issuer = format!("{public_url}/sandbox/v2");
     let callback = format!("{issuer}/connect/itsme/callback");
 
     let personas = load_personas(settings.personas.as_deref(), clock.as_ref())?;
-    let keys = OpKeys { rs256: signing_key(&store, "op-rs256", SigAlg::Rs256, now).await?, es256: signing_key(&store, "op-es256", SigAlg::Es256, now).await? };
+    let keys = OpKeys {
+        rs256: signing_key(&store, "op-rs256", SigAlg::Rs256, now).await?,
+        es256: signing_key(&store, "op-es256", SigAlg::Es256, now).await?,
+    };
     let connector_sig = signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?;
     let connector_enc = decryption_key(&store, "connector-enc", now).await?;
-    let connector_public = PublicKeys::from_jwks(vec![connector_sig.public_jwk().clone(), connector_enc.public_jwk().clone()]);
+    let connector_public = PublicKeys::from_jwks(vec![
+        connector_sig.public_jwk().clone(),
+        connector_enc.public_jwk().clone(),
+    ]);
 
     let sandbox = Arc::new(Sandbox::new(
         store.clone(),
@@ -158,7 +198,10 @@ pub async fn build(settings: &Settings, bound: SocketAddr, clock: Arc<dyn Clock>
             name: "Passerelle".into(),
             redirect_uris: vec![callback.clone()],
             keys: connector_public,
-            services: vec![(SERVICE_AUTHENTICATION.into(), Service::Authentication), (SERVICE_IDENTIFICATION.into(), Service::Identification)],
+            services: vec![
+                (SERVICE_AUTHENTICATION.into(), Service::Authentication),
+                (SERVICE_IDENTIFICATION.into(), Service::Identification),
+            ],
         }],
         settings.app_timeout_seconds,
     ));
@@ -219,21 +262,42 @@ pub async fn build(settings: &Settings, bound: SocketAddr, clock: Arc<dyn Clock>
     let router = Router::new()
         .route("/", get(landing))
         .route("/healthz", get(health))
-        .with_state(Arc::new(Landing { issuer: issuer.clone(), sandbox: sandbox_issuer.clone(), store: store.clone() }))
+        .with_state(Arc::new(Landing {
+            issuer: issuer.clone(),
+            sandbox: sandbox_issuer.clone(),
+            store: store.clone(),
+        }))
         .nest("/auth/open", passerelle_web::router(broker))
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 // The route pattern, never the concrete path or query: those carry codes and ids.
-                let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_else(|| "unmatched".into());
                 tracing::info_span!("http", http.method = %req.method(), http.route = %route)
             }),
         )
         .layer(CatchPanicLayer::custom(|_| {
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"}))).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({"error": "server_error"})),
+            )
+                .into_response()
         }))
         .layer(RequestBodyLimitLayer::new(64 * 1024));
-    Ok(App { router, store, clock, public_url, issuer, sandbox_issuer, persona_count, has_real_itsme: settings.itsme.is_some() })
+    Ok(App {
+        router,
+        store,
+        clock,
+        public_url,
+        issuer,
+        sandbox_issuer,
+        persona_count,
+        has_real_itsme: settings.itsme.is_some(),
+    })
 }
 
 struct Landing {
@@ -264,7 +328,11 @@ async fn health(State(l): State<Arc<Landing>>) -> Response {
 }
 
 /// Serves until `shutdown` completes; requests still running get five more seconds.
-pub async fn serve(listener: tokio::net::TcpListener, app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(app.store.clone(), app.clock.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {

@@ -113,7 +113,11 @@ pub fn default_data_dir() -> Option<PathBuf> {
     env("HOME").map(|h| Path::new(&h).join(".local/share/passerelle"))
 }
 
-fn delivery(value: Option<&str>, key: &str, problems: &mut Vec<String>) -> passerelle_itsme::ClaimsDelivery {
+fn delivery(
+    value: Option<&str>,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> passerelle_itsme::ClaimsDelivery {
     match value {
         None | Some("id_token") => passerelle_itsme::ClaimsDelivery::IdToken,
         Some("userinfo") => passerelle_itsme::ClaimsDelivery::Userinfo,
@@ -128,7 +132,10 @@ impl Config {
     /// Resolves the layers; returns every problem found, one per line.
     pub fn load(o: &Overrides) -> Result<Config, String> {
         let mut problems = Vec::new();
-        let config_path = o.config.clone().or_else(|| env("PASSERELLE_CONFIG").map(PathBuf::from));
+        let config_path = o
+            .config
+            .clone()
+            .or_else(|| env("PASSERELLE_CONFIG").map(PathBuf::from));
         let file: FileConfig = match &config_path {
             None => FileConfig::default(),
             Some(p) => match std::fs::read_to_string(p) {
@@ -139,38 +146,67 @@ impl Config {
                 Err(e) => return Err(format!("config file {}: {e}", p.display())),
             },
         };
-        let listen_text = o.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_text = o
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().unwrap_or_else(|_| {
-            problems.push(format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"));
+            problems.push(format!(
+                "listen: {listen_text:?} is not an address like 127.0.0.1:8080"
+            ));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let public_url = match o.public_url.clone().or(file.public_url) {
             None => None,
             Some(u) => match url::Url::parse(u.trim_end_matches('/')) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => Some(url),
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => {
+                    Some(url)
+                }
                 _ => {
-                    problems.push(format!("public_url: {u:?} must be an http(s) URL without a query"));
+                    problems.push(format!(
+                        "public_url: {u:?} must be an http(s) URL without a query"
+                    ));
                     None
                 }
             },
         };
-        let data_dir = o.data_dir.clone().or(file.data_dir).or_else(default_data_dir).unwrap_or_else(|| {
-            problems.push("data_dir: no platform data directory is known (no HOME); pass --data-dir".into());
-            PathBuf::new()
-        });
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .or_else(default_data_dir)
+            .unwrap_or_else(|| {
+                problems.push(
+                    "data_dir: no platform data directory is known (no HOME); pass --data-dir"
+                        .into(),
+                );
+                PathBuf::new()
+            });
         let database_url = o
             .database_url
             .clone()
             .or_else(|| env_or_file("PASSERELLE_DATABASE_URL", &mut problems))
             .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("passerelle.db").display()));
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("passerelle.db").display()
+                )
+            });
         if passerelle_store::Backend::of_url(&database_url).is_none() {
             problems.push("database_url must start with sqlite: or postgres://".into());
         }
-        let personas = o.personas.clone().or_else(|| env("PASSERELLE_SANDBOX_PERSONAS").map(PathBuf::from)).or(file.sandbox.personas);
+        let personas = o
+            .personas
+            .clone()
+            .or_else(|| env("PASSERELLE_SANDBOX_PERSONAS").map(PathBuf::from))
+            .or(file.sandbox.personas);
         let app_timeout_seconds = match env("PASSERELLE_SANDBOX_APP_TIMEOUT_SECONDS") {
             Some(v) => v.parse().unwrap_or_else(|_| {
-                problems.push("PASSERELLE_SANDBOX_APP_TIMEOUT_SECONDS must be a number of seconds".into());
+                problems.push(
+                    "PASSERELLE_SANDBOX_APP_TIMEOUT_SECONDS must be a number of seconds".into(),
+                );
                 120
             }),
             None => file.sandbox.app_timeout_seconds.unwrap_or(120),
@@ -178,8 +214,13 @@ impl Config {
         if !(1..=3600).contains(&app_timeout_seconds) {
             problems.push("sandbox.app_timeout_seconds must be between 1 and 3600".into());
         }
-        let sandbox_delivery = env("PASSERELLE_SANDBOX_CLAIMS_DELIVERY").or(file.sandbox.claims_delivery);
-        let sandbox_claims_delivery = delivery(sandbox_delivery.as_deref(), "sandbox.claims_delivery", &mut problems);
+        let sandbox_delivery =
+            env("PASSERELLE_SANDBOX_CLAIMS_DELIVERY").or(file.sandbox.claims_delivery);
+        let sandbox_claims_delivery = delivery(
+            sandbox_delivery.as_deref(),
+            "sandbox.claims_delivery",
+            &mut problems,
+        );
         let it = file.itsme.unwrap_or_default();
         let issuer = env("PASSERELLE_ITSME_ISSUER").or(it.issuer);
         let itsme = match issuer {
@@ -193,16 +234,37 @@ impl Config {
                     })
                 };
                 let client_id = need("client_id", it.client_id);
-                let service_authentication = need("service_authentication", it.service_authentication);
-                let service_identification = need("service_identification", it.service_identification);
+                let service_authentication =
+                    need("service_authentication", it.service_authentication);
+                let service_identification =
+                    need("service_identification", it.service_identification);
                 let d = env("PASSERELLE_ITSME_CLAIMS_DELIVERY").or(it.claims_delivery);
-                let claims_delivery = delivery(d.as_deref(), "itsme.claims_delivery", &mut problems);
-                Some(ItsmeConfig { issuer: issuer.trim_end_matches('/').to_string(), client_id, service_authentication, service_identification, claims_delivery })
+                let claims_delivery =
+                    delivery(d.as_deref(), "itsme.claims_delivery", &mut problems);
+                Some(ItsmeConfig {
+                    issuer: issuer.trim_end_matches('/').to_string(),
+                    client_id,
+                    service_authentication,
+                    service_identification,
+                    claims_delivery,
+                })
             }
         };
-        let log = env("PASSERELLE_LOG").or(file.log).unwrap_or_else(|| "info".into());
+        let log = env("PASSERELLE_LOG")
+            .or(file.log)
+            .unwrap_or_else(|| "info".into());
         if problems.is_empty() {
-            Ok(Config { listen, public_url, data_dir, database_url, log, personas, app_timeout_seconds, sandbox_claims_delivery, itsme })
+            Ok(Config {
+                listen,
+                public_url,
+                data_dir,
+                database_url,
+                log,
+                personas,
+                app_timeout_seconds,
+                sandbox_claims_delivery,
+                itsme,
+            })
         } else {
             Err(problems.join("\n"))
         }
@@ -212,11 +274,18 @@ impl Config {
     pub fn database_description(&self) -> String {
         match passerelle_store::Backend::of_url(&self.database_url) {
             Some(passerelle_store::Backend::Sqlite) => {
-                let path = self.database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = self
+                    .database_url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
                 format!("SQLite at {}", path.split('?').next().unwrap_or(path))
             }
             _ => match url::Url::parse(&self.database_url) {
-                Ok(u) => format!("PostgreSQL at {}{}", u.host_str().unwrap_or("localhost"), u.path()),
+                Ok(u) => format!(
+                    "PostgreSQL at {}{}",
+                    u.host_str().unwrap_or("localhost"),
+                    u.path()
+                ),
                 Err(_) => "PostgreSQL".into(),
             },
         }

@@ -12,7 +12,11 @@ use passerelle::config::{Config, Overrides};
 use passerelle_store::{Clock, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "passerelle", version, about = "An OpenID Connect broker for itsme®, with a built-in sandbox of the scheme")]
+#[command(
+    name = "passerelle",
+    version,
+    about = "An OpenID Connect broker for itsme®, with a built-in sandbox of the scheme"
+)]
 struct Cli {
     /// A TOML configuration file.
     #[arg(long, global = true, env = "PASSERELLE_CONFIG", value_name = "FILE")]
@@ -21,7 +25,13 @@ struct Cli {
     #[arg(long, global = true, env = "PASSERELLE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// `sqlite://FILE?mode=rwc` or `postgres://…` (default: SQLite in the data directory).
-    #[arg(long, global = true, env = "PASSERELLE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -148,7 +158,10 @@ enum SandboxCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -165,8 +178,18 @@ fn main() -> ExitCode {
 }
 
 fn overrides(cli: &Cli) -> Overrides {
-    let mut o = Overrides { config: cli.config.clone(), data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), ..Overrides::default() };
-    if let Command::Serve { listen, public_url, personas } = &cli.command {
+    let mut o = Overrides {
+        config: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve {
+        listen,
+        public_url,
+        personas,
+    } = &cli.command
+    {
         o.listen = listen.clone();
         o.public_url = public_url.clone();
         o.personas = personas.clone();
@@ -178,20 +201,31 @@ fn overrides(cli: &Cli) -> Overrides {
 }
 
 async fn open(config: &Config) -> anyhow::Result<passerelle_store::Store> {
-    if passerelle_store::Backend::of_url(&config.database_url) == Some(passerelle_store::Backend::Sqlite) {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    if passerelle_store::Backend::of_url(&config.database_url)
+        == Some(passerelle_store::Backend::Sqlite)
+    {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
     }
     app::open_store(&config.database_url).await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(&overrides(&cli)).map_err(|e| anyhow::anyhow!("the configuration is not valid:\n{e}"))?;
+    let config = Config::load(&overrides(&cli))
+        .map_err(|e| anyhow::anyhow!("the configuration is not valid:\n{e}"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(&config, &cli.data_dir, clock).await,
         Command::Migrate => {
             open(&config).await?;
-            passerelle::out!("The database is up to date ({}).", config.database_description());
+            passerelle::out!(
+                "The database is up to date ({}).",
+                config.database_description()
+            );
             Ok(())
         }
         Command::Client(cmd) => {
@@ -199,7 +233,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let now = clock.now();
             match cmd {
                 ClientCommand::Add { fields, json } => {
-                    let (c, secret) = clients::add(&store, &fields.input(false, false), now).await?;
+                    let (c, secret) =
+                        clients::add(&store, &fields.input(false, false), now).await?;
                     clients::print(&c, secret.as_deref(), json);
                 }
                 ClientCommand::List { json } => {
@@ -208,19 +243,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         let v: Vec<_> = list.iter().map(|c| clients::describe(c, None)).collect();
                         passerelle::out!("{}", serde_json::to_string_pretty(&v)?);
                     } else if list.is_empty() {
-                        passerelle::out!("No clients yet. Add one with `passerelle client add --name NAME --redirect-uri URI`.");
+                        passerelle::out!(
+                            "No clients yet. Add one with `passerelle client add --name NAME --redirect-uri URI`."
+                        );
                     } else {
                         for c in &list {
-                            passerelle::out!("{}  {:<10} {:<20} {}", c.id, c.account, c.auth_method, c.name);
+                            passerelle::out!(
+                                "{}  {:<10} {:<20} {}",
+                                c.id,
+                                c.account,
+                                c.auth_method,
+                                c.name
+                            );
                         }
                     }
                 }
                 ClientCommand::Show { client_id, json } => {
-                    let c = store.find_client(&client_id).await?.with_context(|| format!("no client {client_id}"))?;
+                    let c = store
+                        .find_client(&client_id)
+                        .await?
+                        .with_context(|| format!("no client {client_id}"))?;
                     clients::print(&c, None, json);
                 }
-                ClientCommand::Update { client_id, fields, clear_grants, rotate_secret, json } => {
-                    let (c, secret) = clients::update(&store, &client_id, &fields.input(clear_grants, rotate_secret), now).await?;
+                ClientCommand::Update {
+                    client_id,
+                    fields,
+                    clear_grants,
+                    rotate_secret,
+                    json,
+                } => {
+                    let (c, secret) = clients::update(
+                        &store,
+                        &client_id,
+                        &fields.input(clear_grants, rotate_secret),
+                        now,
+                    )
+                    .await?;
                     clients::print(&c, secret.as_deref(), json);
                 }
                 ClientCommand::Remove { client_id } => {
@@ -235,14 +293,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sandbox(SandboxCommand::Personas { json, .. }) => {
             let text = match &config.personas {
-                Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
+                ),
                 None => None,
             };
             let personas = app::load_personas(text.as_deref(), clock.as_ref())?;
             if json {
-                passerelle::out!("{}", serde_json::to_string_pretty(&passerelle::cli::personas::to_json(&personas))?);
+                passerelle::out!(
+                    "{}",
+                    serde_json::to_string_pretty(&passerelle::cli::personas::to_json(&personas))?
+                );
             } else {
-                passerelle::out!("{}", passerelle::cli::personas::to_table(&personas).trim_end());
+                passerelle::out!(
+                    "{}",
+                    passerelle::cli::personas::to_table(&personas).trim_end()
+                );
             }
             Ok(())
         }
@@ -250,16 +317,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
-async fn serve(config: &Config, data_dir_flag: &Option<PathBuf>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    data_dir_flag: &Option<PathBuf>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     init_logging(&config.log);
-    if passerelle_store::Backend::of_url(&config.database_url) == Some(passerelle_store::Backend::Sqlite) {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    if passerelle_store::Backend::of_url(&config.database_url)
+        == Some(passerelle_store::Backend::Sqlite)
+    {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let bound = listener.local_addr()?;
     let settings = Settings::from_config(config)?;
     let app = app::build(&settings, bound, clock).await?;
@@ -267,17 +352,34 @@ async fn serve(config: &Config, data_dir_flag: &Option<PathBuf>, clock: Arc<dyn 
         Some(d) => format!(" --data-dir {}", d.display()),
         None => String::new(),
     };
-    passerelle::out!("Passerelle {} is listening on {}", env!("CARGO_PKG_VERSION"), bound);
+    passerelle::out!(
+        "Passerelle {} is listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        bound
+    );
     passerelle::out!("  Issuer:        {}", app.issuer);
-    passerelle::out!("  Discovery:     {}/.well-known/openid-configuration", app.issuer);
+    passerelle::out!(
+        "  Discovery:     {}/.well-known/openid-configuration",
+        app.issuer
+    );
     passerelle::out!("  Database:      {}", config.database_description());
-    passerelle::out!("  itsme sandbox: {} ({} personas: run `passerelle{dir_arg} sandbox personas`)", app.sandbox_issuer, app.persona_count);
-    passerelle::out!("  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox");
+    passerelle::out!(
+        "  itsme sandbox: {} ({} personas: run `passerelle{dir_arg} sandbox personas`)",
+        app.sandbox_issuer,
+        app.persona_count
+    );
+    passerelle::out!(
+        "  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox"
+    );
     if !app.has_real_itsme {
-        passerelle::out!("  Note: no real itsme environment is configured; production clients are served by the sandbox too.");
+        passerelle::out!(
+            "  Note: no real itsme environment is configured; production clients are served by the sandbox too."
+        );
     }
     if config.public_url.is_none() && bound.ip().is_unspecified() {
-        passerelle::out!("  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1.");
+        passerelle::out!(
+            "  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1."
+        );
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -52,23 +52,46 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
 /// Why a request failed, and in which form the answer goes back.
 enum Failure {
     /// A page for the person (bad client or redirect URI, expired action…).
-    Page { status: StatusCode, tr: Translator, message: String },
+    Page {
+        status: StatusCode,
+        tr: Translator,
+        message: String,
+    },
     /// An OAuth error (RFC 6749 §5.2 shape) for the token endpoint.
-    Token { status: StatusCode, error: &'static str, description: String },
+    Token {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
     /// A bearer-token error at userinfo (RFC 6750 §3).
-    Bearer { error: Option<&'static str>, description: String },
+    Bearer {
+        error: Option<&'static str>,
+        description: String,
+    },
     /// Our own fault: logged, and a generic answer.
     Internal(String),
 }
 
 impl Failure {
     fn page(tr: &Translator, message: impl Into<String>) -> Failure {
-        Failure::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: message.into() }
+        Failure::Page {
+            status: StatusCode::BAD_REQUEST,
+            tr: tr.clone(),
+            message: message.into(),
+        }
     }
 
     fn token(error: &'static str, description: impl Into<String>) -> Failure {
-        let status = if error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
-        Failure::Token { status, error, description: description.into() }
+        let status = if error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Failure::Token {
+            status,
+            error,
+            description: description.into(),
+        }
     }
 }
 
@@ -84,14 +107,35 @@ where
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         match self {
-            Failure::Page { status, tr, message } => {
-                html(status, &MessagePage { title: tr.t("page-error-title"), tr: &tr, message })
-            }
-            Failure::Token { status, error, description } => {
+            Failure::Page {
+                status,
+                tr,
+                message,
+            } => html(
+                status,
+                &MessagePage {
+                    title: tr.t("page-error-title"),
+                    tr: &tr,
+                    message,
+                },
+            ),
+            Failure::Token {
+                status,
+                error,
+                description,
+            } => {
                 let body = json!({ "error": error, "error_description": description });
-                let mut resp = (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
+                let mut resp = (
+                    status,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    axum::Json(body),
+                )
+                    .into_response();
                 if status == StatusCode::UNAUTHORIZED {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic"));
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        header::HeaderValue::from_static("Basic"),
+                    );
                 }
                 resp
             }
@@ -109,7 +153,11 @@ impl IntoResponse for Failure {
             }
             Failure::Internal(detail) => {
                 tracing::error!(error = %detail, "sandbox internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "error": "server_error" }))).into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(json!({ "error": "server_error" })),
+                )
+                    .into_response()
             }
         }
     }
@@ -118,17 +166,23 @@ impl IntoResponse for Failure {
 type Reply = Result<Response, Failure>;
 
 fn parse_pairs(bytes: &[u8]) -> Result<Params, String> {
-    Params::from_pairs(url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())))
+    Params::from_pairs(
+        url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+    )
 }
 
 fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Translator {
-    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
     Translator::negotiate(ui_locales, accept)
 }
 
 impl Sandbox {
     fn path(&self, rest: &str) -> String {
-        let base = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default();
+        let base = url::Url::parse(&self.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
         format!("{base}{rest}")
     }
 
@@ -158,18 +212,27 @@ impl Sandbox {
     }
 
     fn persona_of(&self, action: &SandboxAction) -> Option<&Persona> {
-        action.phone_number.as_deref().and_then(|p| self.personas.find(p))
+        action
+            .phone_number
+            .as_deref()
+            .and_then(|p| self.personas.find(p))
     }
 }
 
 fn state_of(a: &SandboxAction) -> Result<ActionState, Failure> {
     Ok(match a.status.as_str() {
         "awaiting_phone" => ActionState::AwaitingPhone,
-        "awaiting_app" => ActionState::AwaitingApp { deadline: a.deadline.unwrap_or(0), attempts: a.attempts.max(0) as u32 },
+        "awaiting_app" => ActionState::AwaitingApp {
+            deadline: a.deadline.unwrap_or(0),
+            attempts: a.attempts.max(0) as u32,
+        },
         "approved" => ActionState::Approved,
         "redeemed" => ActionState::Redeemed,
         "rejected" => ActionState::Rejected(
-            a.rejection.as_deref().and_then(Rejection::parse).ok_or_else(|| Failure::Internal("unknown rejection".into()))?,
+            a.rejection
+                .as_deref()
+                .and_then(Rejection::parse)
+                .ok_or_else(|| Failure::Internal("unknown rejection".into()))?,
         ),
         other => return Err(Failure::Internal(format!("unknown action status {other}"))),
     })
@@ -177,7 +240,12 @@ fn state_of(a: &SandboxAction) -> Result<ActionState, Failure> {
 
 /// Applies `event` to the stored action; returns the action as it now is. A lost race is not an
 /// error: the winner's state is re-read and returned.
-async fn apply(sb: &Sandbox, action: SandboxAction, event: ActionEvent, phone: Option<String>) -> Result<(SandboxAction, Result<(), flow::FlowError>), Failure> {
+async fn apply(
+    sb: &Sandbox,
+    action: SandboxAction,
+    event: ActionEvent,
+    phone: Option<String>,
+) -> Result<(SandboxAction, Result<(), flow::FlowError>), Failure> {
     let now = sb.clock.now();
     let current = state_of(&action)?;
     let (next, effects) = match flow::advance(current, event, now) {
@@ -216,7 +284,11 @@ async fn apply(sb: &Sandbox, action: SandboxAction, event: ActionEvent, phone: O
         tracing::info!(sandbox.action = %&action.id[..8], sandbox.status = %to.status, "sandbox action moved");
         Ok((to, Ok(())))
     } else {
-        let now_row = sb.store.find_sandbox_action(&action.id, now).await?.ok_or_else(|| Failure::Internal("action vanished".into()))?;
+        let now_row = sb
+            .store
+            .find_sandbox_action(&action.id, now)
+            .await?
+            .ok_or_else(|| Failure::Internal("action vanished".into()))?;
         Ok((now_row, Ok(())))
     }
 }
@@ -224,11 +296,32 @@ async fn apply(sb: &Sandbox, action: SandboxAction, event: ActionEvent, phone: O
 async fn discovery(State(sb): Shared) -> Response {
     let i = &sb.issuer;
     let claims: Vec<&str> = [
-        "sub", "name", "given_name", "family_name", "gender", "birthdate", "locale", "email", "email_verified",
-        "phone_number", "phone_number_verified", "address",
-        uri::BE_NATIONAL_NUMBER, uri::BE_EID_SN, uri::ID_DOCUMENT_SN, uri::ID_DOCUMENT_TYPE, uri::ID_ISSUING_COUNTRY,
-        uri::VALIDITY_FROM, uri::VALIDITY_TO, uri::ISSUANCE_LOCALITY, uri::VERIFICATION_DATE, uri::PLACE_OF_BIRTH,
-        uri::CITIZENSHIP, uri::CITIZENSHIP_ISO, uri::BIRTHDATE_AS_STRING, uri::OFFICIAL_GENDER,
+        "sub",
+        "name",
+        "given_name",
+        "family_name",
+        "gender",
+        "birthdate",
+        "locale",
+        "email",
+        "email_verified",
+        "phone_number",
+        "phone_number_verified",
+        "address",
+        uri::BE_NATIONAL_NUMBER,
+        uri::BE_EID_SN,
+        uri::ID_DOCUMENT_SN,
+        uri::ID_DOCUMENT_TYPE,
+        uri::ID_ISSUING_COUNTRY,
+        uri::VALIDITY_FROM,
+        uri::VALIDITY_TO,
+        uri::ISSUANCE_LOCALITY,
+        uri::VERIFICATION_DATE,
+        uri::PLACE_OF_BIRTH,
+        uri::CITIZENSHIP,
+        uri::CITIZENSHIP_ISO,
+        uri::BIRTHDATE_AS_STRING,
+        uri::OFFICIAL_GENDER,
     ]
     .to_vec();
     axum::Json(json!({
@@ -265,14 +358,27 @@ async fn discovery(State(sb): Shared) -> Response {
 }
 
 async fn jwks(State(sb): Shared) -> Response {
-    ([(header::CACHE_CONTROL, "public, max-age=1800")], axum::Json(sb.public_jwks())).into_response()
+    (
+        [(header::CACHE_CONTROL, "public, max-age=1800")],
+        axum::Json(sb.public_jwks()),
+    )
+        .into_response()
 }
 
 /// Decrypts and verifies a request object (signed then encrypted, itsme `authorization_request.md`).
-fn open_request_object(sb: &Sandbox, client: &SandboxClient, jwe: &str, now: i64) -> Result<Claims, String> {
-    let plain = passerelle_jose::decrypt(jwe, &[&sb.decryption]).map_err(|e| format!("the request object cannot be decrypted: {e}"))?;
+fn open_request_object(
+    sb: &Sandbox,
+    client: &SandboxClient,
+    jwe: &str,
+    now: i64,
+) -> Result<Claims, String> {
+    let plain = passerelle_jose::decrypt(jwe, &[&sb.decryption])
+        .map_err(|e| format!("the request object cannot be decrypted: {e}"))?;
     let jws = String::from_utf8(plain).map_err(|_| "the request object is not text".to_string())?;
-    let claims = client.keys.verify(&jws, &[SigAlg::Rs256]).map_err(|e| format!("the request object's signature: {e}"))?;
+    let claims = client
+        .keys
+        .verify(&jws, &[SigAlg::Rs256])
+        .map_err(|e| format!("the request object's signature: {e}"))?;
     if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
         return Err("the request object's iss must be the client_id".into());
     }
@@ -285,20 +391,30 @@ fn open_request_object(sb: &Sandbox, client: &SandboxClient, jwe: &str, now: i64
     if !aud {
         return Err("the request object's aud must be the sandbox's issuer".into());
     }
-    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp <= now) {
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| exp <= now)
+    {
         return Err("the request object has expired".into());
     }
     Ok(claims)
 }
 
-fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
+fn error_redirect(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Response {
     let mut url = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
         Err(_) => return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response(),
     };
     {
         let mut q = url.query_pairs_mut();
-        q.append_pair("error", error).append_pair("error_description", description);
+        q.append_pair("error", error)
+            .append_pair("error_description", description);
         if let Some(s) = state {
             q.append_pair("state", s);
         }
@@ -320,16 +436,30 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
     let params = parse_pairs(query.unwrap_or_default().as_bytes())
         .map_err(|name| Failure::page(&default_tr, format!("The parameter {name} is repeated.")))?;
     let tr = translator(params.get("ui_locales"), &headers);
-    let client_id = params.get("client_id").ok_or_else(|| Failure::page(&tr, "The request has no client_id."))?;
-    let client = sb.client(client_id).ok_or_else(|| Failure::page(&tr, "This client is not registered with the itsme sandbox."))?;
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| Failure::page(&tr, "The request has no client_id."))?;
+    let client = sb.client(client_id).ok_or_else(|| {
+        Failure::page(&tr, "This client is not registered with the itsme sandbox.")
+    })?;
     let now = sb.clock.now();
-    let mut p: Map<String, Value> = params.pairs().iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut p: Map<String, Value> = params
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     if let Some(jwe) = params.get("request") {
-        let object = open_request_object(&sb, client, jwe, now).map_err(|m| Failure::page(&tr, m))?;
+        let object =
+            open_request_object(&sb, client, jwe, now).map_err(|m| Failure::page(&tr, m))?;
         for k in ["client_id", "response_type"] {
-            if let (Some(outer), Some(inner)) = (params.get(k), object.get(k).and_then(Value::as_str)) {
+            if let (Some(outer), Some(inner)) =
+                (params.get(k), object.get(k).and_then(Value::as_str))
+            {
                 if outer != inner {
-                    return Err(Failure::page(&tr, format!("{k} differs between the query and the request object.")));
+                    return Err(Failure::page(
+                        &tr,
+                        format!("{k} differs between the query and the request object."),
+                    ));
                 }
             }
         }
@@ -337,12 +467,23 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         p.extend(object);
     }
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
-    let redirect_uri = text("redirect_uri").ok_or_else(|| Failure::page(&tr, "The request has no redirect_uri."))?;
+    let redirect_uri = text("redirect_uri")
+        .ok_or_else(|| Failure::page(&tr, "The request has no redirect_uri."))?;
     if !client.redirect_uris.contains(&redirect_uri) {
-        return Err(Failure::page(&tr, "The redirect_uri is not registered for this client."));
+        return Err(Failure::page(
+            &tr,
+            "The redirect_uri is not registered for this client.",
+        ));
     }
     let state = text("state");
-    let fail = |error: &str, description: &str| Ok(error_redirect(&redirect_uri, state.as_deref(), error, description));
+    let fail = |error: &str, description: &str| {
+        Ok(error_redirect(
+            &redirect_uri,
+            state.as_deref(),
+            error,
+            description,
+        ))
+    };
     if text("response_type").as_deref() != Some("code") {
         return fail("unsupported_response_type", "response_type must be code");
     }
@@ -354,9 +495,18 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
     let Some(service) = scopes
         .iter()
         .filter_map(|s| s.strip_prefix("service:"))
-        .find_map(|code| client.services.iter().find(|(c, _)| c == code).map(|(_, s)| *s))
+        .find_map(|code| {
+            client
+                .services
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, s)| *s)
+        })
     else {
-        return fail("invalid_scope", "scope must contain service:<SERVICE_CODE> with a service code registered for this client");
+        return fail(
+            "invalid_scope",
+            "scope must contain service:<SERVICE_CODE> with a service code registered for this client",
+        );
     };
     let code_challenge = text("code_challenge");
     if code_challenge.is_some() && text("code_challenge_method").as_deref() != Some("S256") {
@@ -375,11 +525,24 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
     let mut userinfo_claims = claim_names(&claims_request, "userinfo");
     for s in &scopes {
         let extra: &[&str] = match *s {
-            "profile" => &["family_name", "given_name", "name", "gender", "locale", "birthdate"],
+            "profile" => &[
+                "family_name",
+                "given_name",
+                "name",
+                "gender",
+                "locale",
+                "birthdate",
+            ],
             "email" => &["email", "email_verified"],
             "address" => &["address"],
             "phone" => &["phone_number", "phone_number_verified"],
-            "idDocument" => &[uri::ID_DOCUMENT_SN, uri::ID_DOCUMENT_TYPE, uri::ID_ISSUING_COUNTRY, uri::VALIDITY_FROM, uri::VALIDITY_TO],
+            "idDocument" => &[
+                uri::ID_DOCUMENT_SN,
+                uri::ID_DOCUMENT_TYPE,
+                uri::ID_ISSUING_COUNTRY,
+                uri::VALIDITY_FROM,
+                uri::VALIDITY_TO,
+            ],
             "eid" => &[uri::BE_NATIONAL_NUMBER, uri::BE_EID_SN],
             _ => &[],
         };
@@ -389,11 +552,20 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
             }
         }
     }
-    if service == Service::Identification && id_token_claims.is_empty() && userinfo_claims.is_empty() {
-        return fail("invalid_request", "an Identification must ask for at least one claim");
+    if service == Service::Identification
+        && id_token_claims.is_empty()
+        && userinfo_claims.is_empty()
+    {
+        return fail(
+            "invalid_request",
+            "an Identification must ask for at least one claim",
+        );
     }
-    let requester = text("passerelle_client_name").filter(|n| !n.is_empty() && n.len() <= 100).unwrap_or_else(|| client.name.clone());
-    let details = json!({ "id_token": id_token_claims, "userinfo": userinfo_claims, "requester": requester });
+    let requester = text("passerelle_client_name")
+        .filter(|n| !n.is_empty() && n.len() <= 100)
+        .unwrap_or_else(|| client.name.clone());
+    let details =
+        json!({ "id_token": id_token_claims, "userinfo": userinfo_claims, "requester": requester });
     let login_hint = text("login_hint").filter(|h| h.len() <= 32);
     let action = SandboxAction {
         id: random_token(18),
@@ -419,18 +591,35 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
     tracing::info!(sandbox.action = %&action.id[..8], sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
     let tr = translator(action.ui_locales.as_deref(), &headers);
     // itsme's old login_hint format was `32+470000001`.
-    let prefill = action.login_hint.as_deref().map(|h| h.replace('+', "")).map(|h| format!("+{h}")).and_then(|h| crate::personas::normalize_phone(&h)).unwrap_or_default();
+    let prefill = action
+        .login_hint
+        .as_deref()
+        .map(|h| h.replace('+', ""))
+        .map(|h| format!("+{h}"))
+        .and_then(|h| crate::personas::normalize_phone(&h))
+        .unwrap_or_default();
     Ok(phone_page(&sb, &tr, &action, prefill, None, StatusCode::OK))
 }
 
 fn requester(action: &SandboxAction) -> String {
     serde_json::from_str::<Value>(&action.claims)
         .ok()
-        .and_then(|v| v.get("requester").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            v.get("requester")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 
-fn phone_page(sb: &Sandbox, tr: &Translator, action: &SandboxAction, phone: String, error: Option<String>, status: StatusCode) -> Response {
+fn phone_page(
+    sb: &Sandbox,
+    tr: &Translator,
+    action: &SandboxAction,
+    phone: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     html(
         status,
         &PhonePage {
@@ -448,10 +637,19 @@ async fn live_action(sb: &Sandbox, tr: &Translator, id: &str) -> Result<SandboxA
     sb.store
         .find_sandbox_action(id, sb.clock.now())
         .await?
-        .ok_or_else(|| Failure::Page { status: StatusCode::NOT_FOUND, tr: tr.clone(), message: tr.t("broker-error-expired") })
+        .ok_or_else(|| Failure::Page {
+            status: StatusCode::NOT_FOUND,
+            tr: tr.clone(),
+            message: tr.t("broker-error-expired"),
+        })
 }
 
-async fn phone(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn phone(
+    State(sb): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
     let tr = translator(None, &headers);
     let action = live_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
@@ -459,12 +657,31 @@ async fn phone(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, bo
         return Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response());
     }
     let form = parse_pairs(&body).unwrap_or_default();
-    let typed = form.get("phone").unwrap_or_default().chars().take(40).collect::<String>();
+    let typed = form
+        .get("phone")
+        .unwrap_or_default()
+        .chars()
+        .take(40)
+        .collect::<String>();
     let Some(number) = crate::personas::normalize_phone(&typed) else {
-        return Ok(phone_page(&sb, &tr, &action, typed, Some(tr.t("phone-invalid")), StatusCode::BAD_REQUEST));
+        return Ok(phone_page(
+            &sb,
+            &tr,
+            &action,
+            typed,
+            Some(tr.t("phone-invalid")),
+            StatusCode::BAD_REQUEST,
+        ));
     };
     let Some(persona) = sb.personas.find(&number) else {
-        return Ok(phone_page(&sb, &tr, &action, typed, Some(tr.t("phone-unknown")), StatusCode::BAD_REQUEST));
+        return Ok(phone_page(
+            &sb,
+            &tr,
+            &action,
+            typed,
+            Some(tr.t("phone-unknown")),
+            StatusCode::BAD_REQUEST,
+        ));
     };
     let event = ActionEvent::PhoneSubmitted {
         behaviour: persona.behaviour(),
@@ -486,7 +703,8 @@ async fn cancel(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -
 fn finish(sb: &Sandbox, tr: &Translator, action: &SandboxAction, state: ActionState) -> Reply {
     match state {
         ActionState::Approved => {
-            let mut url = url::Url::parse(&action.redirect_uri).map_err(|e| Failure::Internal(e.to_string()))?;
+            let mut url = url::Url::parse(&action.redirect_uri)
+                .map_err(|e| Failure::Internal(e.to_string()))?;
             {
                 let mut q = url.query_pairs_mut();
                 q.append_pair("code", &sb.code_for(&action.id));
@@ -496,13 +714,29 @@ fn finish(sb: &Sandbox, tr: &Translator, action: &SandboxAction, state: ActionSt
             }
             Ok(Redirect::to(url.as_str()).into_response())
         }
-        ActionState::Rejected(r) => Ok(error_redirect(&action.redirect_uri, action.state.as_deref(), "access_denied", r.description())),
-        _ => Err(Failure::Page { status: StatusCode::GONE, tr: tr.clone(), message: tr.t("app-finished") }),
+        ActionState::Rejected(r) => Ok(error_redirect(
+            &action.redirect_uri,
+            action.state.as_deref(),
+            "access_denied",
+            r.description(),
+        )),
+        _ => Err(Failure::Page {
+            status: StatusCode::GONE,
+            tr: tr.clone(),
+            message: tr.t("app-finished"),
+        }),
     }
 }
 
-async fn wait(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
-    let poll = query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "poll=1"));
+async fn wait(
+    State(sb): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    let poll = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p == "poll=1"));
     let started = Instant::now();
     let tr = translator(None, &headers);
     loop {
@@ -514,7 +748,14 @@ async fn wait(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, Raw
             return finish(&sb, &tr, &action, state);
         }
         if state == ActionState::AwaitingPhone {
-            return Ok(phone_page(&sb, &tr, &action, String::new(), None, StatusCode::OK));
+            return Ok(phone_page(
+                &sb,
+                &tr,
+                &action,
+                String::new(),
+                None,
+                StatusCode::OK,
+            ));
         }
         let elapsed = started.elapsed();
         if !poll || elapsed >= LONG_POLL {
@@ -532,12 +773,18 @@ async fn wait(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, Raw
         }
         // Wake up when the app acts on this node, or re-read within a second (other nodes, and
         // the deadline, which is checked against the clock when the action is read).
-        sb.waiters.wait(&id, Duration::from_secs(1).min(LONG_POLL - elapsed)).await;
+        sb.waiters
+            .wait(&id, Duration::from_secs(1).min(LONG_POLL - elapsed))
+            .await;
     }
 }
 
 /// The label and value of each piece of data the action asks for, as the app shows them.
-fn requested_items(tr: &Translator, persona: &Persona, action: &SandboxAction) -> Vec<(String, String)> {
+fn requested_items(
+    tr: &Translator,
+    persona: &Persona,
+    action: &SandboxAction,
+) -> Vec<(String, String)> {
     let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
     let mut names = claim_names_list(&details, "id_token");
     names.extend(claim_names_list(&details, "userinfo"));
@@ -556,25 +803,54 @@ fn requested_items(tr: &Translator, persona: &Persona, action: &SandboxAction) -
             "claim_citizenship" | "claim_citizenship_as_iso" => "attr-nationality",
             "physical_person_photo" | "picture" => "attr-photo",
             other => match other {
-                "name" | "given_name" | "family_name" | "gender" | "birthdate" | "locale" | "email" | "phone_number" | "address"
-                | "place_of_birth" | "birthdate_as_string" | "official_gender" => "",
+                "name"
+                | "given_name"
+                | "family_name"
+                | "gender"
+                | "birthdate"
+                | "locale"
+                | "email"
+                | "phone_number"
+                | "address"
+                | "place_of_birth"
+                | "birthdate_as_string"
+                | "official_gender" => "",
                 _ => continue,
             },
         };
-        let key = if key.is_empty() { format!("attr-{}", name.trim_start_matches(passerelle_itsme::claims::PREFIX)) } else { key.to_string() };
+        let key = if key.is_empty() {
+            format!(
+                "attr-{}",
+                name.trim_start_matches(passerelle_itsme::claims::PREFIX)
+            )
+        } else {
+            key.to_string()
+        };
         let label = tr.t(&key);
         let value = match values.get(name) {
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Object(o)) => o.get("formatted").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
-                o.values().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
-            }),
+            Some(Value::Object(o)) => o
+                .get("formatted")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    o.values()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
             Some(other) => other.to_string(),
             None => "—".to_string(),
         };
         match items.iter_mut().find(|(l, _)| *l == label) {
             Some((_, v)) => {
                 if value != "—" && !v.contains(&value) {
-                    if v == "—" { *v = value } else { v.push_str(", "); v.push_str(&value) }
+                    if v == "—" {
+                        *v = value
+                    } else {
+                        v.push_str(", ");
+                        v.push_str(&value)
+                    }
                 }
             }
             None => items.push((label, value)),
@@ -584,7 +860,16 @@ fn requested_items(tr: &Translator, persona: &Persona, action: &SandboxAction) -
 }
 
 fn claim_names_list(details: &Value, member: &str) -> Vec<String> {
-    details.get(member).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+    details
+        .get(member)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn app_page(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -> Reply {
@@ -594,16 +879,27 @@ async fn app_page(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap)
     render_app(&sb, &headers, &action, None)
 }
 
-fn render_app(sb: &Sandbox, headers: &HeaderMap, action: &SandboxAction, error: Option<String>) -> Reply {
+fn render_app(
+    sb: &Sandbox,
+    headers: &HeaderMap,
+    action: &SandboxAction,
+    error: Option<String>,
+) -> Reply {
     let tr = translator(action.ui_locales.as_deref(), headers);
     let state = state_of(action)?;
     let persona = sb.persona_of(action);
-    let account = action.phone_number.as_deref().map(|p| tr.t_with("app-for", &[("phone", p.to_string())])).unwrap_or_default();
+    let account = action
+        .phone_number
+        .as_deref()
+        .map(|p| tr.t_with("app-for", &[("phone", p.to_string())]))
+        .unwrap_or_default();
     let (done, approved) = match state {
         ActionState::AwaitingPhone => (Some(tr.t("app-pending-none")), false),
         ActionState::AwaitingApp { .. } => (None, false),
         ActionState::Approved | ActionState::Redeemed => (Some(tr.t("app-approved")), true),
-        ActionState::Rejected(Rejection::Refused | Rejection::Cancelled) => (Some(tr.t("app-refused")), false),
+        ActionState::Rejected(Rejection::Refused | Rejection::Cancelled) => {
+            (Some(tr.t("app-refused")), false)
+        }
         ActionState::Rejected(Rejection::TimedOut) => (Some(tr.t("app-timed-out")), false),
         ActionState::Rejected(Rejection::WrongCode) => (Some(tr.t("app-blocked")), false),
     };
@@ -613,14 +909,30 @@ fn render_app(sb: &Sandbox, headers: &HeaderMap, action: &SandboxAction, error: 
     } else {
         tr.t_with("app-asks-identification", &[("client", who)])
     };
-    let items = persona.map(|p| requested_items(&tr, p, action)).unwrap_or_default();
+    let items = persona
+        .map(|p| requested_items(&tr, p, action))
+        .unwrap_or_default();
     Ok(html(
         StatusCode::OK,
-        &AppPage { tr: &tr, account, asks, items, action: sb.path(&format!("/app/actions/{}", action.id)), error, done, approved },
+        &AppPage {
+            tr: &tr,
+            account,
+            asks,
+            items,
+            action: sb.path(&format!("/app/actions/{}", action.id)),
+            error,
+            done,
+            approved,
+        },
     ))
 }
 
-async fn app_submit(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn app_submit(
+    State(sb): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
     let tr = translator(None, &headers);
     let action = live_action(&sb, &tr, &id).await?;
     let form = parse_pairs(&body).unwrap_or_default();
@@ -628,7 +940,10 @@ async fn app_submit(State(sb): Shared, Path(id): Path<String>, headers: HeaderMa
         Some("refuse") => ActionEvent::RefusePressed,
         Some("approve") => {
             let typed = form.get("code").unwrap_or_default().as_bytes();
-            let expected = sb.persona_of(&action).map(|p| p.code.as_bytes()).unwrap_or_default();
+            let expected = sb
+                .persona_of(&action)
+                .map(|p| p.code.as_bytes())
+                .unwrap_or_default();
             let correct = !expected.is_empty() && bool::from(typed.ct_eq(expected));
             ActionEvent::CodeEntered { correct }
         }
@@ -636,9 +951,16 @@ async fn app_submit(State(sb): Shared, Path(id): Path<String>, headers: HeaderMa
     };
     let (action, _) = apply(&sb, action, event, None).await?;
     let error = match (event, state_of(&action)?) {
-        (ActionEvent::CodeEntered { correct: false }, ActionState::AwaitingApp { attempts, .. }) => {
+        (
+            ActionEvent::CodeEntered { correct: false },
+            ActionState::AwaitingApp { attempts, .. },
+        ) => {
             let left = flow::MAX_CODE_ATTEMPTS.saturating_sub(attempts) as i64;
-            Some(translator(action.ui_locales.as_deref(), &headers).t_count("app-wrong-code", "left", left))
+            Some(translator(action.ui_locales.as_deref(), &headers).t_count(
+                "app-wrong-code",
+                "left",
+                left,
+            ))
         }
         _ => None,
     };
@@ -646,20 +968,46 @@ async fn app_submit(State(sb): Shared, Path(id): Path<String>, headers: HeaderMa
 }
 
 /// Authenticates a client by its private_key_jwt assertion (RFC 7523 §3, itsme's token request).
-async fn authenticate_client<'a>(sb: &'a Sandbox, form: &Params, now: i64) -> Result<&'a SandboxClient, Failure> {
-    if form.get("client_assertion_type") != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
-        return Err(Failure::token("invalid_client", "client authentication must be private_key_jwt"));
+async fn authenticate_client<'a>(
+    sb: &'a Sandbox,
+    form: &Params,
+    now: i64,
+) -> Result<&'a SandboxClient, Failure> {
+    if form.get("client_assertion_type")
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return Err(Failure::token(
+            "invalid_client",
+            "client authentication must be private_key_jwt",
+        ));
     }
-    let assertion = form.get("client_assertion").ok_or_else(|| Failure::token("invalid_client", "client_assertion is missing"))?;
-    let unverified = passerelle_jose::peek_payload(assertion).map_err(|e| Failure::token("invalid_client", e.to_string()))?;
-    let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or_default();
-    let client = sb.client(iss).ok_or_else(|| Failure::token("invalid_client", "unknown client"))?;
+    let assertion = form
+        .get("client_assertion")
+        .ok_or_else(|| Failure::token("invalid_client", "client_assertion is missing"))?;
+    let unverified = passerelle_jose::peek_payload(assertion)
+        .map_err(|e| Failure::token("invalid_client", e.to_string()))?;
+    let iss = unverified
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let client = sb
+        .client(iss)
+        .ok_or_else(|| Failure::token("invalid_client", "unknown client"))?;
     if form.get("client_id").is_some_and(|c| c != client.client_id) {
-        return Err(Failure::token("invalid_client", "client_id does not match the assertion"));
+        return Err(Failure::token(
+            "invalid_client",
+            "client_id does not match the assertion",
+        ));
     }
-    let claims = client.keys.verify(assertion, &[SigAlg::Rs256]).map_err(|e| Failure::token("invalid_client", format!("client_assertion: {e}")))?;
+    let claims = client
+        .keys
+        .verify(assertion, &[SigAlg::Rs256])
+        .map_err(|e| Failure::token("invalid_client", format!("client_assertion: {e}")))?;
     if claims.get("sub").and_then(Value::as_str) != Some(client.client_id.as_str()) {
-        return Err(Failure::token("invalid_client", "client_assertion sub must be the client_id"));
+        return Err(Failure::token(
+            "invalid_client",
+            "client_assertion sub must be the client_id",
+        ));
     }
     let token_endpoint = format!("{}/token", sb.issuer);
     let aud_ok = |a: &str| a == token_endpoint || a == sb.issuer;
@@ -669,51 +1017,108 @@ async fn authenticate_client<'a>(sb: &'a Sandbox, form: &Params, now: i64) -> Re
         _ => false,
     };
     if !aud {
-        return Err(Failure::token("invalid_client", "client_assertion aud must be the token endpoint"));
+        return Err(Failure::token(
+            "invalid_client",
+            "client_assertion aud must be the token endpoint",
+        ));
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| Failure::token("invalid_client", "client_assertion has no exp"))?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Failure::token("invalid_client", "client_assertion has no exp"))?;
     if exp <= now || exp > now + 3600 {
-        return Err(Failure::token("invalid_client", "client_assertion is expired or lives too long"));
+        return Err(Failure::token(
+            "invalid_client",
+            "client_assertion is expired or lives too long",
+        ));
     }
-    let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 255);
-    let jti = jti.ok_or_else(|| Failure::token("invalid_client", "client_assertion needs a jti of at most 255 characters"))?;
-    if !sb.store.insert_jti(&format!("sandbox:{}", client.client_id), jti, exp).await? {
-        return Err(Failure::token("invalid_client", "client_assertion was already used"));
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty() && j.len() <= 255);
+    let jti = jti.ok_or_else(|| {
+        Failure::token(
+            "invalid_client",
+            "client_assertion needs a jti of at most 255 characters",
+        )
+    })?;
+    if !sb
+        .store
+        .insert_jti(&format!("sandbox:{}", client.client_id), jti, exp)
+        .await?
+    {
+        return Err(Failure::token(
+            "invalid_client",
+            "client_assertion was already used",
+        ));
     }
     Ok(client)
 }
 
 fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String, Failure> {
-    let jws = sb.signing.sign(claims, Some("JWT")).map_err(|e| Failure::Internal(e.to_string()))?;
-    let key = client.keys.encryption_key().ok_or_else(|| Failure::Internal("client has no encryption key".into()))?;
-    passerelle_jose::encrypt(jws.as_bytes(), key, sb.token_encryption).map_err(|e| Failure::Internal(e.to_string()))
+    let jws = sb
+        .signing
+        .sign(claims, Some("JWT"))
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let key = client
+        .keys
+        .encryption_key()
+        .ok_or_else(|| Failure::Internal("client has no encryption key".into()))?;
+    passerelle_jose::encrypt(jws.as_bytes(), key, sb.token_encryption)
+        .map_err(|e| Failure::Internal(e.to_string()))
 }
 
 async fn token(State(sb): Shared, body: Bytes) -> Reply {
     let now = sb.clock.now();
-    let form = parse_pairs(&body).map_err(|name| Failure::token("invalid_request", format!("the parameter {name} is repeated")))?;
+    let form = parse_pairs(&body).map_err(|name| {
+        Failure::token(
+            "invalid_request",
+            format!("the parameter {name} is repeated"),
+        )
+    })?;
     let client = authenticate_client(&sb, &form, now).await?;
     if form.get("grant_type") != Some("authorization_code") {
-        return Err(Failure::token("unsupported_grant_type", "grant_type must be authorization_code"));
+        return Err(Failure::token(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code",
+        ));
     }
-    let code = form.get("code").ok_or_else(|| Failure::token("invalid_request", "code is missing"))?;
+    let code = form
+        .get("code")
+        .ok_or_else(|| Failure::token("invalid_request", "code is missing"))?;
     let action = sb
         .store
         .redeem_sandbox_code(&token_hash(code), now)
         .await?
-        .ok_or_else(|| Failure::token("invalid_grant", "the code is unknown, expired or already used"))?;
+        .ok_or_else(|| {
+            Failure::token(
+                "invalid_grant",
+                "the code is unknown, expired or already used",
+            )
+        })?;
     if action.client_id != client.client_id {
-        return Err(Failure::token("invalid_grant", "the code was issued to another client"));
+        return Err(Failure::token(
+            "invalid_grant",
+            "the code was issued to another client",
+        ));
     }
     if form.get("redirect_uri") != Some(action.redirect_uri.as_str()) {
-        return Err(Failure::token("invalid_grant", "redirect_uri differs from the authorization request"));
+        return Err(Failure::token(
+            "invalid_grant",
+            "redirect_uri differs from the authorization request",
+        ));
     }
     if let Some(challenge) = &action.code_challenge {
         if !verify_pkce(form.get("code_verifier").unwrap_or_default(), challenge) {
-            return Err(Failure::token("invalid_grant", "code_verifier does not match the code_challenge"));
+            return Err(Failure::token(
+                "invalid_grant",
+                "code_verifier does not match the code_challenge",
+            ));
         }
     }
-    let persona = sb.persona_of(&action).ok_or_else(|| Failure::Internal("the persona of an approved action is gone".into()))?;
+    let persona = sb
+        .persona_of(&action)
+        .ok_or_else(|| Failure::Internal("the persona of an approved action is gone".into()))?;
     let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
     let mut claims = persona.claims_for(&claim_names_list(&details, "id_token"));
     let sub = sb.sub_for(&client.client_id, &persona.phone_number);
@@ -741,28 +1146,63 @@ async fn token(State(sb): Shared, body: Bytes) -> Reply {
         })
         .await?;
     let body = json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "id_token": id_token });
-    Ok(([(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], axum::Json(body)).into_response())
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        axum::Json(body),
+    )
+        .into_response())
 }
 
 async fn userinfo(State(sb): Shared, headers: HeaderMap) -> Reply {
     let now = sb.clock.now();
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let token = match auth.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
-        _ => return Err(Failure::Bearer { error: None, description: "send the access token as Authorization: Bearer".into() }),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            t.trim()
+        }
+        _ => {
+            return Err(Failure::Bearer {
+                error: None,
+                description: "send the access token as Authorization: Bearer".into(),
+            });
+        }
     };
     let record = sb
         .store
         .find_sandbox_token(&token_hash(token), now)
         .await?
-        .ok_or_else(|| Failure::Bearer { error: Some("invalid_token"), description: "the access token is unknown or expired".into() })?;
-    let client = sb.client(&record.client_id).ok_or_else(|| Failure::Internal("token of an unknown client".into()))?;
-    let persona = sb.personas.find(&record.phone_number).ok_or_else(|| Failure::Internal("persona gone".into()))?;
+        .ok_or_else(|| Failure::Bearer {
+            error: Some("invalid_token"),
+            description: "the access token is unknown or expired".into(),
+        })?;
+    let client = sb
+        .client(&record.client_id)
+        .ok_or_else(|| Failure::Internal("token of an unknown client".into()))?;
+    let persona = sb
+        .personas
+        .find(&record.phone_number)
+        .ok_or_else(|| Failure::Internal("persona gone".into()))?;
     let names: Vec<String> = serde_json::from_str(&record.claims).unwrap_or_default();
     let mut claims = persona.claims_for(&names);
-    claims.insert("sub".into(), json!(sb.sub_for(&client.client_id, &persona.phone_number)));
+    claims.insert(
+        "sub".into(),
+        json!(sb.sub_for(&client.client_id, &persona.phone_number)),
+    );
     claims.insert("iss".into(), json!(sb.issuer));
     claims.insert("aud".into(), json!(client.client_id));
     let jwt = seal(&sb, client, &claims)?;
-    Ok(([(header::CONTENT_TYPE, "application/jwt"), (header::CACHE_CONTROL, "no-store")], jwt).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/jwt"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jwt,
+    )
+        .into_response())
 }

@@ -124,7 +124,10 @@ impl Persona {
             put("email", json!(v));
             put("email_verified", json!(false));
         }
-        put("phone_number", json!(itsme_phone_format(&self.phone_number)));
+        put(
+            "phone_number",
+            json!(itsme_phone_format(&self.phone_number)),
+        );
         put("phone_number_verified", json!(true));
         if let Some(a) = &self.address {
             put(
@@ -145,7 +148,11 @@ impl Persona {
         }
         if let Some(p) = &self.place_of_birth {
             let mut o = Map::new();
-            for (k, v) in [("formatted", &p.formatted), ("city", &p.city), ("country", &p.country)] {
+            for (k, v) in [
+                ("formatted", &p.formatted),
+                ("city", &p.city),
+                ("country", &p.country),
+            ] {
                 if let Some(v) = v {
                     o.insert(k.into(), json!(v));
                 }
@@ -204,7 +211,10 @@ impl Persona {
             let meta = |v: &str| json!({ uri::BE_EID_SN: v });
             if asked(uri::VALIDITY_FROM) {
                 if let Some(f) = &d.valid_from {
-                    out.insert(uri::VALIDITY_FROM.into(), meta(&format!("{f}T00:00:00.000Z")));
+                    out.insert(
+                        uri::VALIDITY_FROM.into(),
+                        meta(&format!("{f}T00:00:00.000Z")),
+                    );
                 }
             }
             if asked(uri::ISSUANCE_LOCALITY) {
@@ -219,7 +229,9 @@ impl Persona {
 
 /// itsme's phone format: `+32 470000001` (country code, a space, the national number).
 fn itsme_phone_format(e164: &str) -> String {
-    const CODES: &[&str] = &["372", "353", "352", "351", "32", "33", "39", "31", "49", "44", "1"];
+    const CODES: &[&str] = &[
+        "372", "353", "352", "351", "32", "33", "39", "31", "49", "44", "1",
+    ];
     let digits = e164.trim_start_matches('+');
     for cc in CODES {
         if let Some(rest) = digits.strip_prefix(cc) {
@@ -274,11 +286,16 @@ impl Personas {
             if p.code.len() != 5 || !p.code.bytes().all(|b| b.is_ascii_digit()) {
                 bad("code must be 5 digits".into());
             }
-            if p.app_timeout_seconds.is_some_and(|t| !(1..=3600).contains(&t)) {
+            if p.app_timeout_seconds
+                .is_some_and(|t| !(1..=3600).contains(&t))
+            {
                 bad("app_timeout_seconds must be between 1 and 3600".into());
             }
             if !COVERAGE.contains(&p.document.issuing_country.as_str()) {
-                bad(format!("document.issuing_country must be one of {}", COVERAGE.join(", ")));
+                bad(format!(
+                    "document.issuing_country must be one of {}",
+                    COVERAGE.join(", ")
+                ));
             }
             for (name, date) in [
                 ("birthdate", p.birthdate.as_deref()),
@@ -293,7 +310,10 @@ impl Personas {
                 }
             }
             if let Some(b) = &p.birthdate {
-                if is_date(b) && b.as_str() > format!("{}{}", year - 16, today.get(4..).unwrap_or_default()).as_str() {
+                if is_date(b)
+                    && b.as_str()
+                        > format!("{}{}", year - 16, today.get(4..).unwrap_or_default()).as_str()
+                {
                     bad("itsme users are at least 16 years old".into());
                 }
             }
@@ -320,7 +340,10 @@ impl Personas {
                     ("address", p.address.is_some()),
                     ("place_of_birth", p.place_of_birth.is_some()),
                     ("document.valid_from", p.document.valid_from.is_some()),
-                    ("document.issuance_locality", p.document.issuance_locality.is_some()),
+                    (
+                        "document.issuance_locality",
+                        p.document.issuance_locality.is_some(),
+                    ),
                 ] {
                     if present {
                         bad(format!("{field} exists only for Belgian documents"));
@@ -352,7 +375,12 @@ impl Personas {
 
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && s.bytes().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && s.bytes()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -365,7 +393,9 @@ mod tests {
         for c in COVERAGE {
             for b in [Behaviour::Approve, Behaviour::Manual] {
                 assert!(
-                    p.all().iter().any(|x| x.document.issuing_country == *c && x.behaviour() == b),
+                    p.all()
+                        .iter()
+                        .any(|x| x.document.issuing_country == *c && x.behaviour() == b),
                     "{c} lacks {b:?}"
                 );
             }
@@ -374,16 +404,27 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_normalized() {
-        assert_eq!(normalize_phone("+32 470 00 00 01").as_deref(), Some("+32470000001"));
-        assert_eq!(normalize_phone("0032470000001").as_deref(), Some("+32470000001"));
-        assert_eq!(normalize_phone("0470/00.00.01").as_deref(), Some("+32470000001"));
+        assert_eq!(
+            normalize_phone("+32 470 00 00 01").as_deref(),
+            Some("+32470000001")
+        );
+        assert_eq!(
+            normalize_phone("0032470000001").as_deref(),
+            Some("+32470000001")
+        );
+        assert_eq!(
+            normalize_phone("0470/00.00.01").as_deref(),
+            Some("+32470000001")
+        );
         assert_eq!(normalize_phone("hello"), None);
         assert_eq!(normalize_phone("+32"), None);
     }
 
     #[test]
     fn problems_are_all_reported() {
-        let bad = BUILTIN.replacen("code = \"12345\"", "code = \"1234\"", 1).replacen("85073001744", "85073001745", 1);
+        let bad = BUILTIN
+            .replacen("code = \"12345\"", "code = \"1234\"", 1)
+            .replacen("85073001744", "85073001745", 1);
         let err = Personas::parse(&bad, "2026-11-25").expect_err("invalid");
         assert!(err.contains("5 digits") && err.contains("mod-97"), "{err}");
     }
@@ -394,7 +435,10 @@ mod tests {
         let be = p.find("+32470000001").expect("persona");
         let alone = be.claims_for(&[uri::VALIDITY_TO.to_string()]);
         assert!(alone.is_empty());
-        let with = be.claims_for(&[uri::ID_DOCUMENT_SN.to_string(), uri::VALIDITY_TO.to_string()]);
+        let with = be.claims_for(&[
+            uri::ID_DOCUMENT_SN.to_string(),
+            uri::VALIDITY_TO.to_string(),
+        ]);
         assert!(with[uri::VALIDITY_TO].is_object());
     }
 }

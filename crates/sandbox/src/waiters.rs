@@ -15,7 +15,11 @@ pub(crate) struct Waiters {
 impl Waiters {
     /// Waits until `id` is woken or `max` passes.
     pub(crate) async fn wait(&self, id: &str, max: Duration) {
-        let notify = self.map.lock().ok().map(|mut m| m.entry(id.to_string()).or_default().clone());
+        let notify = self
+            .map
+            .lock()
+            .ok()
+            .map(|mut m| m.entry(id.to_string()).or_default().clone());
         let Some(notify) = notify else {
             return tokio::time::sleep(max).await;
         };

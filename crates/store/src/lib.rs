@@ -167,21 +167,23 @@ impl Store {
             .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .await?;
         for (version, sql) in MIGRATIONS {
-            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&self.pool)
-                .await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?;
             if applied.is_some() {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
             // The version row goes first: a second node migrating at the same moment blocks on it
             // and then fails on the primary key instead of applying the schema twice.
-            let inserted = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(SystemClock.now())
-                .execute(&mut *tx)
-                .await;
+            let inserted =
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(SystemClock.now())
+                    .execute(&mut *tx)
+                    .await;
             if inserted.is_err() {
                 tx.rollback().await.ok();
                 continue;
@@ -205,7 +207,11 @@ impl Store {
             "DELETE FROM sandbox_actions WHERE expires_at <= $1",
             "DELETE FROM sandbox_tokens WHERE expires_at <= $1",
         ] {
-            total += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
+            total += sqlx::query(sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         }
         Ok(total)
     }
@@ -243,9 +249,10 @@ impl Store {
         if !TABLES.contains(&table) {
             return Err(StoreError::Config(format!("unknown table {table}")));
         }
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n)
     }
 }

@@ -121,7 +121,11 @@ impl Store {
 
     /// Takes a login transaction out of the store, once: the scheme's answer can be used a
     /// single time. Expired transactions are not returned.
-    pub async fn consume_login_transaction(&self, id: &str, now: i64) -> Result<Option<LoginTransaction>> {
+    pub async fn consume_login_transaction(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<LoginTransaction>> {
         let row = sqlx::query(
             "DELETE FROM login_transactions WHERE id = $1 AND expires_at > $2 \
              RETURNING id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
@@ -181,10 +185,11 @@ impl Store {
                 expires_at: r.try_get("expires_at")?,
             }));
         }
-        let exists: Option<String> = sqlx::query_scalar("SELECT code_hash FROM authorization_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT code_hash FROM authorization_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         if exists.is_none() {
             return Ok(RedeemedCode::Unknown);
         }
@@ -231,7 +236,11 @@ impl Store {
     }
 
     /// A live access token, or `None` when unknown, revoked or expired.
-    pub async fn find_access_token(&self, token_hash: &str, now: i64) -> Result<Option<AccessTokenRecord>> {
+    pub async fn find_access_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<AccessTokenRecord>> {
         let row = sqlx::query(
             "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at FROM access_tokens \
              WHERE token_hash = $1 AND expires_at > $2",

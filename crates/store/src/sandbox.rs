@@ -113,7 +113,11 @@ impl Store {
 
     /// Moves an action from the state in `from` (status and attempts as read) to the one in `to`.
     /// Returns `false` when someone else moved it first.
-    pub async fn update_sandbox_action(&self, from: &SandboxAction, to: &SandboxAction) -> Result<bool> {
+    pub async fn update_sandbox_action(
+        &self,
+        from: &SandboxAction,
+        to: &SandboxAction,
+    ) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE sandbox_actions SET phone_number = $3, status = $4, rejection = $5, attempts = $6, deadline = $7, code_hash = $8 \
              WHERE id = $1 AND status = $2 AND attempts = $9",
@@ -133,7 +137,11 @@ impl Store {
     }
 
     /// Redeems an approved action's code, once.
-    pub async fn redeem_sandbox_code(&self, code_hash: &str, now: i64) -> Result<Option<SandboxAction>> {
+    pub async fn redeem_sandbox_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<SandboxAction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND expires_at > $2 RETURNING {COLUMNS}"
         )))
@@ -159,7 +167,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_sandbox_token(&self, token_hash: &str, now: i64) -> Result<Option<SandboxToken>> {
+    pub async fn find_sandbox_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<SandboxToken>> {
         let row = sqlx::query(
             "SELECT token_hash, client_id, phone_number, claims, created_at, expires_at FROM sandbox_tokens WHERE token_hash = $1 AND expires_at > $2",
         )

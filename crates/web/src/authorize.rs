@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use passerelle_core::oidc::{
-    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, Params, ValidatedAuthorizationRequest, validate_authorization_request,
+    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, Params, ValidatedAuthorizationRequest,
+    validate_authorization_request,
 };
 use passerelle_core::scopes::Account;
 use passerelle_i18n::Translator;
@@ -22,12 +23,16 @@ use crate::{Broker, BrokerError};
 pub(crate) const BROWSER_COOKIE: &str = "passerelle_browser";
 
 pub(crate) fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Translator {
-    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
     Translator::negotiate(ui_locales, accept)
 }
 
 pub(crate) fn parse_params(bytes: &[u8]) -> Result<Params, String> {
-    Params::from_pairs(url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())))
+    Params::from_pairs(
+        url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+    )
 }
 
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -42,28 +47,52 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
-pub(crate) async fn get(State(b): State<Arc<Broker>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorize(&b, &headers, q.unwrap_or_default().as_bytes(), false).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn get(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    authorize(&b, &headers, q.unwrap_or_default().as_bytes(), false)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-pub(crate) async fn post(State(b): State<Arc<Broker>>, headers: HeaderMap, body: Bytes) -> Response {
-    authorize(&b, &headers, &body, true).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn post(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorize(&b, &headers, &body, true)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn authorize(b: &Broker, headers: &HeaderMap, raw: &[u8], is_post: bool) -> Result<Response, BrokerError> {
+async fn authorize(
+    b: &Broker,
+    headers: &HeaderMap,
+    raw: &[u8],
+    is_post: bool,
+) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
-    let params = parse_params(raw).map_err(|name| BrokerError::page(&tr, format!("The parameter {name} appears more than once.")))?;
+    let params = parse_params(raw).map_err(|name| {
+        BrokerError::page(&tr, format!("The parameter {name} appears more than once."))
+    })?;
     let tr = translator(params.get("ui_locales"), headers);
     let client_id = params
         .get("client_id")
         .ok_or_else(|| BrokerError::page(&tr, "The request has no client_id. Register a client with `passerelle client add` and send its id."))?;
-    let client = b
-        .store
-        .find_client(client_id)
-        .await?
-        .ok_or_else(|| BrokerError::page(&tr, "No client with this client_id is registered with Passerelle."))?;
+    let client = b.store.find_client(client_id).await?.ok_or_else(|| {
+        BrokerError::page(
+            &tr,
+            "No client with this client_id is registered with Passerelle.",
+        )
+    })?;
     let account = Account::parse(&client.account).unwrap_or(Account::Production);
-    let policy = ClientPolicy { redirect_uris: &client.redirect_uris, account, grants: &client.grants };
+    let policy = ClientPolicy {
+        redirect_uris: &client.redirect_uris,
+        account,
+        grants: &client.grants,
+    };
     let request = match validate_authorization_request(&params, &policy) {
         Ok(r) => r,
         Err(AuthorizeError::Page(message)) => return Err(BrokerError::page(&tr, message)),
@@ -78,13 +107,15 @@ async fn authorize(b: &Broker, headers: &HeaderMap, raw: &[u8], is_post: bool) -
             });
         }
     };
-    let fail = |code: ErrorCode, description: &str, request: &ValidatedAuthorizationRequest| BrokerError::Redirect {
-        redirect_uri: request.redirect_uri.clone(),
-        response_mode: request.response_mode,
-        state: request.state.clone(),
-        error: OAuthError::new(code, description),
-        issuer: b.issuer.clone(),
-        tr: tr.clone(),
+    let fail = |code: ErrorCode, description: &str, request: &ValidatedAuthorizationRequest| {
+        BrokerError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            response_mode: request.response_mode,
+            state: request.state.clone(),
+            error: OAuthError::new(code, description),
+            issuer: b.issuer.clone(),
+            tr: tr.clone(),
+        }
     };
     let now = b.clock.now();
     let (browser, new_cookie) = match cookie(headers, BROWSER_COOKIE) {
@@ -92,7 +123,8 @@ async fn authorize(b: &Broker, headers: &HeaderMap, raw: &[u8], is_post: bool) -
         None => (random_token(24), true),
     };
     let verifier = random_token(32);
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
     let scheme = b.scheme_for_account(&client.account);
     let transaction = LoginTransaction {
         id: random_token(24),
@@ -120,24 +152,42 @@ async fn authorize(b: &Broker, headers: &HeaderMap, raw: &[u8], is_post: bool) -
         login_hint: request.login_hint.as_deref(),
         client_name: &client.name,
     };
-    let url = match b.connector_for(scheme).authorization_url(&upstream, now, &random_token(16)).await {
+    let url = match b
+        .connector_for(scheme)
+        .authorization_url(&upstream, now, &random_token(16))
+        .await
+    {
         Ok(u) => u,
         Err(ConnectorError::Unavailable(detail)) => {
             tracing::warn!(error = %detail, "the itsme scheme is unavailable");
-            return Err(fail(ErrorCode::TemporarilyUnavailable, "The itsme scheme cannot be reached right now; try again in a moment.", &request));
+            return Err(fail(
+                ErrorCode::TemporarilyUnavailable,
+                "The itsme scheme cannot be reached right now; try again in a moment.",
+                &request,
+            ));
         }
         Err(ConnectorError::Protocol(detail)) => {
             tracing::error!(error = %detail, "cannot build the request to the itsme scheme");
-            return Err(fail(ErrorCode::ServerError, "Passerelle could not start the login at the itsme scheme.", &request));
+            return Err(fail(
+                ErrorCode::ServerError,
+                "Passerelle could not start the login at the itsme scheme.",
+                &request,
+            ));
         }
     };
     b.store.insert_login_transaction(&transaction).await?;
     tracing::info!(client.id = %client.id, flow.id = %&transaction.id[..8], flow.service = request.scopes.service().as_str(), "login sent to the itsme scheme");
-    let mut resp = if is_post { Redirect::to(&url).into_response() } else { (StatusCode::FOUND, [(header::LOCATION, url)]).into_response() };
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut resp = if is_post {
+        Redirect::to(&url).into_response()
+    } else {
+        (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if new_cookie {
         let secure = if b.secure_cookies { "; Secure" } else { "" };
-        let value = format!("{BROWSER_COOKIE}={browser}; Path=/auth/open; HttpOnly; SameSite=Lax{secure}");
+        let value =
+            format!("{BROWSER_COOKIE}={browser}; Path=/auth/open; HttpOnly; SameSite=Lax{secure}");
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }

@@ -19,25 +19,52 @@ use crate::{Broker, BrokerError};
 
 /// Keeps a description from the scheme printable and short before passing it on.
 fn clean(description: &str) -> String {
-    description.chars().filter(|c| (' '..='~').contains(c)).take(200).collect()
+    description
+        .chars()
+        .filter(|c| (' '..='~').contains(c))
+        .take(200)
+        .collect()
 }
 
-pub(crate) async fn callback(State(b): State<Arc<Broker>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    handle(&b, &headers, q.unwrap_or_default().as_bytes()).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn callback(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    handle(&b, &headers, q.unwrap_or_default().as_bytes())
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
-    let params = parse_params(raw).map_err(|name| BrokerError::page(&tr, format!("The parameter {name} appears more than once.")))?;
-    let gone = || BrokerError::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: tr.t("broker-error-expired"), show_intro: false };
+    let params = parse_params(raw).map_err(|name| {
+        BrokerError::page(&tr, format!("The parameter {name} appears more than once."))
+    })?;
+    let gone = || BrokerError::Page {
+        status: StatusCode::BAD_REQUEST,
+        tr: tr.clone(),
+        message: tr.t("broker-error-expired"),
+        show_intro: false,
+    };
     let state = params.get("state").ok_or_else(gone)?;
     let now = b.clock.now();
-    let tx = b.store.consume_login_transaction(state, now).await?.ok_or_else(gone)?;
+    let tx = b
+        .store
+        .consume_login_transaction(state, now)
+        .await?
+        .ok_or_else(gone)?;
     let tr = translator(tx.ui_locales.as_deref(), headers);
-    let same_browser = cookie(headers, BROWSER_COOKIE).is_some_and(|c| bool::from(token_hash(c).as_bytes().ct_eq(tx.browser_hash.as_bytes())));
+    let same_browser = cookie(headers, BROWSER_COOKIE)
+        .is_some_and(|c| bool::from(token_hash(c).as_bytes().ct_eq(tx.browser_hash.as_bytes())));
     if !same_browser {
         tracing::warn!(client.id = %tx.client_id, "scheme answer arrived in another browser");
-        return Err(BrokerError::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: tr.t("broker-error-browser"), show_intro: false });
+        return Err(BrokerError::Page {
+            status: StatusCode::BAD_REQUEST,
+            tr: tr.clone(),
+            message: tr.t("broker-error-browser"),
+            show_intro: false,
+        });
     }
     let redirect_uri = RedirectUri::from_stored(tx.redirect_uri.clone());
     let response_mode = ResponseMode::parse(&tx.response_mode).unwrap_or(ResponseMode::Query);
@@ -54,26 +81,55 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         let (code, description) = match ErrorCode::parse(error) {
             Some(ErrorCode::AccessDenied) => (
                 ErrorCode::AccessDenied,
-                if description.is_empty() { "The user refused or failed the itsme confirmation.".into() } else { description },
+                if description.is_empty() {
+                    "The user refused or failed the itsme confirmation.".into()
+                } else {
+                    description
+                },
             ),
-            Some(ErrorCode::TemporarilyUnavailable) => (ErrorCode::TemporarilyUnavailable, "The itsme scheme is temporarily unavailable.".into()),
-            _ => (ErrorCode::ServerError, format!("The itsme scheme answered {}: {description}", clean(error))),
+            Some(ErrorCode::TemporarilyUnavailable) => (
+                ErrorCode::TemporarilyUnavailable,
+                "The itsme scheme is temporarily unavailable.".into(),
+            ),
+            _ => (
+                ErrorCode::ServerError,
+                format!("The itsme scheme answered {}: {description}", clean(error)),
+            ),
         };
         tracing::info!(client.id = %tx.client_id, oauth.error = code.as_str(), "the itsme scheme ended the login without approval");
         return Err(fail(code, description));
     }
     let Some(code) = params.get("code") else {
-        return Err(fail(ErrorCode::ServerError, "The itsme scheme answered without a code.".into()));
+        return Err(fail(
+            ErrorCode::ServerError,
+            "The itsme scheme answered without a code.".into(),
+        ));
     };
-    let identity = match b.connector_for(&tx.scheme).redeem(code, &tx.upstream_verifier, &tx.upstream_nonce, now, &random_token(16)).await {
+    let identity = match b
+        .connector_for(&tx.scheme)
+        .redeem(
+            code,
+            &tx.upstream_verifier,
+            &tx.upstream_nonce,
+            now,
+            &random_token(16),
+        )
+        .await
+    {
         Ok(i) => i,
         Err(ConnectorError::Unavailable(detail)) => {
             tracing::warn!(error = %detail, "the itsme scheme is unavailable");
-            return Err(fail(ErrorCode::TemporarilyUnavailable, "The itsme scheme cannot be reached right now; try again in a moment.".into()));
+            return Err(fail(
+                ErrorCode::TemporarilyUnavailable,
+                "The itsme scheme cannot be reached right now; try again in a moment.".into(),
+            ));
         }
         Err(ConnectorError::Protocol(detail)) => {
             tracing::error!(error = %detail, "the itsme scheme's answer was rejected");
-            return Err(fail(ErrorCode::ServerError, "The answer of the itsme scheme could not be verified.".into()));
+            return Err(fail(
+                ErrorCode::ServerError,
+                "The answer of the itsme scheme could not be verified.".into(),
+            ));
         }
     };
     let scopes = GrantedScopes::from_stored(&tx.scope);

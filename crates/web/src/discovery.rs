@@ -13,7 +13,21 @@ use crate::Broker;
 
 pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
     let i = &b.issuer;
-    let mut claims: BTreeSet<&str> = ["iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "acr", "amr", "idp", "at_hash", "sandbox"].into();
+    let mut claims: BTreeSet<&str> = [
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "idp",
+        "at_hash",
+        "sandbox",
+    ]
+    .into();
     for s in SCOPES {
         claims.extend(s.claims.iter().copied());
     }
@@ -42,16 +56,31 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "authorization_response_iss_parameter_supported": true,
         "ui_locales_supported": ["en"],
     });
-    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(doc)).into_response()
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(doc),
+    )
+        .into_response()
 }
 
 pub(crate) async fn jwks(State(b): State<Arc<Broker>>) -> Response {
     let doc = passerelle_jose::jwks_json([b.keys.rs256.public_jwk(), b.keys.es256.public_jwk()]);
-    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(doc)).into_response()
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(doc),
+    )
+        .into_response()
 }
 
 /// The connector's public keys: the `jwks_uri` to register with itsme.
 pub(crate) async fn connector_jwks(State(b): State<Arc<Broker>>) -> Response {
-    let c = b.production_connector.as_ref().unwrap_or(&b.sandbox_connector);
-    ([(header::CACHE_CONTROL, "public, max-age=1800")], axum::Json(c.public_jwks())).into_response()
+    let c = b
+        .production_connector
+        .as_ref()
+        .unwrap_or(&b.sandbox_connector);
+    (
+        [(header::CACHE_CONTROL, "public, max-age=1800")],
+        axum::Json(c.public_jwks()),
+    )
+        .into_response()
 }

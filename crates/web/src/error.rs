@@ -14,9 +14,21 @@ use crate::pages::{ErrorPage, FormPostPage, html};
 #[derive(Debug)]
 pub enum BrokerError {
     /// A page for the person: the client or redirect URI cannot be trusted, or the login is gone.
-    Page { status: StatusCode, tr: Translator, message: String, show_intro: bool },
+    Page {
+        status: StatusCode,
+        tr: Translator,
+        message: String,
+        show_intro: bool,
+    },
     /// An OAuth error sent to the client's trusted redirect URI.
-    Redirect { redirect_uri: RedirectUri, response_mode: ResponseMode, state: Option<String>, error: OAuthError, issuer: String, tr: Translator },
+    Redirect {
+        redirect_uri: RedirectUri,
+        response_mode: ResponseMode,
+        state: Option<String>,
+        error: OAuthError,
+        issuer: String,
+        tr: Translator,
+    },
     /// A token-endpoint error; `basic` adds the `WWW-Authenticate: Basic` challenge on 401.
     Token { error: OAuthError, basic: bool },
     /// A userinfo error; without a code when no token was sent (RFC 6750 §3.1).
@@ -27,11 +39,19 @@ pub enum BrokerError {
 
 impl BrokerError {
     pub(crate) fn page(tr: &Translator, message: impl Into<String>) -> BrokerError {
-        BrokerError::Page { status: StatusCode::BAD_REQUEST, tr: tr.clone(), message: message.into(), show_intro: true }
+        BrokerError::Page {
+            status: StatusCode::BAD_REQUEST,
+            tr: tr.clone(),
+            message: message.into(),
+            show_intro: true,
+        }
     }
 
     pub(crate) fn token(code: ErrorCode, description: impl Into<String>) -> BrokerError {
-        BrokerError::Token { error: OAuthError::new(code, description), basic: false }
+        BrokerError::Token {
+            error: OAuthError::new(code, description),
+            basic: false,
+        }
     }
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> BrokerError {
@@ -46,20 +66,32 @@ impl From<passerelle_store::StoreError> for BrokerError {
 }
 
 /// Sends authorization-response parameters to the client, by query or by auto-submitting form.
-pub(crate) fn respond_to_client(redirect_uri: &RedirectUri, mode: ResponseMode, params: Vec<(String, String)>, tr: &Translator) -> Response {
+pub(crate) fn respond_to_client(
+    redirect_uri: &RedirectUri,
+    mode: ResponseMode,
+    params: Vec<(String, String)>,
+    tr: &Translator,
+) -> Response {
     match mode {
         ResponseMode::Query => {
             let Ok(mut url) = url::Url::parse(redirect_uri.as_str()) else {
-                return BrokerError::Internal("a registered redirect URI does not parse".into()).into_response();
+                return BrokerError::Internal("a registered redirect URI does not parse".into())
+                    .into_response();
             };
-            url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             Redirect::to(url.as_str()).into_response()
         }
         ResponseMode::FormPost => {
             let nonce = passerelle_store::random_token(16);
             html(
                 StatusCode::OK,
-                &FormPostPage { tr, action: redirect_uri.as_str().to_string(), fields: params, nonce: nonce.clone() },
+                &FormPostPage {
+                    tr,
+                    action: redirect_uri.as_str().to_string(),
+                    fields: params,
+                    nonce: nonce.clone(),
+                },
                 Some(&nonce),
             )
         }
@@ -73,13 +105,42 @@ fn token_body(e: &OAuthError) -> axum::Json<serde_json::Value> {
 impl IntoResponse for BrokerError {
     fn into_response(self) -> Response {
         match self {
-            BrokerError::Page { status, tr, message, show_intro } => {
-                tracing::info!(http.status = status.as_u16(), "request refused with an error page");
-                html(status, &ErrorPage { tr: &tr, message, show_intro }, None)
+            BrokerError::Page {
+                status,
+                tr,
+                message,
+                show_intro,
+            } => {
+                tracing::info!(
+                    http.status = status.as_u16(),
+                    "request refused with an error page"
+                );
+                html(
+                    status,
+                    &ErrorPage {
+                        tr: &tr,
+                        message,
+                        show_intro,
+                    },
+                    None,
+                )
             }
-            BrokerError::Redirect { redirect_uri, response_mode, state, error, issuer, tr } => {
-                tracing::info!(oauth.error = error.code.as_str(), "authorization error sent to the client");
-                let mut params = vec![("error".to_string(), error.code.as_str().to_string()), ("error_description".to_string(), error.description)];
+            BrokerError::Redirect {
+                redirect_uri,
+                response_mode,
+                state,
+                error,
+                issuer,
+                tr,
+            } => {
+                tracing::info!(
+                    oauth.error = error.code.as_str(),
+                    "authorization error sent to the client"
+                );
+                let mut params = vec![
+                    ("error".to_string(), error.code.as_str().to_string()),
+                    ("error_description".to_string(), error.description),
+                ];
                 if let Some(s) = state {
                     params.push(("state".into(), s));
                 }
@@ -87,23 +148,44 @@ impl IntoResponse for BrokerError {
                 respond_to_client(&redirect_uri, response_mode, params, &tr)
             }
             BrokerError::Token { error, basic } => {
-                let status = if error.code == ErrorCode::InvalidClient { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+                let status = if error.code == ErrorCode::InvalidClient {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
                 tracing::info!(oauth.error = error.code.as_str(), "token request refused");
-                let mut resp = (status, [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], token_body(&error)).into_response();
+                let mut resp = (
+                    status,
+                    [
+                        (header::CACHE_CONTROL, "no-store"),
+                        (header::PRAGMA, "no-cache"),
+                    ],
+                    token_body(&error),
+                )
+                    .into_response();
                 if status == StatusCode::UNAUTHORIZED && basic {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"passerelle\""));
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"passerelle\""),
+                    );
                 }
                 resp
             }
             BrokerError::Bearer { error } => {
                 let (challenge, body) = match &error {
                     Some(e) => (
-                        format!("Bearer realm=\"passerelle\", error=\"{}\", error_description=\"{}\"", e.code.as_str(), e.description.replace('"', "'")),
+                        format!(
+                            "Bearer realm=\"passerelle\", error=\"{}\", error_description=\"{}\"",
+                            e.code.as_str(),
+                            e.description.replace('"', "'")
+                        ),
                         token_body(e),
                     ),
                     None => (
                         "Bearer realm=\"passerelle\"".to_string(),
-                        axum::Json(json!({ "error": "invalid_request", "error_description": "no access token was sent" })),
+                        axum::Json(
+                            json!({ "error": "invalid_request", "error_description": "no access token was sent" }),
+                        ),
                     ),
                 };
                 let status = match &error {

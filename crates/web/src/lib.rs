@@ -39,7 +39,12 @@ pub struct Lifetimes {
 
 impl Default for Lifetimes {
     fn default() -> Self {
-        Lifetimes { login: 900, code: 60, access_token: 600, id_token: 600 }
+        Lifetimes {
+            login: 900,
+            code: 60,
+            access_token: 600,
+            id_token: 600,
+        }
     }
 }
 
@@ -104,18 +109,34 @@ impl Broker {
     }
 
     fn scheme_for_account(&self, account: &str) -> &'static str {
-        if account == "production" && self.production_connector.is_some() { "production" } else { "sandbox" }
+        if account == "production" && self.production_connector.is_some() {
+            "production"
+        } else {
+            "sandbox"
+        }
     }
 }
 
 /// The broker's routes, relative to the issuer path (mount them under `/auth/open`).
 pub fn router(broker: Arc<Broker>) -> Router {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::configuration))
-        .route("/.well-known/openid-configuration/jwks", get(discovery::jwks))
-        .route("/connect/authorize", get(authorize::get).post(authorize::post))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route(
+            "/.well-known/openid-configuration/jwks",
+            get(discovery::jwks),
+        )
+        .route(
+            "/connect/authorize",
+            get(authorize::get).post(authorize::post),
+        )
         .route("/connect/token", axum::routing::post(token::token))
-        .route("/connect/userinfo", get(token::userinfo).post(token::userinfo))
+        .route(
+            "/connect/userinfo",
+            get(token::userinfo).post(token::userinfo),
+        )
         .route("/connect/itsme/callback", get(callback::callback))
         .route("/connect/itsme/jwks", get(discovery::connector_jwks))
         .with_state(broker)

@@ -23,7 +23,11 @@ pub(crate) struct FormPostPage<'a> {
     pub nonce: String,
 }
 
-pub(crate) fn html(status: StatusCode, page: &impl Template, script_nonce: Option<&str>) -> Response {
+pub(crate) fn html(
+    status: StatusCode,
+    page: &impl Template,
+    script_nonce: Option<&str>,
+) -> Response {
     let csp = match script_nonce {
         Some(n) => format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{n}'; form-action http: https:; frame-ancestors 'none'"),
         None => "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'".to_string(),
@@ -42,7 +46,8 @@ pub(crate) fn html(status: StatusCode, page: &impl Template, script_nonce: Optio
             )
                 .into_response();
             if let Ok(v) = header::HeaderValue::from_str(&csp) {
-                resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                resp.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
             }
             resp
         }

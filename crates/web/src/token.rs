@@ -20,7 +20,10 @@ use crate::{Broker, BrokerError};
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn invalid_client(description: &str, basic: bool) -> BrokerError {
-    BrokerError::Token { error: OAuthError::new(ErrorCode::InvalidClient, description), basic }
+    BrokerError::Token {
+        error: OAuthError::new(ErrorCode::InvalidClient, description),
+        basic,
+    }
 }
 
 /// Reads `Authorization: Basic` credentials; both parts are form-urlencoded (RFC 6749 §2.3.1).
@@ -30,74 +33,144 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| ());
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| ());
     Some(decoded.and_then(|bytes| {
         let text = String::from_utf8(bytes).map_err(|_| ())?;
         let (id, secret) = text.split_once(':').ok_or(())?;
-        let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).ok_or(());
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .ok_or(())
+        };
         Ok((decode(id)?, decode(secret)?))
     }))
 }
 
 /// Authenticates the client with the method it registered (RFC 6749 §2.3, RFC 7523 §2.2).
-async fn authenticate(b: &Broker, headers: &HeaderMap, form: &Params) -> Result<ClientRecord, BrokerError> {
+async fn authenticate(
+    b: &Broker,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<ClientRecord, BrokerError> {
     let now = b.clock.now();
     if let Some(basic) = basic_credentials(headers) {
-        let (id, secret) = basic.map_err(|_| invalid_client("the Authorization header is not valid Basic credentials", true))?;
+        let (id, secret) = basic.map_err(|_| {
+            invalid_client(
+                "the Authorization header is not valid Basic credentials",
+                true,
+            )
+        })?;
         if form.get("client_secret").is_some() || form.get("client_assertion").is_some() {
-            return Err(BrokerError::token(ErrorCode::InvalidRequest, "use exactly one client authentication method"));
+            return Err(BrokerError::token(
+                ErrorCode::InvalidRequest,
+                "use exactly one client authentication method",
+            ));
         }
         if form.get("client_id").is_some_and(|c| c != id) {
-            return Err(invalid_client("client_id differs from the Basic credentials", true));
+            return Err(invalid_client(
+                "client_id differs from the Basic credentials",
+                true,
+            ));
         }
         return check_secret(b, &id, &secret, "client_secret_basic", true).await;
     }
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type") != Some(ASSERTION_TYPE) {
-            return Err(invalid_client("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer", false));
+            return Err(invalid_client(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                false,
+            ));
         }
         return check_assertion(b, form, assertion, now).await;
     }
     match (form.get("client_id"), form.get("client_secret")) {
         (Some(id), Some(secret)) => check_secret(b, id, secret, "client_secret_post", false).await,
-        _ => Err(invalid_client("client authentication is missing: use the method registered for this client", true)),
+        _ => Err(invalid_client(
+            "client authentication is missing: use the method registered for this client",
+            true,
+        )),
     }
 }
 
-async fn check_secret(b: &Broker, id: &str, secret: &str, method: &str, basic: bool) -> Result<ClientRecord, BrokerError> {
-    let client = b.store.find_client(id).await?.ok_or_else(|| invalid_client("unknown client or wrong secret", basic))?;
-    let ok = client.secret_hash.as_deref().is_some_and(|h| bool::from(token_hash(secret).as_bytes().ct_eq(h.as_bytes())));
+async fn check_secret(
+    b: &Broker,
+    id: &str,
+    secret: &str,
+    method: &str,
+    basic: bool,
+) -> Result<ClientRecord, BrokerError> {
+    let client = b
+        .store
+        .find_client(id)
+        .await?
+        .ok_or_else(|| invalid_client("unknown client or wrong secret", basic))?;
+    let ok = client
+        .secret_hash
+        .as_deref()
+        .is_some_and(|h| bool::from(token_hash(secret).as_bytes().ct_eq(h.as_bytes())));
     if !ok {
         return Err(invalid_client("unknown client or wrong secret", basic));
     }
     if client.auth_method != method {
-        return Err(invalid_client(&format!("this client is registered for {}", client.auth_method), basic));
+        return Err(invalid_client(
+            &format!("this client is registered for {}", client.auth_method),
+            basic,
+        ));
     }
     Ok(client)
 }
 
-async fn check_assertion(b: &Broker, form: &Params, assertion: &str, now: i64) -> Result<ClientRecord, BrokerError> {
-    let unverified = passerelle_jose::peek_payload(assertion).map_err(|_| invalid_client("client_assertion is not a JWT", false))?;
-    let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or_default();
-    let client = b.store.find_client(iss).await?.ok_or_else(|| invalid_client("client_assertion: unknown client", false))?;
+async fn check_assertion(
+    b: &Broker,
+    form: &Params,
+    assertion: &str,
+    now: i64,
+) -> Result<ClientRecord, BrokerError> {
+    let unverified = passerelle_jose::peek_payload(assertion)
+        .map_err(|_| invalid_client("client_assertion is not a JWT", false))?;
+    let iss = unverified
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let client = b
+        .store
+        .find_client(iss)
+        .await?
+        .ok_or_else(|| invalid_client("client_assertion: unknown client", false))?;
     if client.auth_method != "private_key_jwt" {
-        return Err(invalid_client(&format!("this client is registered for {}", client.auth_method), false));
+        return Err(invalid_client(
+            &format!("this client is registered for {}", client.auth_method),
+            false,
+        ));
     }
     if form.get("client_id").is_some_and(|c| c != client.id) {
-        return Err(invalid_client("client_id differs from the client_assertion's iss", false));
+        return Err(invalid_client(
+            "client_id differs from the client_assertion's iss",
+            false,
+        ));
     }
     let keys = match (&client.jwks, &client.jwks_uri) {
-        (Some(jwks), _) => PublicKeys::from_jwks_json(jwks).map_err(|e| BrokerError::internal(format!("stored JWKS: {e}")))?,
-        (None, Some(uri)) => passerelle_itsme::fetch_jwks(uri)
-            .await
-            .map_err(|e| invalid_client(&format!("the client's jwks_uri could not be read: {e}"), false))?,
+        (Some(jwks), _) => PublicKeys::from_jwks_json(jwks)
+            .map_err(|e| BrokerError::internal(format!("stored JWKS: {e}")))?,
+        (None, Some(uri)) => passerelle_itsme::fetch_jwks(uri).await.map_err(|e| {
+            invalid_client(
+                &format!("the client's jwks_uri could not be read: {e}"),
+                false,
+            )
+        })?,
         (None, None) => return Err(invalid_client("this client has no keys registered", false)),
     };
     let claims = keys
         .verify(assertion, &[SigAlg::Rs256, SigAlg::Es256])
         .map_err(|e| invalid_client(&format!("client_assertion: {e}"), false))?;
     if claims.get("sub").and_then(Value::as_str) != Some(client.id.as_str()) {
-        return Err(invalid_client("client_assertion: sub must be the client_id", false));
+        return Err(invalid_client(
+            "client_assertion: sub must be the client_id",
+            false,
+        ));
     }
     let token_endpoint = format!("{}/connect/token", b.issuer);
     let aud_ok = |a: &str| a == token_endpoint || a == b.issuer;
@@ -107,42 +180,92 @@ async fn check_assertion(b: &Broker, form: &Params, assertion: &str, now: i64) -
         _ => false,
     };
     if !aud {
-        return Err(invalid_client("client_assertion: aud must be the token endpoint or the issuer", false));
+        return Err(invalid_client(
+            "client_assertion: aud must be the token endpoint or the issuer",
+            false,
+        ));
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid_client("client_assertion: exp is missing", false))?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid_client("client_assertion: exp is missing", false))?;
     if exp <= now || exp > now + 600 {
-        return Err(invalid_client("client_assertion: expired, or valid for more than 10 minutes", false));
+        return Err(invalid_client(
+            "client_assertion: expired, or valid for more than 10 minutes",
+            false,
+        ));
     }
-    let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 255);
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty() && j.len() <= 255);
     let jti = jti.ok_or_else(|| invalid_client("client_assertion: jti is missing", false))?;
-    if !b.store.insert_jti(&format!("broker:{}", client.id), jti, exp).await? {
-        return Err(invalid_client("client_assertion: this jti was already used", false));
+    if !b
+        .store
+        .insert_jti(&format!("broker:{}", client.id), jti, exp)
+        .await?
+    {
+        return Err(invalid_client(
+            "client_assertion: this jti was already used",
+            false,
+        ));
     }
     Ok(client)
 }
 
-pub(crate) async fn token(State(b): State<Arc<Broker>>, headers: HeaderMap, body: Bytes) -> Response {
-    issue(&b, &headers, &body).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn token(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    issue(&b, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response, BrokerError> {
-    let form = parse_params(body).map_err(|name| BrokerError::token(ErrorCode::InvalidRequest, format!("the parameter {name} appears more than once")))?;
+    let form = parse_params(body).map_err(|name| {
+        BrokerError::token(
+            ErrorCode::InvalidRequest,
+            format!("the parameter {name} appears more than once"),
+        )
+    })?;
     let client = authenticate(b, headers, &form).await?;
     match form.get("grant_type") {
         Some("authorization_code") => {}
-        None => return Err(BrokerError::token(ErrorCode::InvalidRequest, "grant_type is missing")),
-        Some(_) => return Err(BrokerError::token(ErrorCode::UnsupportedGrantType, "only grant_type=authorization_code is supported")),
+        None => {
+            return Err(BrokerError::token(
+                ErrorCode::InvalidRequest,
+                "grant_type is missing",
+            ));
+        }
+        Some(_) => {
+            return Err(BrokerError::token(
+                ErrorCode::UnsupportedGrantType,
+                "only grant_type=authorization_code is supported",
+            ));
+        }
     }
-    let code = form.get("code").ok_or_else(|| BrokerError::token(ErrorCode::InvalidRequest, "code is missing"))?;
+    let code = form
+        .get("code")
+        .ok_or_else(|| BrokerError::token(ErrorCode::InvalidRequest, "code is missing"))?;
     let now = b.clock.now();
     let code_hash = token_hash(code);
     let record = match b.store.redeem_code(&code_hash, now).await? {
         RedeemedCode::Fresh(r) => r,
         RedeemedCode::Replayed => {
             tracing::warn!(client.id = %client.id, "authorization code replayed; its tokens were revoked");
-            return Err(BrokerError::token(ErrorCode::InvalidGrant, "the code was already used"));
+            return Err(BrokerError::token(
+                ErrorCode::InvalidGrant,
+                "the code was already used",
+            ));
         }
-        RedeemedCode::Unknown => return Err(BrokerError::token(ErrorCode::InvalidGrant, "the code is unknown or expired")),
+        RedeemedCode::Unknown => {
+            return Err(BrokerError::token(
+                ErrorCode::InvalidGrant,
+                "the code is unknown or expired",
+            ));
+        }
     };
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
     let problem = if record.expires_at <= now {
@@ -150,8 +273,13 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     } else if record.client_id != client.id {
         Some(refuse("the code was issued to another client"))
     } else if form.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
-        Some(refuse("redirect_uri must be the one of the authorization request"))
-    } else if !form.get("code_verifier").is_some_and(|v| verify_pkce(v, &record.code_challenge)) {
+        Some(refuse(
+            "redirect_uri must be the one of the authorization request",
+        ))
+    } else if !form
+        .get("code_verifier")
+        .is_some_and(|v| verify_pkce(v, &record.code_challenge))
+    {
         Some(refuse("code_verifier does not match the code_challenge"))
     } else {
         None
@@ -160,7 +288,8 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         b.store.clear_code_claims(&code_hash).await?;
         return Err(p);
     }
-    let attributes: Map<String, Value> = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
+    let attributes: Map<String, Value> =
+        serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&record.scope);
     let alg = SigAlg::parse(&client.id_token_alg).unwrap_or(SigAlg::Rs256);
     let access_token = random_token(32);
@@ -179,7 +308,10 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     id.insert("acr".into(), json!("high"));
     id.insert("amr".into(), json!(["external"]));
     id.insert("idp".into(), json!("itsme"));
-    id.insert("at_hash".into(), json!(passerelle_jose::left_half_hash(&access_token)));
+    id.insert(
+        "at_hash".into(),
+        json!(passerelle_jose::left_half_hash(&access_token)),
+    );
     if client.account == "sandbox" {
         id.insert("sandbox".into(), json!(true));
     }
@@ -189,7 +321,11 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             id.insert(k.clone(), v.clone());
         }
     }
-    let id_token = b.keys.for_alg(alg).sign(&id, Some("JWT")).map_err(BrokerError::internal)?;
+    let id_token = b
+        .keys
+        .for_alg(alg)
+        .sign(&id, Some("JWT"))
+        .map_err(BrokerError::internal)?;
 
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(record.sub));
@@ -214,39 +350,83 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         "id_token": id_token,
         "scope": record.scope,
     });
-    Ok(([(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], axum::Json(body)).into_response())
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        axum::Json(body),
+    )
+        .into_response())
 }
 
-pub(crate) async fn userinfo(State(b): State<Arc<Broker>>, headers: HeaderMap, body: Bytes) -> Response {
-    answer_userinfo(&b, &headers, &body).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn userinfo(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer_userinfo(&b, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Finds the bearer token: the Authorization header (any case of `Bearer`), or the form body of
 /// a POST (RFC 6750 §2.1–2.2), never both.
 fn bearer(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, BrokerError> {
-    let from_header = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    let from_header = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(v) => match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => Some(t.trim().to_string()),
-            _ => return Err(BrokerError::Bearer { error: Some(OAuthError::new(ErrorCode::InvalidRequest, "the Authorization header must be Bearer <token>")) }),
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                Some(t.trim().to_string())
+            }
+            _ => {
+                return Err(BrokerError::Bearer {
+                    error: Some(OAuthError::new(
+                        ErrorCode::InvalidRequest,
+                        "the Authorization header must be Bearer <token>",
+                    )),
+                });
+            }
         },
         None => None,
     };
-    let form = parse_params(body).map_err(|_| BrokerError::Bearer { error: Some(OAuthError::new(ErrorCode::InvalidRequest, "a parameter is repeated")) })?;
+    let form = parse_params(body).map_err(|_| BrokerError::Bearer {
+        error: Some(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "a parameter is repeated",
+        )),
+    })?;
     match (from_header, form.get("access_token")) {
-        (Some(_), Some(_)) => Err(BrokerError::Bearer { error: Some(OAuthError::new(ErrorCode::InvalidRequest, "send the access token once")) }),
+        (Some(_), Some(_)) => Err(BrokerError::Bearer {
+            error: Some(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "send the access token once",
+            )),
+        }),
         (Some(t), None) => Ok(Some(t)),
         (None, Some(t)) => Ok(Some(t.to_string())),
         (None, None) => Ok(None),
     }
 }
 
-async fn answer_userinfo(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response, BrokerError> {
+async fn answer_userinfo(
+    b: &Broker,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, BrokerError> {
     let token = bearer(headers, body)?.ok_or(BrokerError::Bearer { error: None })?;
     let record = b
         .store
         .find_access_token(&token_hash(&token), b.clock.now())
         .await?
-        .ok_or_else(|| BrokerError::Bearer { error: Some(OAuthError::new(ErrorCode::InvalidToken, "the access token is unknown, expired or revoked")) })?;
+        .ok_or_else(|| BrokerError::Bearer {
+            error: Some(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token is unknown, expired or revoked",
+            )),
+        })?;
     let claims: Value = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response())
 }

@@ -6,7 +6,11 @@ use passerelle_jose::PublicKeys;
 use passerelle_store::{ClientRecord, NewClient, Store, random_token, token_hash};
 use serde_json::{Value, json};
 
-pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt"];
+pub const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// What the operator asked for; `None` keeps the current value on update.
 #[derive(Debug, Default, Clone)]
@@ -49,7 +53,10 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
 
 pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     if as_json {
-        crate::out!("{}", serde_json::to_string_pretty(&describe(c, secret)).unwrap_or_default());
+        crate::out!(
+            "{}",
+            serde_json::to_string_pretty(&describe(c, secret)).unwrap_or_default()
+        );
         return;
     }
     crate::out!("client_id:     {}", c.id);
@@ -64,11 +71,19 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     for u in &c.redirect_uris {
         crate::out!("redirect URI:  {u}");
     }
-    crate::out!("grants:        {}", if c.grants.is_empty() { "(none)".to_string() } else { c.grants.join(", ") });
+    crate::out!(
+        "grants:        {}",
+        if c.grants.is_empty() {
+            "(none)".to_string()
+        } else {
+            c.grants.join(", ")
+        }
+    );
 }
 
 fn check_redirect_uri(uri: &str, account: Account) -> anyhow::Result<()> {
-    let url = url::Url::parse(uri).with_context(|| format!("redirect URI {uri:?} is not an absolute URL"))?;
+    let url = url::Url::parse(uri)
+        .with_context(|| format!("redirect URI {uri:?} is not an absolute URL"))?;
     if url.fragment().is_some() {
         bail!("redirect URI {uri:?} must not contain a fragment (RFC 6749 §3.1.2)");
     }
@@ -76,32 +91,55 @@ fn check_redirect_uri(uri: &str, account: Account) -> anyhow::Result<()> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if account == Account::Sandbox || loopback => Ok(()),
-        "http" => bail!("redirect URI {uri:?}: production clients need https (http only for localhost)"),
+        "http" => {
+            bail!("redirect URI {uri:?}: production clients need https (http only for localhost)")
+        }
         other => bail!("redirect URI {uri:?}: the scheme {other} is not supported; use https"),
     }
 }
 
 fn read_jwks(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let keys = PublicKeys::from_jwks_json(&text).with_context(|| format!("{} is not a JWKS", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let keys = PublicKeys::from_jwks_json(&text)
+        .with_context(|| format!("{} is not a JWKS", path.display()))?;
     if keys.is_empty() {
         bail!("{} holds no keys", path.display());
     }
     let value: Value = serde_json::from_str(&text)?;
-    if value["keys"].as_array().is_some_and(|ks| ks.iter().any(|k| k.get("d").is_some())) {
-        bail!("{} contains a private key; register only the public keys", path.display());
+    if value["keys"]
+        .as_array()
+        .is_some_and(|ks| ks.iter().any(|k| k.get("d").is_some()))
+    {
+        bail!(
+            "{} contains a private key; register only the public keys",
+            path.display()
+        );
     }
     Ok(value.to_string())
 }
 
 /// Validates and merges `input` over `current` (or defaults for a new client).
-fn merge(id: String, current: Option<&ClientRecord>, input: &ClientInput) -> anyhow::Result<(NewClient, Option<String>)> {
-    let name = input.name.clone().or_else(|| current.map(|c| c.name.clone())).context("--name is required")?;
+fn merge(
+    id: String,
+    current: Option<&ClientRecord>,
+    input: &ClientInput,
+) -> anyhow::Result<(NewClient, Option<String>)> {
+    let name = input
+        .name
+        .clone()
+        .or_else(|| current.map(|c| c.name.clone()))
+        .context("--name is required")?;
     if name.trim().is_empty() || name.len() > 100 {
         bail!("--name must be 1 to 100 characters");
     }
-    let account_text = input.account.clone().or_else(|| current.map(|c| c.account.clone())).unwrap_or_else(|| "sandbox".into());
-    let account = Account::parse(&account_text).context("--account must be sandbox or production")?;
+    let account_text = input
+        .account
+        .clone()
+        .or_else(|| current.map(|c| c.account.clone()))
+        .unwrap_or_else(|| "sandbox".into());
+    let account =
+        Account::parse(&account_text).context("--account must be sandbox or production")?;
     let redirect_uris = if input.redirect_uris.is_empty() {
         current.map(|c| c.redirect_uris.clone()).unwrap_or_default()
     } else {
@@ -113,7 +151,11 @@ fn merge(id: String, current: Option<&ClientRecord>, input: &ClientInput) -> any
     for u in &redirect_uris {
         check_redirect_uri(u, account)?;
     }
-    let auth_method = input.auth_method.clone().or_else(|| current.map(|c| c.auth_method.clone())).unwrap_or_else(|| "client_secret_basic".into());
+    let auth_method = input
+        .auth_method
+        .clone()
+        .or_else(|| current.map(|c| c.auth_method.clone()))
+        .unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&auth_method.as_str()) {
         bail!("--auth-method must be one of {}", AUTH_METHODS.join(", "));
     }
@@ -138,7 +180,9 @@ fn merge(id: String, current: Option<&ClientRecord>, input: &ClientInput) -> any
         }
         None
     } else {
-        let keep = current.and_then(|c| c.secret_hash.clone()).filter(|_| !input.rotate_secret);
+        let keep = current
+            .and_then(|c| c.secret_hash.clone())
+            .filter(|_| !input.rotate_secret);
         match keep {
             Some(h) => Some(h),
             None => {
@@ -149,36 +193,76 @@ fn merge(id: String, current: Option<&ClientRecord>, input: &ClientInput) -> any
             }
         }
     };
-    let mut grants = if input.clear_grants { vec![] } else { current.map(|c| c.grants.clone()).unwrap_or_default() };
+    let mut grants = if input.clear_grants {
+        vec![]
+    } else {
+        current.map(|c| c.grants.clone()).unwrap_or_default()
+    };
     for g in &input.grants {
         if !protected_scope_names().any(|p| p == g) {
-            bail!("--grant {g:?} is not a protected scope; choose from {}", protected_scope_names().collect::<Vec<_>>().join(", "));
+            bail!(
+                "--grant {g:?} is not a protected scope; choose from {}",
+                protected_scope_names().collect::<Vec<_>>().join(", ")
+            );
         }
         if !grants.contains(g) {
             grants.push(g.clone());
         }
     }
-    let id_token_alg = input.id_token_alg.clone().or_else(|| current.map(|c| c.id_token_alg.clone())).unwrap_or_else(|| "RS256".into());
+    let id_token_alg = input
+        .id_token_alg
+        .clone()
+        .or_else(|| current.map(|c| c.id_token_alg.clone()))
+        .unwrap_or_else(|| "RS256".into());
     if !matches!(id_token_alg.as_str(), "RS256" | "ES256") {
         bail!("--id-token-alg must be RS256 or ES256");
     }
-    let client = NewClient { id, name: name.trim().to_string(), secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account: account.as_str().into(), grants, id_token_alg };
+    let client = NewClient {
+        id,
+        name: name.trim().to_string(),
+        secret_hash,
+        redirect_uris,
+        auth_method,
+        jwks,
+        jwks_uri,
+        account: account.as_str().into(),
+        grants,
+        id_token_alg,
+    };
     Ok((client, secret))
 }
 
-pub async fn add(store: &Store, input: &ClientInput, now: i64) -> anyhow::Result<(ClientRecord, Option<String>)> {
+pub async fn add(
+    store: &Store,
+    input: &ClientInput,
+    now: i64,
+) -> anyhow::Result<(ClientRecord, Option<String>)> {
     let (client, secret) = merge(random_token(16), None, input)?;
     store.insert_client(&client, now).await?;
-    let record = store.find_client(&client.id).await?.context("the new client was not stored")?;
+    let record = store
+        .find_client(&client.id)
+        .await?
+        .context("the new client was not stored")?;
     Ok((record, secret))
 }
 
-pub async fn update(store: &Store, id: &str, input: &ClientInput, now: i64) -> anyhow::Result<(ClientRecord, Option<String>)> {
-    let current = store.find_client(id).await?.with_context(|| format!("no client {id}"))?;
+pub async fn update(
+    store: &Store,
+    id: &str,
+    input: &ClientInput,
+    now: i64,
+) -> anyhow::Result<(ClientRecord, Option<String>)> {
+    let current = store
+        .find_client(id)
+        .await?
+        .with_context(|| format!("no client {id}"))?;
     let (client, secret) = merge(id.to_string(), Some(&current), input)?;
     if !store.update_client(&client, now).await? {
         bail!("no client {id}");
     }
-    let record = store.find_client(id).await?.with_context(|| format!("no client {id}"))?;
+    let record = store
+        .find_client(id)
+        .await?
+        .with_context(|| format!("no client {id}"))?;
     Ok((record, secret))
 }

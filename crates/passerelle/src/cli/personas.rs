@@ -14,7 +14,10 @@ pub fn attributes(persona: &Persona) -> Map<String, Value> {
         Ok(s) => s,
         Err(_) => return Map::new(),
     };
-    let names: Vec<String> = itsme_claims_for(&scopes).into_iter().map(str::to_string).collect();
+    let names: Vec<String> = itsme_claims_for(&scopes)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     filter_for_scopes(&map_to_rp_claims(&persona.claims_for(&names)), &scopes)
 }
 
@@ -38,11 +41,22 @@ pub fn to_json(personas: &Personas) -> Value {
 }
 
 pub fn to_table(personas: &Personas) -> String {
-    let mut out = format!("{:<16} {:<7} {:<9} {:<6} {}\n", "PHONE", "COUNTRY", "BEHAVIOUR", "CODE", "NAME / NOTE");
+    let mut out = format!(
+        "{:<16} {:<7} {:<9} {:<6} {}\n",
+        "PHONE", "COUNTRY", "BEHAVIOUR", "CODE", "NAME / NOTE"
+    );
     for p in personas.all() {
         let a = attributes(p);
         let name = a.get("name").and_then(Value::as_str).unwrap_or("");
-        out.push_str(&format!("{:<16} {:<7} {:<9} {:<6} {} — {}\n", p.phone_number, p.country(), p.behaviour().as_str(), p.code, name, p.label));
+        out.push_str(&format!(
+            "{:<16} {:<7} {:<9} {:<6} {} — {}\n",
+            p.phone_number,
+            p.country(),
+            p.behaviour().as_str(),
+            p.code,
+            name,
+            p.label
+        ));
     }
     out
 }

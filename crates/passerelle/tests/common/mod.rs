@@ -1,0 +1,508 @@
+//! `TestApp`: the whole of Passerelle on 127.0.0.1:0 with a fresh database (SQLite, or
+//! PostgreSQL when `PASSERELLE_TEST_DATABASE=postgres`), a manual clock, and keys generated once
+//! per test binary. Plus a browser-like HTTP client and helpers that walk a login hop by hop.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine as _;
+use passerelle::app::{self, Settings};
+use passerelle_jose::{DecryptionKey, SigAlg, SigningKey};
+use passerelle_store::{ManualClock, Store, random_token};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::Digest as _;
+
+pub const RP_CALLBACK: &str = "https://rp.example/callback";
+pub const T0: i64 = 1_795_000_000;
+
+static KEYS: OnceLock<Vec<(&'static str, String, String)>> = OnceLock::new();
+
+/// Keys for every purpose, generated once per test binary (RSA generation is slow).
+fn keys() -> &'static [(&'static str, String, String)] {
+    KEYS.get_or_init(|| {
+        let sig = |purpose, alg| {
+            let (k, private) = SigningKey::generate(alg).expect("key");
+            (purpose, k.kid().to_string(), private)
+        };
+        let enc = |purpose| {
+            let (k, private) = DecryptionKey::generate().expect("key");
+            (purpose, k.kid().to_string(), private)
+        };
+        vec![
+            sig("op-rs256", SigAlg::Rs256),
+            sig("op-es256", SigAlg::Es256),
+            sig("connector-sig", SigAlg::Rs256),
+            enc("connector-enc"),
+            sig("sandbox-sig", SigAlg::Rs256),
+            enc("sandbox-enc"),
+        ]
+    })
+}
+
+pub fn uses_postgres() -> bool {
+    std::env::var("PASSERELLE_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+fn postgres_server() -> String {
+    std::env::var("PASSERELLE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+static PG_CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// A fresh, empty database; returns its URL.
+async fn fresh_database() -> String {
+    let name = format!(
+        "passerelle_test_{}",
+        random_token(9)
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    if uses_postgres() {
+        sqlx::any::install_default_drivers();
+        let admin_url = format!("{}/postgres", postgres_server());
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .expect("PostgreSQL at PASSERELLE_TEST_POSTGRES_URL");
+        // Databases left by an earlier run of the suite.
+        PG_CLEANED
+            .get_or_init(|| async {
+                let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+                    .await
+                    .expect("pg");
+                let old: Vec<String> = sqlx::query_scalar(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'passerelle_test_%'",
+                )
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_default();
+                for db in old {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            })
+            .await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        format!("{}/{name}", postgres_server())
+    } else {
+        let dir = std::env::temp_dir().join(format!("passerelle-test-{name}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        format!("sqlite://{}?mode=rwc", dir.join("passerelle.db").display())
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Options {
+    pub app_timeout_seconds: i64,
+    pub claims_delivery: passerelle_itsme::ClaimsDelivery,
+    pub personas: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            app_timeout_seconds: 120,
+            claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
+            personas: None,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
+        let database_url = fresh_database().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        TestApp::start(database_url, listener, ManualClock::new(T0), options).await
+    }
+
+    async fn start(
+        database_url: String,
+        listener: tokio::net::TcpListener,
+        clock: Arc<ManualClock>,
+        options: Options,
+    ) -> TestApp {
+        let seed = app::open_store(&database_url).await.expect("store");
+        for (purpose, kid, material) in keys() {
+            seed.find_or_insert_key(purpose, T0, || Ok((kid.clone(), material.clone())))
+                .await
+                .expect("seed key");
+        }
+        seed.close().await;
+        let addr = listener.local_addr().expect("addr");
+        let settings = Settings {
+            database_url: database_url.clone(),
+            public_url: None,
+            personas: options.personas,
+            app_timeout_seconds: options.app_timeout_seconds,
+            sandbox_claims_delivery: options.claims_delivery,
+            itsme: None,
+            lifetimes: Default::default(),
+        };
+        let built = app::build(&settings, addr, clock.clone())
+            .await
+            .expect("build");
+        let store = built.store.clone();
+        let issuer = built.issuer.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app::serve(listener, built, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            issuer,
+            addr,
+            database_url,
+            store,
+            clock,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and starts a new one on the same address and database, as a restart does.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind");
+        TestApp::start(
+            self.database_url.clone(),
+            listener,
+            self.clock.clone(),
+            Options::default(),
+        )
+        .await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// A browser: keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn add_client(
+        &self,
+        account: &str,
+        auth_method: &str,
+        grants: &[&str],
+    ) -> TestClient {
+        self.add_client_with(account, auth_method, grants, "RS256", None)
+            .await
+    }
+
+    pub async fn add_client_with(
+        &self,
+        account: &str,
+        auth_method: &str,
+        grants: &[&str],
+        alg: &str,
+        jwks: Option<String>,
+    ) -> TestClient {
+        let id = random_token(12);
+        let secret = random_token(32);
+        let client = passerelle_store::NewClient {
+            id: id.clone(),
+            name: format!("Test RP {account}"),
+            secret_hash: (auth_method != "private_key_jwt")
+                .then(|| passerelle_store::token_hash(&secret)),
+            redirect_uris: vec![
+                RP_CALLBACK.to_string(),
+                "https://rp.example/other".to_string(),
+            ],
+            auth_method: auth_method.to_string(),
+            jwks,
+            jwks_uri: None,
+            account: account.to_string(),
+            grants: grants.iter().map(|s| s.to_string()).collect(),
+            id_token_alg: alg.to_string(),
+        };
+        self.store
+            .insert_client(&client, self.clock_now())
+            .await
+            .expect("insert client");
+        TestClient { id, secret }
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        passerelle_store::Clock::now(self.clock.as_ref())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+/// PKCE pair (RFC 7636).
+pub fn pkce() -> (String, String) {
+    let verifier = random_token(32);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The value of `attr` on the first tag containing `marker` in an HTML page.
+pub fn html_attr(html: &str, marker: &str, attr: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page:\n{html}"));
+    let start = html[..at].rfind('<').expect("tag start");
+    let end = at + html[at..].find('>').expect("tag end");
+    let rest = &html[start..end];
+    let key = format!("{attr}=\"");
+    let i = rest.find(&key).expect("attribute") + key.len();
+    let j = rest[i..].find('"').expect("quote");
+    rest[i..i + j].replace("&#38;", "&").replace("&amp;", "&")
+}
+
+/// A login in progress, as the RP and the browser know it.
+pub struct Login {
+    pub browser: reqwest::Client,
+    pub verifier: String,
+    pub state: String,
+    pub nonce: String,
+    /// The sandbox's phone page URL (after the broker's redirect).
+    pub scheme_url: String,
+    pub phone_page: String,
+}
+
+impl TestApp {
+    /// RP → authorize → scheme phone page. Asserts each hop.
+    pub async fn begin(&self, client: &TestClient, scope: &str) -> Login {
+        let browser = self.browser();
+        let (verifier, challenge) = pkce();
+        let state = random_token(8);
+        let nonce = random_token(8);
+        let resp = browser
+            .get(self.url("/auth/open/connect/authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", client.id.as_str()),
+                ("redirect_uri", RP_CALLBACK),
+                ("scope", scope),
+                ("state", state.as_str()),
+                ("nonce", nonce.as_str()),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(
+            resp.status(),
+            StatusCode::FOUND,
+            "authorize should redirect to the scheme"
+        );
+        let scheme_url = location(&resp);
+        assert!(
+            scheme_url.starts_with(&format!("{}/sandbox/v2/authorization?", self.base)),
+            "{scheme_url}"
+        );
+        let page = browser.get(&scheme_url).send().await.expect("phone page");
+        assert_eq!(page.status(), StatusCode::OK);
+        let phone_page = page.text().await.expect("body");
+        assert!(
+            phone_page.contains("type=\"tel\""),
+            "phone page has a tel input"
+        );
+        Login {
+            browser,
+            verifier,
+            state,
+            nonce,
+            scheme_url,
+            phone_page,
+        }
+    }
+
+    /// Submits a phone number on the phone page; returns the redirect (to the waiting page).
+    pub async fn submit_phone(&self, login: &Login, phone: &str) -> reqwest::Response {
+        let action = html_attr(&login.phone_page, "<form method=\"post\"", "action");
+        login
+            .browser
+            .post(self.url(&action))
+            .form(&[("phone", phone)])
+            .send()
+            .await
+            .expect("phone")
+    }
+
+    /// Follows redirects inside Passerelle until one leaves for the RP; returns that URL.
+    pub async fn follow_to_rp(&self, browser: &reqwest::Client, mut url: String) -> String {
+        for _ in 0..10 {
+            if url.starts_with("https://rp.example/") {
+                return url;
+            }
+            let resp = browser.get(self.url(&url)).send().await.expect("hop");
+            assert!(
+                resp.status().is_redirection(),
+                "expected a redirect at {url}, got {}",
+                resp.status()
+            );
+            url = location(&resp);
+        }
+        panic!("too many redirects");
+    }
+
+    /// A complete login with a scripted persona; returns the RP callback's query parameters.
+    pub async fn login(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        phone: &str,
+    ) -> (Login, std::collections::HashMap<String, String>) {
+        let login = self.begin(client, scope).await;
+        let resp = self.submit_phone(&login, phone).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let rp = self.follow_to_rp(&login.browser, location(&resp)).await;
+        assert!(rp.starts_with(RP_CALLBACK), "{rp}");
+        let q = query_of(&rp);
+        (login, q)
+    }
+
+    /// Redeems a code with client_secret_basic.
+    pub async fn redeem(
+        &self,
+        client: &TestClient,
+        code: &str,
+        verifier: &str,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/auth/open/connect/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", RP_CALLBACK),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .expect("token")
+    }
+
+    /// Login, token, verified ID token and userinfo, for a scripted approving persona.
+    pub async fn full_login(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        phone: &str,
+    ) -> (serde_json::Map<String, Value>, Value) {
+        let (login, q) = self.login(client, scope, phone).await;
+        assert_eq!(q.get("state"), Some(&login.state));
+        assert_eq!(q.get("iss"), Some(&self.issuer));
+        let code = q.get("code").unwrap_or_else(|| panic!("no code: {q:?}"));
+        let resp = self.redeem(client, code, &login.verifier).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let tokens: Value = resp.json().await.expect("json");
+        let id_token = self
+            .verify_id_token(tokens["id_token"].as_str().expect("id_token"), &client.id)
+            .await;
+        assert_eq!(id_token["nonce"], login.nonce.as_str());
+        let userinfo: Value = reqwest::Client::new()
+            .get(self.url("/auth/open/connect/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().expect("at"))
+            .send()
+            .await
+            .expect("userinfo")
+            .json()
+            .await
+            .expect("json");
+        (id_token, userinfo)
+    }
+
+    /// Verifies an ID token against the published JWKS and checks iss, aud, exp.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> serde_json::Map<String, Value> {
+        let jwks = reqwest::get(self.url("/auth/open/.well-known/openid-configuration/jwks"))
+            .await
+            .expect("jwks")
+            .text()
+            .await
+            .expect("body");
+        let keys = passerelle_jose::PublicKeys::from_jwks_json(&jwks).expect("jwks");
+        let claims = keys
+            .verify(token, &[SigAlg::Rs256, SigAlg::Es256])
+            .expect("ID token verifies");
+        assert_eq!(claims["iss"], self.issuer.as_str());
+        assert_eq!(claims["aud"], client_id);
+        assert!(claims["exp"].as_i64().expect("exp") > self.clock_now());
+        claims
+    }
+}

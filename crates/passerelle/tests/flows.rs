@@ -1,0 +1,472 @@
+//! Complete logins through the real HTTP server: the broker, the connector and the sandbox.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const JAN: &str = "+32470000001"; // Belgian, approves
+const SOPHIE: &str = "+32470000004"; // refuses
+const PIERRE: &str = "+32470000005"; // never answers (3 s)
+const LUC: &str = "+32470000006"; // blocked
+const ELS: &str = "+32470000007"; // manual, code 24680
+const KADRI: &str = "+37250000001"; // Estonian, approves
+
+const ALL_SCOPES: &str = "openid name email idp-id profile date-of-birth gender phone address nin nationality place-of-birth itsme-eid itsme-validity itsme-issuance-locality";
+
+#[tokio::test]
+async fn authentication_hop_by_hop() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid name email").await;
+    // The scheme is asked for Authentication, with a request object (signed then encrypted).
+    let scheme = query_of(&login.scheme_url);
+    assert_eq!(scheme["scope"], "openid service:PASSERELLE_AUTH");
+    assert_eq!(scheme["client_id"], "passerelle");
+    assert_eq!(
+        scheme["request"].split('.').count(),
+        5,
+        "the request object is a JWE"
+    );
+    assert!(
+        login.phone_page.contains("Test RP sandbox"),
+        "the phone page names the RP"
+    );
+
+    let resp = app.submit_phone(&login, "0032 470 00 00 01").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let wait = location(&resp);
+    assert!(
+        wait.contains("/sandbox/v2/actions/") && wait.ends_with("/wait"),
+        "{wait}"
+    );
+    // A scripted persona has decided: the waiting page sends the browser back at once.
+    let resp = login
+        .browser
+        .get(app.url(&wait))
+        .send()
+        .await
+        .expect("wait");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let callback = location(&resp);
+    assert!(
+        callback.starts_with(&format!("{}/auth/open/connect/itsme/callback?", app.base)),
+        "{callback}"
+    );
+    assert_eq!(
+        query_of(&callback)["code"].len(),
+        36,
+        "itsme codes are 36 characters"
+    );
+    let resp = login.browser.get(&callback).send().await.expect("callback");
+    assert!(resp.status().is_redirection());
+    let rp = query_of(&location(&resp));
+    assert_eq!(rp["state"], login.state);
+    assert_eq!(rp["iss"], app.issuer);
+
+    let tokens: Value = app
+        .redeem(&client, &rp["code"], &login.verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid name email");
+    let id = app
+        .verify_id_token(tokens["id_token"].as_str().expect("id_token"), &client.id)
+        .await;
+    assert_eq!(id["acr"], "high");
+    assert_eq!(id["idp"], "itsme");
+    assert_eq!(id["sandbox"], true);
+    assert_eq!(id["given_name"], "Jan Pieter");
+    assert_eq!(id["email"], "jan.peeters@example.be");
+    assert!(
+        id.get("birthdate").is_none(),
+        "Authentication releases only the login claims"
+    );
+    assert_eq!(id["sub"].as_str().expect("sub").len(), 43);
+}
+
+#[tokio::test]
+async fn identification_returns_the_personas_attributes() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let personas = passerelle::app::load_personas(None, app.clock.as_ref()).expect("personas");
+    for phone in [JAN, KADRI, "+32470000009", "+32470000010", "+32470000011"] {
+        let persona = personas.find(phone).expect("persona");
+        let (id, userinfo) = app.full_login(&client, ALL_SCOPES, phone).await;
+        let mut expected = passerelle::cli::personas::attributes(persona);
+        expected.insert("sub".into(), id["sub"].clone());
+        let mut got = userinfo.as_object().expect("object").clone();
+        assert!(
+            got.remove("idp_id")
+                .is_some_and(|v| v.as_str().is_some_and(|s| s.len() == 36))
+        );
+        assert_eq!(
+            Value::Object(got),
+            Value::Object(expected),
+            "userinfo of {phone}"
+        );
+        assert!(id.get("nin").is_none(), "nin is at userinfo only");
+        assert!(
+            userinfo
+                .as_object()
+                .expect("object")
+                .values()
+                .all(|v| !v.is_null())
+        );
+    }
+    let (_, estonian) = app.full_login(&client, ALL_SCOPES, KADRI).await;
+    assert!(
+        estonian.get("nin").is_none(),
+        "no national number for a non-Belgian document"
+    );
+    assert_eq!(estonian["itsme_issuing_country"], "EE");
+    let (_, belgian) = app.full_login(&client, ALL_SCOPES, JAN).await;
+    assert_eq!(belgian["nin"].as_str().expect("nin").len(), 11);
+    assert_eq!(belgian["nin_type"], "PERSON");
+}
+
+#[tokio::test]
+async fn claims_delivered_at_userinfo_are_the_same() {
+    let app = TestApp::spawn_with(Options {
+        claims_delivery: passerelle_itsme::ClaimsDelivery::Userinfo,
+        ..Options::default()
+    })
+    .await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (_, userinfo) = app.full_login(&client, ALL_SCOPES, JAN).await;
+    assert_eq!(userinfo["nin"], "85073001744");
+    assert_eq!(userinfo["itsme_validity_to"], "2031-03-15");
+}
+
+#[tokio::test]
+async fn subject_is_pairwise_and_stable_across_services() {
+    let app = TestApp::spawn().await;
+    let a = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let b = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (auth, _) = app.full_login(&a, "openid", JAN).await;
+    let (ident, _) = app.full_login(&a, "openid profile nin", JAN).await;
+    let (again, _) = app.full_login(&a, "openid name", JAN).await;
+    let (other, _) = app.full_login(&b, "openid", JAN).await;
+    let (someone_else, _) = app.full_login(&a, "openid", KADRI).await;
+    assert_eq!(auth["sub"], ident["sub"]);
+    assert_eq!(auth["sub"], again["sub"]);
+    assert_ne!(auth["sub"], other["sub"]);
+    assert_ne!(auth["sub"], someone_else["sub"]);
+}
+
+async fn denied(app: &TestApp, phone: &str) -> std::collections::HashMap<String, String> {
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (login, q) = app.login(&client, "openid profile", phone).await;
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("access_denied"),
+        "{q:?}"
+    );
+    assert_eq!(q.get("state"), Some(&login.state));
+    assert_eq!(q.get("iss"), Some(&app.issuer));
+    assert!(!q.contains_key("code"));
+    q
+}
+
+#[tokio::test]
+async fn refusal_and_blocking_are_access_denied_with_their_reason() {
+    let app = TestApp::spawn().await;
+    assert!(denied(&app, SOPHIE).await["error_description"].contains("refused"));
+    assert!(denied(&app, LUC).await["error_description"].contains("three times"));
+}
+
+#[tokio::test]
+async fn an_unanswered_app_times_out_when_the_clock_says_so() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let wait = location(&app.submit_phone(&login, PIERRE).await);
+    let page = login
+        .browser
+        .get(app.url(&wait))
+        .send()
+        .await
+        .expect("wait");
+    assert_eq!(page.status(), StatusCode::OK, "still waiting");
+    let html = page.text().await.expect("body");
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "the waiting page moves on without JavaScript"
+    );
+    assert!(
+        html.contains("target=\"_blank\""),
+        "the app opens in a new tab"
+    );
+    app.clock.advance(4);
+    let rp = app.follow_to_rp(&login.browser, wait).await;
+    let q = query_of(&rp);
+    assert_eq!(q["error"], "access_denied");
+    assert!(q["error_description"].contains("timeout"), "{q:?}");
+}
+
+#[tokio::test]
+async fn a_person_approves_in_the_app_and_the_waiting_page_moves_on() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid profile nin").await;
+    let wait = location(&app.submit_phone(&login, ELS).await);
+    let html = login
+        .browser
+        .get(app.url(&wait))
+        .send()
+        .await
+        .expect("wait")
+        .text()
+        .await
+        .expect("body");
+    let app_url = html_attr(&html, "target=\"_blank\"", "href");
+    // The app runs on the phone: another client, without the browser's cookies.
+    let phone = app.browser();
+    let page = phone
+        .get(app.url(&app_url))
+        .send()
+        .await
+        .expect("app")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("Test RP sandbox"), "the app names the RP");
+    assert!(
+        page.contains("National register number"),
+        "the app lists the data asked for"
+    );
+    assert!(page.contains("Vermeulen"), "the app shows the values");
+    let wrong = phone
+        .post(app.url(&app_url))
+        .form(&[("decision", "approve"), ("code", "11111")])
+        .send()
+        .await
+        .expect("code");
+    assert!(
+        wrong
+            .text()
+            .await
+            .expect("body")
+            .contains("2 attempts left")
+    );
+    let ok = phone
+        .post(app.url(&app_url))
+        .form(&[("decision", "approve"), ("code", "24680")])
+        .send()
+        .await
+        .expect("code");
+    assert!(ok.text().await.expect("body").contains("Confirmed"));
+    // The long poll answers as soon as the app has acted.
+    let started = std::time::Instant::now();
+    let poll = login
+        .browser
+        .get(app.url(&format!("{wait}?poll=1")))
+        .send()
+        .await
+        .expect("poll");
+    assert_eq!(poll.status(), StatusCode::SEE_OTHER);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let rp = app.follow_to_rp(&login.browser, location(&poll)).await;
+    let q = query_of(&rp);
+    let tokens: Value = app
+        .redeem(&client, &q["code"], &login.verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let userinfo: Value = reqwest::Client::new()
+        .get(app.url("/auth/open/connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(userinfo["family_name"], "Vermeulen");
+    assert!(userinfo["nin"].is_string());
+}
+
+#[tokio::test]
+async fn three_wrong_codes_end_in_access_denied() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let wait = location(&app.submit_phone(&login, ELS).await);
+    let html = login
+        .browser
+        .get(app.url(&wait))
+        .send()
+        .await
+        .expect("wait")
+        .text()
+        .await
+        .expect("body");
+    let app_url = html_attr(&html, "target=\"_blank\"", "href");
+    for _ in 0..3 {
+        login
+            .browser
+            .post(app.url(&app_url))
+            .form(&[("decision", "approve"), ("code", "00000")])
+            .send()
+            .await
+            .expect("code");
+    }
+    let late = login
+        .browser
+        .post(app.url(&app_url))
+        .form(&[("decision", "approve"), ("code", "24680")])
+        .send()
+        .await
+        .expect("code");
+    assert!(
+        late.text().await.expect("body").contains("three times"),
+        "a blocked action stays blocked"
+    );
+    let q = query_of(&app.follow_to_rp(&login.browser, wait).await);
+    assert_eq!(q["error"], "access_denied");
+    assert!(q["error_description"].contains("three times"));
+}
+
+#[tokio::test]
+async fn refusing_in_the_app_and_cancelling_on_the_phone_page() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let wait = location(&app.submit_phone(&login, ELS).await);
+    let html = login
+        .browser
+        .get(app.url(&wait))
+        .send()
+        .await
+        .expect("wait")
+        .text()
+        .await
+        .expect("body");
+    let app_url = html_attr(&html, "target=\"_blank\"", "href");
+    login
+        .browser
+        .post(app.url(&app_url))
+        .form(&[("decision", "refuse")])
+        .send()
+        .await
+        .expect("refuse");
+    let q = query_of(&app.follow_to_rp(&login.browser, wait).await);
+    assert_eq!(q["error"], "access_denied");
+
+    let login = app.begin(&client, "openid").await;
+    let cancel = html_attr(&login.phone_page, "class=\"button secondary\"", "href");
+    let q = query_of(&app.follow_to_rp(&login.browser, cancel).await);
+    assert_eq!(q["error"], "access_denied");
+    assert!(q["error_description"].contains("cancelled"));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_phone_numbers_are_explained() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let resp = app.submit_phone(&login, "+32 499 99 99 99").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("No itsme account")
+    );
+    let resp = app.submit_phone(&login, "<script>").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("not a mobile phone number"));
+    assert!(!body.contains("<script>"), "input is escaped");
+}
+
+#[tokio::test]
+async fn form_post_response_mode() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let browser = app.browser();
+    let (_, challenge) = pkce();
+    let resp = browser
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", &client.id),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "openid"),
+            ("state", "xyz"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("response_mode", "form_post"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let phone_page = browser
+        .get(location(&resp))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let action = html_attr(&phone_page, "<form method=\"post\"", "action");
+    let wait = browser
+        .post(app.url(&action))
+        .form(&[("phone", JAN)])
+        .send()
+        .await
+        .expect("phone");
+    let callback = browser
+        .get(app.url(&location(&wait)))
+        .send()
+        .await
+        .expect("wait");
+    let page = browser
+        .get(location(&callback))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("body");
+    assert!(html.contains(&format!("action=\"{RP_CALLBACK}\"")));
+    assert!(html.contains("name=\"code\"") && html.contains("value=\"xyz\""));
+}
+
+#[tokio::test]
+async fn a_login_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid profile").await;
+    let app = app.restart().await;
+    let resp = app.submit_phone(&login, JAN).await;
+    let q = query_of(&app.follow_to_rp(&login.browser, location(&resp)).await);
+    let resp = app.redeem(&client, &q["code"], &login.verifier).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_callback_must_come_from_the_browser_that_started() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let wait = location(&app.submit_phone(&login, JAN).await);
+    let callback = location(
+        &login
+            .browser
+            .get(app.url(&wait))
+            .send()
+            .await
+            .expect("wait"),
+    );
+    let stranger = app.browser();
+    let resp = stranger.get(&callback).send().await.expect("callback");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+    // And the scheme's answer is single-use.
+    let resp = login.browser.get(&callback).send().await.expect("callback");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
