@@ -48,7 +48,7 @@ async fn authentication_hop_by_hop() {
         .send()
         .await
         .expect("wait");
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.status(), StatusCode::FOUND);
     let callback = location(&resp);
     assert!(
         callback.starts_with(&format!("{}/auth/open/connect/itsme/callback?", app.base)),
@@ -267,7 +267,7 @@ async fn a_person_approves_in_the_app_and_the_waiting_page_moves_on() {
         .send()
         .await
         .expect("poll");
-    assert_eq!(poll.status(), StatusCode::SEE_OTHER);
+    assert_eq!(poll.status(), StatusCode::FOUND);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let rp = app.follow_to_rp(&login.browser, location(&poll)).await;
     let q = query_of(&rp);

@@ -419,7 +419,12 @@ fn error_redirect(
             q.append_pair("state", s);
         }
     }
-    Redirect::to(url.as_str()).into_response()
+    found(url.as_str())
+}
+
+/// A 302 to the client, as itsme answers.
+fn found(url: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
 }
 
 /// The claim names listed under `member` of a `claims` request.
@@ -712,7 +717,7 @@ fn finish(sb: &Sandbox, tr: &Translator, action: &SandboxAction, state: ActionSt
                     q.append_pair("state", s);
                 }
             }
-            Ok(Redirect::to(url.as_str()).into_response())
+            Ok(found(url.as_str()))
         }
         ActionState::Rejected(r) => Ok(error_redirect(
             &action.redirect_uri,

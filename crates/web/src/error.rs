@@ -3,7 +3,7 @@
 //! userinfo endpoints (RFC 6749 §5.2, RFC 6750 §3), and an HTML page in the person's language.
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
 use passerelle_i18n::Translator;
 use serde_json::json;
@@ -80,7 +80,8 @@ pub(crate) fn respond_to_client(
             };
             url.query_pairs_mut()
                 .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            Redirect::to(url.as_str()).into_response()
+            // RFC 6749 §4.1.2 shows 302 Found; it works for every client.
+            (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
         }
         ResponseMode::FormPost => {
             let nonce = passerelle_store::random_token(16);

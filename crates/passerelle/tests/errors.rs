@@ -1,0 +1,674 @@
+//! What developers and attackers get for bad input: standard errors, never a panic or a 500.
+
+mod common;
+
+use common::*;
+use passerelle_jose::{Claims, SigAlg, SigningKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const JAN: &str = "+32470000001";
+
+async fn authorize(app: &TestApp, params: &[(&str, &str)]) -> reqwest::Response {
+    app.browser()
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(params)
+        .send()
+        .await
+        .expect("authorize")
+}
+
+#[tokio::test]
+async fn untrusted_clients_and_redirect_uris_get_a_page_not_a_redirect() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (_, ch) = pkce();
+    for params in [
+        vec![
+            ("client_id", "nobody"),
+            ("redirect_uri", RP_CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ],
+        vec![
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ],
+        vec![
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", "https://rp.example/callback/"),
+            ("response_type", "code"),
+        ],
+        vec![
+            ("client_id", client.id.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", ch.as_str()),
+        ],
+        vec![("redirect_uri", RP_CALLBACK)],
+    ] {
+        let resp = authorize(&app, &params).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{params:?}");
+        assert!(resp.headers().get("location").is_none());
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .expect("ct")
+                .starts_with("text/html")
+        );
+        assert!(resp.text().await.expect("body").contains("<h1>"));
+    }
+    // A repeated parameter is refused before anything else.
+    let url = format!(
+        "{}/auth/open/connect/authorize?client_id={}&client_id=x",
+        app.base, client.id
+    );
+    assert_eq!(
+        app.browser()
+            .get(url)
+            .send()
+            .await
+            .expect("authorize")
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn authorization_errors_are_redirected_with_state_and_iss() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("production", "client_secret_basic", &["nationality"])
+        .await;
+    let (_, ch) = pkce();
+    let base = |scope: &'static str| {
+        vec![
+            ("client_id", client.id.clone()),
+            ("redirect_uri", RP_CALLBACK.to_string()),
+            ("response_type", "code".to_string()),
+            ("scope", scope.to_string()),
+            ("state", "s-1".to_string()),
+            ("code_challenge", ch.clone()),
+            ("code_challenge_method", "S256".to_string()),
+        ]
+    };
+    let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
+        (base("openid nin"), "invalid_scope", "'nin'"),
+        (base("profile"), "invalid_scope", "openid"),
+        (
+            base("openid")
+                .into_iter()
+                .filter(|(k, _)| *k != "code_challenge")
+                .collect(),
+            "invalid_request",
+            "PKCE",
+        ),
+        (
+            base("openid")
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "code_challenge_method" {
+                        (k, "plain".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            "invalid_request",
+            "S256",
+        ),
+        (
+            base("openid")
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "response_type" {
+                        (k, "token".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            "unsupported_response_type",
+            "code",
+        ),
+        (
+            [base("openid"), vec![("prompt", "none".into())]].concat(),
+            "login_required",
+            "itsme",
+        ),
+        (
+            [base("openid"), vec![("request", "eyJ.x.y".into())]].concat(),
+            "request_not_supported",
+            "request",
+        ),
+        (
+            [base("openid"), vec![("acr_values", "idp:mitid".into())]].concat(),
+            "invalid_request",
+            "idp:itsme",
+        ),
+    ];
+    for (params, error, needle) in cases {
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let resp = authorize(&app, &pairs).await;
+        assert_eq!(resp.status(), StatusCode::FOUND, "{pairs:?}");
+        let q = query_of(&location(&resp));
+        assert_eq!(q["error"], error, "{pairs:?}");
+        assert!(q["error_description"].contains(needle), "{q:?}");
+        assert_eq!(q["state"], "s-1");
+        assert_eq!(q["iss"], app.issuer);
+    }
+    // The granted protected scope, and the accepted acr_values, go through.
+    let ok = [
+        base("openid nationality"),
+        vec![("acr_values", "idp:itsme loa:high".into())],
+    ]
+    .concat();
+    let pairs: Vec<(&str, &str)> = ok.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = authorize(&app, &pairs).await;
+    assert!(location(&resp).starts_with(&format!("{}/sandbox/v2/authorization", app.base)));
+}
+
+#[tokio::test]
+async fn grants_take_effect_without_a_restart() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    let (_, ch) = pkce();
+    let params = [
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", RP_CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid nin"),
+        ("code_challenge", ch.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    assert_eq!(
+        query_of(&location(&authorize(&app, &params).await))["error"],
+        "invalid_scope"
+    );
+    let mut record = app
+        .store
+        .find_client(&client.id)
+        .await
+        .expect("db")
+        .expect("client");
+    record.grants.push("nin".into());
+    let update = passerelle_store::NewClient {
+        id: record.id,
+        name: record.name,
+        secret_hash: record.secret_hash,
+        redirect_uris: record.redirect_uris,
+        auth_method: record.auth_method,
+        jwks: record.jwks,
+        jwks_uri: record.jwks_uri,
+        account: record.account,
+        grants: record.grants,
+        id_token_alg: record.id_token_alg,
+    };
+    assert!(app.store.update_client(&update, T0).await.expect("update"));
+    let (_, userinfo) = app.full_login(&client, "openid nin", JAN).await;
+    assert_eq!(userinfo["nin"], "85073001744");
+}
+
+async fn code_for(app: &TestApp, client: &TestClient) -> (String, String) {
+    let (login, q) = app.login(client, "openid profile", JAN).await;
+    (q["code"].clone(), login.verifier)
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_a_replay_revokes_the_tokens() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    let first: Value = app
+        .redeem(&client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let at = first["access_token"].as_str().expect("at").to_string();
+    let userinfo = |token: String| {
+        let url = app.url("/auth/open/connect/userinfo");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("userinfo")
+        }
+    };
+    assert_eq!(userinfo(at.clone()).await.status(), StatusCode::OK);
+    let again = app.redeem(&client, &code, &verifier).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        again.json::<Value>().await.expect("json")["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        userinfo(at).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "tokens from a replayed code are revoked"
+    );
+}
+
+#[tokio::test]
+async fn two_racing_redemptions_cannot_both_win() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    let (a, b) = tokio::join!(
+        app.redeem(&client, &code, &verifier),
+        app.redeem(&client, &code, &verifier)
+    );
+    let ok = [a.status(), b.status()]
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn codes_expire_after_sixty_seconds_and_need_the_right_verifier() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    app.clock.advance(61);
+    let resp = app.redeem(&client, &code, &verifier).await;
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["error"],
+        "invalid_grant"
+    );
+    let (code, _) = code_for(&app, &client).await;
+    let (_, wrong) = pkce();
+    let resp = app.redeem(&client, &code, &wrong).await;
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("code_verifier")
+    );
+    // Another client cannot redeem someone else's code.
+    let other = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    assert_eq!(
+        app.redeem(&other, &code, &verifier)
+            .await
+            .json::<Value>()
+            .await
+            .expect("json")["error"],
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn client_authentication_errors() {
+    let app = TestApp::spawn().await;
+    let basic = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let post = app.add_client("sandbox", "client_secret_post", &[]).await;
+    let token = app.url("/auth/open/connect/token");
+    let http = reqwest::Client::new();
+    let wrong = http
+        .post(&token)
+        .basic_auth(&basic.id, Some("nope"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .expect("h")
+            .starts_with("Basic")
+    );
+    assert_eq!(
+        wrong.json::<Value>().await.expect("json")["error"],
+        "invalid_client"
+    );
+    // A client registered for client_secret_post cannot use Basic, and the other way round.
+    let mismatch = http
+        .post(&token)
+        .basic_auth(&post.id, Some(&post.secret))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(
+        mismatch.json::<Value>().await.expect("json")["error"],
+        "invalid_client"
+    );
+    let none = http
+        .post(&token)
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    // client_secret_post works end to end.
+    let (login, q) = app.login(&post, "openid", JAN).await;
+    let ok = http
+        .post(&token)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("code_verifier", login.verifier.as_str()),
+            ("client_id", post.id.as_str()),
+            ("client_secret", post.secret.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(ok.status(), StatusCode::OK);
+    // Grant type and malformed bodies.
+    let grant = http
+        .post(&token)
+        .basic_auth(&basic.id, Some(&basic.secret))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(
+        grant.json::<Value>().await.expect("json")["error"],
+        "unsupported_grant_type"
+    );
+    let garbage = http
+        .post(&token)
+        .basic_auth(&basic.id, Some(&basic.secret))
+        .body("%%%&&&=\u{0}")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    let bad_basic = http
+        .post(&token)
+        .header("authorization", "Basic !!!")
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(bad_basic.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn private_key_jwt_and_es256_id_tokens() {
+    let app = TestApp::spawn().await;
+    let (key, _) = SigningKey::generate(SigAlg::Es256).expect("key");
+    let jwks = passerelle_jose::jwks_json([key.public_jwk()]).to_string();
+    let client = app
+        .add_client_with("sandbox", "private_key_jwt", &[], "ES256", Some(jwks))
+        .await;
+    let assertion = |jti: &str, aud: &str| {
+        let mut c = Claims::new();
+        for (k, v) in [
+            ("iss", json!(client.id)),
+            ("sub", json!(client.id)),
+            ("aud", json!(aud)),
+            ("jti", json!(jti)),
+            ("exp", json!(T0 + 60)),
+            ("iat", json!(T0)),
+        ] {
+            c.insert(k.into(), v);
+        }
+        key.sign(&c, None).expect("sign")
+    };
+    let token_url = app.url("/auth/open/connect/token");
+    let (login, q) = app.login(&client, "openid profile", JAN).await;
+    let form = |code: &str, a: String| {
+        vec![
+            ("grant_type".to_string(), "authorization_code".to_string()),
+            ("code".into(), code.to_string()),
+            ("redirect_uri".into(), RP_CALLBACK.into()),
+            ("code_verifier".into(), login.verifier.clone()),
+            (
+                "client_assertion_type".into(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ),
+            ("client_assertion".into(), a),
+        ]
+    };
+    let http = reqwest::Client::new();
+    let wrong_aud = http
+        .post(&token_url)
+        .form(&form(&q["code"], assertion("j0", "https://elsewhere")))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(
+        wrong_aud.json::<Value>().await.expect("json")["error"],
+        "invalid_client"
+    );
+    let ok = http
+        .post(&token_url)
+        .form(&form(&q["code"], assertion("j1", &token_url)))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(ok.status(), StatusCode::OK);
+    let tokens: Value = ok.json().await.expect("json");
+    let id_token = tokens["id_token"].as_str().expect("id_token");
+    assert_eq!(
+        passerelle_jose::peek_header(id_token).expect("header")["alg"],
+        "ES256"
+    );
+    app.verify_id_token(id_token, &client.id).await;
+    // The same assertion cannot be used twice.
+    let (login2, q2) = app.login(&client, "openid", JAN).await;
+    let mut f = form(&q2["code"], assertion("j1", &token_url));
+    f[3].1 = login2.verifier.clone();
+    let replay = http.post(&token_url).form(&f).send().await.expect("token");
+    let body: Value = replay.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("jti")
+    );
+}
+
+#[tokio::test]
+async fn userinfo_errors_follow_rfc_6750() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/auth/open/connect/userinfo");
+    let http = reqwest::Client::new();
+    let none = http.get(&url).send().await.expect("userinfo");
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        "Bearer realm=\"passerelle\""
+    );
+    let bad = http
+        .get(&url)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()
+            .expect("h")
+            .contains("error=\"invalid_token\"")
+    );
+    // A token in the POST body works too (RFC 6750 §2.2), and the scheme is case-insensitive.
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    let tokens: Value = app
+        .redeem(&client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let at = tokens["access_token"].as_str().expect("at");
+    assert_eq!(
+        http.post(&url)
+            .form(&[("access_token", at)])
+            .send()
+            .await
+            .expect("u")
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.get(&url)
+            .header("authorization", format!("bEaReR {at}"))
+            .send()
+            .await
+            .expect("u")
+            .status(),
+        StatusCode::OK
+    );
+    // Access tokens expire with the attributes they carry.
+    app.clock.advance(601);
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(at)
+            .send()
+            .await
+            .expect("u")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_what_expired() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    app.redeem(&client, &code, &verifier).await;
+    let _abandoned = app.begin(&client, "openid").await;
+    for table in [
+        "access_tokens",
+        "authorization_codes",
+        "login_transactions",
+        "sandbox_actions",
+    ] {
+        assert!(
+            app.store.count_rows(table).await.expect("count") > 0,
+            "{table}"
+        );
+    }
+    app.clock.advance(3600);
+    assert!(
+        app.store
+            .delete_expired(app.clock_now())
+            .await
+            .expect("delete")
+            > 0
+    );
+    for table in [
+        "access_tokens",
+        "authorization_codes",
+        "login_transactions",
+        "sandbox_actions",
+        "sandbox_tokens",
+        "used_jtis",
+    ] {
+        assert_eq!(
+            app.store.count_rows(table).await.expect("count"),
+            0,
+            "{table}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_input_never_produces_a_server_error() {
+    let app = TestApp::spawn().await;
+    let http = app.browser();
+    let long = "a".repeat(5000);
+    let probes: Vec<(reqwest::Method, String, Option<String>)> = vec![
+        (reqwest::Method::GET, "/auth/open/connect/authorize?%ff%fe=%00".into(), None),
+        (reqwest::Method::GET, format!("/auth/open/connect/authorize?client_id={long}"), None),
+        (reqwest::Method::POST, "/auth/open/connect/authorize".into(), Some("client_id=%zz".into())),
+        (reqwest::Method::GET, "/auth/open/connect/itsme/callback".into(), None),
+        (reqwest::Method::GET, "/auth/open/connect/itsme/callback?state=nope&code=x".into(), None),
+        (reqwest::Method::GET, "/sandbox/v2/authorization?client_id=passerelle&request=a.b.c.d.e".into(), None),
+        (reqwest::Method::GET, "/sandbox/v2/authorization?client_id=passerelle&redirect_uri=x".into(), None),
+        (reqwest::Method::POST, "/sandbox/v2/token".into(), Some("grant_type=authorization_code&code=x".into())),
+        (reqwest::Method::POST, "/sandbox/v2/token".into(), Some("client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=e30.e30.x".into())),
+        (reqwest::Method::GET, "/sandbox/v2/userinfo".into(), None),
+        (reqwest::Method::GET, "/sandbox/v2/actions/unknown/wait".into(), None),
+        (reqwest::Method::POST, "/sandbox/v2/actions/unknown/phone".into(), Some("phone=1".into())),
+        (reqwest::Method::GET, "/sandbox/v2/app/actions/unknown".into(), None),
+        (reqwest::Method::POST, "/sandbox/v2/app/actions/unknown".into(), Some("decision=approve&code=1".into())),
+        (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("a".repeat(200_000))),
+        (reqwest::Method::GET, "/nothing/here".into(), None),
+    ];
+    for (method, path, body) in probes {
+        let mut req = http
+            .request(method.clone(), app.url(&path))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.expect("request");
+        assert!(
+            resp.status().is_client_error(),
+            "{method} {path} → {}",
+            resp.status()
+        );
+    }
+}
+
+#[tokio::test]
+async fn discovery_advertises_what_is_implemented() {
+    let app = TestApp::spawn().await;
+    let doc: Value = reqwest::get(app.url("/auth/open/.well-known/openid-configuration"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["issuer"], app.issuer);
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{}/connect/authorize", app.issuer)
+    );
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("{}/.well-known/openid-configuration/jwks", app.issuer)
+    );
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(doc["subject_types_supported"], json!(["pairwise"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["request_parameter_supported"], false);
+    for scope in [
+        "openid",
+        "nin",
+        "itsme-eid",
+        "place-of-birth",
+        "nationality",
+        "itsme-validity",
+        "itsme-issuance-locality",
+    ] {
+        assert!(
+            doc["scopes_supported"]
+                .as_array()
+                .expect("scopes")
+                .contains(&json!(scope)),
+            "{scope}"
+        );
+    }
+    let jwks: Value = reqwest::get(doc["jwks_uri"].as_str().expect("uri"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter()
+            .all(|k| k.get("d").is_none() && k["kid"].is_string() && k["use"] == "sig")
+    );
+}

@@ -1,0 +1,52 @@
+"""Discovery and the JWKS, as an RP library reads them."""
+
+import requests
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from joserfc.jwk import KeySet
+
+
+def test_discovery_document(server):
+    r = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/json")
+    d = r.json()
+    i = server.issuer
+    assert d["issuer"] == i
+    assert d["authorization_endpoint"] == f"{i}/connect/authorize"
+    assert d["token_endpoint"] == f"{i}/connect/token"
+    assert d["userinfo_endpoint"] == f"{i}/connect/userinfo"
+    assert d["jwks_uri"] == f"{i}/.well-known/openid-configuration/jwks"
+    assert d["response_types_supported"] == ["code"]
+    assert set(d["response_modes_supported"]) == {"query", "form_post"}
+    assert d["grant_types_supported"] == ["authorization_code"]
+    assert d["subject_types_supported"] == ["pairwise"]
+    assert d["code_challenge_methods_supported"] == ["S256"]
+    assert set(d["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
+    assert set(d["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "private_key_jwt"}
+    assert d["authorization_response_iss_parameter_supported"] is True
+    expected_scopes = {
+        "openid", "name", "email", "idp-id", "profile", "date-of-birth", "gender", "phone", "address",
+        "nin", "nationality", "place-of-birth", "itsme-eid", "itsme-validity", "itsme-issuance-locality",
+    }
+    assert set(d["scopes_supported"]) == expected_scopes
+    for claim in ("sub", "acr", "idp", "nonce", "at_hash", "name", "email", "address", "nin", "nationality", "itsme_document_number"):
+        assert claim in d["claims_supported"], claim
+
+
+def test_discovery_is_valid_rfc8414_metadata(server):
+    # authlib's own validation of authorization-server metadata (issuer, endpoints, types).
+    meta = AuthorizationServerMetadata(server.discovery)
+    meta.validate_issuer = lambda: None  # it insists on https, which a local issuer is not
+    meta.validate()
+
+
+def test_jwks_holds_public_rs256_and_es256_keys(server):
+    jwks = server.jwks()
+    keys = jwks["keys"]
+    assert {k["kty"] for k in keys} == {"RSA", "EC"}
+    for k in keys:
+        assert k.get("kid"), k
+        assert k.get("use", "sig") == "sig"
+        for private in ("d", "p", "q", "dp", "dq", "qi"):
+            assert private not in k, f"the JWKS leaks the private member {private}"
+    KeySet.import_key_set(jwks)  # joserfc accepts it
