@@ -122,6 +122,16 @@ class Server:
         self._discovery = None
         return self
 
+    def stdout_line(self, prefix: str, timeout: float = 10) -> str:
+        """The first line of the startup banner that starts with `prefix` (after indentation)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.stdout_lines):
+                if line.strip().startswith(prefix):
+                    return line.strip()
+            time.sleep(0.05)
+        raise AssertionError(f"no {prefix!r} line in {self.stdout_lines!r}")
+
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM, then the exit code (a hang past `timeout` is killed and reported)."""
         assert self.proc is not None
@@ -291,8 +301,10 @@ class Browser:
         self.http = requests.Session()
         self.http.headers["User-Agent"] = "passerelle-e2e"
         self.stop_at = stop_at
+        self.history: list[str] = []  # every URL this browser was sent to, the RP's included
 
     def get(self, url: str, **kw) -> requests.Response:
+        self.history.append(url)
         return self.http.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT, **kw)
 
     def follow(self, response: requests.Response) -> requests.Response | str:
@@ -302,6 +314,7 @@ class Browser:
                 return response
             location = urljoin(response.url, response.headers["Location"])
             if location.startswith(self.stop_at):
+                self.history.append(location)
                 return location
             response = self.get(location)
         raise AssertionError("too many redirects")

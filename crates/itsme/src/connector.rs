@@ -229,10 +229,9 @@ impl Connector {
     ) -> Result<String, ConnectorError> {
         let endpoints = self.endpoints().await?;
         let scheme_keys = self.scheme_keys(false).await?;
-        let enc_key = scheme_keys
-            .encryption_key()
-            .ok_or_else(|| protocol("the scheme publishes no encryption key"))?
-            .clone();
+        if !scheme_keys.can_encrypt() {
+            return Err(protocol("the scheme publishes no encryption key"));
+        }
         let service = req.scopes.service();
         let scope = format!("openid service:{}", self.service_code(service));
         let wanted = claims::itsme_claims_for(req.scopes);
@@ -269,9 +268,9 @@ impl Connector {
             put("passerelle_client_name", json!(req.client_name));
         }
         let jws = self.signing.sign(&object, Some("JWT")).map_err(protocol)?;
-        let jwe =
-            passerelle_jose::encrypt(jws.as_bytes(), &enc_key, self.config.request_encryption)
-                .map_err(protocol)?;
+        let jwe = scheme_keys
+            .encrypt(jws.as_bytes(), self.config.request_encryption)
+            .map_err(protocol)?;
         let mut url = url::Url::parse(&endpoints.authorization).map_err(protocol)?;
         url.query_pairs_mut()
             .append_pair("client_id", &self.config.client_id)

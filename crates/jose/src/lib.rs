@@ -303,26 +303,6 @@ pub fn decrypt(token: &str, keys: &[&DecryptionKey]) -> Result<Vec<u8>, JoseErro
         .map_err(|_| JoseError::DecryptionFailed)
 }
 
-/// Encrypts `plaintext` (a signed JWT) to the recipient's public RSA key, with `cty: JWT` for a
-/// nested JWT (RFC 7519 §5.2) and the recipient's `kid`.
-pub fn encrypt(plaintext: &[u8], recipient: &Jwk, alg: EncAlg) -> Result<String, JoseError> {
-    let mut key = recipient.clone();
-    let _ = key.set_parameter("alg", None);
-    let _ = key.set_parameter("key_ops", None);
-    let bad = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
-    let encrypter: Box<dyn JweEncrypter> = match alg {
-        EncAlg::RsaOaep => Box::new(RSA_OAEP.encrypter_from_jwk(&key).map_err(bad)?),
-        EncAlg::RsaOaep256 => Box::new(RSA_OAEP_256.encrypter_from_jwk(&key).map_err(bad)?),
-    };
-    let mut header = JweHeader::new();
-    header.set_content_encryption(CONTENT_ENCRYPTION);
-    header.set_content_type("JWT");
-    if let Some(kid) = recipient.key_id() {
-        header.set_key_id(kid);
-    }
-    josekit::jwe::serialize_compact(plaintext, &header, encrypter.as_ref()).map_err(op_err)
-}
-
 /// Reads the protected header of a compact JWS or JWE without verifying anything.
 pub fn peek_header(token: &str) -> Result<Claims, JoseError> {
     let first = token.split('.').next().unwrap_or_default();
@@ -351,10 +331,42 @@ pub fn peek_payload(token: &str) -> Result<Claims, JoseError> {
     }
 }
 
-/// A set of public keys that signatures are verified against.
+/// A verifier built once for one public key (OpenSSL 3 makes parsing a key far costlier than
+/// using it, so keys are parsed when the set is built, never per token).
+#[derive(Debug)]
+struct Verifier {
+    kid: Option<String>,
+    alg: SigAlg,
+    verifier: Box<dyn JwsVerifier>,
+}
+
+/// Encrypters built once for the set's encryption key, one per key-management algorithm.
+#[derive(Debug)]
+struct Encrypters {
+    oaep: Box<dyn JweEncrypter>,
+    oaep256: Box<dyn JweEncrypter>,
+    kid: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct KeySet {
+    keys: Vec<Jwk>,
+    verifiers: Vec<Verifier>,
+    encrypters: Option<Encrypters>,
+}
+
+/// A set of public keys that signatures are verified against and that JWEs are encrypted to.
+/// Cheap to clone; keys are parsed once, when the set is built.
 #[derive(Debug, Clone, Default)]
 pub struct PublicKeys {
-    keys: Vec<Jwk>,
+    inner: std::sync::Arc<KeySet>,
+}
+
+fn without_alg(jwk: &Jwk) -> Jwk {
+    let mut key = jwk.clone();
+    let _ = key.set_parameter("alg", None);
+    let _ = key.set_parameter("key_ops", None);
+    key
 }
 
 impl PublicKeys {
@@ -362,33 +374,94 @@ impl PublicKeys {
     pub fn from_jwks_json(json: &str) -> Result<PublicKeys, JoseError> {
         let set = JwkSet::from_bytes(json.as_bytes())
             .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-        Ok(PublicKeys {
-            keys: set.keys().into_iter().cloned().collect(),
-        })
+        Ok(PublicKeys::from_jwks(
+            set.keys().into_iter().cloned().collect(),
+        ))
     }
 
     pub fn from_jwks(keys: Vec<Jwk>) -> PublicKeys {
-        PublicKeys { keys }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    pub fn has_kid(&self, kid: &str) -> bool {
-        self.keys.iter().any(|k| k.key_id() == Some(kid))
-    }
-
-    /// The first key meant for encryption (`use` = `enc`, or no `use`), RSA only.
-    pub fn encryption_key(&self) -> Option<&Jwk> {
-        self.keys
+        let mut verifiers = Vec::new();
+        for k in keys.iter().filter(|k| !matches!(k.key_use(), Some("enc"))) {
+            let bare = without_alg(k);
+            let kid = k.key_id().map(str::to_string);
+            match k.key_type() {
+                "RSA" => {
+                    if let Ok(v) = RS256.verifier_from_jwk(&bare) {
+                        verifiers.push(Verifier {
+                            kid,
+                            alg: SigAlg::Rs256,
+                            verifier: Box::new(v),
+                        });
+                    }
+                }
+                "EC" if k.curve() == Some("P-256") => {
+                    if let Ok(v) = ES256.verifier_from_jwk(&bare) {
+                        verifiers.push(Verifier {
+                            kid,
+                            alg: SigAlg::Es256,
+                            verifier: Box::new(v),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let enc = keys
             .iter()
             .find(|k| k.key_type() == "RSA" && matches!(k.key_use(), Some("enc")))
             .or_else(|| {
-                self.keys
-                    .iter()
+                keys.iter()
                     .find(|k| k.key_type() == "RSA" && k.key_use().is_none())
+            });
+        let encrypters = enc.and_then(|k| {
+            let bare = without_alg(k);
+            Some(Encrypters {
+                oaep: Box::new(RSA_OAEP.encrypter_from_jwk(&bare).ok()?),
+                oaep256: Box::new(RSA_OAEP_256.encrypter_from_jwk(&bare).ok()?),
+                kid: k.key_id().map(str::to_string),
             })
+        });
+        PublicKeys {
+            inner: std::sync::Arc::new(KeySet {
+                keys,
+                verifiers,
+                encrypters,
+            }),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.keys.is_empty()
+    }
+
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.inner.keys.iter().any(|k| k.key_id() == Some(kid))
+    }
+
+    /// Whether the set has an RSA key to encrypt to (`use` = `enc`, or no `use`).
+    pub fn can_encrypt(&self) -> bool {
+        self.inner.encrypters.is_some()
+    }
+
+    /// Encrypts `plaintext` (a signed JWT) to the set's encryption key, with `cty: JWT` for a
+    /// nested JWT (RFC 7519 §5.2) and the key's `kid`.
+    pub fn encrypt(&self, plaintext: &[u8], alg: EncAlg) -> Result<String, JoseError> {
+        let e = self
+            .inner
+            .encrypters
+            .as_ref()
+            .ok_or_else(|| JoseError::InvalidKey("no RSA encryption key in the set".into()))?;
+        let encrypter: &dyn JweEncrypter = match alg {
+            EncAlg::RsaOaep => e.oaep.as_ref(),
+            EncAlg::RsaOaep256 => e.oaep256.as_ref(),
+        };
+        let mut header = JweHeader::new();
+        header.set_content_encryption(CONTENT_ENCRYPTION);
+        header.set_content_type("JWT");
+        if let Some(kid) = &e.kid {
+            header.set_key_id(kid);
+        }
+        josekit::jwe::serialize_compact(plaintext, &header, encrypter).map_err(op_err)
     }
 
     /// Verifies a compact JWS against the key named by its `kid` (or the only candidate key when
@@ -402,40 +475,22 @@ impl PublicKeys {
         let alg = SigAlg::parse(alg_name)
             .filter(|a| accepted.contains(a))
             .ok_or_else(|| JoseError::AlgorithmNotAccepted(alg_name.to_string()))?;
-        let kty = match alg {
-            SigAlg::Rs256 => "RSA",
-            SigAlg::Es256 => "EC",
-        };
         let kid = header.get("kid").and_then(Value::as_str);
-        let candidates: Vec<&Jwk> = self
-            .keys
+        let candidates: Vec<&Verifier> = self
+            .inner
+            .verifiers
             .iter()
-            .filter(|k| k.key_type() == kty && !matches!(k.key_use(), Some("enc")))
-            .filter(|k| match kid {
-                Some(kid) => k.key_id() == Some(kid),
+            .filter(|v| v.alg == alg)
+            .filter(|v| match kid {
+                Some(kid) => v.kid.as_deref() == Some(kid),
                 None => true,
             })
             .collect();
-        let key = match candidates.as_slice() {
-            [one] => *one,
+        let verifier = match candidates.as_slice() {
+            [one] => one,
             _ => return Err(JoseError::UnknownKey(kid.map(str::to_string))),
         };
-        let mut key = key.clone();
-        let _ = key.set_parameter("alg", None);
-        let _ = key.set_parameter("key_ops", None);
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            SigAlg::Rs256 => Box::new(
-                RS256
-                    .verifier_from_jwk(&key)
-                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
-            ),
-            SigAlg::Es256 => Box::new(
-                ES256
-                    .verifier_from_jwk(&key)
-                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
-            ),
-        };
-        let (payload, _) = josekit::jws::deserialize_compact(token, verifier.as_ref())
+        let (payload, _) = josekit::jws::deserialize_compact(token, verifier.verifier.as_ref())
             .map_err(|_| JoseError::BadSignature)?;
         match serde_json::from_slice(&payload) {
             Ok(Value::Object(m)) => Ok(m),
@@ -473,7 +528,8 @@ mod tests {
         let jws = sig.sign(&claims, Some("JWT")).expect("sign");
         let verify = PublicKeys::from_jwks(vec![sig.public_jwk().clone()]);
         for alg in [EncAlg::RsaOaep, EncAlg::RsaOaep256] {
-            let jwe = encrypt(jws.as_bytes(), dec.public_jwk(), alg).expect("encrypt");
+            let recipient = PublicKeys::from_jwks(vec![dec.public_jwk().clone()]);
+            let jwe = recipient.encrypt(jws.as_bytes(), alg).expect("encrypt");
             let header = peek_header(&jwe).expect("header");
             assert_eq!(header["alg"], alg.name());
             assert_eq!(header["cty"], "JWT");

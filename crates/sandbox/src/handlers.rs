@@ -1065,11 +1065,9 @@ fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String,
         .signing
         .sign(claims, Some("JWT"))
         .map_err(|e| Failure::Internal(e.to_string()))?;
-    let key = client
+    client
         .keys
-        .encryption_key()
-        .ok_or_else(|| Failure::Internal("client has no encryption key".into()))?;
-    passerelle_jose::encrypt(jws.as_bytes(), key, sb.token_encryption)
+        .encrypt(jws.as_bytes(), sb.token_encryption)
         .map_err(|e| Failure::Internal(e.to_string()))
 }
 

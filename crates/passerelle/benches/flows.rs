@@ -1,0 +1,412 @@
+//! End-to-end load benchmark: N complete logins (authorize → sandbox phone page → phone number →
+//! waiting page → callback → token → userinfo) with an approving persona, C at a time, against a
+//! real `passerelle serve` child process on 127.0.0.1. Prints flows per second, latency
+//! percentiles per flow, the server's CPU time per flow (from /proc) and its peak memory.
+//!
+//!     cargo bench -p passerelle --bench flows -- [--flows N] [--concurrency C]
+//!         [--scope "openid profile"] [--database-url postgres://…]
+//!
+//! The load generator runs in this process; only the server's own CPU is counted per flow.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+struct Args {
+    flows: usize,
+    concurrency: usize,
+    scope: String,
+    phone: String,
+    database_url: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        flows: 2000,
+        concurrency: 16,
+        scope: "openid profile address phone nin itsme-eid".into(),
+        phone: "+32470000001".into(),
+        database_url: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--flows" => a.flows = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.flows),
+            "--concurrency" => {
+                a.concurrency = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(a.concurrency)
+            }
+            "--scope" => a.scope = it.next().unwrap_or(a.scope),
+            "--phone" => a.phone = it.next().unwrap_or(a.phone),
+            "--database-url" => a.database_url = it.next(),
+            _ => {} // `cargo bench` passes --bench
+        }
+    }
+    a
+}
+
+fn random(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand_byte()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn rand_byte() -> u8 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() as u8
+}
+
+/// Server CPU time (user + system) in seconds, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(a: &Args) -> (Server, String, String) {
+    let bin = env!("CARGO_BIN_EXE_passerelle");
+    let dir = std::env::temp_dir().join(format!("passerelle-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut common = vec!["--data-dir".to_string(), dir.display().to_string()];
+    if let Some(u) = &a.database_url {
+        common.extend(["--database-url".to_string(), u.clone()]);
+    }
+    // BENCH_WRAP="perf record -g -o /tmp/perf.data --" profiles the server.
+    let wrap: Vec<String> = std::env::var("BENCH_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut cmd = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = cmd
+        .args(&common)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PASSERELLE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start passerelle");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let addr = line.trim().rsplit(' ').next().expect("address").to_string();
+    let base = format!("http://{addr}");
+    let out = Command::new(bin)
+        .args(&common)
+        .args([
+            "client",
+            "add",
+            "--name",
+            "Bench RP",
+            "--redirect-uri",
+            "https://rp.bench/cb",
+            "--account",
+            "sandbox",
+            "--json",
+        ])
+        .output()
+        .expect("client add");
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client json");
+    let id = client["client_id"].as_str().expect("id").to_string();
+    let secret = client["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    (
+        Server {
+            child,
+            base,
+            _dir: dir,
+        },
+        id,
+        secret,
+    )
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn attr_after(html: &str, marker: &str, attr: &str) -> String {
+    let at = html.find(marker).unwrap_or(0);
+    let key = format!("{attr}=\"");
+    let i = at + html[at..].find(&key).unwrap_or(0) + key.len();
+    let j = html[i..].find('"').unwrap_or(0);
+    html[i..i + j].to_string()
+}
+
+/// One complete login; returns an error text on any unexpected answer.
+async fn flow(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    a: &Args,
+) -> Result<(), String> {
+    let verifier = random(32);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    fn e(s: &'static str) -> impl Fn(reqwest::Error) -> String {
+        move |err| format!("{s}: {err}")
+    }
+    let r = http
+        .get(format!("{base}/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", id),
+            ("redirect_uri", "https://rp.bench/cb"),
+            ("scope", a.scope.as_str()),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .map_err(e("authorize"))?;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let scheme = location(&r);
+    let page = http
+        .get(&scheme)
+        .send()
+        .await
+        .map_err(e("phone page"))?
+        .text()
+        .await
+        .map_err(e("phone page"))?;
+    let action = attr_after(&page, "<form method=\"post\"", "action");
+    let r = http
+        .post(format!("{base}{action}"))
+        .form(&[("phone", a.phone.as_str())])
+        .send()
+        .await
+        .map_err(e("phone"))?;
+    let r = http
+        .get(format!("{base}{}", location(&r)))
+        .send()
+        .await
+        .map_err(e("wait"))?;
+    let r = http
+        .get(location(&r))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .map_err(e("callback"))?;
+    let rp = location(&r);
+    let code = url_param(&rp, "code").ok_or_else(|| format!("no code in {rp}"))?;
+    let r = http
+        .post(format!("{base}/auth/open/connect/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://rp.bench/cb"),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(e("token"))?;
+    let tokens: serde_json::Value = r.json().await.map_err(e("token"))?;
+    let at = tokens["access_token"].as_str().ok_or("no access token")?;
+    let r = http
+        .get(format!("{base}/auth/open/connect/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .map_err(e("userinfo"))?;
+    if !r.status().is_success() {
+        return Err(format!("userinfo {}", r.status()));
+    }
+    Ok(())
+}
+
+fn url_param(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    q.split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .map(|v| v.to_string())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let a = Arc::new(args());
+    let (server, id, secret) = start(&a);
+    let pid = server.child.id();
+    eprintln!("server pid {pid}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let base = server.base.clone();
+    let run = |n: usize| {
+        let (http, base, id, secret, a) = (
+            http.clone(),
+            base.clone(),
+            id.clone(),
+            secret.clone(),
+            a.clone(),
+        );
+        rt.block_on(async move {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut tasks = Vec::new();
+            for _ in 0..a.concurrency {
+                let (http, base, id, secret, a, next) = (
+                    http.clone(),
+                    base.clone(),
+                    id.clone(),
+                    secret.clone(),
+                    a.clone(),
+                    next.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    let mut errors = 0usize;
+                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                        let t = Instant::now();
+                        match flow(&http, &base, &id, &secret, &a).await {
+                            Ok(()) => lat.push(t.elapsed()),
+                            Err(err) => {
+                                if errors == 0 {
+                                    eprintln!("flow failed: {err}");
+                                }
+                                errors += 1;
+                            }
+                        }
+                    }
+                    (lat, errors)
+                }));
+            }
+            let mut all = Vec::new();
+            let mut errors = 0;
+            for t in tasks {
+                let (l, e) = t.await.expect("task");
+                all.extend(l);
+                errors += e;
+            }
+            (all, errors)
+        })
+    };
+    let warmup = (a.flows / 10).clamp(20, 200);
+    let _ = run(warmup);
+    let cpu0 = cpu_seconds(pid);
+    let t0 = Instant::now();
+    let (mut lat, errors) = run(a.flows);
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu0;
+    lat.sort();
+    let ok = lat.len();
+    println!("Passerelle end-to-end login benchmark");
+    println!(
+        "  database:        {}",
+        if a.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite (embedded default)"
+        }
+    );
+    println!("  scope:           {}", a.scope);
+    println!(
+        "  flows:           {ok} ok, {errors} failed ({} warm-up flows not counted), concurrency {}",
+        warmup, a.concurrency
+    );
+    println!(
+        "  throughput:      {:.1} flows/s ({:.2} s wall)",
+        ok as f64 / wall,
+        wall
+    );
+    println!(
+        "  latency per flow (7 HTTP requests): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0)
+    );
+    println!(
+        "  server CPU:      {:.3} ms per flow ({:.2} s in total, {} cores on this machine)",
+        cpu * 1000.0 / ok.max(1) as f64,
+        cpu,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "  server memory:   peak RSS {} MiB, now {} MiB",
+        status_kb(pid, "VmHWM:") / 1024,
+        status_kb(pid, "VmRSS:") / 1024
+    );
+    drop(server);
+    if errors > 0 {
+        std::process::exit(1);
+    }
+}
