@@ -75,6 +75,13 @@ impl Translator {
         Translator::default()
     }
 
+    /// The languages that have translations, as BCP 47 tags (for `ui_locales_supported`).
+    pub fn languages() -> Vec<String> {
+        let mut l: Vec<String> = LOCALES.locales().map(ToString::to_string).collect();
+        l.sort();
+        l
+    }
+
     /// The BCP 47 tag of the chosen language, for `<html lang>`.
     pub fn lang(&self) -> String {
         self.lang.to_string()

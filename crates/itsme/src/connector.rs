@@ -447,13 +447,17 @@ pub async fn fetch_jwks(url: &str) -> Result<PublicKeys, ConnectorError> {
             CLIENT.get_or_init(|| c)
         }
     };
-    let resp = http.get(url).send().await.map_err(unavailable)?;
+    const LIMIT: usize = 64 * 1024;
+    let mut resp = http.get(url).send().await.map_err(unavailable)?;
     if !resp.status().is_success() {
         return Err(unavailable(format!("jwks_uri answered {}", resp.status())));
     }
-    let body = resp.bytes().await.map_err(unavailable)?;
-    if body.len() > 64 * 1024 {
-        return Err(protocol("the JWKS is larger than 64 KiB"));
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(unavailable)? {
+        if body.len() + chunk.len() > LIMIT {
+            return Err(protocol("the JWKS is larger than 64 KiB"));
+        }
+        body.extend_from_slice(&chunk);
     }
     let text = std::str::from_utf8(&body).map_err(protocol)?;
     PublicKeys::from_jwks_json(text).map_err(protocol)

@@ -362,10 +362,13 @@ pub struct PublicKeys {
     inner: std::sync::Arc<KeySet>,
 }
 
+/// The key without the members josekit would enforce on its own: Passerelle selects keys by
+/// `kid` and checks algorithms itself, and a JWS without `kid` is valid (RFC 7515 §4.1.4).
 fn without_alg(jwk: &Jwk) -> Jwk {
     let mut key = jwk.clone();
-    let _ = key.set_parameter("alg", None);
-    let _ = key.set_parameter("key_ops", None);
+    for member in ["alg", "key_ops", "kid"] {
+        let _ = key.set_parameter(member, None);
+    }
     key
 }
 
@@ -554,6 +557,21 @@ mod tests {
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
         assert!(keys.verify(&tampered, &[SigAlg::Es256]).is_err());
+    }
+
+    #[test]
+    fn a_signature_without_kid_verifies_against_the_only_candidate() {
+        let (sig, private) = SigningKey::generate(SigAlg::Rs256).expect("key");
+        let keys = PublicKeys::from_jwks(vec![sig.public_jwk().clone()]);
+        let mut bare = Jwk::from_bytes(private.as_bytes()).expect("jwk");
+        bare.set_parameter("kid", None).expect("remove kid");
+        let signer = RS256.signer_from_jwk(&bare).expect("signer");
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        let payload = serde_json::to_vec(&Claims::new()).expect("json");
+        let token = josekit::jws::serialize_compact(&payload, &header, &signer).expect("sign");
+        assert!(peek_header(&token).expect("header").get("kid").is_none());
+        assert!(keys.verify(&token, &[SigAlg::Rs256]).is_ok());
     }
 
     #[test]

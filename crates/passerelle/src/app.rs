@@ -138,6 +138,7 @@ pub struct App {
     pub sandbox_issuer: String,
     pub persona_count: usize,
     pub has_real_itsme: bool,
+    pub lifetimes: Lifetimes,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -297,6 +298,7 @@ pub async fn build(
         sandbox_issuer,
         persona_count,
         has_real_itsme: settings.itsme.is_some(),
+        lifetimes: settings.lifetimes,
     })
 }
 
@@ -333,7 +335,11 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let housekeeping = tokio::spawn(housekeeping(app.store.clone(), app.clock.clone()));
+    let housekeeping = tokio::spawn(housekeeping(
+        app.store.clone(),
+        app.clock.clone(),
+        app.lifetimes.code,
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
         shutdown.await;
@@ -353,12 +359,17 @@ pub async fn serve(
     Ok(())
 }
 
-/// Deletes expired transactions, codes, tokens and the attributes they carry, every 30 seconds.
-async fn housekeeping(store: Store, clock: Arc<dyn Clock>) {
+/// Deletes expired transactions, codes, tokens and the attributes they carry, every 30 seconds,
+/// and drops the attributes of codes that expired unredeemed.
+async fn housekeeping(store: Store, clock: Arc<dyn Clock>, code_lifetime: i64) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
-        match store.delete_expired(clock.now()).await {
+        let now = clock.now();
+        if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        match store.delete_expired(now).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "expired rows deleted"),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),

@@ -29,6 +29,8 @@ type Shared = State<Arc<Sandbox>>;
 
 /// How long an authorization at the sandbox lives, phone page included.
 const ACTION_LIFETIME: i64 = 600;
+/// How long an approved action's code can be redeemed (itsme: 3 minutes).
+const CODE_LIFETIME: i64 = 180;
 /// Lifetime of the sandbox's ID tokens and access tokens.
 const TOKEN_LIFETIME: i64 = 600;
 /// How long one long-poll request of the waiting page may hang.
@@ -270,6 +272,8 @@ async fn apply(
         ActionState::Approved => {
             to.status = "approved".into();
             to.code_hash = Some(token_hash(&sb.code_for(&action.id)));
+            // itsme's codes are valid for 3 minutes.
+            to.deadline = Some(now + CODE_LIFETIME);
         }
         ActionState::Rejected(r) => {
             to.status = "rejected".into();
@@ -351,7 +355,7 @@ async fn discovery(State(sb): Shared) -> Response {
         "claims_parameter_supported": true,
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
-        "ui_locales_supported": ["fr", "nl", "de", "en"],
+        "ui_locales_supported": passerelle_i18n::Translator::languages(),
         "claims_supported": claims,
     }))
     .into_response()
@@ -954,6 +958,8 @@ async fn app_submit(
         }
         _ => return render_app(&sb, &headers, &action, None),
     };
+    // A deadline that passed takes effect first, so a late code meets a timed-out action.
+    let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
     let (action, _) = apply(&sb, action, event, None).await?;
     let error = match (event, state_of(&action)?) {
         (

@@ -235,6 +235,16 @@ impl Store {
         Ok(())
     }
 
+    /// Drops the attributes of codes created before `before` that were never redeemed: a code
+    /// that can no longer be redeemed has no reason to hold personal data.
+    pub async fn clear_stale_code_claims(&self, before: i64) -> Result<u64> {
+        let r = sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE created_at <= $1 AND used_at IS NULL AND claims <> '{}'")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     /// A live access token, or `None` when unknown, revoked or expired.
     pub async fn find_access_token(
         &self,

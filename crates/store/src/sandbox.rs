@@ -136,14 +136,14 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Redeems an approved action's code, once.
+    /// Redeems an approved action's code, once, before its deadline.
     pub async fn redeem_sandbox_code(
         &self,
         code_hash: &str,
         now: i64,
     ) -> Result<Option<SandboxAction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND expires_at > $2 RETURNING {COLUMNS}"
+            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 RETURNING {COLUMNS}"
         )))
         .bind(code_hash)
         .bind(now)

@@ -151,7 +151,9 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             claims: Value::Object(claims).to_string(),
             auth_time: now,
             created_at: now,
-            expires_at: now + b.lifetimes.code,
+            // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
+            // revoke the tokens it gave; its attributes go at redemption or by housekeeping.
+            expires_at: now + b.lifetimes.code.max(b.lifetimes.access_token),
         })
         .await?;
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");

@@ -54,7 +54,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
-        "ui_locales_supported": ["en"],
+        "ui_locales_supported": passerelle_i18n::Translator::languages(),
     });
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

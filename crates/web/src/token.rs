@@ -189,9 +189,9 @@ async fn check_assertion(
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or_else(|| invalid_client("client_assertion: exp is missing", false))?;
-    if exp <= now || exp > now + 600 {
+    if exp <= now || exp > now + 3600 {
         return Err(invalid_client(
-            "client_assertion: expired, or valid for more than 10 minutes",
+            "client_assertion: expired, or valid for more than an hour",
             false,
         ));
     }
@@ -268,7 +268,7 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         }
     };
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
-    let problem = if record.expires_at <= now {
+    let problem = if record.created_at + b.lifetimes.code <= now {
         Some(refuse("the code has expired"))
     } else if record.client_id != client.id {
         Some(refuse("the code was issued to another client"))
