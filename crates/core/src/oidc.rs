@@ -346,25 +346,25 @@ pub fn validate_authorization_request(
                         "unknown identity provider in acr_values; Passerelle offers idp:itsme",
                     );
                 }
-            } else if let Some(loa) = value.strip_prefix("loa:") {
-                if !matches!(loa, "low" | "substantial" | "high") {
-                    return fail(
-                        response_mode,
-                        ErrorCode::InvalidRequest,
-                        "unknown level of assurance in acr_values; use loa:low, loa:substantial or loa:high",
-                    );
-                }
+            } else if let Some(loa) = value.strip_prefix("loa:")
+                && !matches!(loa, "low" | "substantial" | "high")
+            {
+                return fail(
+                    response_mode,
+                    ErrorCode::InvalidRequest,
+                    "unknown level of assurance in acr_values; use loa:low, loa:substantial or loa:high",
+                );
             }
         }
     }
-    if let Some(max_age) = params.get("max_age") {
-        if max_age.parse::<u64>().is_err() {
-            return fail(
-                response_mode,
-                ErrorCode::InvalidRequest,
-                "max_age must be a non-negative integer",
-            );
-        }
+    if let Some(max_age) = params.get("max_age")
+        && max_age.parse::<u64>().is_err()
+    {
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "max_age must be a non-negative integer",
+        );
     }
     let ui_locales = params
         .get("ui_locales")

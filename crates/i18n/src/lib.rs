@@ -45,10 +45,10 @@ impl Translator {
                 .find(|l| l.language == wanted.language)
                 .map(|l| (*l).clone())
         };
-        if let Some(ui) = ui_locales {
-            if let Some(lang) = ui.split(' ').find_map(pick) {
-                return Translator { lang };
-            }
+        if let Some(ui) = ui_locales
+            && let Some(lang) = ui.split(' ').find_map(pick)
+        {
+            return Translator { lang };
         }
         if let Some(header) = accept_language {
             let mut ranked: Vec<(f32, &str)> = header

@@ -192,12 +192,12 @@ impl Connector {
 
     /// The scheme's keys, fetched lazily and cached; `force` refetches (unknown `kid`).
     async fn scheme_keys(&self, force: bool) -> Result<PublicKeys, ConnectorError> {
-        if let Ok(guard) = self.scheme_keys.read() {
-            if let Some(c) = guard.as_ref() {
-                let age = c.fetched.elapsed();
-                if age < JWKS_TTL && (!force || age < JWKS_MIN_REFRESH) {
-                    return Ok(c.keys.clone());
-                }
+        if let Ok(guard) = self.scheme_keys.read()
+            && let Some(c) = guard.as_ref()
+        {
+            let age = c.fetched.elapsed();
+            if age < JWKS_TTL && (!force || age < JWKS_MIN_REFRESH) {
+                return Ok(c.keys.clone());
             }
         }
         let url = self.endpoints().await?.jwks.clone();

@@ -94,7 +94,9 @@ async fn authorization_errors_are_redirected_with_state_and_iss() {
             ("code_challenge_method", "S256".to_string()),
         ]
     };
-    let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
+    // (parameters, expected error, a word the description must contain)
+    type Case = (Vec<(&'static str, String)>, &'static str, &'static str);
+    let cases: Vec<Case> = vec![
         (base("openid nin"), "invalid_scope", "'nin'"),
         (base("profile"), "invalid_scope", "openid"),
         (

@@ -463,13 +463,12 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         for k in ["client_id", "response_type"] {
             if let (Some(outer), Some(inner)) =
                 (params.get(k), object.get(k).and_then(Value::as_str))
+                && outer != inner
             {
-                if outer != inner {
-                    return Err(Failure::page(
-                        &tr,
-                        format!("{k} differs between the query and the request object."),
-                    ));
-                }
+                return Err(Failure::page(
+                    &tr,
+                    format!("{k} differs between the query and the request object."),
+                ));
             }
         }
         p.remove("request");
@@ -1117,13 +1116,13 @@ async fn token(State(sb): Shared, body: Bytes) -> Reply {
             "redirect_uri differs from the authorization request",
         ));
     }
-    if let Some(challenge) = &action.code_challenge {
-        if !verify_pkce(form.get("code_verifier").unwrap_or_default(), challenge) {
-            return Err(Failure::token(
-                "invalid_grant",
-                "code_verifier does not match the code_challenge",
-            ));
-        }
+    if let Some(challenge) = &action.code_challenge
+        && !verify_pkce(form.get("code_verifier").unwrap_or_default(), challenge)
+    {
+        return Err(Failure::token(
+            "invalid_grant",
+            "code_verifier does not match the code_challenge",
+        ));
     }
     let persona = sb
         .persona_of(&action)

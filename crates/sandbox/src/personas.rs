@@ -200,27 +200,27 @@ impl Persona {
             if asked(uri::VALIDITY_TO) {
                 out.insert(uri::VALIDITY_TO.into(), meta(&stamp(&d.valid_to)));
             }
-            if asked(uri::VERIFICATION_DATE) {
-                if let Some(r) = &d.read_date {
-                    out.insert(uri::VERIFICATION_DATE.into(), meta(&stamp(r)));
-                }
+            if asked(uri::VERIFICATION_DATE)
+                && let Some(r) = &d.read_date
+            {
+                out.insert(uri::VERIFICATION_DATE.into(), meta(&stamp(r)));
             }
         }
         // validityFrom and issuance_locality exist only for Belgian documents, with BEeidSn.
         if asked(uri::BE_EID_SN) && self.is_belgian() {
             let meta = |v: &str| json!({ uri::BE_EID_SN: v });
-            if asked(uri::VALIDITY_FROM) {
-                if let Some(f) = &d.valid_from {
-                    out.insert(
-                        uri::VALIDITY_FROM.into(),
-                        meta(&format!("{f}T00:00:00.000Z")),
-                    );
-                }
+            if asked(uri::VALIDITY_FROM)
+                && let Some(f) = &d.valid_from
+            {
+                out.insert(
+                    uri::VALIDITY_FROM.into(),
+                    meta(&format!("{f}T00:00:00.000Z")),
+                );
             }
-            if asked(uri::ISSUANCE_LOCALITY) {
-                if let Some(l) = &d.issuance_locality {
-                    out.insert(uri::ISSUANCE_LOCALITY.into(), meta(l));
-                }
+            if asked(uri::ISSUANCE_LOCALITY)
+                && let Some(l) = &d.issuance_locality
+            {
+                out.insert(uri::ISSUANCE_LOCALITY.into(), meta(l));
             }
         }
         out
@@ -303,19 +303,18 @@ impl Personas {
                 ("document.valid_from", p.document.valid_from.as_deref()),
                 ("document.read_date", p.document.read_date.as_deref()),
             ] {
-                if let Some(d) = date {
-                    if !is_date(d) {
-                        bad(format!("{name} must be YYYY-MM-DD"));
-                    }
+                if let Some(d) = date
+                    && !is_date(d)
+                {
+                    bad(format!("{name} must be YYYY-MM-DD"));
                 }
             }
-            if let Some(b) = &p.birthdate {
-                if is_date(b)
-                    && b.as_str()
-                        > format!("{}{}", year - 16, today.get(4..).unwrap_or_default()).as_str()
-                {
-                    bad("itsme users are at least 16 years old".into());
-                }
+            if let Some(b) = &p.birthdate
+                && is_date(b)
+                && b.as_str()
+                    > format!("{}{}", year - 16, today.get(4..).unwrap_or_default()).as_str()
+            {
+                bad("itsme users are at least 16 years old".into());
             }
             if p.is_belgian() {
                 match &p.national_number {

@@ -33,10 +33,10 @@ impl Waiters {
     }
 
     pub(crate) fn wake(&self, id: &str) {
-        if let Ok(m) = self.map.lock() {
-            if let Some(n) = m.get(id) {
-                n.notify_waiters();
-            }
+        if let Ok(m) = self.map.lock()
+            && let Some(n) = m.get(id)
+        {
+            n.notify_waiters();
         }
     }
 }

@@ -72,7 +72,7 @@ pub type CodeRecord = NewCode;
 #[derive(Debug)]
 pub enum RedeemedCode {
     /// First use: the caller may issue tokens (after checking expiry, client, PKCE).
-    Fresh(CodeRecord),
+    Fresh(Box<CodeRecord>),
     /// The code was used before; tokens issued from it have been revoked (RFC 6749 §4.1.2).
     Replayed,
     /// No such code (never issued, or expired and deleted).
@@ -171,7 +171,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(r) = row {
-            return Ok(RedeemedCode::Fresh(NewCode {
+            return Ok(RedeemedCode::Fresh(Box::new(NewCode {
                 code_hash: r.try_get("code_hash")?,
                 client_id: r.try_get("client_id")?,
                 redirect_uri: r.try_get("redirect_uri")?,
@@ -183,7 +183,7 @@ impl Store {
                 auth_time: r.try_get("auth_time")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
-            }));
+            })));
         }
         let exists: Option<String> =
             sqlx::query_scalar("SELECT code_hash FROM authorization_codes WHERE code_hash = $1")
