@@ -140,6 +140,9 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            // A local SQLite file does not go stale; pinging it before every use would double the
+            // round trips to its worker thread. A PostgreSQL connection can, so it is checked.
+            .test_before_acquire(backend == Backend::Postgres)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
