@@ -53,9 +53,7 @@ def test_authentication_on_postgres(pg_server, pg_client):
 def test_identification_on_postgres(pg_server, pg_client, personas):
     persona = next(p for p in personas if p["phone_number"] == "+33639980001")
     result = login(RelyingParty(pg_server, pg_client, scope=ALL_SCOPES), persona["phone_number"])
-    info = dict(result.userinfo)
-    info.pop("idp_id")
-    assert info == {"sub": result.id_claims["sub"], **persona["attributes"]}
+    assert result.userinfo == {"sub": result.id_claims["sub"], **persona["attributes"]}
 
 
 def test_refusal_on_postgres(pg_server, pg_client):

@@ -208,9 +208,8 @@ impl Sandbox {
         self.hmac("code", &[action_id])[..36].to_string()
     }
 
-    /// itsme's subject for a persona towards a client: stable, 36 characters, pairwise.
     fn sub_for(&self, client_id: &str, phone: &str) -> String {
-        self.hmac("sub", &[client_id, phone])[..36].to_string()
+        crate::subject(client_id, phone)
     }
 
     fn persona_of(&self, action: &SandboxAction) -> Option<&Persona> {

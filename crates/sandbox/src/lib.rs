@@ -21,6 +21,21 @@ use passerelle_store::{Clock, Store};
 pub use handlers::router;
 pub use personas::{Persona, Personas};
 
+/// itsme's subject for a persona towards a sandbox client: stable, 36 characters, different per
+/// client. It depends on nothing secret (the people are made up), so `passerelle sandbox
+/// personas` can show it without a database, as the `idp_id` an RP will receive.
+pub fn subject(client_id: &str, phone_number: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in ["passerelle-sandbox-subject", client_id, phone_number] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize());
+    s[..36].to_string()
+}
+
 /// A relying party of the sandbox (in the embedded default: Passerelle's own connector).
 #[derive(Debug, Clone)]
 pub struct SandboxClient {

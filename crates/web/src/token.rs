@@ -114,9 +114,17 @@ async fn check_secret(
     if !ok {
         return Err(invalid_client("unknown client or wrong secret", basic));
     }
-    if client.auth_method != method {
+    // Basic and post are two ways of sending the same secret; a secret client may use either
+    // (RFC 6749 §2.3.1 lets the server support both). Only a key-based client is refused here.
+    if !matches!(
+        client.auth_method.as_str(),
+        "client_secret_basic" | "client_secret_post"
+    ) {
         return Err(invalid_client(
-            &format!("this client is registered for {}", client.auth_method),
+            &format!(
+                "this client is registered for {}, not {method}",
+                client.auth_method
+            ),
             basic,
         ));
     }

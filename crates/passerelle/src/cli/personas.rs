@@ -6,8 +6,8 @@ use passerelle_itsme::claims::{filter_for_scopes, itsme_claims_for, map_to_rp_cl
 use passerelle_sandbox::{Persona, Personas};
 use serde_json::{Map, Value, json};
 
-/// What userinfo returns for a sandbox client asking every scope, minus `sub` and `idp_id`
-/// (which depend on the client and the installation's keys).
+/// What userinfo returns for a sandbox client asking every scope, minus `sub` (which is pairwise
+/// and depends on the installation's keys). `idp_id` is itsme's subject for the persona.
 pub fn attributes(persona: &Persona) -> Map<String, Value> {
     let all: Vec<&str> = SCOPES.iter().map(|s| s.name).collect();
     let scopes = match GrantedScopes::parse(&all.join(" "), Account::Sandbox, &[]) {
@@ -18,7 +18,15 @@ pub fn attributes(persona: &Persona) -> Map<String, Value> {
         .into_iter()
         .map(str::to_string)
         .collect();
-    filter_for_scopes(&map_to_rp_claims(&persona.claims_for(&names)), &scopes)
+    let mut out = filter_for_scopes(&map_to_rp_claims(&persona.claims_for(&names)), &scopes);
+    out.insert(
+        "idp_id".into(),
+        json!(passerelle_sandbox::subject(
+            crate::app::EMBEDDED_CLIENT_ID,
+            &persona.phone_number
+        )),
+    );
+    out
 }
 
 pub fn to_json(personas: &Personas) -> Value {
