@@ -16,6 +16,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log: Option<String>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
     #[serde(default)]
     pub sandbox: SandboxFile,
     pub itsme: Option<ItsmeFile>,
@@ -62,6 +64,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub log: String,
+    pub log_json: bool,
     pub personas: Option<PathBuf>,
     pub app_timeout_seconds: i64,
     pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
@@ -253,6 +256,14 @@ impl Config {
         let log = env("PASSERELLE_LOG")
             .or(file.log)
             .unwrap_or_else(|| "info".into());
+        let log_json = match env("PASSERELLE_LOG_FORMAT").or(file.log_format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                problems.push(format!("log_format must be text or json, not {other:?}"));
+                false
+            }
+        };
         if problems.is_empty() {
             Ok(Config {
                 listen,
@@ -260,6 +271,7 @@ impl Config {
                 data_dir,
                 database_url,
                 log,
+                log_json,
                 personas,
                 app_timeout_seconds,
                 sandbox_claims_delivery,

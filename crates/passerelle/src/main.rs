@@ -316,14 +316,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_logging(filter: &str) {
+/// Logs go to stderr: readable text (coloured only on a terminal), or one JSON object per line
+/// with `log_format = "json"`.
+fn init_logging(filter: &str, json: bool) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 async fn serve(
@@ -331,7 +338,7 @@ async fn serve(
     data_dir_flag: &Option<PathBuf>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    init_logging(&config.log);
+    init_logging(&config.log, config.log_json);
     if passerelle_store::Backend::of_url(&config.database_url)
         == Some(passerelle_store::Backend::Sqlite)
     {
