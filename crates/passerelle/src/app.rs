@@ -308,15 +308,39 @@ struct Landing {
     store: Store,
 }
 
+/// The front page, for a person who opens the base URL: where things are and how to start.
 async fn landing(State(l): State<Arc<Landing>>) -> Response {
-    axum::Json(serde_json::json!({
-        "name": "Passerelle",
-        "version": env!("CARGO_PKG_VERSION"),
-        "issuer": l.issuer,
-        "discovery": format!("{}/.well-known/openid-configuration", l.issuer),
-        "sandbox_issuer": l.sandbox,
-    }))
-    .into_response()
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let (issuer, sandbox) = (esc(&l.issuer), esc(&l.sandbox));
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Passerelle</title>
+<style>body{{font:17px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1b1f}}code{{background:#f1f1f4;padding:.1rem .3rem;border-radius:4px}}dt{{font-weight:600;margin-top:.8rem}}</style>
+</head><body>
+<h1>Passerelle {version}</h1>
+<p>An OpenID Connect broker for itsme&reg;, with a built-in sandbox of the scheme.</p>
+<dl>
+<dt>Issuer</dt><dd><code>{issuer}</code></dd>
+<dt>Discovery</dt><dd><a href="{issuer}/.well-known/openid-configuration">{issuer}/.well-known/openid-configuration</a></dd>
+<dt>Sandbox test people</dt><dd><a href="{sandbox}/personas">{sandbox}/personas</a></dd>
+</dl>
+<h2>Start</h2>
+<p>Register your application with <code>passerelle client add --name "My app" --redirect-uri URL --account sandbox</code>,
+point any OpenID Connect client at the issuer with PKCE (S256), and log in as one of the sandbox test people.</p>
+</body></html>"#,
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn health(State(l): State<Arc<Landing>>) -> Response {

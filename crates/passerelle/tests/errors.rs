@@ -681,3 +681,34 @@ async fn discovery_advertises_what_is_implemented() {
             .all(|k| k.get("d").is_none() && k["kid"].is_string() && k["use"] == "sig")
     );
 }
+
+#[tokio::test]
+async fn the_front_page_and_the_test_people_page_help_a_person_start() {
+    let app = TestApp::spawn().await;
+    let front = reqwest::get(app.url("/")).await.expect("get");
+    assert_eq!(front.status(), StatusCode::OK);
+    let html = front.text().await.expect("body");
+    assert!(html.contains(&format!("{}/.well-known/openid-configuration", app.issuer)));
+    let people = reqwest::get(app.url("/sandbox/v2/personas"))
+        .await
+        .expect("get");
+    assert_eq!(people.status(), StatusCode::OK);
+    let html = people.text().await.expect("body");
+    for needle in [
+        "+32470000007",
+        "24680",
+        "manual",
+        "Vermeulen",
+        "+31600000001",
+        "NL",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert_eq!(
+        reqwest::get(app.url("/healthz"))
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK
+    );
+}

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::pages::{AppPage, MessagePage, PhonePage, WaitPage, html};
+use crate::pages::{AppPage, MessagePage, PersonaRow, PersonasPage, PhonePage, WaitPage, html};
 use crate::{Persona, Sandbox, SandboxClient};
 
 type Shared = State<Arc<Sandbox>>;
@@ -42,6 +42,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwkSet", get(jwks))
         .route("/authorization", get(authorization))
+        .route("/personas", get(personas_page))
         .route("/actions/{id}/phone", post(phone))
         .route("/actions/{id}/cancel", get(cancel))
         .route("/actions/{id}/wait", get(wait))
@@ -360,6 +361,28 @@ async fn discovery(State(sb): Shared) -> Response {
     .into_response()
 }
 
+/// The test people, for a person at the phone page (what `passerelle sandbox personas` prints).
+async fn personas_page(State(sb): Shared, headers: HeaderMap) -> Response {
+    let tr = translator(None, &headers);
+    let rows = sb
+        .personas
+        .all()
+        .iter()
+        .map(|p| PersonaRow {
+            phone: p.phone_number.clone(),
+            country: p.country(),
+            behaviour: p.behaviour().as_str(),
+            code: p.code.clone(),
+            name: match &p.given_name {
+                Some(g) => format!("{g} {}", p.family_name),
+                None => p.family_name.clone(),
+            },
+            label: p.label.clone(),
+        })
+        .collect();
+    html(StatusCode::OK, &PersonasPage { tr: &tr, rows })
+}
+
 async fn jwks(State(sb): Shared) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=1800")],
@@ -634,6 +657,7 @@ fn phone_page(
             intro: tr.t_with("phone-intro", &[("client", requester(action))]),
             action: sb.path(&format!("/actions/{}/phone", action.id)),
             cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
+            personas: sb.path("/personas"),
             phone,
             error,
         },

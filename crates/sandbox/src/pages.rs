@@ -12,6 +12,7 @@ pub(crate) struct PhonePage<'a> {
     pub intro: String,
     pub action: String,
     pub cancel: String,
+    pub personas: String,
     pub phone: String,
     pub error: Option<String>,
 }
@@ -37,6 +38,23 @@ pub(crate) struct AppPage<'a> {
     pub error: Option<String>,
     pub done: Option<String>,
     pub approved: bool,
+}
+
+/// One row of the personas page.
+pub(crate) struct PersonaRow {
+    pub phone: String,
+    pub country: String,
+    pub behaviour: &'static str,
+    pub code: String,
+    pub name: String,
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "personas.html")]
+pub(crate) struct PersonasPage<'a> {
+    pub tr: &'a Translator,
+    pub rows: Vec<PersonaRow>,
 }
 
 #[derive(Template)]

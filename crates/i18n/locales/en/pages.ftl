@@ -19,7 +19,7 @@ form-post-intro = You are being sent back to the website. If nothing happens, pr
 phone-title = Confirm with itsme
 phone-intro = { $client } wants to confirm who you are with itsme. Enter the mobile number of your itsme account.
 phone-label = Mobile phone number
-phone-hint = With the country code, for example +32 470 00 00 01. The sandbox's test people are listed by the command passerelle sandbox personas.
+phone-hint = With the country code, for example +32 470 00 00 01.
 phone-submit = Continue
 phone-cancel = Cancel
 phone-unknown = No itsme account in the sandbox has this number. Check it, or pick a number from the list of sandbox personas.
@@ -76,3 +76,14 @@ attr-nationality = Nationality
 attr-photo = Photo
 attr-birthdate_as_string = Date of birth as written on the document
 attr-official_gender = Sex as written on the document
+
+# The sandbox's list of test people.
+phone-personas-link = See the test people.
+personas-title = Sandbox test people
+personas-intro = These made-up people have an itsme account in the sandbox. Type a phone number on the phone page; people marked manual wait for you in the sandbox itsme app, where you confirm with their code.
+personas-caption = approve, refuse, timeout and blocked answer by themselves; manual waits for you.
+personas-phone = Phone number
+personas-country = Document
+personas-behaviour = Behaviour
+personas-code = itsme code
+personas-who = Name
