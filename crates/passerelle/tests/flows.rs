@@ -467,3 +467,47 @@ async fn the_callback_must_come_from_the_browser_that_started() {
     let resp = login.browser.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn any_node_serves_any_step_of_a_login() {
+    let a = TestApp::spawn().await;
+    let b = a.second_node().await;
+    let client = a.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = a.begin(&client, "openid profile").await;
+    // Phone page on A, everything after it on B: no step depends on a node's memory.
+    let resp = b.submit_phone(&login, JAN).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to_b = |url: &str| url.replace(&a.base, &b.base);
+    let wait = login
+        .browser
+        .get(b.url(&location(&resp)))
+        .send()
+        .await
+        .expect("wait");
+    let callback = login
+        .browser
+        .get(to_b(&location(&wait)))
+        .send()
+        .await
+        .expect("callback");
+    let q = query_of(&location(&callback));
+    assert_eq!(q["iss"], a.issuer, "both nodes are one issuer");
+    let tokens: Value = b
+        .redeem(&client, &q["code"], &login.verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    a.verify_id_token(tokens["id_token"].as_str().expect("id_token"), &client.id)
+        .await;
+    let userinfo: Value = reqwest::Client::new()
+        .get(a.url("/auth/open/connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(userinfo["family_name"], "Peeters");
+}

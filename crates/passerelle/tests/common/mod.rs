@@ -111,6 +111,7 @@ pub struct TestApp {
 }
 
 pub struct Options {
+    pub public_url: Option<String>,
     pub app_timeout_seconds: i64,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub personas: Option<String>,
@@ -119,6 +120,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            public_url: None,
             app_timeout_seconds: 120,
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
             personas: None,
@@ -155,7 +157,10 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let settings = Settings {
             database_url: database_url.clone(),
-            public_url: None,
+            public_url: options
+                .public_url
+                .as_deref()
+                .map(|u| url::Url::parse(u).expect("public url")),
             personas: options.personas,
             app_timeout_seconds: options.app_timeout_seconds,
             sandbox_claims_delivery: options.claims_delivery,
@@ -185,6 +190,25 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// A second node on the same database, with this one's public URL (as behind one load
+    /// balancer): it serves any step of a login this node started.
+    pub async fn second_node(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let options = Options {
+            public_url: Some(self.base.clone()),
+            ..Options::default()
+        };
+        TestApp::start(
+            self.database_url.clone(),
+            listener,
+            self.clock.clone(),
+            options,
+        )
+        .await
     }
 
     /// Stops the server and starts a new one on the same address and database, as a restart does.
