@@ -401,7 +401,7 @@ impl Connector {
             .unwrap_or_default()
             .to_string();
         let mut scheme_keys = self.scheme_keys(false).await?;
-        if !scheme_keys.has_kid(&kid) {
+        if !kid.is_empty() && !scheme_keys.has_kid(&kid) {
             scheme_keys = self.scheme_keys(true).await?;
         }
         scheme_keys.verify(&jws, &[SigAlg::Rs256]).map_err(protocol)

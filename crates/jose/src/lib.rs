@@ -387,7 +387,11 @@ impl PublicKeys {
         for k in keys.iter().filter(|k| !matches!(k.key_use(), Some("enc"))) {
             let bare = without_alg(k);
             let kid = k.key_id().map(str::to_string);
+            // A key bound to another algorithm (RFC 7517 §4.4) is not used for ours.
+            let declared = k.algorithm();
             match k.key_type() {
+                "RSA" if declared.is_some_and(|a| a != "RS256") => {}
+                "EC" if declared.is_some_and(|a| a != "ES256") => {}
                 "RSA" => {
                     if let Ok(v) = RS256.verifier_from_jwk(&bare) {
                         verifiers.push(Verifier {

@@ -712,3 +712,36 @@ async fn the_front_page_and_the_test_people_page_help_a_person_start() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn attributes_leave_a_code_at_redemption_or_when_it_can_no_longer_be_redeemed() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let claims_of = |code: String| {
+        let store = app.store.clone();
+        async move { store.find_code_claims(&passerelle_store::token_hash(&code)).await.expect("db").expect("row") }
+    };
+    let (redeemed, verifier) = code_for(&app, &client).await;
+    let (abandoned, _) = code_for(&app, &client).await;
+    assert!(claims_of(redeemed.clone()).await.contains("Peeters"));
+    app.redeem(&client, &redeemed, &verifier).await;
+    assert_eq!(claims_of(redeemed).await, "{}");
+    assert!(claims_of(abandoned.clone()).await.contains("Peeters"));
+    app.clock.advance(61);
+    app.store.clear_stale_code_claims(app.clock_now() - 60).await.expect("housekeeping");
+    assert_eq!(claims_of(abandoned).await, "{}");
+}
+
+#[tokio::test]
+async fn the_schemes_code_is_only_good_for_three_minutes() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let wait = location(&app.submit_phone(&login, JAN).await);
+    let callback = location(&login.browser.get(app.url(&wait)).send().await.expect("wait"));
+    app.clock.advance(181);
+    let resp = login.browser.get(&callback).send().await.expect("callback");
+    let q = query_of(&location(&resp));
+    assert_eq!(q["error"], "server_error", "{q:?}");
+    assert_eq!(q["state"], login.state);
+}

@@ -281,6 +281,10 @@ async fn apply(
         }
         ActionState::Redeemed => to.status = "redeemed".into(),
     }
+    // The row must outlive whatever deadline the new state has (app timeout, code life).
+    if let Some(d) = to.deadline {
+        to.expires_at = to.expires_at.max(d + 60);
+    }
     if sb.store.update_sandbox_action(&action, &to).await? {
         if effects.contains(&Effect::WakeWaiters) {
             sb.waiters.wake(&action.id);

@@ -59,7 +59,7 @@ pub struct Sandbox {
     pub issuer: String,
     pub signing: SigningKey,
     pub decryption: DecryptionKey,
-    /// HMAC key for authorization codes and subjects.
+    /// HMAC key from which authorization codes are derived.
     pub secret: Vec<u8>,
     pub personas: Personas,
     pub clients: Vec<SandboxClient>,

@@ -78,7 +78,8 @@ impl Clock for ManualClock {
     }
 }
 
-/// A fresh unguessable token: `bytes` bytes from the OS CSPRNG, base64url without padding.
+/// A fresh unguessable token: `bytes` bytes from `rand`'s thread-local CSPRNG (seeded from the
+/// operating system), base64url without padding.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);

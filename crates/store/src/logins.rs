@@ -245,6 +245,14 @@ impl Store {
         Ok(r.rows_affected())
     }
 
+    /// The attributes a code row still holds (`{}` once dropped), for tests and diagnostics.
+    pub async fn find_code_claims(&self, code_hash: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT claims FROM authorization_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// A live access token, or `None` when unknown, revoked or expired.
     pub async fn find_access_token(
         &self,

@@ -119,8 +119,8 @@ impl Store {
         to: &SandboxAction,
     ) -> Result<bool> {
         let result = sqlx::query(
-            "UPDATE sandbox_actions SET phone_number = $3, status = $4, rejection = $5, attempts = $6, deadline = $7, code_hash = $8 \
-             WHERE id = $1 AND status = $2 AND attempts = $9",
+            "UPDATE sandbox_actions SET phone_number = $3, status = $4, rejection = $5, attempts = $6, deadline = $7, code_hash = $8, \
+             expires_at = $10 WHERE id = $1 AND status = $2 AND attempts = $9",
         )
         .bind(&from.id)
         .bind(&from.status)
@@ -131,6 +131,7 @@ impl Store {
         .bind(to.deadline)
         .bind(&to.code_hash)
         .bind(from.attempts)
+        .bind(to.expires_at)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)

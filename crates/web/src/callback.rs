@@ -153,7 +153,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             created_at: now,
             // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.
-            expires_at: now + b.lifetimes.code.max(b.lifetimes.access_token),
+            expires_at: now + b.lifetimes.code + b.lifetimes.access_token,
         })
         .await?;
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
