@@ -47,6 +47,8 @@ CREATE TABLE login_transactions (
 CREATE INDEX login_transactions_expiry ON login_transactions (expires_at);
 
 -- The broker's authorization codes (stored as SHA-256) and the attributes they carry until redeemed.
+-- `scheme` says who vouched for the person (`sandbox` or `production`); `token_hash` is the access
+-- token the code gave, so that a replay (`replayed_at`) can revoke it.
 CREATE TABLE authorization_codes (
     code_hash TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -57,9 +59,12 @@ CREATE TABLE authorization_codes (
     sub TEXT NOT NULL,
     claims TEXT NOT NULL,
     auth_time BIGINT NOT NULL,
+    scheme TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    used_at BIGINT
+    used_at BIGINT,
+    token_hash TEXT,
+    replayed_at BIGINT
 );
 CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
 

@@ -90,11 +90,12 @@ impl Params {
     /// name of the first repeated parameter.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Params, String> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {
             if v.is_empty() {
                 continue;
             }
-            if out.iter().any(|(n, _)| *n == k) {
+            if !seen.insert(k.clone()) {
                 return Err(k);
             }
             out.push((k, v));

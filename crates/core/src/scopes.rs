@@ -79,10 +79,11 @@ pub const SCOPES: &[ScopeDef] = &[
     ScopeDef {
         name: "idp-id",
         claims: &["idp_id"],
-        protected: false,
+        // The same towards every client, so it would let clients correlate a person.
+        protected: true,
         login: true,
         in_id_token: false,
-        description: "the subject itsme gave Passerelle",
+        description: "the subject itsme gave Passerelle (the same for every client, hence protected)",
     },
     ScopeDef {
         name: "profile",
@@ -322,8 +323,12 @@ mod tests {
 
     #[test]
     fn login_scopes_make_an_authentication() {
-        let s =
-            GrantedScopes::parse("openid email name idp-id", Account::Production, &[]).expect("ok");
+        let s = GrantedScopes::parse(
+            "openid email name idp-id",
+            Account::Production,
+            &["idp-id".into()],
+        )
+        .expect("ok");
         assert_eq!(s.service(), Service::Authentication);
         let s = GrantedScopes::parse("openid", Account::Production, &[]).expect("ok");
         assert_eq!(s.service(), Service::Authentication);

@@ -163,12 +163,19 @@ impl Config {
         let public_url = match o.public_url.clone().or(file.public_url) {
             None => None,
             Some(u) => match url::Url::parse(u.trim_end_matches('/')) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => {
+                // Passerelle serves at the root of its host: a path prefix would break its
+                // cookie path and its routes, so it is refused rather than half-supported.
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https")
+                        && url.query().is_none()
+                        && url.fragment().is_none()
+                        && url.path() == "/" =>
+                {
                     Some(url)
                 }
                 _ => {
                     problems.push(format!(
-                        "public_url: {u:?} must be an http(s) URL without a query"
+                        "public_url: {u:?} must be an http(s) origin such as https://id.example.com (no path, query or fragment)"
                     ));
                     None
                 }

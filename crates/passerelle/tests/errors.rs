@@ -340,7 +340,7 @@ async fn client_authentication_errors() {
         "invalid_client"
     );
     // Basic and post carry the same secret: a client registered for one may use the other (the
-    // made-up code then fails as a grant, not as client authentication).
+    // request then fails on its missing parameters, not on client authentication).
     let either = http
         .post(&token)
         .basic_auth(&post.id, Some(&post.secret))
@@ -350,7 +350,7 @@ async fn client_authentication_errors() {
         .expect("token");
     assert_eq!(
         either.json::<Value>().await.expect("json")["error"],
-        "invalid_grant"
+        "invalid_request"
     );
     let none = http
         .post(&token)
@@ -719,7 +719,13 @@ async fn attributes_leave_a_code_at_redemption_or_when_it_can_no_longer_be_redee
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let claims_of = |code: String| {
         let store = app.store.clone();
-        async move { store.find_code_claims(&passerelle_store::token_hash(&code)).await.expect("db").expect("row") }
+        async move {
+            store
+                .find_code_claims(&passerelle_store::token_hash(&code))
+                .await
+                .expect("db")
+                .expect("row")
+        }
     };
     let (redeemed, verifier) = code_for(&app, &client).await;
     let (abandoned, _) = code_for(&app, &client).await;
@@ -728,7 +734,10 @@ async fn attributes_leave_a_code_at_redemption_or_when_it_can_no_longer_be_redee
     assert_eq!(claims_of(redeemed).await, "{}");
     assert!(claims_of(abandoned.clone()).await.contains("Peeters"));
     app.clock.advance(61);
-    app.store.clear_stale_code_claims(app.clock_now() - 60).await.expect("housekeeping");
+    app.store
+        .clear_stale_code_claims(app.clock_now() - 60)
+        .await
+        .expect("housekeeping");
     assert_eq!(claims_of(abandoned).await, "{}");
 }
 
@@ -738,7 +747,14 @@ async fn the_schemes_code_is_only_good_for_three_minutes() {
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let login = app.begin(&client, "openid").await;
     let wait = location(&app.submit_phone(&login, JAN).await);
-    let callback = location(&login.browser.get(app.url(&wait)).send().await.expect("wait"));
+    let callback = location(
+        &login
+            .browser
+            .get(app.url(&wait))
+            .send()
+            .await
+            .expect("wait"),
+    );
     app.clock.advance(181);
     let resp = login.browser.get(&callback).send().await.expect("callback");
     let q = query_of(&location(&resp));

@@ -463,9 +463,56 @@ async fn the_callback_must_come_from_the_browser_that_started() {
     let resp = stranger.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.headers().get("location").is_none());
-    // And the scheme's answer is single-use.
+    assert!(resp.text().await.expect("body").contains("another browser"));
+    // The stranger spent nothing: the person's own browser still completes the login…
+    let resp = login.browser.get(&callback).send().await.expect("callback");
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert!(query_of(&location(&resp)).contains_key("code"));
+    // …and the scheme's answer is single-use.
     let resp = login.browser.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_grant_withdrawn_during_the_login_is_honoured_at_the_callback() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("production", "client_secret_basic", &["nin"])
+        .await;
+    let login = app.begin(&client, "openid nin").await;
+    let wait = location(&app.submit_phone(&login, JAN).await);
+    let callback = location(
+        &login
+            .browser
+            .get(app.url(&wait))
+            .send()
+            .await
+            .expect("wait"),
+    );
+    let mut record = app
+        .store
+        .find_client(&client.id)
+        .await
+        .expect("db")
+        .expect("client");
+    record.grants.clear();
+    let update = passerelle_store::NewClient {
+        id: record.id,
+        name: record.name,
+        secret_hash: record.secret_hash,
+        redirect_uris: record.redirect_uris,
+        auth_method: record.auth_method,
+        jwks: record.jwks,
+        jwks_uri: record.jwks_uri,
+        account: record.account,
+        grants: record.grants,
+        id_token_alg: record.id_token_alg,
+    };
+    app.store.update_client(&update, T0).await.expect("update");
+    let resp = login.browser.get(&callback).send().await.expect("callback");
+    let q = query_of(&location(&resp));
+    assert_eq!(q["error"], "invalid_scope");
+    assert!(q["error_description"].contains("'nin'"));
 }
 
 #[tokio::test]

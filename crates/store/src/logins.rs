@@ -61,6 +61,8 @@ pub struct NewCode {
     pub sub: String,
     pub claims: String,
     pub auth_time: i64,
+    /// `sandbox` or `production`: which scheme vouched for the person.
+    pub scheme: String,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -75,7 +77,8 @@ pub enum RedeemedCode {
     Fresh(Box<CodeRecord>),
     /// The code was used before; tokens issued from it have been revoked (RFC 6749 §4.1.2).
     Replayed,
-    /// No such code (never issued, or expired and deleted).
+    /// No such code for this client (never issued, issued to another client, or expired and
+    /// deleted). Nothing was changed.
     Unknown,
 }
 
@@ -119,20 +122,35 @@ impl Store {
         Ok(())
     }
 
-    /// Takes a login transaction out of the store, once: the scheme's answer can be used a
-    /// single time. Expired transactions are not returned.
+    /// Whether a live login transaction has this id (to tell "another browser" from "gone").
+    pub async fn login_transaction_exists(&self, id: &str, now: i64) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM login_transactions WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Takes a login transaction out of the store, once, and only for the browser that started
+    /// it: the scheme's answer can be used a single time, and a stranger holding it changes
+    /// nothing. Expired transactions are not returned.
     pub async fn consume_login_transaction(
         &self,
         id: &str,
+        browser_hash: &str,
         now: i64,
     ) -> Result<Option<LoginTransaction>> {
         let row = sqlx::query(
-            "DELETE FROM login_transactions WHERE id = $1 AND expires_at > $2 \
+            "DELETE FROM login_transactions WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 \
              RETURNING id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
              browser_hash, upstream_nonce, upstream_verifier, scheme, created_at, expires_at",
         )
         .bind(id)
         .bind(now)
+        .bind(browser_hash)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(login_from_row).transpose()
@@ -140,8 +158,8 @@ impl Store {
 
     pub async fn insert_code(&self, c: &NewCode) -> Result<()> {
         sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -152,6 +170,7 @@ impl Store {
         .bind(&c.sub)
         .bind(&c.claims)
         .bind(c.auth_time)
+        .bind(&c.scheme)
         .bind(c.created_at)
         .bind(c.expires_at)
         .execute(&self.pool)
@@ -159,15 +178,22 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a code used in one atomic statement; a second presentation revokes what the first
-    /// one produced.
-    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<RedeemedCode> {
+    /// Marks a code used, for `client_id` only, in one atomic statement. A second presentation
+    /// by the same client marks the code replayed and revokes the access token the first one
+    /// produced (RFC 6749 §4.1.2); a presentation by another client changes nothing.
+    pub async fn redeem_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<RedeemedCode> {
         let row = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
-             RETURNING code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, created_at, expires_at",
+            "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND client_id = $3 AND used_at IS NULL \
+             RETURNING code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at",
         )
         .bind(code_hash)
         .bind(now)
+        .bind(client_id)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(r) = row {
@@ -181,28 +207,37 @@ impl Store {
                 sub: r.try_get("sub")?,
                 claims: r.try_get("claims")?,
                 auth_time: r.try_get("auth_time")?,
+                scheme: r.try_get("scheme")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
             })));
         }
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT code_hash FROM authorization_codes WHERE code_hash = $1")
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        if exists.is_none() {
+        // Marking the replay first means a winner that has not stored its token yet will find
+        // the mark and give up (see `insert_access_token`); one that has is revoked here.
+        let replayed = sqlx::query(
+            "UPDATE authorization_codes SET replayed_at = $2 WHERE code_hash = $1 AND client_id = $3 AND used_at IS NOT NULL RETURNING token_hash",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = replayed else {
             return Ok(RedeemedCode::Unknown);
+        };
+        if let Some(token_hash) = row.try_get::<Option<String>, _>("token_hash")? {
+            sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
         }
-        sqlx::query("DELETE FROM access_tokens WHERE code_hash = $1")
-            .bind(code_hash)
-            .execute(&self.pool)
-            .await?;
         Ok(RedeemedCode::Replayed)
     }
 
-    /// Stores an access token and drops the attributes from the redeemed code, which keeps only
-    /// what replay detection needs.
-    pub async fn insert_access_token(&self, t: &AccessTokenRecord) -> Result<()> {
+    /// Stores the access token a code gave, drops the attributes from the code row and records
+    /// the token on it — unless the code was replayed meanwhile: then nothing is stored and the
+    /// answer is `false`.
+    pub async fn insert_access_token(&self, t: &AccessTokenRecord) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at) \
@@ -218,12 +253,19 @@ impl Store {
         .bind(t.expires_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE code_hash = $1")
-            .bind(&t.code_hash)
-            .execute(&mut *tx)
-            .await?;
+        let linked = sqlx::query(
+            "UPDATE authorization_codes SET claims = '{}', token_hash = $2 WHERE code_hash = $1 AND replayed_at IS NULL",
+        )
+        .bind(&t.code_hash)
+        .bind(&t.token_hash)
+        .execute(&mut *tx)
+        .await?;
+        if linked.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Drops the attributes of a code that could not be redeemed (wrong client, PKCE, expiry).
@@ -247,10 +289,12 @@ impl Store {
 
     /// The attributes a code row still holds (`{}` once dropped), for tests and diagnostics.
     pub async fn find_code_claims(&self, code_hash: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT claims FROM authorization_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT claims FROM authorization_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// A live access token, or `None` when unknown, revoked or expired.

@@ -6,12 +6,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
-use passerelle_core::scopes::GrantedScopes;
+use passerelle_core::scopes::{Account, GrantedScopes};
 use passerelle_itsme::ConnectorError;
 use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
 use passerelle_store::{NewCode, random_token, token_hash};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq as _;
 
 use crate::authorize::{BROWSER_COOKIE, cookie, parse_params, translator};
 use crate::error::respond_to_client;
@@ -49,23 +48,28 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     };
     let state = params.get("state").ok_or_else(gone)?;
     let now = b.clock.now();
-    let tx = b
+    // The browser binding is part of the lookup: a stranger holding the scheme's answer neither
+    // uses it nor spends it (RFC 9700 §4.7.1).
+    let browser_hash = cookie(headers, BROWSER_COOKIE)
+        .map(token_hash)
+        .unwrap_or_default();
+    let Some(tx) = b
         .store
-        .consume_login_transaction(state, now)
+        .consume_login_transaction(state, &browser_hash, now)
         .await?
-        .ok_or_else(gone)?;
+    else {
+        if b.store.login_transaction_exists(state, now).await? {
+            tracing::warn!("scheme answer arrived in another browser");
+            return Err(BrokerError::Page {
+                status: StatusCode::BAD_REQUEST,
+                tr: tr.clone(),
+                message: tr.t("broker-error-browser"),
+                show_intro: false,
+            });
+        }
+        return Err(gone());
+    };
     let tr = translator(tx.ui_locales.as_deref(), headers);
-    let same_browser = cookie(headers, BROWSER_COOKIE)
-        .is_some_and(|c| bool::from(token_hash(c).as_bytes().ct_eq(tx.browser_hash.as_bytes())));
-    if !same_browser {
-        tracing::warn!(client.id = %tx.client_id, "scheme answer arrived in another browser");
-        return Err(BrokerError::Page {
-            status: StatusCode::BAD_REQUEST,
-            tr: tr.clone(),
-            message: tr.t("broker-error-browser"),
-            show_intro: false,
-        });
-    }
     let redirect_uri = RedirectUri::from_stored(tx.redirect_uri.clone());
     let response_mode = ResponseMode::parse(&tx.response_mode).unwrap_or(ResponseMode::Query);
     let fail = |code: ErrorCode, description: String| BrokerError::Redirect {
@@ -98,6 +102,16 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         };
         tracing::info!(client.id = %tx.client_id, oauth.error = code.as_str(), "the itsme scheme ended the login without approval");
         return Err(fail(code, description));
+    }
+    // The operator may have changed the client while the person was in the app: what is given
+    // out follows the client as it is now (the server caches nothing the CLI can change).
+    let client = b.store.find_client(&tx.client_id).await?;
+    let Some(client) = client.filter(|c| c.redirect_uris.contains(&tx.redirect_uri)) else {
+        return Err(BrokerError::page(&tr, tr.t("broker-error-client-gone")));
+    };
+    let account = Account::parse(&client.account).unwrap_or(Account::Production);
+    if let Err(e) = GrantedScopes::parse(&tx.scope, account, &client.grants) {
+        return Err(fail(ErrorCode::InvalidScope, e.to_string()));
     }
     let Some(code) = params.get("code") else {
         return Err(fail(
@@ -150,6 +164,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             sub,
             claims: Value::Object(claims).to_string(),
             auth_time: now,
+            scheme: tx.scheme.clone(),
             created_at: now,
             // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.

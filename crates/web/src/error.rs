@@ -29,8 +29,8 @@ pub enum BrokerError {
         issuer: String,
         tr: Translator,
     },
-    /// A token-endpoint error; `basic` adds the `WWW-Authenticate: Basic` challenge on 401.
-    Token { error: OAuthError, basic: bool },
+    /// A token-endpoint error; `invalid_client` is a 401 with a `WWW-Authenticate` challenge.
+    Token { error: OAuthError },
     /// A userinfo error; without a code when no token was sent (RFC 6750 §3.1).
     Bearer { error: Option<OAuthError> },
     /// Our own fault: logged here, a generic answer outside.
@@ -50,7 +50,6 @@ impl BrokerError {
     pub(crate) fn token(code: ErrorCode, description: impl Into<String>) -> BrokerError {
         BrokerError::Token {
             error: OAuthError::new(code, description),
-            basic: false,
         }
     }
 
@@ -148,7 +147,7 @@ impl IntoResponse for BrokerError {
                 params.push(("iss".into(), issuer));
                 respond_to_client(&redirect_uri, response_mode, params, &tr)
             }
-            BrokerError::Token { error, basic } => {
+            BrokerError::Token { error } => {
                 let status = if error.code == ErrorCode::InvalidClient {
                     StatusCode::UNAUTHORIZED
                 } else {
@@ -164,7 +163,7 @@ impl IntoResponse for BrokerError {
                     token_body(&error),
                 )
                     .into_response();
-                if status == StatusCode::UNAUTHORIZED && basic {
+                if status == StatusCode::UNAUTHORIZED {
                     resp.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Basic realm=\"passerelle\""),

@@ -19,11 +19,8 @@ use crate::{Broker, BrokerError};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn invalid_client(description: &str, basic: bool) -> BrokerError {
-    BrokerError::Token {
-        error: OAuthError::new(ErrorCode::InvalidClient, description),
-        basic,
-    }
+fn invalid_client(description: &str) -> BrokerError {
+    BrokerError::token(ErrorCode::InvalidClient, description)
 }
 
 /// Reads `Authorization: Basic` credentials; both parts are form-urlencoded (RFC 6749 §2.3.1).
@@ -58,10 +55,7 @@ async fn authenticate(
     let now = b.clock.now();
     if let Some(basic) = basic_credentials(headers) {
         let (id, secret) = basic.map_err(|_| {
-            invalid_client(
-                "the Authorization header is not valid Basic credentials",
-                true,
-            )
+            invalid_client("the Authorization header is not valid Basic credentials")
         })?;
         if form.get("client_secret").is_some() || form.get("client_assertion").is_some() {
             return Err(BrokerError::token(
@@ -72,25 +66,22 @@ async fn authenticate(
         if form.get("client_id").is_some_and(|c| c != id) {
             return Err(invalid_client(
                 "client_id differs from the Basic credentials",
-                true,
             ));
         }
-        return check_secret(b, &id, &secret, "client_secret_basic", true).await;
+        return check_secret(b, &id, &secret, "client_secret_basic").await;
     }
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type") != Some(ASSERTION_TYPE) {
             return Err(invalid_client(
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                false,
             ));
         }
         return check_assertion(b, form, assertion, now).await;
     }
     match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => check_secret(b, id, secret, "client_secret_post", false).await,
+        (Some(id), Some(secret)) => check_secret(b, id, secret, "client_secret_post").await,
         _ => Err(invalid_client(
             "client authentication is missing: use the method registered for this client",
-            true,
         )),
     }
 }
@@ -100,19 +91,18 @@ async fn check_secret(
     id: &str,
     secret: &str,
     method: &str,
-    basic: bool,
 ) -> Result<ClientRecord, BrokerError> {
     let client = b
         .store
         .find_client(id)
         .await?
-        .ok_or_else(|| invalid_client("unknown client or wrong secret", basic))?;
+        .ok_or_else(|| invalid_client("unknown client or wrong secret"))?;
     let ok = client
         .secret_hash
         .as_deref()
         .is_some_and(|h| bool::from(token_hash(secret).as_bytes().ct_eq(h.as_bytes())));
     if !ok {
-        return Err(invalid_client("unknown client or wrong secret", basic));
+        return Err(invalid_client("unknown client or wrong secret"));
     }
     // Basic and post are two ways of sending the same secret; a secret client may use either
     // (RFC 6749 §2.3.1 lets the server support both). Only a key-based client is refused here.
@@ -120,13 +110,10 @@ async fn check_secret(
         client.auth_method.as_str(),
         "client_secret_basic" | "client_secret_post"
     ) {
-        return Err(invalid_client(
-            &format!(
-                "this client is registered for {}, not {method}",
-                client.auth_method
-            ),
-            basic,
-        ));
+        return Err(invalid_client(&format!(
+            "this client is registered for {}, not {method}",
+            client.auth_method
+        )));
     }
     Ok(client)
 }
@@ -138,7 +125,7 @@ async fn check_assertion(
     now: i64,
 ) -> Result<ClientRecord, BrokerError> {
     let unverified = passerelle_jose::peek_payload(assertion)
-        .map_err(|_| invalid_client("client_assertion is not a JWT", false))?;
+        .map_err(|_| invalid_client("client_assertion is not a JWT"))?;
     let iss = unverified
         .get("iss")
         .and_then(Value::as_str)
@@ -147,37 +134,32 @@ async fn check_assertion(
         .store
         .find_client(iss)
         .await?
-        .ok_or_else(|| invalid_client("client_assertion: unknown client", false))?;
+        .ok_or_else(|| invalid_client("client_assertion: unknown client"))?;
     if client.auth_method != "private_key_jwt" {
-        return Err(invalid_client(
-            &format!("this client is registered for {}", client.auth_method),
-            false,
-        ));
+        return Err(invalid_client(&format!(
+            "this client is registered for {}",
+            client.auth_method
+        )));
     }
     if form.get("client_id").is_some_and(|c| c != client.id) {
         return Err(invalid_client(
             "client_id differs from the client_assertion's iss",
-            false,
         ));
     }
     let keys = match (&client.jwks, &client.jwks_uri) {
         (Some(jwks), _) => PublicKeys::from_jwks_json(jwks)
             .map_err(|e| BrokerError::internal(format!("stored JWKS: {e}")))?,
         (None, Some(uri)) => passerelle_itsme::fetch_jwks(uri).await.map_err(|e| {
-            invalid_client(
-                &format!("the client's jwks_uri could not be read: {e}"),
-                false,
-            )
+            invalid_client(&format!("the client's jwks_uri could not be read: {e}"))
         })?,
-        (None, None) => return Err(invalid_client("this client has no keys registered", false)),
+        (None, None) => return Err(invalid_client("this client has no keys registered")),
     };
     let claims = keys
         .verify(assertion, &[SigAlg::Rs256, SigAlg::Es256])
-        .map_err(|e| invalid_client(&format!("client_assertion: {e}"), false))?;
+        .map_err(|e| invalid_client(&format!("client_assertion: {e}")))?;
     if claims.get("sub").and_then(Value::as_str) != Some(client.id.as_str()) {
         return Err(invalid_client(
             "client_assertion: sub must be the client_id",
-            false,
         ));
     }
     let token_endpoint = format!("{}/connect/token", b.issuer);
@@ -190,24 +172,34 @@ async fn check_assertion(
     if !aud {
         return Err(invalid_client(
             "client_assertion: aud must be the token endpoint or the issuer",
-            false,
         ));
     }
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
-        .ok_or_else(|| invalid_client("client_assertion: exp is missing", false))?;
+        .ok_or_else(|| invalid_client("client_assertion: exp is missing"))?;
     if exp <= now || exp > now + 3600 {
         return Err(invalid_client(
             "client_assertion: expired, or valid for more than an hour",
-            false,
         ));
+    }
+    // Not yet valid, or issued in the future (beyond a minute of clock skew).
+    for member in ["nbf", "iat"] {
+        if claims
+            .get(member)
+            .and_then(Value::as_i64)
+            .is_some_and(|t| t > now + 60)
+        {
+            return Err(invalid_client(&format!(
+                "client_assertion: {member} is in the future"
+            )));
+        }
     }
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
         .filter(|j| !j.is_empty() && j.len() <= 255);
-    let jti = jti.ok_or_else(|| invalid_client("client_assertion: jti is missing", false))?;
+    let jti = jti.ok_or_else(|| invalid_client("client_assertion: jti is missing"))?;
     if !b
         .store
         .insert_jti(&format!("broker:{}", client.id), jti, exp)
@@ -215,7 +207,6 @@ async fn check_assertion(
     {
         return Err(invalid_client(
             "client_assertion: this jti was already used",
-            false,
         ));
     }
     Ok(client)
@@ -257,9 +248,18 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let code = form
         .get("code")
         .ok_or_else(|| BrokerError::token(ErrorCode::InvalidRequest, "code is missing"))?;
+    // Missing parameters are the request's fault: say so before the code is used up.
+    let (Some(redirect_uri), Some(code_verifier)) =
+        (form.get("redirect_uri"), form.get("code_verifier"))
+    else {
+        return Err(BrokerError::token(
+            ErrorCode::InvalidRequest,
+            "redirect_uri and code_verifier are required (OIDC Core §3.1.3.1, RFC 7636 §4.5)",
+        ));
+    };
     let now = b.clock.now();
     let code_hash = token_hash(code);
-    let record = match b.store.redeem_code(&code_hash, now).await? {
+    let record = match b.store.redeem_code(&code_hash, &client.id, now).await? {
         RedeemedCode::Fresh(r) => r,
         RedeemedCode::Replayed => {
             tracing::warn!(client.id = %client.id, "authorization code replayed; its tokens were revoked");
@@ -278,16 +278,11 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
     let problem = if record.created_at + b.lifetimes.code <= now {
         Some(refuse("the code has expired"))
-    } else if record.client_id != client.id {
-        Some(refuse("the code was issued to another client"))
-    } else if form.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+    } else if redirect_uri != record.redirect_uri {
         Some(refuse(
             "redirect_uri must be the one of the authorization request",
         ))
-    } else if !form
-        .get("code_verifier")
-        .is_some_and(|v| verify_pkce(v, &record.code_challenge))
-    {
+    } else if !verify_pkce(code_verifier, &record.code_challenge) {
         Some(refuse("code_verifier does not match the code_challenge"))
     } else {
         None
@@ -320,7 +315,9 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         "at_hash".into(),
         json!(passerelle_jose::left_half_hash(&access_token)),
     );
-    if client.account == "sandbox" {
+    // Whoever answered: a production client served by the sandbox (no real itsme configured)
+    // gets made-up people too, and must be able to tell.
+    if record.scheme == "sandbox" {
         id.insert("sandbox".into(), json!(true));
     }
     let in_id_token = scopes.id_token_claims();
@@ -338,7 +335,8 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(record.sub));
     userinfo.extend(attributes);
-    b.store
+    let stored = b
+        .store
         .insert_access_token(&AccessTokenRecord {
             token_hash: token_hash(&access_token),
             code_hash,
@@ -350,6 +348,13 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             expires_at: now + b.lifetimes.access_token,
         })
         .await?;
+    if !stored {
+        tracing::warn!(client.id = %client.id, "authorization code replayed while it was being redeemed");
+        return Err(BrokerError::token(
+            ErrorCode::InvalidGrant,
+            "the code was already used",
+        ));
+    }
     tracing::info!(client.id = %client.id, "tokens issued");
     let body = json!({
         "access_token": access_token,

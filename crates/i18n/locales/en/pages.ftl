@@ -87,3 +87,4 @@ personas-country = Document
 personas-behaviour = Behaviour
 personas-code = itsme code
 personas-who = Name
+broker-error-client-gone = The website you came from is no longer registered with Passerelle, or no longer accepts this return address.
