@@ -462,3 +462,39 @@ pub async fn fetch_jwks(url: &str) -> Result<PublicKeys, ConnectorError> {
     let text = std::str::from_utf8(&body).map_err(protocol)?;
     PublicKeys::from_jwks_json(text).map_err(protocol)
 }
+
+/// Relying parties' JWKS fetched from their `jwks_uri`, cached per URI so that token requests
+/// (which anyone can send, before any signature is checked) cannot make Passerelle fetch a
+/// client's keys more than once per [`JWKS_MIN_REFRESH`], and so that a known key costs no
+/// request at all. Keyed by URI, so a `client update --jwks-uri` takes effect at once.
+#[derive(Debug, Default)]
+pub struct JwksCache {
+    entries: tokio::sync::Mutex<std::collections::HashMap<String, CachedKeys>>,
+}
+
+impl JwksCache {
+    /// The keys at `url`, fetching them when not cached, stale, or when `kid` is new (rotation).
+    pub async fn get(&self, url: &str, kid: Option<&str>) -> Result<PublicKeys, ConnectorError> {
+        // One fetch at a time: concurrent requests for a cold URI wait for the first.
+        let mut entries = self.entries.lock().await;
+        if let Some(c) = entries.get(url) {
+            let age = c.fetched.elapsed();
+            let known = kid.is_none_or(|k| c.keys.has_kid(k));
+            if age < JWKS_TTL && (known || age < JWKS_MIN_REFRESH) {
+                return Ok(c.keys.clone());
+            }
+        }
+        let keys = fetch_jwks(url).await?;
+        if entries.len() > 1000 {
+            entries.clear();
+        }
+        entries.insert(
+            url.to_string(),
+            CachedKeys {
+                keys: keys.clone(),
+                fetched: Instant::now(),
+            },
+        );
+        Ok(keys)
+    }
+}

@@ -10,6 +10,6 @@ pub mod claims;
 mod connector;
 
 pub use connector::{
-    ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, SchemeIdentity,
-    UpstreamRequest, fetch_jwks,
+    ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, JwksCache,
+    SchemeIdentity, UpstreamRequest, fetch_jwks,
 };

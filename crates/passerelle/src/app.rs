@@ -257,6 +257,7 @@ pub async fn build(
         pairwise_secret: secret(&store, "pairwise-secret", now).await?,
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
+        client_jwks: Default::default(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });

@@ -264,19 +264,38 @@ async fn codes_are_single_use_and_a_replay_revokes_the_tokens() {
 }
 
 #[tokio::test]
-async fn two_racing_redemptions_cannot_both_win() {
+async fn a_code_presented_twice_at_once_leaves_no_live_token() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
-    let (code, verifier) = code_for(&app, &client).await;
-    let (a, b) = tokio::join!(
-        app.redeem(&client, &code, &verifier),
-        app.redeem(&client, &code, &verifier)
-    );
-    let ok = [a.status(), b.status()]
-        .iter()
-        .filter(|s| **s == StatusCode::OK)
-        .count();
-    assert_eq!(ok, 1);
+    for _ in 0..5 {
+        let (code, verifier) = code_for(&app, &client).await;
+        let (a, b) = tokio::join!(
+            app.redeem(&client, &code, &verifier),
+            app.redeem(&client, &code, &verifier)
+        );
+        // At most one wins the code; the other is a replay, which revokes what the winner got
+        // or, if it came first, stops the winner from storing its token (RFC 6749 §4.1.2).
+        let mut winners = 0;
+        for resp in [a, b] {
+            if resp.status() == StatusCode::OK {
+                winners += 1;
+                let tokens: Value = resp.json().await.expect("json");
+                let userinfo = reqwest::Client::new()
+                    .get(app.url("/auth/open/connect/userinfo"))
+                    .bearer_auth(tokens["access_token"].as_str().expect("at"))
+                    .send()
+                    .await
+                    .expect("userinfo");
+                assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+            } else {
+                assert_eq!(
+                    resp.json::<Value>().await.expect("json")["error"],
+                    "invalid_grant"
+                );
+            }
+        }
+        assert!(winners <= 1);
+    }
 }
 
 #[tokio::test]
@@ -760,4 +779,109 @@ async fn the_schemes_code_is_only_good_for_three_minutes() {
     let q = query_of(&location(&resp));
     assert_eq!(q["error"], "server_error", "{q:?}");
     assert_eq!(q["state"], login.state);
+}
+
+#[tokio::test]
+async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let app = TestApp::spawn().await;
+    let (key, _) = SigningKey::generate(SigAlg::Rs256).expect("key");
+    let jwks = passerelle_jose::jwks_json([key.public_jwk()]);
+    let fetches = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let keys_app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = jwks.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let jwks_uri = format!("http://{}/jwks", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, keys_app).await });
+    let id = passerelle_store::random_token(12);
+    let record = passerelle_store::NewClient {
+        id: id.clone(),
+        name: "Key RP".into(),
+        secret_hash: None,
+        redirect_uris: vec![RP_CALLBACK.into()],
+        auth_method: "private_key_jwt".into(),
+        jwks: None,
+        jwks_uri: Some(jwks_uri),
+        account: "sandbox".into(),
+        grants: vec![],
+        id_token_alg: "RS256".into(),
+    };
+    app.store.insert_client(&record, T0).await.expect("insert");
+    let client = TestClient {
+        id: id.clone(),
+        secret: String::new(),
+    };
+    let token_url = app.url("/auth/open/connect/token");
+    let assertion = |jti: &str| {
+        let mut c = Claims::new();
+        for (k, v) in [
+            ("iss", json!(id)),
+            ("sub", json!(id)),
+            ("aud", json!(token_url)),
+            ("jti", json!(jti)),
+            ("exp", json!(T0 + 60)),
+        ] {
+            c.insert(k.into(), v);
+        }
+        key.sign(&c, None).expect("sign")
+    };
+    let http = reqwest::Client::new();
+    for n in 0..2 {
+        let (login, q) = app.login(&client, "openid", JAN).await;
+        let resp = http
+            .post(&token_url)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", RP_CALLBACK),
+                ("code_verifier", login.verifier.as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion(&format!("jti-{n}")).as_str()),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    // Forged assertions naming the client cost no fetch either.
+    let forged = format!(
+        "{}.{}.AAAA",
+        base64_url(&json!({"alg": "RS256", "kid": "nope"}).to_string()),
+        base64_url(&json!({"iss": id, "sub": id}).to_string())
+    );
+    for _ in 0..5 {
+        let resp = http
+            .post(&token_url)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", forged.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }

@@ -84,12 +84,9 @@ impl Failure {
         }
     }
 
+    /// itsme answers every token error with 400 and a JSON body (`_OIDC/authentication.md`).
     fn token(error: &'static str, description: impl Into<String>) -> Failure {
-        let status = if error == "invalid_client" {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
-        };
+        let status = StatusCode::BAD_REQUEST;
         Failure::Token {
             status,
             error,
@@ -128,19 +125,12 @@ impl IntoResponse for Failure {
                 description,
             } => {
                 let body = json!({ "error": error, "error_description": description });
-                let mut resp = (
+                (
                     status,
                     [(header::CACHE_CONTROL, "no-store")],
                     axum::Json(body),
                 )
-                    .into_response();
-                if status == StatusCode::UNAUTHORIZED {
-                    resp.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        header::HeaderValue::from_static("Basic"),
-                    );
-                }
-                resp
+                    .into_response()
             }
             Failure::Bearer { error, description } => {
                 let challenge = match error {
@@ -189,24 +179,24 @@ impl Sandbox {
         format!("{base}{rest}")
     }
 
-    fn hmac(&self, label: &str, parts: &[&str]) -> String {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.secret) {
-            Ok(m) => m,
-            Err(_) => return String::new(),
-        };
+    fn hmac(&self, label: &str, parts: &[&str]) -> Result<String, Failure> {
+        // HMAC takes keys of any length, so this cannot fail; if it ever did, no code is made.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
+            .map_err(|e| Failure::Internal(format!("HMAC key: {e}")))?;
         mac.update(label.as_bytes());
         for p in parts {
             mac.update(&[0]);
             mac.update(p.as_bytes());
         }
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     /// The authorization code of an approved action: derived, so the waiting page can hand it
     /// out again after a reload without it ever being stored in the clear. 36 characters, as
     /// itsme's are.
-    fn code_for(&self, action_id: &str) -> String {
-        self.hmac("code", &[action_id])[..36].to_string()
+    fn code_for(&self, action_id: &str) -> Result<String, Failure> {
+        let mac = self.hmac("code", &[action_id])?;
+        Ok(mac.chars().take(36).collect())
     }
 
     fn sub_for(&self, client_id: &str, phone: &str) -> String {
@@ -271,7 +261,7 @@ async fn apply(
         }
         ActionState::Approved => {
             to.status = "approved".into();
-            to.code_hash = Some(token_hash(&sb.code_for(&action.id)));
+            to.code_hash = Some(token_hash(&sb.code_for(&action.id)?));
             // itsme's codes are valid for 3 minutes.
             to.deadline = Some(now + CODE_LIFETIME);
         }
@@ -742,7 +732,7 @@ fn finish(sb: &Sandbox, tr: &Translator, action: &SandboxAction, state: ActionSt
                 .map_err(|e| Failure::Internal(e.to_string()))?;
             {
                 let mut q = url.query_pairs_mut();
-                q.append_pair("code", &sb.code_for(&action.id));
+                q.append_pair("code", &sb.code_for(&action.id)?);
                 if let Some(s) = &action.state {
                     q.append_pair("state", s);
                 }

@@ -148,7 +148,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     };
     let scopes = GrantedScopes::from_stored(&tx.scope);
     let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
-    let sub = b.pairwise_sub(&tx.client_id, &identity.sub);
+    let sub = b.pairwise_sub(&tx.client_id, &identity.sub)?;
     if scopes.contains("idp-id") {
         claims.insert("idp_id".into(), json!(identity.sub));
     }

@@ -82,6 +82,8 @@ pub struct Broker {
     pub sandbox_connector: Arc<Connector>,
     /// The connector to a real itsme environment, when one is configured.
     pub production_connector: Option<Arc<Connector>>,
+    /// Keys of private_key_jwt clients registered with a `jwks_uri`.
+    pub client_jwks: passerelle_itsme::JwksCache,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
     pub lifetimes: Lifetimes,
@@ -90,17 +92,17 @@ pub struct Broker {
 impl Broker {
     /// The pairwise subject of a person towards a client (OIDC Core §8.1), derived from the
     /// scheme's subject so it is the same across services and logins, and different per client.
-    pub fn pairwise_sub(&self, client_id: &str, scheme_sub: &str) -> String {
+    /// HMAC takes keys of any length, so this cannot fail; if it ever did, no subject is made.
+    pub fn pairwise_sub(&self, client_id: &str, scheme_sub: &str) -> Result<String, BrokerError> {
         use base64::Engine as _;
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.pairwise_secret) else {
-            return String::new();
-        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.pairwise_secret).map_err(BrokerError::internal)?;
         mac.update(b"sub");
         mac.update(&[0]);
         mac.update(client_id.as_bytes());
         mac.update(&[0]);
         mac.update(scheme_sub.as_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     /// The connector for a client's account: production clients use the real scheme when one is

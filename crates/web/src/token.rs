@@ -149,9 +149,13 @@ async fn check_assertion(
     let keys = match (&client.jwks, &client.jwks_uri) {
         (Some(jwks), _) => PublicKeys::from_jwks_json(jwks)
             .map_err(|e| BrokerError::internal(format!("stored JWKS: {e}")))?,
-        (None, Some(uri)) => passerelle_itsme::fetch_jwks(uri).await.map_err(|e| {
-            invalid_client(&format!("the client's jwks_uri could not be read: {e}"))
-        })?,
+        (None, Some(uri)) => {
+            let header = passerelle_jose::peek_header(assertion).unwrap_or_default();
+            let kid = header.get("kid").and_then(Value::as_str);
+            b.client_jwks.get(uri, kid).await.map_err(|e| {
+                invalid_client(&format!("the client's jwks_uri could not be read: {e}"))
+            })?
+        }
         (None, None) => return Err(invalid_client("this client has no keys registered")),
     };
     let claims = keys
