@@ -194,11 +194,28 @@ pub struct ErrorRedirect {
     pub error: OAuthError,
 }
 
+/// Why the redirect URI cannot be trusted; the caller shows the message of [`PageError::key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageError {
+    MissingRedirectUri,
+    UnregisteredRedirectUri,
+}
+
+impl PageError {
+    /// The translation key of the message for the person (and the developer behind them).
+    pub fn key(self) -> &'static str {
+        match self {
+            PageError::MissingRedirectUri => "error-missing-redirect-uri",
+            PageError::UnregisteredRedirectUri => "error-unregistered-redirect-uri",
+        }
+    }
+}
+
 /// Why an authorization request fails: shown to the person when the client or redirect URI cannot
 /// be trusted (RFC 6749 §4.1.2.1), otherwise redirected to the client.
 #[derive(Debug, Clone)]
 pub enum AuthorizeError {
-    Page(String),
+    Page(PageError),
     Redirect(Box<ErrorRedirect>),
 }
 
@@ -212,14 +229,10 @@ pub fn validate_authorization_request(
     client: &ClientPolicy<'_>,
 ) -> Result<ValidatedAuthorizationRequest, AuthorizeError> {
     let Some(requested) = params.get("redirect_uri") else {
-        return Err(AuthorizeError::Page(
-            "The request has no redirect_uri. Send one of the redirect URIs registered for this client.".into(),
-        ));
+        return Err(AuthorizeError::Page(PageError::MissingRedirectUri));
     };
     let Some(redirect_uri) = RedirectUri::match_registered(requested, client.redirect_uris) else {
-        return Err(AuthorizeError::Page(
-            "The redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.".into(),
-        ));
+        return Err(AuthorizeError::Page(PageError::UnregisteredRedirectUri));
     };
     let state = params.get("state").map(str::to_string);
     let mut response_mode = ResponseMode::Query;

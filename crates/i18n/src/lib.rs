@@ -107,13 +107,6 @@ impl Translator {
         map.insert(Cow::Borrowed(name), FluentValue::from(n));
         LOCALES.lookup_with_args(&self.lang, key, &map)
     }
-
-    /// Whether `key` exists in the fallback language (used by tests to catch typos).
-    pub fn has(key: &str) -> bool {
-        LOCALES
-            .lookup_single_language::<&str>(LOCALES.fallback(), key, None)
-            .is_ok()
-    }
 }
 
 #[cfg(test)]
@@ -140,6 +133,91 @@ mod tests {
         assert!(
             t.t_count("app-wrong-code", "left", 2)
                 .contains("2 attempts")
+        );
+    }
+}
+
+#[cfg(test)]
+mod coverage {
+    /// The message ids of the English files.
+    fn english_keys() -> std::collections::HashSet<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales/en");
+        let mut keys = std::collections::HashSet::new();
+        for entry in std::fs::read_dir(dir).expect("locales/en").flatten() {
+            let text = std::fs::read_to_string(entry.path()).expect("ftl");
+            for line in text.lines() {
+                if let Some((id, _)) = line.split_once(" =")
+                    && !id.is_empty()
+                    && id.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                    })
+                {
+                    keys.insert(id.to_string());
+                }
+            }
+        }
+        keys
+    }
+
+    /// Every message key written literally in the code and templates exists in English.
+    #[test]
+    fn every_key_used_is_translated() {
+        let english = english_keys();
+        let has = |k: &str| english.contains(k);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if !path.ends_with("target") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                let is_source = path.extension().is_some_and(|e| e == "rs" || e == "html");
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                if !is_source {
+                    continue;
+                }
+                for call in ["t(\"", "t_with(\"", "t_count(\""] {
+                    for (i, _) in text.match_indices(call) {
+                        let rest = &text[i + call.len()..];
+                        let key: String = rest.chars().take_while(|c| *c != '"').collect();
+                        let preceded = text[..i]
+                            .chars()
+                            .last()
+                            .is_some_and(|c| c == '.' || c == '_');
+                        if !preceded || key.contains(['{', ' ']) || key.is_empty() {
+                            continue;
+                        }
+                        seen += 1;
+                        if !has(&key) {
+                            missing.push(format!("{}: {key}", path.display()));
+                        }
+                    }
+                }
+                for (i, _) in text.match_indices("=> \"error-") {
+                    let key: String = text[i + 4..].chars().take_while(|c| *c != '"').collect();
+                    seen += 1;
+                    if !has(&key) {
+                        missing.push(format!("{}: {key}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(seen > 40, "the scan found only {seen} keys");
+        assert!(
+            missing.is_empty(),
+            "untranslated keys:\n{}",
+            missing.join("\n")
         );
     }
 }

@@ -458,15 +458,20 @@ fn claim_names(claims: &Value, member: &str) -> Vec<String> {
 
 async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
     let default_tr = translator(None, &headers);
-    let params = parse_pairs(query.unwrap_or_default().as_bytes())
-        .map_err(|name| Failure::page(&default_tr, format!("The parameter {name} is repeated.")))?;
+    let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|name| {
+        let name: String = name.chars().take(40).collect();
+        Failure::page(
+            &default_tr,
+            default_tr.t_with("error-repeated-parameter", &[("name", name)]),
+        )
+    })?;
     let tr = translator(params.get("ui_locales"), &headers);
     let client_id = params
         .get("client_id")
-        .ok_or_else(|| Failure::page(&tr, "The request has no client_id."))?;
-    let client = sb.client(client_id).ok_or_else(|| {
-        Failure::page(&tr, "This client is not registered with the itsme sandbox.")
-    })?;
+        .ok_or_else(|| Failure::page(&tr, tr.t("error-missing-client-id")))?;
+    let client = sb
+        .client(client_id)
+        .ok_or_else(|| Failure::page(&tr, tr.t("sandbox-error-unknown-client")))?;
     let now = sb.clock.now();
     let mut p: Map<String, Value> = params
         .pairs()
@@ -474,8 +479,12 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     if let Some(jwe) = params.get("request") {
-        let object =
-            open_request_object(&sb, client, jwe, now).map_err(|m| Failure::page(&tr, m))?;
+        let object = open_request_object(&sb, client, jwe, now).map_err(|detail| {
+            Failure::page(
+                &tr,
+                tr.t_with("sandbox-error-request-object", &[("detail", detail)]),
+            )
+        })?;
         for k in ["client_id", "response_type"] {
             if let (Some(outer), Some(inner)) =
                 (params.get(k), object.get(k).and_then(Value::as_str))
@@ -483,7 +492,10 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
             {
                 return Err(Failure::page(
                     &tr,
-                    format!("{k} differs between the query and the request object."),
+                    tr.t_with(
+                        "sandbox-error-request-object-mismatch",
+                        &[("name", k.to_string())],
+                    ),
                 ));
             }
         }
@@ -492,12 +504,9 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
     }
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let redirect_uri = text("redirect_uri")
-        .ok_or_else(|| Failure::page(&tr, "The request has no redirect_uri."))?;
+        .ok_or_else(|| Failure::page(&tr, tr.t("error-missing-redirect-uri")))?;
     if !client.redirect_uris.contains(&redirect_uri) {
-        return Err(Failure::page(
-            &tr,
-            "The redirect_uri is not registered for this client.",
-        ));
+        return Err(Failure::page(&tr, tr.t("error-unregistered-redirect-uri")));
     }
     let state = text("state");
     let fail = |error: &str, description: &str| {

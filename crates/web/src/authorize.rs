@@ -29,6 +29,12 @@ pub(crate) fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Trans
     Translator::negotiate(ui_locales, accept)
 }
 
+/// The page for a request that repeats a parameter (RFC 6749 §3.1).
+pub(crate) fn repeated(tr: &Translator, name: String) -> BrokerError {
+    let name: String = name.chars().take(40).collect();
+    BrokerError::page(tr, tr.t_with("error-repeated-parameter", &[("name", name)]))
+}
+
 pub(crate) fn parse_params(bytes: &[u8]) -> Result<Params, String> {
     Params::from_pairs(
         url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
@@ -74,19 +80,16 @@ async fn authorize(
     is_post: bool,
 ) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
-    let params = parse_params(raw).map_err(|name| {
-        BrokerError::page(&tr, format!("The parameter {name} appears more than once."))
-    })?;
+    let params = parse_params(raw).map_err(|name| repeated(&tr, name))?;
     let tr = translator(params.get("ui_locales"), headers);
     let client_id = params
         .get("client_id")
-        .ok_or_else(|| BrokerError::page(&tr, "The request has no client_id. Register a client with `passerelle client add` and send its id."))?;
-    let client = b.store.find_client(client_id).await?.ok_or_else(|| {
-        BrokerError::page(
-            &tr,
-            "No client with this client_id is registered with Passerelle.",
-        )
-    })?;
+        .ok_or_else(|| BrokerError::page(&tr, tr.t("error-missing-client-id")))?;
+    let client = b
+        .store
+        .find_client(client_id)
+        .await?
+        .ok_or_else(|| BrokerError::page(&tr, tr.t("error-unknown-client")))?;
     let account = Account::parse(&client.account).unwrap_or(Account::Production);
     let policy = ClientPolicy {
         redirect_uris: &client.redirect_uris,
@@ -95,7 +98,9 @@ async fn authorize(
     };
     let request = match validate_authorization_request(&params, &policy) {
         Ok(r) => r,
-        Err(AuthorizeError::Page(message)) => return Err(BrokerError::page(&tr, message)),
+        Err(AuthorizeError::Page(reason)) => {
+            return Err(BrokerError::page(&tr, tr.t(reason.key())));
+        }
         Err(AuthorizeError::Redirect(r)) => {
             return Err(BrokerError::Redirect {
                 redirect_uri: r.redirect_uri,

@@ -12,7 +12,7 @@ use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
 use passerelle_store::{NewCode, random_token, token_hash};
 use serde_json::{Value, json};
 
-use crate::authorize::{BROWSER_COOKIE, cookie, parse_params, translator};
+use crate::authorize::{BROWSER_COOKIE, cookie, parse_params, repeated, translator};
 use crate::error::respond_to_client;
 use crate::{Broker, BrokerError};
 
@@ -37,9 +37,7 @@ pub(crate) async fn callback(
 
 async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
-    let params = parse_params(raw).map_err(|name| {
-        BrokerError::page(&tr, format!("The parameter {name} appears more than once."))
-    })?;
+    let params = parse_params(raw).map_err(|name| repeated(&tr, name))?;
     let gone = || BrokerError::Page {
         status: StatusCode::BAD_REQUEST,
         tr: tr.clone(),

@@ -88,3 +88,13 @@ personas-behaviour = Behaviour
 personas-code = itsme code
 personas-who = Name
 broker-error-client-gone = The website you came from is no longer registered with Passerelle, or no longer accepts this return address.
+
+# Requests that cannot be trusted (shown as a page, never redirected).
+error-repeated-parameter = The parameter { $name } appears more than once.
+error-missing-client-id = The request has no client_id. The website must send the client_id it was given when it was registered.
+error-unknown-client = No client with this client_id is registered with Passerelle.
+error-missing-redirect-uri = The request has no redirect_uri. The website must send one of the redirect URIs registered for it.
+error-unregistered-redirect-uri = The redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.
+sandbox-error-unknown-client = This client is not registered with the itsme sandbox.
+sandbox-error-request-object = The request object is not valid. Technical detail: { $detail }
+sandbox-error-request-object-mismatch = The parameter { $name } differs between the query and the request object.
