@@ -139,6 +139,8 @@ pub struct App {
     pub persona_count: usize,
     pub has_real_itsme: bool,
     pub lifetimes: Lifetimes,
+    /// The PostgreSQL `LISTEN` task, if any; stopped with the server.
+    pub listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -207,6 +209,13 @@ pub async fn build(
         settings.app_timeout_seconds,
     ));
     let persona_count = sandbox.personas.all().len();
+    // With PostgreSQL, decisions taken on other nodes wake this node's waiting pages at once.
+    let listener = {
+        let sandbox = sandbox.clone();
+        store.spawn_listener(passerelle_sandbox::ACTION_CHANNEL, move |id| {
+            sandbox.wake(id)
+        })
+    };
 
     // The sandbox is reached through the public URL by browsers, and directly by this process.
     let sandbox_connector = Connector::new(
@@ -300,6 +309,7 @@ pub async fn build(
         persona_count,
         has_real_itsme: settings.itsme.is_some(),
         lifetimes: settings.lifetimes,
+        listener,
     })
 }
 
@@ -360,6 +370,7 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let notifications = app.listener;
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),
@@ -380,6 +391,9 @@ pub async fn serve(
         _ = grace => tracing::warn!("requests still running after 5 s were dropped at shutdown"),
     }
     housekeeping.abort();
+    if let Some(n) = notifications {
+        n.abort();
+    }
     app.store.close().await;
     Ok(())
 }

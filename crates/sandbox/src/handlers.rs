@@ -277,7 +277,10 @@ async fn apply(
     }
     if sb.store.update_sandbox_action(&action, &to).await? {
         if effects.contains(&Effect::WakeWaiters) {
-            sb.waiters.wake(&action.id);
+            sb.wake(&action.id);
+            if let Err(e) = sb.store.notify(crate::ACTION_CHANNEL, &action.id).await {
+                tracing::warn!(error = %e, "cannot announce a decided action to other nodes");
+            }
         }
         tracing::info!(sandbox.action = %&action.id[..8], sandbox.status = %to.status, "sandbox action moved");
         Ok((to, Ok(())))

@@ -36,6 +36,10 @@ pub fn subject(client_id: &str, phone_number: &str) -> String {
     s[..36].to_string()
 }
 
+/// The notification channel on which a node announces that an action was decided, so that a
+/// waiting page held open by another node moves on at once (PostgreSQL `LISTEN`/`NOTIFY`).
+pub const ACTION_CHANNEL: &str = "passerelle_sandbox_actions";
+
 /// A relying party of the sandbox (in the embedded default: Passerelle's own connector).
 #[derive(Debug, Clone)]
 pub struct SandboxClient {
@@ -101,6 +105,12 @@ impl Sandbox {
     /// The sandbox's public keys (its JWKS).
     pub fn public_jwks(&self) -> serde_json::Value {
         passerelle_jose::jwks_json([self.signing.public_jwk(), self.decryption.public_jwk()])
+    }
+
+    /// Wakes this node's waiting pages for action `id` (called for the decisions taken here,
+    /// and for those other nodes announce on [`ACTION_CHANNEL`]).
+    pub fn wake(&self, id: &str) {
+        self.waiters.wake(id);
     }
 
     fn client(&self, id: &str) -> Option<&SandboxClient> {

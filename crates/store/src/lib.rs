@@ -124,6 +124,7 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: Arc<str>,
 }
 
 impl Store {
@@ -158,7 +159,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -231,6 +236,58 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Tells every node listening on `channel` that something happened to `payload` (an id).
+    /// PostgreSQL `NOTIFY`; with SQLite there is only one node, which wakes its own waiters, so
+    /// this does nothing. A hint only: listeners must still re-read the database.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `on_notification` with the payload of every `notify` on `channel`, from any node,
+    /// until the task is dropped. PostgreSQL `LISTEN`, reconnecting after a second when the
+    /// connection drops (notifications sent meanwhile are lost: they are hints). With SQLite it
+    /// returns `None`.
+    pub fn spawn_listener(
+        &self,
+        channel: &'static str,
+        on_notification: impl Fn(&str) + Send + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.backend != Backend::Postgres {
+            return None;
+        }
+        let url = self.url.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(channel).await {
+                            tracing::warn!(error = %e, "cannot LISTEN; retrying");
+                        } else {
+                            loop {
+                                match listener.recv().await {
+                                    Ok(n) => on_notification(n.payload()),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
