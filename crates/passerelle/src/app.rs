@@ -20,6 +20,7 @@ use passerelle_store::{Clock, Store};
 use passerelle_web::{Broker, Lifetimes, OpKeys};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, ItsmeConfig};
@@ -298,7 +299,12 @@ pub async fn build(
             )
                 .into_response()
         }))
-        .layer(RequestBodyLimitLayer::new(64 * 1024));
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // No request lives longer than this, not even the waiting page's 20 s long poll.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
     Ok(App {
         router,
         store,
