@@ -432,9 +432,10 @@ impl Connector {
     }
 }
 
-/// Fetches a relying party's JWKS from its registered `jwks_uri` (for private_key_jwt). Kept here
-/// so that all outbound HTTP lives in this crate. Answers larger than 64 KiB are refused.
-pub async fn fetch_jwks(url: &str) -> Result<PublicKeys, ConnectorError> {
+/// Fetches a relying party's JWKS from its registered `jwks_uri` (for private_key_jwt), for
+/// [`JwksCache`]. Kept here so that all outbound HTTP lives in this crate. Answers larger than
+/// 64 KiB are refused.
+async fn fetch_jwks(url: &str) -> Result<PublicKeys, ConnectorError> {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let http = match CLIENT.get() {
         Some(c) => c,

@@ -11,5 +11,5 @@ mod connector;
 
 pub use connector::{
     ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, JwksCache,
-    SchemeIdentity, UpstreamRequest, fetch_jwks,
+    SchemeIdentity, UpstreamRequest,
 };
