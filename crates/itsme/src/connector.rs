@@ -1,6 +1,6 @@
 //! The HTTP side of the connector.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use passerelle_core::scopes::{GrantedScopes, Service};
@@ -467,35 +467,55 @@ async fn fetch_jwks(url: &str) -> Result<PublicKeys, ConnectorError> {
 /// Relying parties' JWKS fetched from their `jwks_uri`, cached per URI so that token requests
 /// (which anyone can send, before any signature is checked) cannot make Passerelle fetch a
 /// client's keys more than once per [`JWKS_MIN_REFRESH`], and so that a known key costs no
-/// request at all. Keyed by URI, so a `client update --jwks-uri` takes effect at once.
+/// request at all. Each URI has its own lock, so a slow or dead `jwks_uri` holds up only its own
+/// client; a failed fetch is remembered for [`JWKS_MIN_REFRESH`] too. Keyed by URI, so a
+/// `client update --jwks-uri` takes effect at once.
 #[derive(Debug, Default)]
 pub struct JwksCache {
-    entries: tokio::sync::Mutex<std::collections::HashMap<String, CachedKeys>>,
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<CacheEntry>>>>,
+    >,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    keys: Result<PublicKeys, String>,
+    fetched: Instant,
 }
 
 impl JwksCache {
     /// The keys at `url`, fetching them when not cached, stale, or when `kid` is new (rotation).
     pub async fn get(&self, url: &str, kid: Option<&str>) -> Result<PublicKeys, ConnectorError> {
-        // One fetch at a time: concurrent requests for a cold URI wait for the first.
-        let mut entries = self.entries.lock().await;
-        if let Some(c) = entries.get(url) {
+        let slot = {
+            let mut entries = self
+                .entries
+                .lock()
+                .map_err(|_| unavailable("JWKS cache poisoned"))?;
+            if entries.len() > 1000 {
+                entries.clear();
+            }
+            entries.entry(url.to_string()).or_default().clone()
+        };
+        // Requests for a cold URI wait for the first fetch instead of starting their own.
+        let mut entry = slot.lock().await;
+        if let Some(c) = entry.as_ref() {
             let age = c.fetched.elapsed();
-            let known = kid.is_none_or(|k| c.keys.has_kid(k));
-            if age < JWKS_TTL && (known || age < JWKS_MIN_REFRESH) {
-                return Ok(c.keys.clone());
+            let fresh = match &c.keys {
+                Ok(keys) => {
+                    age < JWKS_TTL
+                        && (kid.is_none_or(|k| keys.has_kid(k)) || age < JWKS_MIN_REFRESH)
+                }
+                Err(_) => age < JWKS_MIN_REFRESH,
+            };
+            if fresh {
+                return c.keys.clone().map_err(ConnectorError::Unavailable);
             }
         }
-        let keys = fetch_jwks(url).await?;
-        if entries.len() > 1000 {
-            entries.clear();
-        }
-        entries.insert(
-            url.to_string(),
-            CachedKeys {
-                keys: keys.clone(),
-                fetched: Instant::now(),
-            },
-        );
-        Ok(keys)
+        let keys = fetch_jwks(url).await.map_err(|e| e.to_string());
+        *entry = Some(CacheEntry {
+            keys: keys.clone(),
+            fetched: Instant::now(),
+        });
+        keys.map_err(ConnectorError::Unavailable)
     }
 }

@@ -310,3 +310,47 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_public_url(u: &str) -> Result<Config, String> {
+        let dir = std::env::temp_dir().join("passerelle-config-test");
+        Config::load(&Overrides {
+            public_url: Some(u.into()),
+            data_dir: Some(dir),
+            ..Overrides::default()
+        })
+    }
+
+    #[test]
+    fn public_url_must_be_an_origin() {
+        assert!(with_public_url("https://id.example.com").is_ok());
+        assert!(with_public_url("https://id.example.com/").is_ok());
+        for bad in [
+            "https://example.com/passerelle",
+            "https://id.example.com/?x=1",
+            "ftp://id.example.com",
+            "not a url",
+        ] {
+            let err = with_public_url(bad).expect_err(bad);
+            assert!(err.contains("public_url"), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let o = Overrides {
+            listen: Some("nowhere".into()),
+            database_url: Some("mysql://db".into()),
+            public_url: Some("https://x.example/path".into()),
+            data_dir: Some(std::env::temp_dir()),
+            ..Overrides::default()
+        };
+        let err = Config::load(&o).expect_err("invalid");
+        for needle in ["listen", "database_url", "public_url"] {
+            assert!(err.contains(needle), "{needle} in {err}");
+        }
+    }
+}

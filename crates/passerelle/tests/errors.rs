@@ -463,6 +463,36 @@ async fn private_key_jwt_and_es256_id_tokens() {
         ]
     };
     let http = reqwest::Client::new();
+    let not_yet = {
+        let mut c = Claims::new();
+        for (k, v) in [
+            ("iss", json!(client.id)),
+            ("sub", json!(client.id)),
+            ("aud", json!(token_url)),
+            ("jti", json!("j-nbf")),
+            ("exp", json!(T0 + 900)),
+            ("nbf", json!(T0 + 600)),
+        ] {
+            c.insert(k.into(), v);
+        }
+        key.sign(&c, None).expect("sign")
+    };
+    let early = http
+        .post(&token_url)
+        .form(&form(&q["code"], not_yet))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(early.status(), StatusCode::UNAUTHORIZED);
+    assert!(early.headers().contains_key("www-authenticate"));
+    let body: Value = early.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("nbf")
+    );
     let wrong_aud = http
         .post(&token_url)
         .form(&form(&q["code"], assertion("j0", "https://elsewhere")))

@@ -239,8 +239,9 @@ impl Store {
     }
 
     /// Tells every node listening on `channel` that something happened to `payload` (an id).
-    /// PostgreSQL `NOTIFY`; with SQLite there is only one node, which wakes its own waiters, so
-    /// this does nothing. A hint only: listeners must still re-read the database.
+    /// PostgreSQL `NOTIFY`. With SQLite this does nothing: a node wakes its own waiters, and
+    /// another process sharing the file is seen by the waiting page's one-second re-read. A hint
+    /// only: listeners must still re-read the database.
     pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")

@@ -268,7 +268,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Drops the attributes of a code that could not be redeemed (wrong client, PKCE, expiry).
+    /// Drops the attributes of a code whose redemption was refused (PKCE, redirect URI, expiry,
+    /// a replay) or failed.
     pub async fn clear_code_claims(&self, code_hash: &str) -> Result<()> {
         sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE code_hash = $1")
             .bind(code_hash)
@@ -277,10 +278,11 @@ impl Store {
         Ok(())
     }
 
-    /// Drops the attributes of codes created before `before` that were never redeemed: a code
-    /// that can no longer be redeemed has no reason to hold personal data.
+    /// Drops the attributes of codes created before `before` (codes that can no longer be
+    /// redeemed): whether never presented, or presented and then refused or beaten by a replay,
+    /// a dead code has no reason to hold personal data.
     pub async fn clear_stale_code_claims(&self, before: i64) -> Result<u64> {
-        let r = sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE created_at <= $1 AND used_at IS NULL AND claims <> '{}'")
+        let r = sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE created_at <= $1 AND claims <> '{}'")
             .bind(before)
             .execute(&self.pool)
             .await?;

@@ -78,6 +78,16 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         issuer: b.issuer.clone(),
         tr: tr.clone(),
     };
+    // The operator may have changed the client while the person was in the app: what is given
+    // out — an answer or an error — follows the client as it is now (the server caches nothing the CLI can change).
+    let client = b.store.find_client(&tx.client_id).await?;
+    let Some(client) = client.filter(|c| c.redirect_uris.contains(&tx.redirect_uri)) else {
+        return Err(BrokerError::page(&tr, tr.t("broker-error-client-gone")));
+    };
+    let account = Account::parse(&client.account).unwrap_or(Account::Production);
+    if let Err(e) = GrantedScopes::parse(&tx.scope, account, &client.grants) {
+        return Err(fail(ErrorCode::InvalidScope, e.to_string()));
+    }
     if let Some(error) = params.get("error") {
         let description = clean(params.get("error_description").unwrap_or_default());
         let (code, description) = match ErrorCode::parse(error) {
@@ -100,16 +110,6 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         };
         tracing::info!(client.id = %tx.client_id, oauth.error = code.as_str(), "the itsme scheme ended the login without approval");
         return Err(fail(code, description));
-    }
-    // The operator may have changed the client while the person was in the app: what is given
-    // out follows the client as it is now (the server caches nothing the CLI can change).
-    let client = b.store.find_client(&tx.client_id).await?;
-    let Some(client) = client.filter(|c| c.redirect_uris.contains(&tx.redirect_uri)) else {
-        return Err(BrokerError::page(&tr, tr.t("broker-error-client-gone")));
-    };
-    let account = Account::parse(&client.account).unwrap_or(Account::Production);
-    if let Err(e) = GrantedScopes::parse(&tx.scope, account, &client.grants) {
-        return Err(fail(ErrorCode::InvalidScope, e.to_string()));
     }
     let Some(code) = params.get("code") else {
         return Err(fail(

@@ -343,7 +343,7 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         .store
         .insert_access_token(&AccessTokenRecord {
             token_hash: token_hash(&access_token),
-            code_hash,
+            code_hash: code_hash.clone(),
             client_id: client.id.clone(),
             sub: record.sub.clone(),
             scope: record.scope.clone(),
@@ -353,6 +353,7 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         })
         .await?;
     if !stored {
+        b.store.clear_code_claims(&code_hash).await?;
         tracing::warn!(client.id = %client.id, "authorization code replayed while it was being redeemed");
         return Err(BrokerError::token(
             ErrorCode::InvalidGrant,
