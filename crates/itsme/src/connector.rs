@@ -411,14 +411,7 @@ impl Connector {
         if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
             return Err(protocol("the ID token's iss is not the scheme's issuer"));
         }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => *a == self.config.client_id,
-            Some(Value::Array(a)) => a
-                .iter()
-                .any(|v| v.as_str() == Some(self.config.client_id.as_str())),
-            _ => false,
-        };
-        if !aud_ok {
+        if !passerelle_jose::audience_is_one_of(claims, &[&self.config.client_id]) {
             return Err(protocol("the ID token is not addressed to Passerelle"));
         }
         match claims.get("exp").and_then(Value::as_i64) {

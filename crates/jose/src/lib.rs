@@ -515,6 +515,18 @@ pub fn jwks_json<'a>(keys: impl IntoIterator<Item = &'a Jwk>) -> Value {
     serde_json::json!({ "keys": keys })
 }
 
+/// Whether a JWT's `aud` (a string or an array, RFC 7519 §4.1.3) names one of `accepted`.
+pub fn audience_is_one_of(claims: &Claims, accepted: &[&str]) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => accepted.contains(&a.as_str()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|a| accepted.contains(&a)),
+        _ => false,
+    }
+}
+
 /// The `at_hash` / `c_hash` of OIDC Core §3.1.3.6 for SHA-256-based algorithms.
 pub fn left_half_hash(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());

@@ -200,7 +200,8 @@ fn overrides(cli: &Cli) -> Overrides {
     o
 }
 
-async fn open(config: &Config) -> anyhow::Result<passerelle_store::Store> {
+/// Creates the data directory when the database is a SQLite file in it.
+fn ensure_data_dir(config: &Config) -> anyhow::Result<()> {
     if passerelle_store::Backend::of_url(&config.database_url)
         == Some(passerelle_store::Backend::Sqlite)
     {
@@ -211,6 +212,11 @@ async fn open(config: &Config) -> anyhow::Result<passerelle_store::Store> {
             )
         })?;
     }
+    Ok(())
+}
+
+async fn open(config: &Config) -> anyhow::Result<passerelle_store::Store> {
+    ensure_data_dir(config)?;
     app::open_store(&config.database_url).await
 }
 
@@ -339,16 +345,7 @@ async fn serve(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     init_logging(&config.log, config.log_json);
-    if passerelle_store::Backend::of_url(&config.database_url)
-        == Some(passerelle_store::Backend::Sqlite)
-    {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-    }
+    ensure_data_dir(config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

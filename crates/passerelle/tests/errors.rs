@@ -191,26 +191,7 @@ async fn grants_take_effect_without_a_restart() {
         query_of(&location(&authorize(&app, &params).await))["error"],
         "invalid_scope"
     );
-    let mut record = app
-        .store
-        .find_client(&client.id)
-        .await
-        .expect("db")
-        .expect("client");
-    record.grants.push("nin".into());
-    let update = passerelle_store::NewClient {
-        id: record.id,
-        name: record.name,
-        secret_hash: record.secret_hash,
-        redirect_uris: record.redirect_uris,
-        auth_method: record.auth_method,
-        jwks: record.jwks,
-        jwks_uri: record.jwks_uri,
-        account: record.account,
-        grants: record.grants,
-        id_token_alg: record.id_token_alg,
-    };
-    assert!(app.store.update_client(&update, T0).await.expect("update"));
+    app.set_grants(&client, &["nin"]).await;
     let (_, userinfo) = app.full_login(&client, "openid nin", JAN).await;
     assert_eq!(userinfo["nin"], "85073001744");
 }

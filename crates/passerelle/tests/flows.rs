@@ -272,15 +272,7 @@ async fn a_person_approves_in_the_app_and_the_waiting_page_moves_on() {
         .json()
         .await
         .expect("json");
-    let userinfo: Value = reqwest::Client::new()
-        .get(app.url("/auth/open/connect/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().expect("at"))
-        .send()
-        .await
-        .expect("userinfo")
-        .json()
-        .await
-        .expect("json");
+    let userinfo = app.userinfo(&tokens).await;
     assert_eq!(userinfo["family_name"], "Vermeulen");
     assert!(userinfo["nin"].is_string());
 }
@@ -487,26 +479,7 @@ async fn a_grant_withdrawn_during_the_login_is_honoured_at_the_callback() {
             .await
             .expect("wait"),
     );
-    let mut record = app
-        .store
-        .find_client(&client.id)
-        .await
-        .expect("db")
-        .expect("client");
-    record.grants.clear();
-    let update = passerelle_store::NewClient {
-        id: record.id,
-        name: record.name,
-        secret_hash: record.secret_hash,
-        redirect_uris: record.redirect_uris,
-        auth_method: record.auth_method,
-        jwks: record.jwks,
-        jwks_uri: record.jwks_uri,
-        account: record.account,
-        grants: record.grants,
-        id_token_alg: record.id_token_alg,
-    };
-    app.store.update_client(&update, T0).await.expect("update");
+    app.set_grants(&client, &[]).await;
     let resp = login.browser.get(&callback).send().await.expect("callback");
     let q = query_of(&location(&resp));
     assert_eq!(q["error"], "invalid_scope");
@@ -545,15 +518,7 @@ async fn any_node_serves_any_step_of_a_login() {
         .expect("json");
     a.verify_id_token(tokens["id_token"].as_str().expect("id_token"), &client.id)
         .await;
-    let userinfo: Value = reqwest::Client::new()
-        .get(a.url("/auth/open/connect/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().expect("at"))
-        .send()
-        .await
-        .expect("userinfo")
-        .json()
-        .await
-        .expect("json");
+    let userinfo = a.userinfo(&tokens).await;
     assert_eq!(userinfo["family_name"], "Peeters");
 }
 

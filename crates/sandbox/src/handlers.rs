@@ -405,13 +405,9 @@ fn open_request_object(
     if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
         return Err("the request object's iss must be the client_id".into());
     }
-    let aud_ok = |a: &str| a == sb.issuer || a == format!("{}/authorization", sb.issuer);
-    let aud = match claims.get("aud") {
-        Some(Value::String(a)) => aud_ok(a),
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(aud_ok),
-        _ => false,
-    };
-    if !aud {
+    // itsme's current docs say the issuer; its 2022 docs said the authorization endpoint.
+    let authorization_endpoint = format!("{}/authorization", sb.issuer);
+    if !passerelle_jose::audience_is_one_of(&claims, &[&sb.issuer, &authorization_endpoint]) {
         return Err("the request object's aud must be the sandbox's issuer".into());
     }
     if claims
@@ -1049,13 +1045,7 @@ async fn authenticate_client<'a>(
         ));
     }
     let token_endpoint = format!("{}/token", sb.issuer);
-    let aud_ok = |a: &str| a == token_endpoint || a == sb.issuer;
-    let aud = match claims.get("aud") {
-        Some(Value::String(a)) => aud_ok(a),
-        Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).any(aud_ok),
-        _ => false,
-    };
-    if !aud {
+    if !passerelle_jose::audience_is_one_of(&claims, &[&token_endpoint, &sb.issuer]) {
         return Err(Failure::token(
             "invalid_client",
             "client_assertion aud must be the token endpoint",

@@ -167,13 +167,7 @@ async fn check_assertion(
         ));
     }
     let token_endpoint = format!("{}/connect/token", b.issuer);
-    let aud_ok = |a: &str| a == token_endpoint || a == b.issuer;
-    let aud = match claims.get("aud") {
-        Some(Value::String(a)) => aud_ok(a),
-        Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).any(aud_ok),
-        _ => false,
-    };
-    if !aud {
+    if !passerelle_jose::audience_is_one_of(&claims, &[&token_endpoint, &b.issuer]) {
         return Err(invalid_client(
             "client_assertion: aud must be the token endpoint or the issuer",
         ));

@@ -496,16 +496,43 @@ impl TestApp {
             .verify_id_token(tokens["id_token"].as_str().expect("id_token"), &client.id)
             .await;
         assert_eq!(id_token["nonce"], login.nonce.as_str());
-        let userinfo: Value = reqwest::Client::new()
+        let userinfo = self.userinfo(&tokens).await;
+        (id_token, userinfo)
+    }
+
+    /// Userinfo for the access token of a token response; asserts it answers 200.
+    pub async fn userinfo(&self, tokens: &Value) -> Value {
+        let resp = reqwest::Client::new()
             .get(self.url("/auth/open/connect/userinfo"))
             .bearer_auth(tokens["access_token"].as_str().expect("at"))
             .send()
             .await
-            .expect("userinfo")
-            .json()
+            .expect("userinfo");
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.expect("json")
+    }
+
+    /// Replaces a client's grants, as `passerelle client update` does while the server runs.
+    pub async fn set_grants(&self, client: &TestClient, grants: &[&str]) {
+        let r = self
+            .store
+            .find_client(&client.id)
             .await
-            .expect("json");
-        (id_token, userinfo)
+            .expect("db")
+            .expect("client");
+        let update = passerelle_store::NewClient {
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            redirect_uris: r.redirect_uris,
+            auth_method: r.auth_method,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+            account: r.account,
+            grants: grants.iter().map(|g| g.to_string()).collect(),
+            id_token_alg: r.id_token_alg,
+        };
+        assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
 
     /// Verifies an ID token against the published JWKS and checks iss, aud, exp.
