@@ -896,3 +896,67 @@ fn base64_url(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+/// The contracts relying parties build on, snapshotted: a change to discovery, the JWKS shape or
+/// the error bodies shows up in review as a diff of `tests/snapshots/`.
+#[tokio::test]
+async fn contracts_are_stable() {
+    let app = TestApp::spawn().await;
+    let discovery: Value = reqwest::get(app.url("/auth/open/.well-known/openid-configuration"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let base = app.base.clone();
+    let redact = |v: &Value| -> Value {
+        serde_json::from_str(&v.to_string().replace(&base, "http://passerelle.test")).expect("json")
+    };
+    insta::assert_json_snapshot!("discovery", redact(&discovery));
+    let jwks: Value = reqwest::get(app.url("/auth/open/.well-known/openid-configuration/jwks"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    insta::assert_json_snapshot!("jwks", jwks, {
+        ".keys[].kid" => "[kid]",
+        ".keys[].n" => "[modulus]",
+        ".keys[].x" => "[x]",
+        ".keys[].y" => "[y]",
+    });
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let bad_code = app.redeem(&client, "nope", &pkce().0).await;
+    insta::assert_json_snapshot!(
+        "token_error_invalid_grant",
+        bad_code.json::<Value>().await.expect("json")
+    );
+    let bad_client = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some("wrong"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .expect("token");
+    insta::assert_json_snapshot!(
+        "token_error_invalid_client",
+        bad_client.json::<Value>().await.expect("json")
+    );
+    let userinfo = reqwest::Client::new()
+        .get(app.url("/auth/open/connect/userinfo"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("userinfo");
+    insta::assert_json_snapshot!(
+        "userinfo_error_invalid_token",
+        userinfo.json::<Value>().await.expect("json")
+    );
+    let sandbox: Value = reqwest::get(app.url("/sandbox/v2/.well-known/openid-configuration"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    insta::assert_json_snapshot!("sandbox_discovery", redact(&sandbox));
+}

@@ -1,0 +1,72 @@
+//! Properties that must hold for any input: the domain's parsers never panic, and what they
+//! accept is well-formed.
+
+use passerelle_core::flow::{ActionEvent, ActionState, Behaviour, advance};
+use passerelle_core::nin::{is_valid_eid_card_number, parse_national_number};
+use passerelle_core::oidc::{ClientPolicy, Params, validate_authorization_request, verify_pkce};
+use passerelle_core::scopes::{Account, GrantedScopes};
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn national_numbers_never_panic_and_valid_ones_are_eleven_digits(s in ".{0,20}", year in 1990i32..2100) {
+        if parse_national_number(&s, year).is_some() {
+            prop_assert!(s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit()));
+        }
+        let _ = is_valid_eid_card_number(&s);
+    }
+
+    #[test]
+    fn a_valid_national_number_fails_with_any_other_check_digits(first9 in 0u64..1_000_000_000, bump in 1u64..97) {
+        let check = 97 - (first9 % 97);
+        let nn = format!("{first9:09}{check:02}");
+        let wrong = format!("{first9:09}{:02}", (check + bump - 1) % 97 + 1);
+        // The month may be out of range, in which case neither is valid.
+        if parse_national_number(&nn, 1999).is_some() {
+            prop_assert!(wrong == nn || parse_national_number(&wrong, 1999).is_none());
+        }
+    }
+
+    #[test]
+    fn authorization_requests_never_panic(pairs in proptest::collection::vec(("[a-z_]{1,14}", ".{0,60}"), 0..12)) {
+        let Ok(params) = Params::from_pairs(pairs) else { return Ok(()) };
+        let uris = vec!["https://rp.example/cb".to_string()];
+        let policy = ClientPolicy { redirect_uris: &uris, account: Account::Production, grants: &[] };
+        let _ = validate_authorization_request(&params, &policy);
+    }
+
+    #[test]
+    fn scope_strings_never_panic_and_round_trip(scope in "[a-z -]{0,80}") {
+        if let Ok(s) = GrantedScopes::parse(&scope, Account::Sandbox, &[]) {
+            let again = GrantedScopes::parse(&s.to_scope_string(), Account::Sandbox, &[]);
+            prop_assert_eq!(again.map(|a| a.to_scope_string()), Ok(s.to_scope_string()));
+        }
+    }
+
+    #[test]
+    fn pkce_never_panics(v in ".{0,200}", c in ".{0,60}") {
+        let _ = verify_pkce(&v, &c);
+    }
+
+    #[test]
+    fn the_app_state_machine_never_panics_and_stays_decided(events in proptest::collection::vec(0u8..6, 0..12), t in 0i64..500) {
+        let mut state = ActionState::AwaitingPhone;
+        let mut now = 1_000;
+        for e in events {
+            let event = match e {
+                0 => ActionEvent::PhoneSubmitted { behaviour: Behaviour::Manual, app_timeout_secs: 120 },
+                1 => ActionEvent::CodeEntered { correct: true },
+                2 => ActionEvent::CodeEntered { correct: false },
+                3 => ActionEvent::RefusePressed,
+                4 => ActionEvent::Observed,
+                _ => ActionEvent::CodeRedeemed,
+            };
+            now += t % 60;
+            let was_decided = state.is_decided();
+            if let Ok((next, _)) = advance(state, event, now) {
+                prop_assert!(!was_decided || next.is_decided(), "a decided action cannot be undecided");
+                state = next;
+            }
+        }
+    }
+}
