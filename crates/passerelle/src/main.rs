@@ -366,6 +366,7 @@ async fn serve(
         "  Discovery:     {}/.well-known/openid-configuration",
         app.issuer
     );
+    passerelle::out!("  Data:          {}", config.data_dir.display());
     passerelle::out!("  Database:      {}", config.database_description());
     passerelle::out!(
         "  itsme sandbox: {} ({} personas: run `passerelle{dir_arg} sandbox personas`)",
