@@ -2,8 +2,9 @@
 //! comes from the Fluent files under `locales/`, embedded at build time.
 //!
 //! The language is negotiated from the OIDC `ui_locales` parameter first, then the browser's
-//! `Accept-Language`, among the languages that have a directory in `locales/`. English is
-//! complete and is the fallback; Dutch, French and German are added by adding their directories.
+//! `Accept-Language`, among the languages that have a directory in `locales/`: English (the
+//! fallback), Dutch, French and German, each complete (a test checks that every language has
+//! every English message).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -121,6 +122,28 @@ mod tests {
     }
 
     #[test]
+    fn the_language_comes_from_ui_locales_then_accept_language() {
+        assert_eq!(Translator::negotiate(Some("nl"), Some("fr")).lang(), "nl");
+        assert_eq!(Translator::negotiate(Some("xx de"), None).lang(), "de");
+        assert_eq!(
+            Translator::negotiate(None, Some("fr-BE,fr;q=0.9,en;q=0.5")).lang(),
+            "fr"
+        );
+        assert_eq!(
+            Translator::negotiate(None, Some("es, nl;q=0.2")).lang(),
+            "nl"
+        );
+        assert_eq!(Translator::negotiate(None, None).lang(), "en");
+        let nl = Translator::negotiate(Some("nl"), None);
+        assert_eq!(nl.t("phone-submit"), "Doorgaan");
+        assert!(
+            nl.t_count("app-wrong-code", "left", 2)
+                .contains("2 pogingen")
+        );
+        assert_eq!(Translator::languages(), vec!["de", "en", "fr", "nl"]);
+    }
+
+    #[test]
     fn arguments_are_substituted_without_isolation_marks() {
         let t = Translator::default();
         let s = t.t_with("phone-intro", &[("client", "Demo Shop".into())]);
@@ -139,11 +162,17 @@ mod tests {
 
 #[cfg(test)]
 mod coverage {
-    /// The message ids of the English files.
     fn english_keys() -> std::collections::HashSet<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales/en");
+        keys_of("en")
+    }
+
+    /// The message ids of one language's files.
+    fn keys_of(lang: &str) -> std::collections::HashSet<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("locales")
+            .join(lang);
         let mut keys = std::collections::HashSet::new();
-        for entry in std::fs::read_dir(dir).expect("locales/en").flatten() {
+        for entry in std::fs::read_dir(dir).expect("locales dir").flatten() {
             let text = std::fs::read_to_string(entry.path()).expect("ftl");
             for line in text.lines() {
                 if let Some((id, _)) = line.split_once(" =")
@@ -157,6 +186,21 @@ mod coverage {
             }
         }
         keys
+    }
+
+    /// Every language has every English message, and nothing English does not have.
+    #[test]
+    fn every_language_is_complete() {
+        let english = english_keys();
+        for lang in ["nl", "fr", "de"] {
+            let other = keys_of(lang);
+            let missing: Vec<_> = english.difference(&other).collect();
+            let extra: Vec<_> = other.difference(&english).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{lang}: missing {missing:?}, extra {extra:?}"
+            );
+        }
     }
 
     /// Every message key written literally in the code and templates exists in English.

@@ -555,3 +555,52 @@ async fn decisions_are_announced_to_the_other_nodes_on_postgres() {
     assert_eq!(heard, "action-1");
     task.abort();
 }
+
+#[tokio::test]
+async fn pages_speak_the_language_the_rp_or_the_browser_asks_for() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (_, challenge) = pkce();
+    for (ui_locales, accept, expected_lang, expected_text) in [
+        (Some("fr"), None, "fr", "Confirmer avec itsme"),
+        (Some("nl-BE de"), None, "nl", "Bevestigen met itsme"),
+        (None, Some("de-BE,de;q=0.9"), "de", "Mit itsme bestätigen"),
+        (None, Some("es"), "en", "Confirm with itsme"),
+    ] {
+        let browser = app.browser();
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(l) = ui_locales {
+            query.push(("ui_locales", l));
+        }
+        let mut req = browser
+            .get(app.url("/auth/open/connect/authorize"))
+            .query(&query);
+        if let Some(a) = accept {
+            req = req.header("accept-language", a);
+        }
+        let scheme = location(&req.send().await.expect("authorize"));
+        let mut req = browser.get(&scheme);
+        if let Some(a) = accept {
+            req = req.header("accept-language", a);
+        }
+        let page = req
+            .send()
+            .await
+            .expect("phone page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            page.contains(&format!("<html lang=\"{expected_lang}\">")),
+            "{expected_lang}"
+        );
+        assert!(page.contains(expected_text), "{expected_text}");
+    }
+}

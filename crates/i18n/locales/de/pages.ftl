@@ -1,0 +1,100 @@
+# Wörter, die auf jeder Seite stehen.
+brand = Passerelle
+sandbox-banner = itsme®-Sandbox — eine Testumgebung mit erfundenen Personen. Es wird keine echte Identität verwendet.
+page-error-title = Etwas ist schiefgelaufen
+page-error-back = Gehen Sie zurück zur Website, von der Sie kamen, und beginnen Sie erneut.
+page-continue = Weiter
+page-language = Sprache
+
+# Die Seiten des Brokers.
+broker-error-title = Diese Anmeldung kann nicht fortgesetzt werden
+broker-error-intro = Die Website, die Sie hierher geschickt hat, stellte eine Anfrage, die Passerelle nicht bearbeiten kann:
+broker-error-expired = Diese Anmeldung ist bereits abgeschlossen, oder sie hat zu lange gedauert und ist abgelaufen.
+broker-error-browser = Diese Anmeldung wurde in einem anderen Browser begonnen. Schließen Sie sie in dem Browser ab, in dem Sie begonnen haben.
+broker-error-internal = Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es gleich noch einmal.
+broker-error-client-gone = Die Website, von der Sie kamen, ist nicht mehr bei Passerelle registriert oder akzeptiert diese Rücksprungadresse nicht mehr.
+form-post-title = Zurück zur Website
+form-post-intro = Sie werden zur Website zurückgeschickt. Wenn nichts passiert, klicken Sie auf Weiter.
+
+# Die Telefonseite der Sandbox (Desktop).
+phone-title = Mit itsme bestätigen
+phone-intro = { $client } möchte mit itsme bestätigen, wer Sie sind. Geben Sie die Handynummer Ihres itsme-Kontos ein.
+phone-label = Handynummer
+phone-hint = Mit Ländervorwahl, zum Beispiel +32 470 00 00 01.
+phone-personas-link = Die Testpersonen ansehen.
+phone-submit = Weiter
+phone-cancel = Abbrechen
+phone-unknown = Kein itsme-Konto in der Sandbox hat diese Nummer. Prüfen Sie sie, oder wählen Sie eine Nummer aus der Liste der Testpersonen.
+phone-invalid = Das ist keine Handynummer. Geben Sie sie mit Ländervorwahl ein, zum Beispiel +32 470 00 00 01.
+phone-already = Diese Anfrage ist bereits weitergegangen.
+
+# Die Warteseite der Sandbox.
+wait-title = In der itsme-App bestätigen
+wait-intro = Wir haben eine Anfrage an die itsme-App von { $phone } geschickt. Öffnen Sie die App auf Ihrem Handy und bestätigen Sie mit Ihrem itsme-Code.
+wait-open-app = Die itsme-App der Sandbox öffnen
+wait-open-app-note = (öffnet sich in einem neuen Tab, als wäre es Ihr Handy)
+wait-note = Diese Seite geht von selbst weiter, sobald Sie in der App antworten.
+wait-check = Jetzt prüfen
+
+# Die nachgebildete itsme-App der Sandbox.
+app-title = itsme-App (Sandbox)
+app-for = Konto { $phone }
+app-asks-authentication = { $client } möchte Sie anmelden.
+app-asks-identification = { $client } möchte Sie identifizieren und fragt nach:
+app-nothing-more = Nur Ihre itsme-Kennung wird geteilt.
+app-code-label = Ihr 5-stelliger itsme-Code
+app-approve = Bestätigen
+app-refuse = Ablehnen
+app-wrong-code = { $left ->
+    [one] Falscher Code. Sie haben noch einen Versuch.
+   *[other] Falscher Code. Sie haben noch { $left } Versuche.
+}
+app-approved = Bestätigt. Gehen Sie zurück zu Ihrem Browser: Er macht von selbst weiter.
+app-refused = Sie haben die Anfrage abgelehnt. Gehen Sie zurück zu Ihrem Browser.
+app-timed-out = Diese Anfrage ist abgelaufen, bevor sie beantwortet wurde.
+app-blocked = Es wurde dreimal ein falscher Code eingegeben, daher wurde diese Anfrage gesperrt.
+app-finished = Diese Anfrage ist abgeschlossen.
+app-pending-none = Für dieses Konto liegt keine Anfrage vor.
+
+# Die Daten, wie die App sie zeigt.
+attr-name = Name
+attr-given_name = Vornamen
+attr-family_name = Nachname
+attr-gender = Geschlecht
+attr-birthdate = Geburtsdatum
+attr-locale = Sprache
+attr-email = E-Mail-Adresse
+attr-phone_number = Handynummer
+attr-address = Gesetzliche Adresse
+attr-national_number = Nationalregisternummer
+attr-eid_card_number = Nummer des Personalausweises
+attr-document = Nummer und Art des Ausweisdokuments
+attr-issuing_country = Land, das das Dokument ausgestellt hat
+attr-validity = Gültigkeit des Ausweisdokuments
+attr-issuance_locality = Ort, an dem das Dokument ausgestellt wurde
+attr-read_date = Datum, an dem das Ausweisdokument zuletzt gelesen wurde
+attr-place_of_birth = Geburtsort
+attr-nationality = Staatsangehörigkeit
+attr-photo = Foto
+attr-birthdate_as_string = Geburtsdatum wie auf dem Dokument
+attr-official_gender = Geschlecht wie auf dem Dokument
+
+# Die Liste der Testpersonen der Sandbox.
+personas-title = Testpersonen der Sandbox
+personas-intro = Diese erfundenen Personen haben ein itsme-Konto in der Sandbox. Geben Sie auf der Telefonseite eine Handynummer ein; Personen mit „manual“ warten in der itsme-App der Sandbox auf Sie, wo Sie mit ihrem Code bestätigen.
+personas-caption = approve, refuse, timeout und blocked antworten von selbst; manual wartet auf Sie.
+personas-phone = Handynummer
+personas-country = Dokument
+personas-behaviour = Verhalten
+personas-code = itsme-Code
+personas-who = Name
+
+# Anfragen, denen nicht zu trauen ist (als Seite gezeigt, nie weitergeleitet).
+error-repeated-parameter = Der Parameter { $name } kommt mehr als einmal vor.
+error-missing-client-id = Die Anfrage hat keine client_id. Die Website muss die client_id senden, die sie bei ihrer Registrierung erhalten hat.
+error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
+error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website muss eine der für sie registrierten Redirect-URIs senden.
+error-unregistered-redirect-uri = Diese redirect_uri ist für diesen Client nicht registriert. Sie muss Zeichen für Zeichen mit einer registrierten URI übereinstimmen.
+sandbox-error-unknown-client = Dieser Client ist bei der itsme-Sandbox nicht registriert.
+sandbox-error-request-object = Das Request-Objekt ist nicht gültig. Technisches Detail: { $detail }
+sandbox-error-request-object-mismatch = Der Parameter { $name } unterscheidet sich zwischen der Anfrage und dem Request-Objekt.

@@ -1,0 +1,100 @@
+# Mots communs à toutes les pages.
+brand = Passerelle
+sandbox-banner = Bac à sable itsme® — un environnement de test avec des personnes fictives. Aucune identité réelle n'est utilisée.
+page-error-title = Un problème est survenu
+page-error-back = Retournez sur le site d'où vous venez et recommencez.
+page-continue = Continuer
+page-language = Langue
+
+# Les pages du broker.
+broker-error-title = Cette connexion ne peut pas continuer
+broker-error-intro = Le site qui vous a envoyé ici a fait une demande que Passerelle ne peut pas traiter :
+broker-error-expired = Cette connexion est déjà terminée, ou elle a pris trop de temps et a expiré.
+broker-error-browser = Cette connexion a été commencée dans un autre navigateur. Terminez-la dans le navigateur où vous l'avez commencée.
+broker-error-internal = Une erreur interne s'est produite. Réessayez dans un instant.
+broker-error-client-gone = Le site d'où vous venez n'est plus enregistré auprès de Passerelle, ou n'accepte plus cette adresse de retour.
+form-post-title = Retour vers le site
+form-post-intro = Vous êtes renvoyé vers le site. Si rien ne se passe, cliquez sur Continuer.
+
+# La page du numéro de téléphone du bac à sable (ordinateur).
+phone-title = Confirmer avec itsme
+phone-intro = { $client } veut confirmer votre identité avec itsme. Saisissez le numéro de GSM de votre compte itsme.
+phone-label = Numéro de GSM
+phone-hint = Avec l'indicatif du pays, par exemple +32 470 00 00 01.
+phone-personas-link = Voir les personnes de test.
+phone-submit = Continuer
+phone-cancel = Annuler
+phone-unknown = Aucun compte itsme du bac à sable n'a ce numéro. Vérifiez-le, ou choisissez un numéro dans la liste des personnes de test.
+phone-invalid = Ce n'est pas un numéro de GSM. Saisissez-le avec l'indicatif du pays, par exemple +32 470 00 00 01.
+phone-already = Cette demande a déjà avancé.
+
+# La page d'attente du bac à sable.
+wait-title = Confirmez dans l'app itsme
+wait-intro = Nous avons envoyé une demande à l'app itsme de { $phone }. Ouvrez l'app sur votre téléphone et confirmez avec votre code itsme.
+wait-open-app = Ouvrir l'app itsme du bac à sable
+wait-open-app-note = (s'ouvre dans un nouvel onglet, comme sur votre téléphone)
+wait-note = Cette page continue d'elle-même dès que vous répondez dans l'app.
+wait-check = Vérifier maintenant
+
+# L'app itsme simulée du bac à sable.
+app-title = App itsme (bac à sable)
+app-for = Compte { $phone }
+app-asks-authentication = { $client } veut vous connecter.
+app-asks-identification = { $client } veut vous identifier et demande :
+app-nothing-more = Seul votre identifiant itsme est partagé.
+app-code-label = Votre code itsme à 5 chiffres
+app-approve = Confirmer
+app-refuse = Refuser
+app-wrong-code = { $left ->
+    [one] Code incorrect. Il vous reste un essai.
+   *[other] Code incorrect. Il vous reste { $left } essais.
+}
+app-approved = Confirmé. Retournez à votre navigateur : il continue de lui-même.
+app-refused = Vous avez refusé la demande. Retournez à votre navigateur.
+app-timed-out = Cette demande a expiré avant d'avoir reçu une réponse.
+app-blocked = Un code incorrect a été saisi trois fois : cette demande a été bloquée.
+app-finished = Cette demande est terminée.
+app-pending-none = Aucune demande n'est en attente pour ce compte.
+
+# Les données, telles que l'app les affiche.
+attr-name = Nom
+attr-given_name = Prénoms
+attr-family_name = Nom de famille
+attr-gender = Sexe
+attr-birthdate = Date de naissance
+attr-locale = Langue
+attr-email = Adresse e-mail
+attr-phone_number = Numéro de GSM
+attr-address = Adresse légale
+attr-national_number = Numéro de registre national
+attr-eid_card_number = Numéro de la carte d'identité
+attr-document = Numéro et type du document d'identité
+attr-issuing_country = Pays qui a délivré le document
+attr-validity = Validité du document d'identité
+attr-issuance_locality = Lieu de délivrance du document
+attr-read_date = Date de la dernière lecture du document d'identité
+attr-place_of_birth = Lieu de naissance
+attr-nationality = Nationalité
+attr-photo = Photo
+attr-birthdate_as_string = Date de naissance telle qu'écrite sur le document
+attr-official_gender = Sexe tel qu'écrit sur le document
+
+# La liste des personnes de test du bac à sable.
+personas-title = Personnes de test du bac à sable
+personas-intro = Ces personnes fictives ont un compte itsme dans le bac à sable. Tapez un numéro de téléphone sur la page du numéro ; les personnes marquées « manual » vous attendent dans l'app itsme du bac à sable, où vous confirmez avec leur code.
+personas-caption = approve, refuse, timeout et blocked répondent d'eux-mêmes ; manual vous attend.
+personas-phone = Numéro de téléphone
+personas-country = Document
+personas-behaviour = Comportement
+personas-code = Code itsme
+personas-who = Nom
+
+# Demandes auxquelles on ne peut pas se fier (affichées sur une page, jamais redirigées).
+error-repeated-parameter = Le paramètre { $name } apparaît plus d'une fois.
+error-missing-client-id = La demande n'a pas de client_id. Le site doit envoyer le client_id reçu lors de son enregistrement.
+error-unknown-client = Aucun client avec ce client_id n'est enregistré auprès de Passerelle.
+error-missing-redirect-uri = La demande n'a pas de redirect_uri. Le site doit envoyer l'une des URI de redirection enregistrées pour lui.
+error-unregistered-redirect-uri = Cette redirect_uri n'est pas enregistrée pour ce client. Elle doit être identique, caractère pour caractère, à une URI enregistrée.
+sandbox-error-unknown-client = Ce client n'est pas enregistré auprès du bac à sable itsme.
+sandbox-error-request-object = L'objet de requête n'est pas valide. Détail technique : { $detail }
+sandbox-error-request-object-mismatch = Le paramètre { $name } diffère entre la requête et l'objet de requête.

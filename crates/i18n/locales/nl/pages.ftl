@@ -1,0 +1,100 @@
+# Woorden die op elke pagina staan.
+brand = Passerelle
+sandbox-banner = itsme®-sandbox — een testomgeving met verzonnen personen. Er wordt geen echte identiteit gebruikt.
+page-error-title = Er is iets misgelopen
+page-error-back = Ga terug naar de website waar u vandaan kwam en begin opnieuw.
+page-continue = Doorgaan
+page-language = Taal
+
+# De pagina's van de broker.
+broker-error-title = Deze aanmelding kan niet verder
+broker-error-intro = De website die u hierheen stuurde, deed een verzoek dat Passerelle niet kan uitvoeren:
+broker-error-expired = Deze aanmelding is al afgerond, of ze duurde te lang en is verlopen.
+broker-error-browser = Deze aanmelding is in een andere browser gestart. Rond ze af in de browser waarin u begon.
+broker-error-internal = Er trad een interne fout op. Probeer het zo dadelijk opnieuw.
+broker-error-client-gone = De website waar u vandaan kwam, is niet langer bij Passerelle geregistreerd of aanvaardt dit terugkeeradres niet meer.
+form-post-title = Terug naar de website
+form-post-intro = U wordt teruggestuurd naar de website. Gebeurt er niets, klik dan op Doorgaan.
+
+# De telefoonpagina van de sandbox (desktop).
+phone-title = Bevestigen met itsme
+phone-intro = { $client } wil met itsme bevestigen wie u bent. Vul het gsm-nummer van uw itsme-account in.
+phone-label = Gsm-nummer
+phone-hint = Met de landcode, bijvoorbeeld +32 470 00 00 01.
+phone-personas-link = Bekijk de testpersonen.
+phone-submit = Doorgaan
+phone-cancel = Annuleren
+phone-unknown = Geen enkel itsme-account in de sandbox heeft dit nummer. Controleer het, of kies een nummer uit de lijst met testpersonen.
+phone-invalid = Dit is geen gsm-nummer. Vul het in met de landcode, bijvoorbeeld +32 470 00 00 01.
+phone-already = Dit verzoek is al verder gegaan.
+
+# De wachtpagina van de sandbox.
+wait-title = Bevestig in de itsme-app
+wait-intro = We stuurden een verzoek naar de itsme-app van { $phone }. Open de app op uw gsm en bevestig met uw itsme-code.
+wait-open-app = Open de itsme-app van de sandbox
+wait-open-app-note = (opent in een nieuw tabblad, alsof het uw gsm is)
+wait-note = Deze pagina gaat vanzelf verder zodra u in de app antwoordt.
+wait-check = Nu controleren
+
+# De nagebootste itsme-app van de sandbox.
+app-title = itsme-app (sandbox)
+app-for = Account { $phone }
+app-asks-authentication = { $client } wil u aanmelden.
+app-asks-identification = { $client } wil u identificeren en vraagt:
+app-nothing-more = Alleen uw itsme-identificatie wordt gedeeld.
+app-code-label = Uw itsme-code van 5 cijfers
+app-approve = Bevestigen
+app-refuse = Weigeren
+app-wrong-code = { $left ->
+    [one] Verkeerde code. U hebt nog één poging.
+   *[other] Verkeerde code. U hebt nog { $left } pogingen.
+}
+app-approved = Bevestigd. Ga terug naar uw browser: die gaat vanzelf verder.
+app-refused = U hebt het verzoek geweigerd. Ga terug naar uw browser.
+app-timed-out = Dit verzoek is verlopen voordat het beantwoord werd.
+app-blocked = Er werd drie keer een verkeerde code ingegeven, dus dit verzoek werd geblokkeerd.
+app-finished = Dit verzoek is afgerond.
+app-pending-none = Er staat geen verzoek open voor dit account.
+
+# Gegevens, zoals de app ze toont.
+attr-name = Naam
+attr-given_name = Voornamen
+attr-family_name = Familienaam
+attr-gender = Geslacht
+attr-birthdate = Geboortedatum
+attr-locale = Taal
+attr-email = E-mailadres
+attr-phone_number = Gsm-nummer
+attr-address = Wettelijk adres
+attr-national_number = Rijksregisternummer
+attr-eid_card_number = Nummer van de identiteitskaart
+attr-document = Nummer en soort van het identiteitsdocument
+attr-issuing_country = Land dat het document uitreikte
+attr-validity = Geldigheid van het identiteitsdocument
+attr-issuance_locality = Plaats waar het document werd uitgereikt
+attr-read_date = Datum waarop het identiteitsdocument het laatst werd gelezen
+attr-place_of_birth = Geboorteplaats
+attr-nationality = Nationaliteit
+attr-photo = Foto
+attr-birthdate_as_string = Geboortedatum zoals op het document
+attr-official_gender = Geslacht zoals op het document
+
+# De lijst met testpersonen van de sandbox.
+personas-title = Testpersonen van de sandbox
+personas-intro = Deze verzonnen personen hebben een itsme-account in de sandbox. Typ een gsm-nummer op de telefoonpagina; personen met "manual" wachten op u in de itsme-app van de sandbox, waar u met hun code bevestigt.
+personas-caption = approve, refuse, timeout en blocked antwoorden vanzelf; manual wacht op u.
+personas-phone = Gsm-nummer
+personas-country = Document
+personas-behaviour = Gedrag
+personas-code = itsme-code
+personas-who = Naam
+
+# Verzoeken die niet te vertrouwen zijn (getoond als pagina, nooit doorgestuurd).
+error-repeated-parameter = De parameter { $name } komt meer dan één keer voor.
+error-missing-client-id = Het verzoek heeft geen client_id. De website moet de client_id sturen die ze bij haar registratie kreeg.
+error-unknown-client = Er is geen client met deze client_id bij Passerelle geregistreerd.
+error-missing-redirect-uri = Het verzoek heeft geen redirect_uri. De website moet een van de voor haar geregistreerde redirect-URI's sturen.
+error-unregistered-redirect-uri = Deze redirect_uri is niet voor deze client geregistreerd. Ze moet teken voor teken gelijk zijn aan een geregistreerde URI.
+sandbox-error-unknown-client = Deze client is niet geregistreerd bij de itsme-sandbox.
+sandbox-error-request-object = Het request object is niet geldig. Technisch detail: { $detail }
+sandbox-error-request-object-mismatch = De parameter { $name } verschilt tussen de query en het request object.
