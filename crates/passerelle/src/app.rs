@@ -268,16 +268,19 @@ pub async fn build(
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
         client_jwks: Default::default(),
+        metrics: Default::default(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });
     let router = Router::new()
         .route("/", get(landing))
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .with_state(Arc::new(Landing {
             issuer: issuer.clone(),
             sandbox: sandbox_issuer.clone(),
             store: store.clone(),
+            broker: broker.clone(),
         }))
         .nest("/auth/open", passerelle_web::router(broker))
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
@@ -323,6 +326,7 @@ struct Landing {
     issuer: String,
     sandbox: String,
     store: Store,
+    broker: Arc<Broker>,
 }
 
 /// The front page, for a person who opens the base URL: where things are and how to start.
@@ -356,6 +360,18 @@ point any OpenID Connect client at the issuer with PKCE (S256), and log in as on
     (
         [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
         body,
+    )
+        .into_response()
+}
+
+/// Counters in the Prometheus text format (per node; see `passerelle_web::Metrics`).
+async fn metrics(State(l): State<Arc<Landing>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        l.broker.metrics.render(),
     )
         .into_response()
 }

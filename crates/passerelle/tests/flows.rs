@@ -604,3 +604,30 @@ async fn pages_speak_the_language_the_rp_or_the_browser_asks_for() {
         assert!(page.contains(expected_text), "{expected_text}");
     }
 }
+
+#[tokio::test]
+async fn operators_can_count_logins_at_metrics() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    app.full_login(&client, "openid profile", JAN).await;
+    app.login(&client, "openid", SOPHIE).await;
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    for line in [
+        "passerelle_logins_started_total{service=\"identification\"} 1",
+        "passerelle_logins_started_total{service=\"authentication\"} 1",
+        "passerelle_logins_approved_total{service=\"identification\"} 1",
+        "passerelle_logins_failed_total{error=\"access_denied\"} 1",
+        "passerelle_tokens_issued_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        !text.contains("Peeters") && !text.contains(&client.id),
+        "no personal data or client ids"
+    );
+}

@@ -32,7 +32,12 @@ pub(crate) async fn callback(
 ) -> Response {
     handle(&b, &headers, q.unwrap_or_default().as_bytes())
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(|e| {
+            if let BrokerError::Redirect { error, .. } = &e {
+                b.metrics.login_ended_with(error.code);
+            }
+            e.into_response()
+        })
 }
 
 async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
@@ -169,6 +174,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             expires_at: now + b.lifetimes.code + b.lifetimes.access_token,
         })
         .await?;
+    b.metrics.login_approved(scopes.service());
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
     let mut out = vec![("code".to_string(), rp_code)];
     if let Some(s) = &tx.state {

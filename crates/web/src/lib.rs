@@ -14,6 +14,7 @@ mod authorize;
 mod callback;
 mod discovery;
 mod error;
+mod metrics;
 mod pages;
 mod token;
 
@@ -28,6 +29,7 @@ use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
 pub use error::BrokerError;
+pub use metrics::Metrics;
 
 /// Lifetimes, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +88,8 @@ pub struct Broker {
     pub client_jwks: passerelle_itsme::JwksCache,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
     pub lifetimes: Lifetimes,
 }
 

@@ -215,9 +215,10 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    issue(&b, &headers, &body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    issue(&b, &headers, &body).await.unwrap_or_else(|e| {
+        b.metrics.token_refused();
+        e.into_response()
+    })
 }
 
 async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response, BrokerError> {
@@ -354,6 +355,7 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             "the code was already used",
         ));
     }
+    b.metrics.tokens_issued();
     tracing::info!(client.id = %client.id, "tokens issued");
     let body = json!({
         "access_token": access_token,
