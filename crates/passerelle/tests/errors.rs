@@ -776,15 +776,7 @@ async fn the_schemes_code_is_only_good_for_three_minutes() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let login = app.begin(&client, "openid").await;
-    let wait = location(&app.submit_phone(&login, JAN).await);
-    let callback = location(
-        &login
-            .browser
-            .get(app.url(&wait))
-            .send()
-            .await
-            .expect("wait"),
-    );
+    let callback = app.scheme_callback(&login, JAN).await;
     app.clock.advance(181);
     let resp = login.browser.get(&callback).send().await.expect("callback");
     let q = query_of(&location(&resp));

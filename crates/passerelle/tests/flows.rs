@@ -209,17 +209,7 @@ async fn a_person_approves_in_the_app_and_the_waiting_page_moves_on() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let login = app.begin(&client, "openid profile nin").await;
-    let wait = location(&app.submit_phone(&login, ELS).await);
-    let html = login
-        .browser
-        .get(app.url(&wait))
-        .send()
-        .await
-        .expect("wait")
-        .text()
-        .await
-        .expect("body");
-    let app_url = html_attr(&html, "target=\"_blank\"", "href");
+    let (wait, app_url) = app.wait_for_app(&login, ELS).await;
     // The app runs on the phone: another client, without the browser's cookies.
     let phone = app.browser();
     let page = phone
@@ -282,17 +272,7 @@ async fn three_wrong_codes_end_in_access_denied() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let login = app.begin(&client, "openid").await;
-    let wait = location(&app.submit_phone(&login, ELS).await);
-    let html = login
-        .browser
-        .get(app.url(&wait))
-        .send()
-        .await
-        .expect("wait")
-        .text()
-        .await
-        .expect("body");
-    let app_url = html_attr(&html, "target=\"_blank\"", "href");
+    let (wait, app_url) = app.wait_for_app(&login, ELS).await;
     for _ in 0..3 {
         login
             .browser
@@ -323,17 +303,7 @@ async fn refusing_in_the_app_and_cancelling_on_the_phone_page() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let login = app.begin(&client, "openid").await;
-    let wait = location(&app.submit_phone(&login, ELS).await);
-    let html = login
-        .browser
-        .get(app.url(&wait))
-        .send()
-        .await
-        .expect("wait")
-        .text()
-        .await
-        .expect("body");
-    let app_url = html_attr(&html, "target=\"_blank\"", "href");
+    let (wait, app_url) = app.wait_for_app(&login, ELS).await;
     login
         .browser
         .post(app.url(&app_url))
@@ -440,15 +410,7 @@ async fn the_callback_must_come_from_the_browser_that_started() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let login = app.begin(&client, "openid").await;
-    let wait = location(&app.submit_phone(&login, JAN).await);
-    let callback = location(
-        &login
-            .browser
-            .get(app.url(&wait))
-            .send()
-            .await
-            .expect("wait"),
-    );
+    let callback = app.scheme_callback(&login, JAN).await;
     let stranger = app.browser();
     let resp = stranger.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
@@ -470,15 +432,7 @@ async fn a_grant_withdrawn_during_the_login_is_honoured_at_the_callback() {
         .add_client("production", "client_secret_basic", &["nin"])
         .await;
     let login = app.begin(&client, "openid nin").await;
-    let wait = location(&app.submit_phone(&login, JAN).await);
-    let callback = location(
-        &login
-            .browser
-            .get(app.url(&wait))
-            .send()
-            .await
-            .expect("wait"),
-    );
+    let callback = app.scheme_callback(&login, JAN).await;
     app.set_grants(&client, &[]).await;
     let resp = login.browser.get(&callback).send().await.expect("callback");
     let q = query_of(&location(&resp));

@@ -424,6 +424,37 @@ impl TestApp {
             .expect("phone")
     }
 
+    /// Submits a manual persona's number and opens the waiting page; returns the waiting page's
+    /// URL and the link it gives to the sandbox app.
+    pub async fn wait_for_app(&self, login: &Login, phone: &str) -> (String, String) {
+        let wait = location(&self.submit_phone(login, phone).await);
+        let html = login
+            .browser
+            .get(self.url(&wait))
+            .send()
+            .await
+            .expect("wait")
+            .text()
+            .await
+            .expect("body");
+        let app_url = html_attr(&html, "target=\"_blank\"", "href");
+        (wait, app_url)
+    }
+
+    /// Submits a scripted approving persona's number; returns the scheme's redirect to
+    /// Passerelle's callback (not followed).
+    pub async fn scheme_callback(&self, login: &Login, phone: &str) -> String {
+        let wait = location(&self.submit_phone(login, phone).await);
+        location(
+            &login
+                .browser
+                .get(self.url(&wait))
+                .send()
+                .await
+                .expect("wait"),
+        )
+    }
+
     /// Follows redirects inside Passerelle until one leaves for the RP; returns that URL.
     pub async fn follow_to_rp(&self, browser: &reqwest::Client, mut url: String) -> String {
         for _ in 0..10 {
