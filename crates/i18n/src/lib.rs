@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use fluent_templates::fluent_bundle::FluentValue;
 use fluent_templates::{LanguageIdentifier, Loader as _};
 
+/// The stylesheet every page inlines (the pages' CSP allows inline styles only), so the broker's
+/// and the sandbox's pages look alike from one file.
+pub const STYLESHEET: &str = include_str!("../style.css");
+
 fluent_templates::static_loader! {
     static LOCALES = {
         locales: "./locales",
