@@ -173,7 +173,8 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.
             expires_at: now + b.lifetimes.code + b.lifetimes.access_token,
         })
-        .await?;
+        .await
+        .map_err(|e| BrokerError::unavailable_to_client(e, |code, d| fail(code, d.into())))?;
     b.metrics.login_approved(scopes.service());
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
     let mut out = vec![("code".to_string(), rp_code)];
