@@ -244,39 +244,123 @@ async fn codes_are_single_use_and_a_replay_revokes_the_tokens() {
     );
 }
 
-#[tokio::test]
-async fn a_code_presented_twice_at_once_leaves_no_live_token() {
+/// Issue 5, defect 3: a code presented many times at once has exactly one winner, whose tokens
+/// keep working; every other presentation gets `invalid_grant`; a later replay revokes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_code_presented_twenty_times_at_once_has_exactly_one_winner() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
-    for _ in 0..5 {
+    for round in 0..15 {
         let (code, verifier) = code_for(&app, &client).await;
-        let (a, b) = tokio::join!(
-            app.redeem(&client, &code, &verifier),
-            app.redeem(&client, &code, &verifier)
-        );
-        // At most one wins the code; the other is a replay, which revokes what the winner got
-        // or, if it came first, stops the winner from storing its token (RFC 6749 §4.1.2).
-        let mut winners = 0;
-        for resp in [a, b] {
-            if resp.status() == StatusCode::OK {
-                winners += 1;
-                let tokens: Value = resp.json().await.expect("json");
-                let userinfo = reqwest::Client::new()
-                    .get(app.url("/auth/open/connect/userinfo"))
-                    .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        let mut presentations = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (url, client, code, verifier) = (
+                app.url("/auth/open/connect/token"),
+                client.clone(),
+                code.clone(),
+                verifier.clone(),
+            );
+            presentations.spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .basic_auth(&client.id, Some(&client.secret))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", RP_CALLBACK),
+                        ("code_verifier", verifier.as_str()),
+                    ])
                     .send()
                     .await
-                    .expect("userinfo");
-                assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+                    .expect("token")
+            });
+        }
+        let mut tokens = Vec::new();
+        while let Some(resp) = presentations.join_next().await {
+            let resp = resp.expect("task");
+            if resp.status() == StatusCode::OK {
+                tokens.push(resp.json::<Value>().await.expect("json"));
             } else {
+                assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "round {round}");
                 assert_eq!(
                     resp.json::<Value>().await.expect("json")["error"],
-                    "invalid_grant"
+                    "invalid_grant",
+                    "round {round}"
                 );
             }
         }
-        assert!(winners <= 1);
+        assert_eq!(tokens.len(), 1, "round {round}: exactly one winner");
+        let winner = &tokens[0];
+        assert_eq!(
+            userinfo_status(&app, winner).await,
+            StatusCode::OK,
+            "round {round}: the winner's tokens survive the race"
+        );
+        // Presented again right away, it is still part of the race (a double submit).
+        let again = app.redeem(&client, &code, &verifier).await;
+        assert_eq!(
+            again.json::<Value>().await.expect("json")["error"],
+            "invalid_grant"
+        );
+        assert_eq!(userinfo_status(&app, winner).await, StatusCode::OK);
+        // A replay a second later is a replay: refused, and the winner's tokens are revoked.
+        app.clock.advance(1);
+        let replay = app.redeem(&client, &code, &verifier).await;
+        assert_eq!(
+            replay.json::<Value>().await.expect("json")["error"],
+            "invalid_grant"
+        );
+        assert_eq!(
+            userinfo_status(&app, winner).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: a later replay revokes"
+        );
     }
+}
+
+async fn userinfo_status(app: &TestApp, tokens: &Value) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/auth/open/connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+}
+
+/// RFC 7636 §4.6: a code issued with a challenge and presented without a verifier is a failed
+/// verification (`invalid_grant`), and the code is used up.
+#[tokio::test]
+async fn a_missing_code_verifier_is_invalid_grant_and_uses_up_the_code() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    let resp = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("code_verifier")
+    );
+    let retry = app.redeem(&client, &code, &verifier).await;
+    assert_eq!(
+        retry.json::<Value>().await.expect("json")["error"],
+        "invalid_grant",
+        "a refused presentation uses the code up"
+    );
 }
 
 #[tokio::test]
