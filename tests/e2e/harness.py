@@ -368,7 +368,9 @@ class RelyingParty:
             token_endpoint_auth_method=method,
         )
         if method == "private_key_jwt":
-            self.oauth.register_client_auth_method(PrivateKeyJWT(self.meta["token_endpoint"]))
+            # authlib's first argument is the assertion's `aud` (it defaults to the token
+            # endpoint's URL): Passerelle accepts only its issuer identifier (RFC 7523bis).
+            self.oauth.register_client_auth_method(PrivateKeyJWT(self.meta["issuer"]))
         self.state = self.nonce = self.verifier = None
 
     def authorization_url(self, **extra) -> str:

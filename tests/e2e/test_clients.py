@@ -73,11 +73,12 @@ def register_keys(server, tmp_path, key):
     return client
 
 
-def assertion_auth(rp, *, kid=None, alg="RS256", lifetime=120):
-    """authlib's PrivateKeyJWT with a short-lived assertion and, optionally, a kid header."""
+def assertion_auth(rp, *, kid=None, alg="RS256", lifetime=120, aud=None):
+    """authlib's PrivateKeyJWT with a short-lived assertion and, optionally, a kid header. Its
+    first argument is the assertion's audience: the issuer identifier, unless `aud` says else."""
     headers = {"kid": kid} if kid else None
     claims = {"exp": int(time.time()) + lifetime}
-    rp.oauth.register_client_auth_method(PrivateKeyJWT(rp.meta["token_endpoint"], claims=claims, headers=headers, alg=alg))
+    rp.oauth.register_client_auth_method(PrivateKeyJWT(aud or rp.meta["issuer"], claims=claims, headers=headers, alg=alg))
 
 
 def test_private_key_jwt(server, tmp_path):
@@ -115,6 +116,24 @@ def test_private_key_jwt_with_authlib_default_lifetime(server, tmp_path):
     client = register_keys(server, tmp_path, key)
     rp = RelyingParty(server, client, private_key=key)  # PrivateKeyJWT with its defaults
     assert login(rp, BE).userinfo["family_name"] == "Peeters"
+
+
+def test_private_key_jwt_audience_must_be_the_issuer_as_a_string(server, tmp_path):
+    """Issue 5, defect 2: authlib's default audience (the token endpoint's URL) and an array
+    holding the issuer are refused with invalid_client (audience injection, RFC 7523bis)."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "rp-aud", "use": "sig"})
+    client = register_keys(server, tmp_path, key)
+    for aud in (server.discovery["token_endpoint"], [server.issuer], [server.issuer, "https://elsewhere.test"]):
+        rp = RelyingParty(server, client, private_key=key)
+        if isinstance(aud, list):
+            rp.oauth.register_client_auth_method(PrivateKeyJWT(server.issuer, claims={"aud": aud, "exp": int(time.time()) + 60}))
+        else:
+            assertion_auth(rp, aud=aud)
+        callback = authorize(rp, BE)
+        with pytest.raises(OAuthError) as e:
+            rp.redeem(callback)
+        assert e.value.error == "invalid_client", aud
+        assert "aud" in e.value.description
 
 
 def test_private_key_jwt_with_another_key_is_refused(server, tmp_path):

@@ -411,8 +411,10 @@ impl Connector {
         if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
             return Err(protocol("the ID token's iss is not the scheme's issuer"));
         }
-        if !passerelle_jose::audience_is_one_of(claims, &[&self.config.client_id]) {
-            return Err(protocol("the ID token is not addressed to Passerelle"));
+        if !passerelle_jose::audience_is_only(claims, &self.config.client_id) {
+            return Err(protocol(
+                "the ID token is not addressed to Passerelle alone",
+            ));
         }
         match claims.get("exp").and_then(Value::as_i64) {
             Some(exp) if exp + SKEW > now => {}

@@ -515,14 +515,26 @@ pub fn jwks_json<'a>(keys: impl IntoIterator<Item = &'a Jwk>) -> Value {
     serde_json::json!({ "keys": keys })
 }
 
-/// Whether a JWT's `aud` (a string or an array, RFC 7519 §4.1.3) names one of `accepted`.
-pub fn audience_is_one_of(claims: &Claims, accepted: &[&str]) -> bool {
+/// Whether a JWT's `aud` is a single string equal to one of `accepted`. An array is refused
+/// even when it holds an accepted value: a token whose audience was chosen by someone else (the
+/// audience-injection attack on client assertions, OpenID Foundation advisory of 2025 and RFC
+/// 7523bis) often carries several, and a token meant for us names us alone.
+pub fn audience_is(claims: &Claims, accepted: &[&str]) -> bool {
     match claims.get("aud") {
         Some(Value::String(a)) => accepted.contains(&a.as_str()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|a| accepted.contains(&a)),
+        _ => false,
+    }
+}
+
+/// Whether an ID token is addressed to `client_id` alone: `aud` is that string, or an array
+/// holding only it (OIDC Core §3.1.3.7: reject an ID token with audiences the client does not
+/// trust).
+pub fn audience_is_only(claims: &Claims, client_id: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == client_id,
+        Some(Value::Array(list)) => {
+            list.len() == 1 && list.first().and_then(Value::as_str) == Some(client_id)
+        }
         _ => false,
     }
 }
@@ -588,6 +600,34 @@ mod tests {
         let token = josekit::jws::serialize_compact(&payload, &header, &signer).expect("sign");
         assert!(peek_header(&token).expect("header").get("kid").is_none());
         assert!(keys.verify(&token, &[SigAlg::Rs256]).is_ok());
+    }
+
+    #[test]
+    fn audiences_must_be_one_string() {
+        let with = |aud: Value| {
+            let mut c = Claims::new();
+            c.insert("aud".into(), aud);
+            c
+        };
+        let issuer = "https://id.example/auth/open";
+        assert!(audience_is(&with(Value::from(issuer)), &[issuer]));
+        assert!(!audience_is(&with(serde_json::json!([issuer])), &[issuer]));
+        assert!(!audience_is(
+            &with(serde_json::json!([issuer, "https://other.example"])),
+            &[issuer]
+        ));
+        assert!(!audience_is(
+            &with(Value::from("https://other.example")),
+            &[issuer]
+        ));
+        assert!(!audience_is(&Claims::new(), &[issuer]));
+        assert!(audience_is_only(&with(Value::from("rp")), "rp"));
+        assert!(audience_is_only(&with(serde_json::json!(["rp"])), "rp"));
+        assert!(!audience_is_only(
+            &with(serde_json::json!(["rp", "evil"])),
+            "rp"
+        ));
+        assert!(!audience_is_only(&with(serde_json::json!([])), "rp"));
     }
 
     #[test]

@@ -498,12 +498,12 @@ async fn private_key_jwt_and_es256_id_tokens() {
     let client = app
         .add_client_with("sandbox", "private_key_jwt", &[], "ES256", Some(jwks))
         .await;
-    let assertion = |jti: &str, aud: &str| {
+    let assertion = |jti: &str, aud: Value| {
         let mut c = Claims::new();
         for (k, v) in [
             ("iss", json!(client.id)),
             ("sub", json!(client.id)),
-            ("aud", json!(aud)),
+            ("aud", aud),
             ("jti", json!(jti)),
             ("exp", json!(T0 + 60)),
             ("iat", json!(T0)),
@@ -533,7 +533,7 @@ async fn private_key_jwt_and_es256_id_tokens() {
         for (k, v) in [
             ("iss", json!(client.id)),
             ("sub", json!(client.id)),
-            ("aud", json!(token_url)),
+            ("aud", json!(app.issuer)),
             ("jti", json!("j-nbf")),
             ("exp", json!(T0 + 900)),
             ("nbf", json!(T0 + 600)),
@@ -558,19 +558,34 @@ async fn private_key_jwt_and_es256_id_tokens() {
             .expect("d")
             .contains("nbf")
     );
-    let wrong_aud = http
-        .post(&token_url)
-        .form(&form(&q["code"], assertion("j0", "https://elsewhere")))
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(
-        wrong_aud.json::<Value>().await.expect("json")["error"],
-        "invalid_client"
-    );
+    // Issue 5, defect 2: the audience is the issuer identifier as one string; an array holding
+    // it, the token endpoint's URL or anything else is refused (audience injection, RFC 7523bis).
+    for (jti, aud) in [
+        ("j0", json!("https://elsewhere")),
+        ("j0a", json!([app.issuer])),
+        ("j0b", json!([app.issuer, "https://elsewhere"])),
+        ("j0c", json!(token_url)),
+        ("j0d", json!({"aud": app.issuer})),
+    ] {
+        let wrong_aud = http
+            .post(&token_url)
+            .form(&form(&q["code"], assertion(jti, aud.clone())))
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(wrong_aud.status(), StatusCode::UNAUTHORIZED, "{aud}");
+        let body: Value = wrong_aud.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_client", "{aud}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .expect("d")
+                .contains("aud")
+        );
+    }
     let ok = http
         .post(&token_url)
-        .form(&form(&q["code"], assertion("j1", &token_url)))
+        .form(&form(&q["code"], assertion("j1", json!(app.issuer))))
         .send()
         .await
         .expect("token");
@@ -584,7 +599,7 @@ async fn private_key_jwt_and_es256_id_tokens() {
     app.verify_id_token(id_token, &client.id).await;
     // The same assertion cannot be used twice.
     let (login2, q2) = app.login(&client, "openid", JAN).await;
-    let mut f = form(&q2["code"], assertion("j1", &token_url));
+    let mut f = form(&q2["code"], assertion("j1", json!(app.issuer)));
     f[3].1 = login2.verifier.clone();
     let replay = http.post(&token_url).form(&f).send().await.expect("token");
     let body: Value = replay.json().await.expect("json");
@@ -913,7 +928,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         for (k, v) in [
             ("iss", json!(id)),
             ("sub", json!(id)),
-            ("aud", json!(token_url)),
+            ("aud", json!(app.issuer)),
             ("jti", json!(jti)),
             ("exp", json!(T0 + 60)),
         ] {

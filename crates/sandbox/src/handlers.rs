@@ -407,8 +407,10 @@ fn open_request_object(
     }
     // itsme's current docs say the issuer; its 2022 docs said the authorization endpoint.
     let authorization_endpoint = format!("{}/authorization", sb.issuer);
-    if !passerelle_jose::audience_is_one_of(&claims, &[&sb.issuer, &authorization_endpoint]) {
-        return Err("the request object's aud must be the sandbox's issuer".into());
+    if !passerelle_jose::audience_is(&claims, &[&sb.issuer, &authorization_endpoint]) {
+        return Err(
+            "the request object's aud must be the sandbox's issuer, as a single string".into(),
+        );
     }
     if claims
         .get("exp")
@@ -1044,11 +1046,13 @@ async fn authenticate_client<'a>(
             "client_assertion sub must be the client_id",
         ));
     }
+    // itsme documents its token endpoint's URL as the assertion's audience; the issuer (RFC
+    // 7523bis) is accepted too. Either as a single string: never an array.
     let token_endpoint = format!("{}/token", sb.issuer);
-    if !passerelle_jose::audience_is_one_of(&claims, &[&token_endpoint, &sb.issuer]) {
+    if !passerelle_jose::audience_is(&claims, &[&token_endpoint, &sb.issuer]) {
         return Err(Failure::token(
             "invalid_client",
-            "client_assertion aud must be the token endpoint",
+            "client_assertion aud must be the token endpoint, as a single string",
         ));
     }
     let exp = claims

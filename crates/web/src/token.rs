@@ -175,11 +175,14 @@ async fn check_assertion(
             "client_assertion: sub must be the client_id",
         ));
     }
-    let token_endpoint = format!("{}/connect/token", b.issuer);
-    if !passerelle_jose::audience_is_one_of(&claims, &[&token_endpoint, &b.issuer]) {
-        return Err(invalid_client(
-            "client_assertion: aud must be the token endpoint or the issuer",
-        ));
+    // The issuer identifier as a single string, and nothing else (RFC 7523bis; FAPI 2.0
+    // §5.3.2.1): the token endpoint's URL is what an attacker's metadata can make a client put
+    // in an assertion meant for another server, so it is not accepted.
+    if !passerelle_jose::audience_is(&claims, &[&b.issuer]) {
+        return Err(invalid_client(&format!(
+            "client_assertion: aud must be the issuer identifier {} as a single string",
+            b.issuer
+        )));
     }
     let exp = claims
         .get("exp")
