@@ -15,6 +15,8 @@ from harness import (
     ALL_SCOPES,
     RP_CALLBACK,
     Browser,
+    Page,
+    Server,
     RelyingParty,
     authorize,
     callback_url,
@@ -190,7 +192,43 @@ def test_form_post_error_response(server, sandbox_client):
     assert fields["state"] == rp.state
 
 
-def test_production_client_needs_a_grant_for_protected_scopes(server):
+@pytest.fixture(scope="module")
+def test_deployment(binary, tmp_path_factory):
+    """A server whose operator let the sandbox answer production clients (a test deployment)."""
+    s = Server(
+        tmp_path_factory.mktemp("test-deployment") / "data",
+        env={"PASSERELLE_SANDBOX_SERVE_PRODUCTION_CLIENTS_IN_TEST_DEPLOYMENT": "true"},
+    ).start()
+    yield s
+    s.stop()
+
+
+def test_production_clients_are_refused_without_a_real_itsme(server):
+    """Issue 5, defect 1: fail closed. No real itsme is configured on the shared server, so a
+    production client gets a page that says why, whose link carries unauthorized_client back."""
+    health = requests.get(f"{server.base}/healthz", timeout=10).json()
+    assert health["mode"] == "sandbox-only"
+    assert "Mode:          sandbox-only" in server.stdout_line("Mode:")
+    client = server.add_client(unique("Bank"), account="production", redirect_uris=(BANK_CALLBACK,))
+    rp = RelyingParty(server, client, scope="openid name", redirect_uri=BANK_CALLBACK)
+    browser = Browser(stop_at=BANK_CALLBACK)
+    r = browser.get(rp.authorization_url())
+    assert r.status_code == 403
+    assert "Location" not in r.headers
+    assert r.headers["Content-Type"].startswith("text/html")
+    page = Page(r.text)
+    assert "itsme" in page.text
+    back = next(a["href"] for a in page.links if a.get("href", "").startswith(BANK_CALLBACK))
+    params = query(back)
+    assert params["error"] == "unauthorized_client"
+    assert params["state"] == rp.state
+    assert params["iss"] == server.issuer
+
+
+def test_production_client_needs_a_grant_for_protected_scopes(test_deployment):
+    server = test_deployment
+    health = requests.get(f"{server.base}/healthz", timeout=10).json()
+    assert health["mode"] == "test-deployment"
     client = server.add_client(unique("Bank"), account="production", redirect_uris=(BANK_CALLBACK,))
     assert client["account"] == "production"
     rp = RelyingParty(server, client, scope="openid name nin", redirect_uri=BANK_CALLBACK)
@@ -210,7 +248,7 @@ def test_production_client_needs_a_grant_for_protected_scopes(server):
 
     result = login(RelyingParty(server, client, scope="openid name nin", redirect_uri=BANK_CALLBACK), BE, Browser(stop_at=BANK_CALLBACK))
     assert result.userinfo["nin"] == "85073001744"
-    # No real itsme is configured here, so the sandbox answered: the tokens say so.
+    # A test deployment: the sandbox answered, and the tokens say so.
     assert result.id_claims["sandbox"] is True, "made-up people are marked, whatever the client's account"
 
     # Other protected scopes stay refused.

@@ -17,7 +17,7 @@ use passerelle_itsme::{ClaimsDelivery, Connector, ConnectorConfig, Endpoints};
 use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
 use passerelle_sandbox::{Personas, Sandbox, SandboxClient};
 use passerelle_store::{Clock, Store};
-use passerelle_web::{Broker, Lifetimes, OpKeys};
+use passerelle_web::{Broker, Deployment, Lifetimes, OpKeys};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -40,6 +40,9 @@ pub struct Settings {
     pub app_timeout_seconds: i64,
     pub sandbox_claims_delivery: ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
+    /// Let the sandbox answer production clients while no real itsme is configured (a test
+    /// deployment only; refused by the configuration when `itsme` is set).
+    pub serve_production_clients_in_test_deployment: bool,
     pub lifetimes: Lifetimes,
 }
 
@@ -59,6 +62,8 @@ impl Settings {
             app_timeout_seconds: c.app_timeout_seconds,
             sandbox_claims_delivery: c.sandbox_claims_delivery,
             itsme: c.itsme.clone(),
+            serve_production_clients_in_test_deployment: c
+                .serve_production_clients_in_test_deployment,
             lifetimes: Lifetimes::default(),
         })
     }
@@ -138,7 +143,8 @@ pub struct App {
     pub issuer: String,
     pub sandbox_issuer: String,
     pub persona_count: usize,
-    pub has_real_itsme: bool,
+    /// Who answers production clients.
+    pub deployment: Deployment,
     pub lifetimes: Lifetimes,
     /// The PostgreSQL `LISTEN` task, if any; stopped with the server.
     pub listener: Option<tokio::task::JoinHandle<()>>,
@@ -259,6 +265,14 @@ pub async fn build(
             vec![connector_enc],
         )?)),
     };
+    let deployment = match (
+        &production_connector,
+        settings.serve_production_clients_in_test_deployment,
+    ) {
+        (Some(_), _) => Deployment::Itsme,
+        (None, true) => Deployment::TestDeployment,
+        (None, false) => Deployment::SandboxOnly,
+    };
     let broker = Arc::new(Broker {
         store: store.clone(),
         clock: clock.clone(),
@@ -267,6 +281,7 @@ pub async fn build(
         pairwise_secret: secret(&store, "pairwise-secret", now).await?,
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
+        deployment,
         client_jwks: Default::default(),
         metrics: Default::default(),
         secure_cookies: public_url.starts_with("https://"),
@@ -277,6 +292,7 @@ pub async fn build(
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(Arc::new(Landing {
+            deployment,
             issuer: issuer.clone(),
             sandbox: sandbox_issuer.clone(),
             store: store.clone(),
@@ -316,13 +332,14 @@ pub async fn build(
         issuer,
         sandbox_issuer,
         persona_count,
-        has_real_itsme: settings.itsme.is_some(),
+        deployment,
         lifetimes: settings.lifetimes,
         listener,
     })
 }
 
 struct Landing {
+    deployment: Deployment,
     issuer: String,
     sandbox: String,
     store: Store,
@@ -376,14 +393,39 @@ async fn metrics(State(l): State<Arc<Landing>>) -> Response {
         .into_response()
 }
 
-async fn health(State(l): State<Arc<Landing>>) -> Response {
-    match l.store.count_rows("keys").await {
-        Ok(_) => (StatusCode::OK, "ok").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+/// Who answers production clients, as `/healthz` and the start-up message say it.
+pub fn deployment_description(d: Deployment) -> &'static str {
+    match d {
+        Deployment::Itsme => "production clients log in with the configured itsme environment",
+        Deployment::SandboxOnly => {
+            "no real itsme is configured: production clients are refused (sandbox clients use the sandbox)"
+        }
+        Deployment::TestDeployment => {
+            "TEST DEPLOYMENT: no real itsme is configured and the sandbox answers production clients (serve_production_clients_in_test_deployment)"
         }
     }
+}
+
+async fn health(State(l): State<Arc<Landing>>) -> Response {
+    let (status, database) = match l.store.count_rows("keys").await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "database": database,
+        "mode": l.deployment.as_str(),
+        "mode_description": deployment_description(l.deployment),
+    });
+    (
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Serves until `shutdown` completes; requests still running get five more seconds.

@@ -32,6 +32,10 @@ pub struct SandboxFile {
     pub app_timeout_seconds: Option<i64>,
     /// Where the connector asks the sandbox for claims: `id_token` (default) or `userinfo`.
     pub claims_delivery: Option<String>,
+    /// For a test deployment only: while no real itsme is configured, let the sandbox answer
+    /// production clients (their ID tokens say `sandbox: true`). Off by default: production
+    /// clients are refused.
+    pub serve_production_clients_in_test_deployment: Option<bool>,
 }
 
 /// A real itsme environment for production clients.
@@ -69,6 +73,8 @@ pub struct Config {
     pub app_timeout_seconds: i64,
     pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
+    /// `[sandbox] serve_production_clients_in_test_deployment`.
+    pub serve_production_clients_in_test_deployment: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +120,18 @@ pub fn default_data_dir() -> Option<PathBuf> {
         return Some(Path::new(&x).join("passerelle"));
     }
     env("HOME").map(|h| Path::new(&h).join(".local/share/passerelle"))
+}
+
+/// A boolean setting: `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(value: &str, key: &str, problems: &mut Vec<String>) -> bool {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => true,
+        "false" | "0" | "no" | "off" => false,
+        _ => {
+            problems.push(format!("{key} must be true or false, not {value:?}"));
+            false
+        }
+    }
 }
 
 fn delivery(
@@ -260,6 +278,23 @@ impl Config {
                 })
             }
         };
+        let serve_production_clients_in_test_deployment =
+            match env("PASSERELLE_SANDBOX_SERVE_PRODUCTION_CLIENTS_IN_TEST_DEPLOYMENT") {
+                Some(v) => boolean(
+                    &v,
+                    "PASSERELLE_SANDBOX_SERVE_PRODUCTION_CLIENTS_IN_TEST_DEPLOYMENT",
+                    &mut problems,
+                ),
+                None => file
+                    .sandbox
+                    .serve_production_clients_in_test_deployment
+                    .unwrap_or(false),
+            };
+        if serve_production_clients_in_test_deployment && itsme.is_some() {
+            problems.push(
+                "sandbox.serve_production_clients_in_test_deployment is for deployments without a real itsme: with [itsme] configured, production clients always go to itsme; remove one of the two".into(),
+            );
+        }
         let log = env("PASSERELLE_LOG")
             .or(file.log)
             .unwrap_or_else(|| "info".into());
@@ -283,6 +318,7 @@ impl Config {
                 app_timeout_seconds,
                 sandbox_claims_delivery,
                 itsme,
+                serve_production_clients_in_test_deployment,
             })
         } else {
             Err(problems.join("\n"))
@@ -337,6 +373,34 @@ mod tests {
             let err = with_public_url(bad).expect_err(bad);
             assert!(err.contains("public_url"), "{err}");
         }
+    }
+
+    #[test]
+    fn production_clients_are_refused_unless_a_test_deployment_says_so() {
+        let dir = std::env::temp_dir().join("passerelle-config-test-switch");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("passerelle.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            Config::load(&Overrides {
+                config: Some(file.clone()),
+                data_dir: Some(dir.clone()),
+                ..Overrides::default()
+            })
+        };
+        let default = load("").expect("valid");
+        assert!(!default.serve_production_clients_in_test_deployment);
+        let test =
+            load("[sandbox]\nserve_production_clients_in_test_deployment = true\n").expect("valid");
+        assert!(test.serve_production_clients_in_test_deployment);
+        let both = load(
+            "[sandbox]\nserve_production_clients_in_test_deployment = true\n[itsme]\nissuer = \"https://idp.e2e.itsme.services/v2\"\nclient_id = \"x\"\nservice_authentication = \"a\"\nservice_identification = \"i\"\n",
+        )
+        .expect_err("contradictory");
+        assert!(
+            both.contains("serve_production_clients_in_test_deployment"),
+            "{both}"
+        );
     }
 
     #[test]

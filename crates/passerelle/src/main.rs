@@ -376,11 +376,11 @@ async fn serve(
     passerelle::out!(
         "  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox"
     );
-    if !app.has_real_itsme {
-        passerelle::out!(
-            "  Note: no real itsme environment is configured; production clients are served by the sandbox too."
-        );
-    }
+    passerelle::out!(
+        "  Mode:          {} — {}",
+        app.deployment.as_str(),
+        app::deployment_description(app.deployment)
+    );
     if config.public_url.is_none() && bound.ip().is_unspecified() {
         passerelle::out!(
             "  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1."

@@ -427,7 +427,11 @@ async fn the_callback_must_come_from_the_browser_that_started() {
 
 #[tokio::test]
 async fn a_grant_withdrawn_during_the_login_is_honoured_at_the_callback() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        test_deployment: true,
+        ..Options::default()
+    })
+    .await;
     let client = app
         .add_client("production", "client_secret_basic", &["nin"])
         .await;

@@ -122,6 +122,22 @@ async fn authorize(
             tr: tr.clone(),
         }
     };
+    let Some(scheme) = b.scheme_for_account(account) else {
+        tracing::warn!(client.id = %client.id, "production client refused: no real itsme environment is configured");
+        b.metrics.login_ended_with(ErrorCode::UnauthorizedClient);
+        return Err(BrokerError::Unserved {
+            client_name: client.name.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            response_mode: request.response_mode,
+            state: request.state.clone(),
+            error: OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "This Passerelle has no real itsme environment configured, so it does not log people in for production clients. Use a sandbox client, or ask the operator to configure [itsme].",
+            ),
+            issuer: b.issuer.clone(),
+            tr,
+        });
+    };
     let now = b.clock.now();
     let (browser, new_cookie) = match cookie(headers, BROWSER_COOKIE) {
         Some(v) => (v.to_string(), false),
@@ -130,7 +146,6 @@ async fn authorize(
     let verifier = random_token(32);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let scheme = b.scheme_for_account(&client.account);
     let transaction = LoginTransaction {
         id: random_token(24),
         client_id: client.id.clone(),
@@ -157,8 +172,10 @@ async fn authorize(
         login_hint: request.login_hint.as_deref(),
         client_name: &client.name,
     };
-    let url = match b
+    let connector = b
         .connector_for(scheme)
+        .ok_or_else(|| BrokerError::internal("no connector for the chosen scheme"))?;
+    let url = match connector
         .authorization_url(&upstream, now, &random_token(16))
         .await
     {

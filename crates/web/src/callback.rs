@@ -93,6 +93,19 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     if let Err(e) = GrantedScopes::parse(&tx.scope, account, &client.grants) {
         return Err(fail(ErrorCode::InvalidScope, e.to_string()));
     }
+    // The deployment's rule, as it is now: a production client whose login went to the sandbox
+    // while the operator allowed it gets nothing once that is no longer allowed.
+    let Some(connector) = b
+        .scheme_for_account(account)
+        .filter(|s| *s == tx.scheme)
+        .and_then(|s| b.connector_for(s))
+    else {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "This Passerelle no longer serves this client with the scheme the login started at."
+                .into(),
+        ));
+    };
     if let Some(error) = params.get("error") {
         let description = clean(params.get("error_description").unwrap_or_default());
         let (code, description) = match ErrorCode::parse(error) {
@@ -122,8 +135,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             "The itsme scheme answered without a code.".into(),
         ));
     };
-    let identity = match b
-        .connector_for(&tx.scheme)
+    let identity = match connector
         .redeem(
             code,
             &tx.upstream_verifier,

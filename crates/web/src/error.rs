@@ -8,7 +8,7 @@ use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
 use passerelle_i18n::Translator;
 use serde_json::json;
 
-use crate::pages::{ErrorPage, FormPostPage, html};
+use crate::pages::{Csp, ErrorPage, FormPostPage, UnservedPage, html};
 
 /// A request that failed.
 #[derive(Debug)]
@@ -22,6 +22,18 @@ pub enum BrokerError {
     },
     /// An OAuth error sent to the client's trusted redirect URI.
     Redirect {
+        redirect_uri: RedirectUri,
+        response_mode: ResponseMode,
+        state: Option<String>,
+        error: OAuthError,
+        issuer: String,
+        tr: Translator,
+    },
+    /// A login this deployment refuses to serve (a production client while no real itsme is
+    /// configured): a page for the person that says why, whose button carries the OAuth error to
+    /// the client's trusted redirect URI.
+    Unserved {
+        client_name: String,
         redirect_uri: RedirectUri,
         response_mode: ResponseMode,
         state: Option<String>,
@@ -92,10 +104,23 @@ pub(crate) fn respond_to_client(
                     fields: params,
                     nonce: nonce.clone(),
                 },
-                Some(&nonce),
+                Csp::ScriptNonce(&nonce),
             )
         }
     }
+}
+
+/// The parameters of an error response (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+fn error_params(error: OAuthError, state: Option<String>, issuer: String) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("error".to_string(), error.code.as_str().to_string()),
+        ("error_description".to_string(), error.description),
+    ];
+    if let Some(s) = state {
+        params.push(("state".into(), s));
+    }
+    params.push(("iss".into(), issuer));
+    params
 }
 
 fn token_body(e: &OAuthError) -> axum::Json<serde_json::Value> {
@@ -122,7 +147,7 @@ impl IntoResponse for BrokerError {
                         message,
                         show_intro,
                     },
-                    None,
+                    Csp::Static,
                 )
             }
             BrokerError::Redirect {
@@ -137,15 +162,52 @@ impl IntoResponse for BrokerError {
                     oauth.error = error.code.as_str(),
                     "authorization error sent to the client"
                 );
-                let mut params = vec![
-                    ("error".to_string(), error.code.as_str().to_string()),
-                    ("error_description".to_string(), error.description),
-                ];
-                if let Some(s) = state {
-                    params.push(("state".into(), s));
-                }
-                params.push(("iss".into(), issuer));
+                let params = error_params(error, state, issuer);
                 respond_to_client(&redirect_uri, response_mode, params, &tr)
+            }
+            BrokerError::Unserved {
+                client_name,
+                redirect_uri,
+                response_mode,
+                state,
+                error,
+                issuer,
+                tr,
+            } => {
+                tracing::info!(
+                    oauth.error = error.code.as_str(),
+                    "login refused by this deployment; the person is shown why"
+                );
+                let params = error_params(error, state, issuer);
+                let (action, fields) = match response_mode {
+                    ResponseMode::Query => match url::Url::parse(redirect_uri.as_str()) {
+                        Ok(mut url) => {
+                            url.query_pairs_mut()
+                                .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                            (url.to_string(), Vec::new())
+                        }
+                        Err(_) => {
+                            return BrokerError::Internal(
+                                "a registered redirect URI does not parse".into(),
+                            )
+                            .into_response();
+                        }
+                    },
+                    ResponseMode::FormPost => (redirect_uri.as_str().to_string(), params),
+                };
+                let client = [("client", client_name.chars().take(100).collect::<String>())];
+                html(
+                    StatusCode::FORBIDDEN,
+                    &UnservedPage {
+                        tr: &tr,
+                        message: tr.t_with("broker-unserved-body", &client),
+                        back: tr.t_with("broker-unserved-back", &client),
+                        form_post: response_mode == ResponseMode::FormPost,
+                        action,
+                        fields,
+                    },
+                    Csp::FormToClient,
+                )
             }
             BrokerError::Token { error } => {
                 let status = if error.code == ErrorCode::InvalidClient {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use hmac::{Hmac, Mac};
+use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
 use passerelle_jose::{SigAlg, SigningKey};
 use passerelle_store::{Clock, Store};
@@ -50,6 +51,28 @@ impl Default for Lifetimes {
             code: 60,
             access_token: 600,
             id_token: 600,
+        }
+    }
+}
+
+/// Who answers production clients. Sandbox clients are always answered by the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// A real itsme environment is configured: production clients log in with itsme.
+    Itsme,
+    /// No real itsme is configured: production clients are refused (fail closed).
+    SandboxOnly,
+    /// No real itsme is configured and the operator allowed, for a test deployment, production
+    /// clients to be answered by the sandbox (`serve_production_clients_in_test_deployment`).
+    TestDeployment,
+}
+
+impl Deployment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deployment::Itsme => "itsme",
+            Deployment::SandboxOnly => "sandbox-only",
+            Deployment::TestDeployment => "test-deployment",
         }
     }
 }
@@ -84,6 +107,8 @@ pub struct Broker {
     pub sandbox_connector: Arc<Connector>,
     /// The connector to a real itsme environment, when one is configured.
     pub production_connector: Option<Arc<Connector>>,
+    /// Who answers production clients; consistent with `production_connector`.
+    pub deployment: Deployment,
     /// Keys of private_key_jwt clients registered with a `jwks_uri`.
     pub client_jwks: passerelle_itsme::JwksCache,
     /// Mark cookies `Secure` (the public URL is https).
@@ -109,20 +134,27 @@ impl Broker {
         Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
-    /// The connector for a client's account: production clients use the real scheme when one is
-    /// configured, and the sandbox otherwise.
-    fn connector_for(&self, scheme: &str) -> &Arc<Connector> {
-        match (scheme, &self.production_connector) {
-            ("production", Some(c)) => c,
-            _ => &self.sandbox_connector,
+    /// The connector of a scheme a login was started with; `None` for the real itsme when it is
+    /// not (or no longer) configured, so that nothing falls back to the sandbox.
+    fn connector_for(&self, scheme: &str) -> Option<&Arc<Connector>> {
+        match scheme {
+            "sandbox" => Some(&self.sandbox_connector),
+            "production" => self.production_connector.as_ref(),
+            _ => None,
         }
     }
 
-    fn scheme_for_account(&self, account: &str) -> &'static str {
-        if account == "production" && self.production_connector.is_some() {
-            "production"
-        } else {
-            "sandbox"
+    /// Which scheme answers a client of this account, or `None` when this deployment must refuse
+    /// it: a production client while no real itsme is configured, unless the operator allowed the
+    /// sandbox to answer it in a test deployment. Fails closed.
+    fn scheme_for_account(&self, account: Account) -> Option<&'static str> {
+        match (account, self.deployment) {
+            (Account::Sandbox, _) => Some("sandbox"),
+            (Account::Production, Deployment::Itsme) if self.production_connector.is_some() => {
+                Some("production")
+            }
+            (Account::Production, Deployment::TestDeployment) => Some("sandbox"),
+            (Account::Production, _) => None,
         }
     }
 }

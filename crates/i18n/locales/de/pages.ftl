@@ -98,3 +98,6 @@ error-unregistered-redirect-uri = Diese redirect_uri ist für diesen Client nich
 sandbox-error-unknown-client = Dieser Client ist bei der itsme-Sandbox nicht registriert.
 sandbox-error-request-object = Das Request-Objekt ist nicht gültig. Technisches Detail: { $detail }
 sandbox-error-request-object-mismatch = Der Parameter { $name } unterscheidet sich zwischen der Anfrage und dem Request-Objekt.
+broker-unserved-title = Die Anmeldung mit itsme ist hier nicht verfügbar
+broker-unserved-body = { $client } kann Sie noch nicht mit itsme anmelden: Dieser Dienst ist mit keiner echten itsme-Umgebung verbunden. Es wurden keine Daten über Sie weitergegeben.
+broker-unserved-back = Zurück zu { $client }

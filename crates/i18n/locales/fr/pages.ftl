@@ -98,3 +98,6 @@ error-unregistered-redirect-uri = Cette redirect_uri n'est pas enregistrée pour
 sandbox-error-unknown-client = Ce client n'est pas enregistré auprès du bac à sable itsme.
 sandbox-error-request-object = L'objet de requête n'est pas valide. Détail technique : { $detail }
 sandbox-error-request-object-mismatch = Le paramètre { $name } diffère entre la requête et l'objet de requête.
+broker-unserved-title = La connexion avec itsme n'est pas disponible ici
+broker-unserved-body = { $client } ne peut pas encore vous connecter avec itsme : ce service n'est relié à aucun environnement itsme réel. Aucune donnée vous concernant n'a été partagée.
+broker-unserved-back = Retour vers { $client }

@@ -98,3 +98,6 @@ error-unregistered-redirect-uri = Deze redirect_uri is niet voor deze client ger
 sandbox-error-unknown-client = Deze client is niet geregistreerd bij de itsme-sandbox.
 sandbox-error-request-object = Het request object is niet geldig. Technisch detail: { $detail }
 sandbox-error-request-object-mismatch = De parameter { $name } verschilt tussen de query en het request object.
+broker-unserved-title = Aanmelden met itsme is hier niet beschikbaar
+broker-unserved-body = { $client } kan u nog niet laten aanmelden met itsme: deze dienst is niet verbonden met een echte itsme-omgeving. Er werden geen gegevens over u gedeeld.
+broker-unserved-back = Terug naar { $client }

@@ -106,11 +106,15 @@ pub struct TestApp {
     pub database_url: String,
     pub store: Store,
     pub clock: Arc<ManualClock>,
+    pub options: Options,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+#[derive(Clone)]
 pub struct Options {
+    /// `[sandbox] serve_production_clients_in_test_deployment`: off, as in a real deployment.
+    pub test_deployment: bool,
     pub public_url: Option<String>,
     pub app_timeout_seconds: i64,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
@@ -120,6 +124,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            test_deployment: false,
             public_url: None,
             app_timeout_seconds: 120,
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
@@ -161,10 +166,11 @@ impl TestApp {
                 .public_url
                 .as_deref()
                 .map(|u| url::Url::parse(u).expect("public url")),
-            personas: options.personas,
+            personas: options.personas.clone(),
             app_timeout_seconds: options.app_timeout_seconds,
             sandbox_claims_delivery: options.claims_delivery,
             itsme: None,
+            serve_production_clients_in_test_deployment: options.test_deployment,
             lifetimes: Default::default(),
         };
         let built = app::build(&settings, addr, clock.clone())
@@ -187,6 +193,7 @@ impl TestApp {
             database_url,
             store,
             clock,
+            options,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -200,7 +207,7 @@ impl TestApp {
             .expect("bind");
         let options = Options {
             public_url: Some(self.base.clone()),
-            ..Options::default()
+            ..self.options.clone()
         };
         TestApp::start(
             self.database_url.clone(),
@@ -221,7 +228,7 @@ impl TestApp {
             self.database_url.clone(),
             listener,
             self.clock.clone(),
-            Options::default(),
+            self.options.clone(),
         )
         .await
     }
