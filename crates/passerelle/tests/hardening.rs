@@ -117,3 +117,166 @@ async fn a_test_deployment_serves_production_clients_from_the_sandbox_only_while
     assert_eq!(q["error"], "unauthorized_client", "{q:?}");
     assert!(!q.contains_key("code"));
 }
+
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Starts a login with `browser` (which may carry planted cookies), returns the authorize
+/// response's binding cookie (`name=value`) and the scheme's redirect back to Passerelle.
+async fn start_and_approve(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &TestClient,
+    extra_cookie: Option<&str>,
+) -> (String, String) {
+    let (_, challenge) = pkce();
+    let mut req = browser
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "openid"),
+            ("state", "rp-state"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]);
+    if let Some(c) = extra_cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = req.send().await.expect("authorize");
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let cookies = set_cookies(&resp);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let binding = cookies[0].split(';').next().expect("pair").to_string();
+    let scheme = location(&resp);
+    let page = browser.get(&scheme).send().await.expect("phone page");
+    let phone_page = page.text().await.expect("page");
+    let action = html_attr(&phone_page, "<form method=\"post\"", "action");
+    let resp = browser
+        .post(app.url(&action))
+        .form(&[("phone", JAN)])
+        .send()
+        .await
+        .expect("phone");
+    let wait = location(&resp);
+    let resp = browser.get(app.url(&wait)).send().await.expect("wait");
+    (binding, location(&resp))
+}
+
+/// Defect 5: the binding is Passerelle's own, fresh for each login; a value planted in the
+/// browser beforehand is neither adopted nor accepted, so whoever planted it cannot use the
+/// scheme's answer.
+#[tokio::test]
+async fn the_browser_binding_is_issued_by_passerelle_for_each_login() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // The victim's browser carries values an attacker planted under every name Passerelle ever
+    // used; the attacker's browser carries the same.
+    let planted = "planted-by-the-attacker-0123456789";
+    let (binding, callback) = start_and_approve(
+        &app,
+        &http,
+        &client,
+        Some(&format!("passerelle_browser={planted}")),
+    )
+    .await;
+    let (name, value) = binding.split_once('=').expect("name=value");
+    assert!(name.starts_with("passerelle_login_"), "{name}");
+    assert_ne!(value, planted, "a planted value is never adopted");
+    assert_eq!(value.len(), 32);
+    let state = query_of(&callback)["state"].clone();
+    let stolen = http
+        .get(&callback)
+        .header(
+            "cookie",
+            format!("passerelle_browser={planted}; {name}={planted}"),
+        )
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(
+        stolen.status(),
+        StatusCode::BAD_REQUEST,
+        "the planted value is refused"
+    );
+    assert!(location(&stolen).is_empty());
+    // The victim's own browser, with the value Passerelle issued, still finishes.
+    let own = http
+        .get(&callback)
+        .header("cookie", &binding)
+        .send()
+        .await
+        .expect("callback");
+    let rp = location(&own);
+    assert!(rp.starts_with(RP_CALLBACK), "{rp}");
+    assert!(query_of(&rp).contains_key("code"));
+    let cleared = set_cookies(&own);
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    assert!(state.starts_with(&name["passerelle_login_".len()..]));
+    // Two logins in one browser have two bindings: neither overwrites the other.
+    let jar = app.browser();
+    let (first, first_callback) = start_and_approve(&app, &jar, &client, None).await;
+    let (second, second_callback) = start_and_approve(&app, &jar, &client, None).await;
+    assert_ne!(first, second);
+    for callback in [first_callback, second_callback] {
+        let resp = jar.get(&callback).send().await.expect("callback");
+        assert!(location(&resp).starts_with(RP_CALLBACK));
+    }
+}
+
+/// Behind https the binding cookie is `__Host-` prefixed, `Secure`, `Path=/`.
+#[tokio::test]
+async fn behind_https_the_binding_cookie_is_host_only_and_secure() {
+    let app = TestApp::spawn_with(Options {
+        public_url: Some("https://id.example".into()),
+        ..Options::default()
+    })
+    .await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (_, challenge) = pkce();
+    let resp = app
+        .browser()
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let cookies = set_cookies(&resp);
+    assert_eq!(cookies.len(), 1);
+    let c = &cookies[0];
+    assert!(c.starts_with("__Host-passerelle_login_"), "{c}");
+    for part in [
+        "Path=/;",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=900",
+    ] {
+        assert!(c.contains(part), "{part} in {c}");
+    }
+    assert!(!c.contains("Domain"), "{c}");
+}

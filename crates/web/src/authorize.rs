@@ -19,8 +19,36 @@ use sha2::Digest as _;
 
 use crate::{Broker, BrokerError};
 
-/// The cookie that ties a login to the browser that started it (RFC 9700 §4.7.1).
-pub(crate) const BROWSER_COOKIE: &str = "passerelle_browser";
+/// The name of the cookie that ties one login to the browser that started it (RFC 9700 §4.7.1).
+/// Each login has its own: the name carries the first characters of the login's transaction id
+/// (the `state` the scheme sends back), so two logins in two tabs do not overwrite each other.
+/// Its value is a fresh random string that Passerelle made for this login and whose SHA-256 the
+/// transaction keeps: a value planted by someone else (a sibling subdomain, plain http) never
+/// matches, and no value a browser brings is ever adopted. Behind https the name has the
+/// `__Host-` prefix, which browsers accept only from this very origin, `Secure`, with `Path=/`.
+pub(crate) fn binding_cookie_name(secure: bool, transaction_id: &str) -> String {
+    let tag: String = transaction_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(12)
+        .collect();
+    if secure {
+        format!("__Host-passerelle_login_{tag}")
+    } else {
+        format!("passerelle_login_{tag}")
+    }
+}
+
+/// The `Set-Cookie` value for a login's binding cookie; `max_age` 0 removes it.
+pub(crate) fn binding_cookie(secure: bool, name: &str, value: &str, max_age: i64) -> String {
+    // `__Host-` requires `Path=/`; over plain http the cookie goes only to the callback.
+    let (path, flags) = if secure {
+        ("/", "; Secure")
+    } else {
+        ("/auth/open/connect/itsme/callback", "")
+    };
+    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{flags}")
+}
 
 pub(crate) fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Translator {
     let accept = headers
@@ -139,10 +167,8 @@ async fn authorize(
         });
     };
     let now = b.clock.now();
-    let (browser, new_cookie) = match cookie(headers, BROWSER_COOKIE) {
-        Some(v) => (v.to_string(), false),
-        None => (random_token(24), true),
-    };
+    // A fresh binding for this login only, whatever cookies the browser brought.
+    let browser = random_token(24);
     let verifier = random_token(32);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
@@ -207,13 +233,9 @@ async fn authorize(
     };
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if new_cookie {
-        let secure = if b.secure_cookies { "; Secure" } else { "" };
-        let value =
-            format!("{BROWSER_COOKIE}={browser}; Path=/auth/open; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-    }
+    let name = binding_cookie_name(b.secure_cookies, &transaction.id);
+    let value = binding_cookie(b.secure_cookies, &name, &browser, b.lifetimes.login);
+    let value = HeaderValue::from_str(&value).map_err(BrokerError::internal)?;
+    resp.headers_mut().insert(header::SET_COOKIE, value);
     Ok(resp)
 }

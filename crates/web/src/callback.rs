@@ -12,7 +12,9 @@ use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
 use passerelle_store::{NewCode, random_token, token_hash};
 use serde_json::{Value, json};
 
-use crate::authorize::{BROWSER_COOKIE, cookie, parse_params, repeated, translator};
+use crate::authorize::{
+    binding_cookie, binding_cookie_name, cookie, parse_params, repeated, translator,
+};
 use crate::error::respond_to_client;
 use crate::{Broker, BrokerError};
 
@@ -30,14 +32,28 @@ pub(crate) async fn callback(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    handle(&b, &headers, q.unwrap_or_default().as_bytes())
+    let raw = q.unwrap_or_default();
+    let mut resp = handle(&b, &headers, raw.as_bytes())
         .await
         .unwrap_or_else(|e| {
             if let BrokerError::Redirect { error, .. } = &e {
                 b.metrics.login_ended_with(error.code);
             }
             e.into_response()
-        })
+        });
+    // The login's binding cookie has done its job, whatever the outcome: remove it.
+    let state = url::form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned());
+    if let Some(state) = state {
+        let name = binding_cookie_name(b.secure_cookies, &state);
+        if let Ok(v) =
+            axum::http::HeaderValue::from_str(&binding_cookie(b.secure_cookies, &name, "", 0))
+        {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    resp
 }
 
 async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
@@ -53,7 +69,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let now = b.clock.now();
     // The browser binding is part of the lookup: a stranger holding the scheme's answer neither
     // uses it nor spends it (RFC 9700 §4.7.1).
-    let browser_hash = cookie(headers, BROWSER_COOKIE)
+    let browser_hash = cookie(headers, &binding_cookie_name(b.secure_cookies, state))
         .map(token_hash)
         .unwrap_or_default();
     let Some(tx) = b
