@@ -17,13 +17,13 @@ use passerelle_itsme::{ClaimsDelivery, Connector, ConnectorConfig, Endpoints};
 use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
 use passerelle_sandbox::{Personas, Sandbox, SandboxClient};
 use passerelle_store::{Clock, Store};
-use passerelle_web::{Broker, Deployment, Lifetimes, OpKeys};
+use passerelle_web::{Broker, Deployment, Lifetimes, Metrics, OpKeys};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, ItsmeConfig};
+use crate::config::{Config, ItsmeConfig, Secret};
 
 /// The sandbox's client id for the embedded connector, and its service codes.
 pub const EMBEDDED_CLIENT_ID: &str = "passerelle";
@@ -44,6 +44,8 @@ pub struct Settings {
     /// deployment only; refused by the configuration when `itsme` is set).
     pub serve_production_clients_in_test_deployment: bool,
     pub lifetimes: Lifetimes,
+    /// The bearer token that opens `/metrics` on the main listener; `None`: 404 there.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Settings {
@@ -64,7 +66,8 @@ impl Settings {
             itsme: c.itsme.clone(),
             serve_production_clients_in_test_deployment: c
                 .serve_production_clients_in_test_deployment,
-            lifetimes: Lifetimes::default(),
+            lifetimes: c.lifetimes,
+            metrics_token: c.metrics_token.clone(),
         })
     }
 }
@@ -148,6 +151,8 @@ pub struct App {
     pub lifetimes: Lifetimes,
     /// The PostgreSQL `LISTEN` task, if any; stopped with the server.
     pub listener: Option<tokio::task::JoinHandle<()>>,
+    /// This application's metrics (its own recorder), also served by the metrics listener.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -216,6 +221,8 @@ pub async fn build(
         settings.app_timeout_seconds,
     ));
     let persona_count = sandbox.personas.all().len();
+    // This application's own recorder: nothing global, so many applications can share a process.
+    let metrics = Arc::new(Metrics::new().context("cannot set up the metrics")?);
     // With PostgreSQL, decisions taken on other nodes wake this node's waiting pages at once.
     let listener = {
         let sandbox = sandbox.clone();
@@ -242,6 +249,7 @@ pub async fn build(
             claims_delivery: settings.sandbox_claims_delivery,
             request_encryption: EncAlg::RsaOaep256,
             send_client_name: true,
+            counters: metrics.upstream("sandbox"),
         },
         // Each connector owns its parsed keys; both use the same stored connector keys.
         signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?,
@@ -260,6 +268,7 @@ pub async fn build(
                 claims_delivery: it.claims_delivery,
                 request_encryption: EncAlg::RsaOaep256,
                 send_client_name: false,
+                counters: metrics.upstream("production"),
             },
             connector_sig,
             vec![connector_enc],
@@ -282,22 +291,22 @@ pub async fn build(
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
         deployment,
-        client_jwks: Default::default(),
-        metrics: Default::default(),
+        client_jwks: passerelle_itsme::JwksCache::with_counters(metrics.client_jwks()),
+        metrics: metrics.clone(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });
     let router = Router::new()
         .route("/", get(landing))
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
         .with_state(Arc::new(Landing {
-            deployment,
             issuer: issuer.clone(),
             sandbox: sandbox_issuer.clone(),
-            store: store.clone(),
-            broker: broker.clone(),
         }))
+        .merge(crate::ops::router(crate::ops::OpsState::new(
+            store.clone(),
+            broker.clone(),
+            settings.metrics_token.as_ref().map(Secret::expose),
+        )))
         .nest("/auth/open", passerelle_web::router(broker))
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
         .layer(
@@ -323,7 +332,9 @@ pub async fn build(
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ));
+        ))
+        // Outermost, so the latency includes every layer above; still per route, after routing.
+        .layer(metrics.layer());
     Ok(App {
         router,
         store,
@@ -335,15 +346,13 @@ pub async fn build(
         deployment,
         lifetimes: settings.lifetimes,
         listener,
+        metrics,
     })
 }
 
 struct Landing {
-    deployment: Deployment,
     issuer: String,
     sandbox: String,
-    store: Store,
-    broker: Arc<Broker>,
 }
 
 /// The front page, for a person who opens the base URL: where things are and how to start.
@@ -381,59 +390,35 @@ point any OpenID Connect client at the issuer with PKCE (S256), and log in as on
         .into_response()
 }
 
-/// Counters in the Prometheus text format (per node; see `passerelle_web::Metrics`).
-async fn metrics(State(l): State<Arc<Landing>>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        l.broker.metrics.render(),
-    )
-        .into_response()
+/// The listeners [`serve`] serves on, bound by the caller (tests bind port 0): the main one, and
+/// optionally one that serves only `/metrics` (`metrics_listen`). A bare `TcpListener` converts
+/// into `Listeners` without a metrics listener.
+pub struct Listeners {
+    pub main: tokio::net::TcpListener,
+    pub metrics: Option<tokio::net::TcpListener>,
 }
 
-/// Who answers production clients, as `/healthz` and the start-up message say it.
-pub fn deployment_description(d: Deployment) -> &'static str {
-    match d {
-        Deployment::Itsme => "production clients log in with the configured itsme environment",
-        Deployment::SandboxOnly => {
-            "no real itsme is configured: production clients are refused (sandbox clients use the sandbox)"
-        }
-        Deployment::TestDeployment => {
-            "TEST DEPLOYMENT: no real itsme is configured and the sandbox answers production clients (serve_production_clients_in_test_deployment)"
+impl From<tokio::net::TcpListener> for Listeners {
+    fn from(main: tokio::net::TcpListener) -> Listeners {
+        Listeners {
+            main,
+            metrics: None,
         }
     }
 }
 
-async fn health(State(l): State<Arc<Landing>>) -> Response {
-    let (status, database) = match l.store.count_rows("keys").await {
-        Ok(_) => (StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-        }
-    };
-    let body = serde_json::json!({
-        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
-        "database": database,
-        "mode": l.deployment.as_str(),
-        "mode_description": deployment_description(l.deployment),
-    });
-    (
-        status,
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        axum::Json(body),
-    )
-        .into_response()
-}
-
-/// Serves until `shutdown` completes; requests still running get five more seconds.
+/// Serves until `shutdown` completes; requests still running get five more seconds. The metrics
+/// listener, if any, stops with the main one.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners {
+        main: listener,
+        metrics: metrics_listener,
+    } = listeners.into();
+    let upkeep = tokio::spawn(crate::ops::upkeep(app.metrics.clone()));
     let notifications = app.listener;
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
@@ -444,6 +429,18 @@ pub async fn serve(
     let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
+    });
+    let metrics_server = metrics_listener.map(|l| {
+        let mut stop = stop_rx.clone();
+        let router = crate::ops::metrics_router(app.metrics.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(l, router).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        })
     });
     let mut stop = stop_rx.clone();
     let grace = async move {
@@ -457,6 +454,12 @@ pub async fn serve(
     housekeeping.abort();
     if let Some(n) = notifications {
         n.abort();
+    }
+    upkeep.abort();
+    if let Some(m) = metrics_server {
+        // Its port is free once this returns (a restart may bind it again at once).
+        m.abort();
+        let _ = m.await;
     }
     app.store.close().await;
     Ok(())

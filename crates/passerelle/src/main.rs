@@ -350,6 +350,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let bound = listener.local_addr()?;
+    let metrics_listener = bind_metrics(config).await?;
     let settings = Settings::from_config(config)?;
     let app = app::build(&settings, bound, clock).await?;
     let dir_arg = match data_dir_flag {
@@ -379,19 +380,62 @@ async fn serve(
     passerelle::out!(
         "  Mode:          {} — {}",
         app.deployment.as_str(),
-        app::deployment_description(app.deployment)
+        passerelle::ops::deployment_description(app.deployment)
     );
     if config.public_url.is_none() && bound.ip().is_unspecified() {
         passerelle::out!(
             "  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1."
         );
     }
+    print_metrics_access(config, &app, metrics_listener.as_ref());
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     tracing::info!(listen = %bound, "Passerelle started");
-    app::serve(listener, app, shutdown_signal()).await?;
+    let listeners = app::Listeners {
+        main: listener,
+        metrics: metrics_listener,
+    };
+    app::serve(listeners, app, shutdown_signal()).await?;
     tracing::info!("Passerelle stopped");
     Ok(())
+}
+
+/// The listener for `/metrics` alone, when `metrics_listen` is set.
+async fn bind_metrics(config: &Config) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
+    Ok(Some(listener))
+}
+
+/// The start-up message's line on `/metrics`: where it is, or how to turn it on.
+fn print_metrics_access(
+    config: &Config,
+    app: &app::App,
+    metrics_listener: Option<&tokio::net::TcpListener>,
+) {
+    let separate = metrics_listener.and_then(|l| l.local_addr().ok()).map(|a| {
+        format!("http://{a}/metrics (no authentication: keep it on an operations network)")
+    });
+    let guarded = config.metrics_token.as_ref().map(|_| {
+        format!(
+            "{}/metrics (Authorization: Bearer <metrics_token>)",
+            app.public_url
+        )
+    });
+    match (separate, guarded) {
+        (None, None) => passerelle::out!(
+            "  Metrics:       off (set metrics_listen or metrics_token to serve /metrics)"
+        ),
+        (separate, guarded) => {
+            for line in separate.iter().chain(guarded.iter()) {
+                passerelle::out!("  Metrics:       {line}");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -30,7 +30,7 @@ use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
 pub use error::BrokerError;
-pub use metrics::Metrics;
+pub use metrics::{LatencyLayer, Metrics};
 
 /// Lifetimes, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +113,8 @@ pub struct Broker {
     pub client_jwks: passerelle_itsme::JwksCache,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    /// Counters and histograms for `/metrics` (this application's own recorder).
+    pub metrics: Arc<Metrics>,
     pub lifetimes: Lifetimes,
 }
 

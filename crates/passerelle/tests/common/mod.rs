@@ -107,6 +107,8 @@ pub struct TestApp {
     pub store: Store,
     pub clock: Arc<ManualClock>,
     pub options: Options,
+    /// `http://<addr>` of the metrics listener, when `Options::metrics_listener` asked for one.
+    pub metrics_base: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -119,6 +121,11 @@ pub struct Options {
     pub app_timeout_seconds: i64,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub personas: Option<String>,
+    /// Opens `/metrics` on the main listener with this bearer token.
+    pub metrics_token: Option<String>,
+    /// Serves `/metrics` on a second listener, bound to 127.0.0.1:0.
+    pub metrics_listener: bool,
+    pub lifetimes: passerelle_web::Lifetimes,
 }
 
 impl Default for Options {
@@ -129,6 +136,9 @@ impl Default for Options {
             app_timeout_seconds: 120,
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
             personas: None,
+            metrics_token: None,
+            metrics_listener: false,
+            lifetimes: Default::default(),
         }
     }
 }
@@ -171,16 +181,36 @@ impl TestApp {
             sandbox_claims_delivery: options.claims_delivery,
             itsme: None,
             serve_production_clients_in_test_deployment: options.test_deployment,
-            lifetimes: Default::default(),
+            lifetimes: options.lifetimes,
+            metrics_token: options
+                .metrics_token
+                .clone()
+                .map(passerelle::config::Secret::new),
         };
         let built = app::build(&settings, addr, clock.clone())
             .await
             .expect("build");
         let store = built.store.clone();
         let issuer = built.issuer.clone();
+        let metrics_listener = if options.metrics_listener {
+            Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind metrics"),
+            )
+        } else {
+            None
+        };
+        let metrics_base = metrics_listener
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().expect("metrics addr")));
+        let listeners = app::Listeners {
+            main: listener,
+            metrics: metrics_listener,
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            app::serve(listener, built, async {
+            app::serve(listeners, built, async {
                 let _ = rx.await;
             })
             .await
@@ -194,6 +224,7 @@ impl TestApp {
             store,
             clock,
             options,
+            metrics_base,
             shutdown: Some(tx),
             server: Some(server),
         }
