@@ -280,3 +280,179 @@ async fn behind_https_the_binding_cookie_is_host_only_and_secure() {
     }
     assert!(!c.contains("Domain"), "{c}");
 }
+
+/// A request object for the sandbox, signed with `signer`, then encrypted to the sandbox (unless
+/// `encrypt` is false). `overrides` replace or add members.
+async fn sandbox_request_object(
+    app: &TestApp,
+    signer: &passerelle_jose::SigningKey,
+    encrypt: bool,
+    overrides: &[(&str, Value)],
+) -> String {
+    use serde_json::json;
+    let sandbox = format!("{}/sandbox/v2", app.base);
+    let mut c = passerelle_jose::Claims::new();
+    for (k, v) in [
+        ("iss", json!("passerelle")),
+        ("aud", json!(sandbox)),
+        ("client_id", json!("passerelle")),
+        ("response_type", json!("code")),
+        ("scope", json!("openid service:PASSERELLE_AUTH")),
+        (
+            "redirect_uri",
+            json!(format!("{}/connect/itsme/callback", app.issuer)),
+        ),
+        ("state", json!("s")),
+        ("nonce", json!("n")),
+        ("exp", json!(T0 + 300)),
+        ("iat", json!(T0)),
+        ("passerelle_client_name", json!("Real Shop")),
+    ] {
+        c.insert(k.into(), v);
+    }
+    for (k, v) in overrides {
+        c.insert((*k).into(), v.clone());
+    }
+    let jws = signer.sign(&c, Some("JWT")).expect("sign");
+    if !encrypt {
+        return jws;
+    }
+    let jwks = reqwest::get(format!("{sandbox}/jwkSet"))
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("body");
+    passerelle_jose::PublicKeys::from_jwks_json(&jwks)
+        .expect("keys")
+        .encrypt(jws.as_bytes(), passerelle_jose::EncAlg::RsaOaep256)
+        .expect("encrypt")
+}
+
+async fn sandbox_authorization(app: &TestApp, query: &[(&str, &str)]) -> (StatusCode, String) {
+    let resp = app
+        .browser()
+        .get(app.url("/sandbox/v2/authorization"))
+        .query(query)
+        .send()
+        .await
+        .expect("authorization");
+    (resp.status(), resp.text().await.expect("page"))
+}
+
+/// Defect 6: the sandbox shows only what a client vouched for. Unsigned requests, requests
+/// signed by someone else or not encrypted, and names put in the URL are refused or ignored.
+#[tokio::test]
+async fn the_sandbox_takes_requests_only_as_signed_then_encrypted_objects() {
+    use serde_json::json;
+    let app = TestApp::spawn().await;
+    let connector =
+        passerelle_jose::SigningKey::from_private_jwk(&key_material("connector-sig")).expect("key");
+    let callback = format!("{}/connect/itsme/callback", app.issuer);
+    // A plain, unsigned request with the attacker's words.
+    let (status, page) = sandbox_authorization(
+        &app,
+        &[
+            ("client_id", "passerelle"),
+            ("response_type", "code"),
+            ("scope", "openid service:PASSERELLE_AUTH"),
+            ("redirect_uri", callback.as_str()),
+            ("passerelle_client_name", "Evil Bank"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!page.contains("Evil Bank"));
+    assert!(page.contains("signed and then encrypted"), "{page}");
+    // Signed by another key; signed but not encrypted; an audience array; no exp.
+    let (intruder, _) =
+        passerelle_jose::SigningKey::generate(passerelle_jose::SigAlg::Rs256).expect("key");
+    let cases = [
+        sandbox_request_object(&app, &intruder, true, &[]).await,
+        sandbox_request_object(&app, &connector, false, &[]).await,
+        sandbox_request_object(
+            &app,
+            &connector,
+            true,
+            &[("aud", json!([format!("{}/sandbox/v2", app.base)]))],
+        )
+        .await,
+        sandbox_request_object(&app, &connector, true, &[("exp", Value::Null)]).await,
+    ];
+    for object in &cases {
+        let (status, page) =
+            sandbox_authorization(&app, &[("client_id", "passerelle"), ("request", object)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+        assert!(!page.contains("Real Shop"));
+    }
+    assert_eq!(app.store.count_rows("sandbox_actions").await.expect("n"), 0);
+    // A genuine object: the name it carries is shown, and words added to the URL beside it are
+    // not (RFC 9101 §6.3), nor may the URL contradict it.
+    let object = sandbox_request_object(&app, &connector, true, &[]).await;
+    let (status, page) = sandbox_authorization(
+        &app,
+        &[
+            ("client_id", "passerelle"),
+            ("request", object.as_str()),
+            ("passerelle_client_name", "Evil Bank"),
+            ("ui_locales", "en"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Real Shop"), "{page}");
+    assert!(!page.contains("Evil Bank"));
+    let (status, _) = sandbox_authorization(
+        &app,
+        &[
+            ("client_id", "passerelle"),
+            ("request", object.as_str()),
+            ("scope", "openid service:PASSERELLE_IDENT"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Defect 2 at the sandbox: its client assertions take one string as audience.
+#[tokio::test]
+async fn the_sandboxs_token_endpoint_refuses_an_audience_array() {
+    use serde_json::json;
+    let app = TestApp::spawn().await;
+    let connector =
+        passerelle_jose::SigningKey::from_private_jwk(&key_material("connector-sig")).expect("key");
+    let token = format!("{}/sandbox/v2/token", app.base);
+    for (jti, aud, expected) in [
+        ("a1", json!([token]), "invalid_client"),
+        ("a2", json!([token, "https://elsewhere"]), "invalid_client"),
+        ("a3", json!(token), "invalid_grant"),
+    ] {
+        let mut c = passerelle_jose::Claims::new();
+        for (k, v) in [
+            ("iss", json!("passerelle")),
+            ("sub", json!("passerelle")),
+            ("aud", aud),
+            ("jti", json!(jti)),
+            ("exp", json!(T0 + 60)),
+        ] {
+            c.insert(k.into(), v);
+        }
+        let assertion = connector.sign(&c, Some("JWT")).expect("sign");
+        let resp = reqwest::Client::new()
+            .post(&token)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "not-a-code"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], expected, "{jti}: {body}");
+    }
+}

@@ -412,12 +412,16 @@ fn open_request_object(
             "the request object's aud must be the sandbox's issuer, as a single string".into(),
         );
     }
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| exp <= now)
-    {
-        return Err("the request object has expired".into());
+    match claims.get("exp").and_then(Value::as_i64) {
+        None => return Err("the request object has no exp".into()),
+        Some(exp) if exp <= now => return Err("the request object has expired".into()),
+        Some(exp) if exp > now + 3600 => {
+            return Err("the request object lives for more than an hour".into());
+        }
+        Some(_) => {}
+    }
+    if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err("the request object's client_id must be the client's".into());
     }
     Ok(claims)
 }
@@ -474,35 +478,46 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         .client(client_id)
         .ok_or_else(|| Failure::page(&tr, tr.t("sandbox-error-unknown-client")))?;
     let now = sb.clock.now();
-    let mut p: Map<String, Value> = params
-        .pairs()
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    if let Some(jwe) = params.get("request") {
-        let object = open_request_object(&sb, client, jwe, now).map_err(|detail| {
-            Failure::page(
-                &tr,
-                tr.t_with("sandbox-error-request-object", &[("detail", detail)]),
-            )
-        })?;
-        for k in ["client_id", "response_type"] {
-            if let (Some(outer), Some(inner)) =
-                (params.get(k), object.get(k).and_then(Value::as_str))
-                && outer != inner
-            {
-                return Err(Failure::page(
-                    &tr,
-                    tr.t_with(
-                        "sandbox-error-request-object-mismatch",
-                        &[("name", k.to_string())],
-                    ),
-                ));
-            }
-        }
-        p.remove("request");
-        p.extend(object);
+    // Like itsme, the sandbox takes its parameters only from a request object that the client
+    // signed and then encrypted to the sandbox (RFC 9101 §6.3: nothing outside it is used), so
+    // that everything it shows the person — the requester's name above all — is what that
+    // client vouched for, never words from the URL.
+    if params.get("request_uri").is_some() {
+        return Err(Failure::page(
+            &tr,
+            tr.t_with(
+                "sandbox-error-request-object",
+                &[("detail", "request_uri is not supported".to_string())],
+            ),
+        ));
     }
+    let Some(jwe) = params.get("request") else {
+        return Err(Failure::page(
+            &tr,
+            tr.t("sandbox-error-request-object-required"),
+        ));
+    };
+    let object = open_request_object(&sb, client, jwe, now).map_err(|detail| {
+        Failure::page(
+            &tr,
+            tr.t_with("sandbox-error-request-object", &[("detail", detail)]),
+        )
+    })?;
+    // What the URL repeats beside the object must agree with it.
+    for k in ["client_id", "response_type", "scope"] {
+        if let Some(outer) = params.get(k)
+            && object.get(k).and_then(Value::as_str) != Some(outer)
+        {
+            return Err(Failure::page(
+                &tr,
+                tr.t_with(
+                    "sandbox-error-request-object-mismatch",
+                    &[("name", k.to_string())],
+                ),
+            ));
+        }
+    }
+    let p: Map<String, Value> = object;
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let redirect_uri = text("redirect_uri")
         .ok_or_else(|| Failure::page(&tr, tr.t("error-missing-redirect-uri")))?;

@@ -97,6 +97,7 @@ error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website mus
 error-unregistered-redirect-uri = Diese redirect_uri ist für diesen Client nicht registriert. Sie muss Zeichen für Zeichen mit einer registrierten URI übereinstimmen.
 sandbox-error-unknown-client = Dieser Client ist bei der itsme-Sandbox nicht registriert.
 sandbox-error-request-object = Das Request-Objekt ist nicht gültig. Technisches Detail: { $detail }
+sandbox-error-request-object-required = Wie itsme akzeptiert diese Sandbox eine Autorisierungsanfrage nur als Request-Objekt, das der Client signiert und dann für die Sandbox verschlüsselt hat.
 sandbox-error-request-object-mismatch = Der Parameter { $name } unterscheidet sich zwischen der Anfrage und dem Request-Objekt.
 broker-unserved-title = Die Anmeldung mit itsme ist hier nicht verfügbar
 broker-unserved-body = { $client } kann Sie noch nicht mit itsme anmelden: Dieser Dienst ist mit keiner echten itsme-Umgebung verbunden. Es wurden keine Daten über Sie weitergegeben.

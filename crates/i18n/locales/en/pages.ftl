@@ -97,6 +97,7 @@ error-missing-redirect-uri = The request has no redirect_uri. The website must s
 error-unregistered-redirect-uri = The redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.
 sandbox-error-unknown-client = This client is not registered with the itsme sandbox.
 sandbox-error-request-object = The request object is not valid. Technical detail: { $detail }
+sandbox-error-request-object-required = Like itsme, this sandbox accepts an authorization request only as a request object that the client signed and then encrypted to the sandbox.
 sandbox-error-request-object-mismatch = The parameter { $name } differs between the query and the request object.
 broker-unserved-title = Logging in with itsme is not available here
 broker-unserved-body = { $client } cannot log you in with itsme yet: this service is not connected to a real itsme environment. Nothing about you has been shared.

@@ -97,6 +97,7 @@ error-missing-redirect-uri = Het verzoek heeft geen redirect_uri. De website moe
 error-unregistered-redirect-uri = Deze redirect_uri is niet voor deze client geregistreerd. Ze moet teken voor teken gelijk zijn aan een geregistreerde URI.
 sandbox-error-unknown-client = Deze client is niet geregistreerd bij de itsme-sandbox.
 sandbox-error-request-object = Het request object is niet geldig. Technisch detail: { $detail }
+sandbox-error-request-object-required = Net als itsme aanvaardt deze sandbox een autorisatieverzoek alleen als een request object dat de client ondertekend en daarna voor de sandbox versleuteld heeft.
 sandbox-error-request-object-mismatch = De parameter { $name } verschilt tussen de query en het request object.
 broker-unserved-title = Aanmelden met itsme is hier niet beschikbaar
 broker-unserved-body = { $client } kan u nog niet laten aanmelden met itsme: deze dienst is niet verbonden met een echte itsme-omgeving. Er werden geen gegevens over u gedeeld.

@@ -41,6 +41,16 @@ fn keys() -> &'static [(&'static str, String, String)] {
     })
 }
 
+/// The private JWK this test binary seeds for `purpose` (e.g. `connector-sig`), to act as one of
+/// Passerelle's own components in a test.
+pub fn key_material(purpose: &str) -> String {
+    keys()
+        .iter()
+        .find(|(p, _, _)| *p == purpose)
+        .map(|(_, _, m)| m.clone())
+        .unwrap_or_else(|| panic!("no key {purpose}"))
+}
+
 pub fn uses_postgres() -> bool {
     std::env::var("PASSERELLE_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
