@@ -20,6 +20,7 @@ use passerelle_store::{Clock, Store};
 use passerelle_web::{Broker, Deployment, Lifetimes, Metrics, OpKeys};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -328,6 +329,11 @@ pub async fn build(
                 .into_response()
         }))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // No response of ours is meant to be sniffed into another type.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
+        ))
         // No request lives longer than this, not even the waiting page's 20 s long poll.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -383,8 +389,18 @@ point any OpenID Connect client at the issuer with PKCE (S256), and log in as on
 </body></html>"#,
         version = env!("CARGO_PKG_VERSION"),
     );
+    use axum::http::header;
+    // The same defences as the flow pages: not framed, no referrer, nothing loaded or posted.
     (
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ],
         body,
     )
         .into_response()

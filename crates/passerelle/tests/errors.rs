@@ -824,6 +824,20 @@ async fn the_front_page_and_the_test_people_page_help_a_person_start() {
     let app = TestApp::spawn().await;
     let front = reqwest::get(app.url("/")).await.expect("get");
     assert_eq!(front.status(), StatusCode::OK);
+    // Issue 5, item 7: the front page is defended like the flow pages.
+    let header = |name: &str| {
+        front
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert!(header("content-security-policy").contains("default-src 'none'"));
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("x-content-type-options"), "nosniff");
     let html = front.text().await.expect("body");
     assert!(html.contains(&format!("{}/.well-known/openid-configuration", app.issuer)));
     let people = reqwest::get(app.url("/sandbox/v2/personas"))
