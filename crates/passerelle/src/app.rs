@@ -39,6 +39,8 @@ pub struct Settings {
     /// The personas file's text; `None` for the built-in personas.
     pub personas: Option<String>,
     pub app_timeout_seconds: i64,
+    /// How long three wrong codes block a sandbox account (0: until unblocked).
+    pub account_block_seconds: i64,
     pub sandbox_claims_delivery: ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
     /// Let the sandbox answer production clients while no real itsme is configured (a test
@@ -63,6 +65,7 @@ impl Settings {
             public_url: c.public_url.clone(),
             personas,
             app_timeout_seconds: c.app_timeout_seconds,
+            account_block_seconds: c.account_block_seconds,
             sandbox_claims_delivery: c.sandbox_claims_delivery,
             itsme: c.itsme.clone(),
             serve_production_clients_in_test_deployment: c
@@ -201,7 +204,7 @@ pub async fn build(
         connector_enc.public_jwk().clone(),
     ]);
 
-    let sandbox = Arc::new(Sandbox::new(
+    let mut sandbox = Sandbox::new(
         store.clone(),
         clock.clone(),
         sandbox_issuer.clone(),
@@ -220,7 +223,9 @@ pub async fn build(
             ],
         }],
         settings.app_timeout_seconds,
-    ));
+    );
+    sandbox.account_block_secs = settings.account_block_seconds;
+    let sandbox = Arc::new(sandbox);
     let persona_count = sandbox.personas.all().len();
     // This application's own recorder: nothing global, so many applications can share a process.
     let metrics = Arc::new(Metrics::new().context("cannot set up the metrics")?);
@@ -489,6 +494,10 @@ async fn housekeeping(store: Store, clock: Arc<dyn Clock>, code_lifetime: i64) {
         tick.tick().await;
         let now = clock.now();
         if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        // Blocks that ran out, and counts of wrong codes a day old, are forgotten.
+        if let Err(e) = store.forget_sandbox_accounts(now, now - 86_400).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         match store.delete_expired(now).await {

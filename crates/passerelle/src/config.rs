@@ -53,6 +53,9 @@ pub struct SandboxFile {
     /// production clients (their ID tokens say `sandbox: true`). Off by default: production
     /// clients are refused.
     pub serve_production_clients_in_test_deployment: Option<bool>,
+    /// How long three wrong itsme codes in a row block a person's account, in seconds (default
+    /// 3600); 0 blocks it until `passerelle sandbox unblock PHONE`.
+    pub account_block_seconds: Option<i64>,
 }
 
 /// A real itsme environment for production clients.
@@ -88,6 +91,8 @@ pub struct Config {
     pub log_json: bool,
     pub personas: Option<PathBuf>,
     pub app_timeout_seconds: i64,
+    /// `[sandbox] account_block_seconds`.
+    pub account_block_seconds: i64,
     pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
     /// `[sandbox] serve_production_clients_in_test_deployment`.
@@ -315,6 +320,24 @@ impl Config {
         if !(1..=3600).contains(&app_timeout_seconds) {
             problems.push("sandbox.app_timeout_seconds must be between 1 and 3600".into());
         }
+        let account_block_seconds = match env("PASSERELLE_SANDBOX_ACCOUNT_BLOCK_SECONDS") {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push(
+                    "PASSERELLE_SANDBOX_ACCOUNT_BLOCK_SECONDS must be a number of seconds".into(),
+                );
+                passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS
+            }),
+            None => file
+                .sandbox
+                .account_block_seconds
+                .unwrap_or(passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS),
+        };
+        if !(0..=366 * 86400).contains(&account_block_seconds) {
+            problems.push(
+                "sandbox.account_block_seconds must be between 0 (until unblocked) and a year"
+                    .into(),
+            );
+        }
         let sandbox_delivery =
             env("PASSERELLE_SANDBOX_CLAIMS_DELIVERY").or(file.sandbox.claims_delivery);
         let sandbox_claims_delivery = delivery(
@@ -399,6 +422,7 @@ impl Config {
                 log_json,
                 personas,
                 app_timeout_seconds,
+                account_block_seconds,
                 sandbox_claims_delivery,
                 itsme,
                 serve_production_clients_in_test_deployment,

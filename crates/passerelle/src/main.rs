@@ -154,6 +154,11 @@ enum SandboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Unblock a persona's account after three wrong itsme codes (as itsme's support would).
+    Unblock {
+        /// The persona's phone number, as on the phone page (+32 470 00 00 07, 0470…).
+        phone: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -295,6 +300,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             store.close().await;
+            Ok(())
+        }
+        Command::Sandbox(SandboxCommand::Unblock { phone }) => {
+            let number = passerelle_sandbox::personas::normalize_phone(&phone)
+                .with_context(|| format!("{phone:?} is not a phone number"))?;
+            let store = open(&config).await?;
+            let had = store.sandbox_unblock(&number).await?;
+            store.close().await;
+            if had {
+                passerelle::out!("{number} is unblocked; its count of wrong codes is back to 0.");
+            } else {
+                passerelle::out!("{number} was not blocked and had no wrong codes.");
+            }
             Ok(())
         }
         Command::Sandbox(SandboxCommand::Personas { json, .. }) => {

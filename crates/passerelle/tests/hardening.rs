@@ -456,3 +456,211 @@ async fn the_sandboxs_token_endpoint_refuses_an_audience_array() {
         assert_eq!(body["error"], expected, "{jti}: {body}");
     }
 }
+
+const ELS: &str = "+32470000007"; // manual, code 24680
+
+/// Types `code` in the app for the action behind `app_url`, with a fresh client (no cookie is
+/// needed: the app is another device).
+async fn type_code(app: &TestApp, app_url: &str, code: &str) -> String {
+    reqwest::Client::new()
+        .post(app.url(app_url))
+        .form(&[("decision", "approve"), ("code", code)])
+        .send()
+        .await
+        .expect("code")
+        .text()
+        .await
+        .expect("page")
+}
+
+const BLOCKED: &str = "so this itsme account is blocked";
+const WRONG: &str = "role=\"alert\"";
+const APPROVED: &str = "Confirmed.";
+
+/// Defect 4: wrong codes lock the person's account, counted across logins and restarts, and a
+/// blocked person cannot start again until unblocked or the configured time has passed.
+#[tokio::test]
+async fn wrong_codes_block_the_account_across_logins_and_restarts() {
+    let app = TestApp::spawn_with(Options {
+        account_block_seconds: 600,
+        ..Options::default()
+    })
+    .await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let first = app.begin(&client, "openid").await;
+    let (_, app_url) = app.wait_for_app(&first, ELS).await;
+    for _ in 0..2 {
+        let page = type_code(&app, &app_url, "00000").await;
+        assert!(page.contains(WRONG) && !page.contains(BLOCKED), "{page}");
+    }
+    // A restart, and a new login: the count goes on, the third wrong code blocks.
+    let app = app.restart().await;
+    let second = app.begin(&client, "openid").await;
+    let (wait, app_url) = app.wait_for_app(&second, ELS).await;
+    let page = type_code(&app, &app_url, "11111").await;
+    assert!(page.contains(BLOCKED), "{page}");
+    let q = query_of(&app.follow_to_rp(&second.browser, wait).await);
+    assert_eq!(q["error"], "access_denied");
+    assert!(q["error_description"].contains("three times"));
+    // Blocked, a new login ends at once, before any code can be tried.
+    let third = app.begin(&client, "openid").await;
+    let resp = app.submit_phone(&third, ELS).await;
+    let q = query_of(&app.follow_to_rp(&third.browser, location(&resp)).await);
+    assert_eq!(q["error"], "access_denied");
+    // The configured time lifts the block; the right code then works.
+    app.clock.advance(601);
+    let fourth = app.begin(&client, "openid").await;
+    let (wait, app_url) = app.wait_for_app(&fourth, ELS).await;
+    assert!(type_code(&app, &app_url, "24680").await.contains(APPROVED));
+    let q = query_of(&app.follow_to_rp(&fourth.browser, wait).await);
+    assert!(q.contains_key("code"), "{q:?}");
+}
+
+/// An operator unblocks a person whose block has no end (account_block_seconds = 0).
+#[tokio::test]
+async fn a_block_without_end_lasts_until_an_operator_unblocks() {
+    let app = TestApp::spawn_with(Options {
+        account_block_seconds: 0,
+        ..Options::default()
+    })
+    .await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let (_, app_url) = app.wait_for_app(&login, ELS).await;
+    for _ in 0..3 {
+        type_code(&app, &app_url, "00000").await;
+    }
+    app.clock.advance(10 * 365 * 86_400);
+    assert!(
+        app.store
+            .sandbox_account_blocked(ELS, app.clock_now())
+            .await
+            .expect("db")
+    );
+    assert!(app.store.sandbox_unblock(ELS).await.expect("db"));
+    let login = app.begin(&client, "openid").await;
+    let (_, app_url) = app.wait_for_app(&login, ELS).await;
+    assert!(type_code(&app, &app_url, "24680").await.contains(APPROVED));
+}
+
+/// Many codes typed at once are each counted exactly once: at most two are answered "wrong",
+/// the rest "blocked"; a right code among them is either the one that gets in before the block
+/// or answered exactly as a wrong code is once blocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_codes_are_each_counted_once_and_tell_a_guesser_nothing() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for round in 0..6 {
+        assert!(app.store.sandbox_unblock(ELS).await.is_ok());
+        let login = app.begin(&client, "openid").await;
+        let (_, app_url) = app.wait_for_app(&login, ELS).await;
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            let url = app.url(&app_url);
+            let code = if i == 7 { "24680" } else { "13579" };
+            set.spawn(async move {
+                let page = reqwest::Client::new()
+                    .post(url)
+                    .form(&[("decision", "approve"), ("code", code)])
+                    .send()
+                    .await
+                    .expect("code")
+                    .text()
+                    .await
+                    .expect("page");
+                (code == "24680", page)
+            });
+        }
+        let mut wrong = 0;
+        let mut approved = 0;
+        let mut blocked_pages = Vec::new();
+        let mut right_page = None;
+        while let Some(r) = set.join_next().await {
+            let (right, page) = r.expect("task");
+            if page.contains(APPROVED) {
+                approved += 1;
+            } else if page.contains(BLOCKED) {
+                blocked_pages.push(page.clone());
+            } else if page.contains(WRONG) {
+                wrong += 1;
+            }
+            if right {
+                right_page = Some(page);
+            }
+        }
+        let right_page = right_page.expect("the right code was typed");
+        // Each wrong code is counted once: without the right code getting in (which resets the
+        // count, as itsme does), at most two are answered as merely wrong before the block.
+        assert!(
+            wrong <= 2 || right_page.contains(APPROVED),
+            "round {round}: {wrong} wrong codes answered as merely wrong"
+        );
+        // Pages rendered after the approval show it; only the right code can have caused it.
+        assert!(
+            approved == 0 || right_page.contains(APPROVED),
+            "round {round}: approved without the right code"
+        );
+        if !right_page.contains(APPROVED) {
+            assert!(right_page.contains(BLOCKED) || right_page.contains(WRONG));
+        }
+        if right_page.contains(BLOCKED) {
+            assert!(
+                blocked_pages.iter().all(|p| *p == right_page),
+                "round {round}: a blocked right code reads exactly as a blocked wrong code"
+            );
+        }
+        if approved == 0 {
+            assert!(
+                app.store
+                    .sandbox_account_blocked(ELS, app.clock_now())
+                    .await
+                    .expect("db"),
+                "round {round}: ten wrong codes block the account"
+            );
+        }
+    }
+}
+
+/// Wrong codes typed at once into two logins of the same person share one count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_codes_across_two_logins_share_one_count() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for round in 0..4 {
+        assert!(app.store.sandbox_unblock(ELS).await.is_ok());
+        let a = app.begin(&client, "openid").await;
+        let (wait_a, url_a) = app.wait_for_app(&a, ELS).await;
+        let b = app.begin(&client, "openid").await;
+        let (wait_b, url_b) = app.wait_for_app(&b, ELS).await;
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..10 {
+            let url = app.url(if i % 2 == 0 { &url_a } else { &url_b });
+            set.spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .form(&[("decision", "approve"), ("code", "97531")])
+                    .send()
+                    .await
+                    .expect("code")
+                    .text()
+                    .await
+                    .expect("page")
+            });
+        }
+        let mut wrong = 0;
+        while let Some(page) = set.join_next().await {
+            let page = page.expect("task");
+            if page.contains(WRONG) && !page.contains(BLOCKED) {
+                wrong += 1;
+            }
+        }
+        assert!(
+            wrong <= 2,
+            "round {round}: {wrong} codes answered as merely wrong"
+        );
+        for (login, wait) in [(&a, wait_a), (&b, wait_b)] {
+            let q = query_of(&app.follow_to_rp(&login.browser, wait).await);
+            assert_eq!(q["error"], "access_denied", "round {round}");
+        }
+    }
+}

@@ -11,13 +11,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use passerelle_core::flow::{self, ActionEvent, ActionState, Effect, Rejection};
+use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Rejection};
 use passerelle_core::oidc::{Params, verify_pkce};
 use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
 use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
-use passerelle_store::{SandboxAction, SandboxToken, random_token, token_hash};
+use passerelle_store::{
+    Approval, CodeAttempt, SandboxAction, SandboxToken, random_token, token_hash,
+};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
@@ -733,8 +735,19 @@ async fn phone(
             StatusCode::BAD_REQUEST,
         ));
     };
+    // A blocked account receives no action, as in itsme: the login ends as after three wrong
+    // codes, whatever the persona would have done.
+    let behaviour = if sb
+        .store
+        .sandbox_account_blocked(&persona.phone_number, sb.clock.now())
+        .await?
+    {
+        Behaviour::Blocked
+    } else {
+        persona.behaviour()
+    };
     let event = ActionEvent::PhoneSubmitted {
-        behaviour: persona.behaviour(),
+        behaviour,
         app_timeout_secs: persona.app_timeout_seconds.unwrap_or(sb.app_timeout_secs),
     };
     let _ = apply(&sb, action, event, Some(number)).await?;
@@ -986,28 +999,59 @@ async fn app_submit(
     let tr = translator(None, &headers);
     let action = live_action(&sb, &tr, &id).await?;
     let form = parse_pairs(&body).unwrap_or_default();
-    let event = match form.get("decision") {
-        Some("refuse") => ActionEvent::RefusePressed,
-        Some("approve") => {
-            let typed = form.get("code").unwrap_or_default().as_bytes();
-            let expected = sb
-                .persona_of(&action)
-                .map(|p| p.code.as_bytes())
-                .unwrap_or_default();
-            let correct = !expected.is_empty() && bool::from(typed.ct_eq(expected));
-            ActionEvent::CodeEntered { correct }
-        }
-        _ => return render_app(&sb, &headers, &action, None),
-    };
+    let decision = form.get("decision");
+    if !matches!(decision, Some("refuse" | "approve")) {
+        return render_app(&sb, &headers, &action, None);
+    }
     // A deadline that passed takes effect first, so a late code meets a timed-out action.
     let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
-    let (action, _) = apply(&sb, action, event, None).await?;
-    let error = match (event, state_of(&action)?) {
-        (
-            ActionEvent::CodeEntered { correct: false },
-            ActionState::AwaitingApp { attempts, .. },
-        ) => {
-            let left = flow::MAX_CODE_ATTEMPTS.saturating_sub(attempts) as i64;
+    if decision == Some("refuse") {
+        let (action, _) = apply(&sb, action, ActionEvent::RefusePressed, None).await?;
+        return render_app(&sb, &headers, &action, None);
+    }
+    // A code is checked only for an action the app still shows, against the person's account:
+    // three wrong codes in a row block the account (not just this action), counted in the
+    // database across actions, nodes and restarts, each attempt exactly once.
+    let (ActionState::AwaitingApp { .. }, Some(persona)) =
+        (state_of(&action)?, sb.persona_of(&action))
+    else {
+        return render_app(&sb, &headers, &action, None);
+    };
+    let typed = form.get("code").unwrap_or_default().as_bytes();
+    let correct = !persona.code.is_empty() && bool::from(typed.ct_eq(persona.code.as_bytes()));
+    let now = sb.clock.now();
+    // The transitions `flow::advance` gives for `CodeEntered` and `AccountBlocked`, made by the
+    // store in one transaction with the account's count (see `Store::sandbox_code_attempt`).
+    let code_hash = token_hash(&sb.code_for(&action.id)?);
+    let deadline = now + CODE_LIFETIME;
+    let attempt = sb
+        .store
+        .sandbox_code_attempt(
+            &action.id,
+            &persona.phone_number,
+            correct,
+            now,
+            i64::from(flow::MAX_CODE_ATTEMPTS),
+            sb.blocked_until(now),
+            Approval {
+                code_hash: &code_hash,
+                deadline,
+                expires_at: action.expires_at.max(deadline + 60),
+            },
+        )
+        .await?;
+    if matches!(attempt, CodeAttempt::Accepted | CodeAttempt::Blocked) {
+        tracing::info!(sandbox.action = %&action.id[..8], sandbox.approved = attempt == CodeAttempt::Accepted, "sandbox action decided in the app");
+        sb.wake(&action.id);
+        if let Err(e) = sb.store.notify(crate::ACTION_CHANNEL, &action.id).await {
+            tracing::warn!(error = %e, "cannot announce a decided action to other nodes");
+        }
+    }
+    let action = live_action(&sb, &tr, &id).await?;
+    // A blocked account answers the same, whether the code typed was right or wrong.
+    let error = match (attempt, state_of(&action)?) {
+        (CodeAttempt::Wrong { failures }, ActionState::AwaitingApp { .. }) => {
+            let left = i64::from(flow::MAX_CODE_ATTEMPTS).saturating_sub(failures);
             Some(translator(action.ui_locales.as_deref(), &headers).t_count(
                 "app-wrong-code",
                 "left",

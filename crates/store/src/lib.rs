@@ -23,7 +23,7 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use clients::{ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
-pub use sandbox::{SandboxAction, SandboxToken};
+pub use sandbox::{Approval, CodeAttempt, SandboxAction, SandboxToken};
 
 /// A storage failure. Callers show a generic error and log this; it never reaches a client as is.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +127,10 @@ pub fn token_hash(value: &str) -> String {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/0001_initial.sql")),
     (2, include_str!("../../../migrations/0002_hardening.sql")),
+    (
+        3,
+        include_str!("../../../migrations/0003_sandbox_accounts.sql"),
+    ),
 ];
 
 /// Which database a URL points at.
@@ -336,6 +340,7 @@ impl Store {
             "used_jtis",
             "sandbox_actions",
             "sandbox_tokens",
+            "sandbox_accounts",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Config(format!("unknown table {table}")));

@@ -52,7 +52,7 @@ app-wrong-code = { $left ->
 app-approved = Bestätigt. Gehen Sie zurück zu Ihrem Browser: Er macht von selbst weiter.
 app-refused = Sie haben die Anfrage abgelehnt. Gehen Sie zurück zu Ihrem Browser.
 app-timed-out = Diese Anfrage ist abgelaufen, bevor sie beantwortet wurde.
-app-blocked = Es wurde dreimal ein falscher Code eingegeben, daher wurde diese Anfrage gesperrt.
+app-blocked = Es wurde dreimal ein falscher Code eingegeben, daher ist dieses itsme-Konto gesperrt.
 app-finished = Diese Anfrage ist abgeschlossen.
 app-pending-none = Für dieses Konto liegt keine Anfrage vor.
 

@@ -50,7 +50,7 @@ app-wrong-code = { $left ->
 app-approved = Confirmed. Go back to your browser: it continues by itself.
 app-refused = You refused the request. Go back to your browser.
 app-timed-out = This request expired before it was answered.
-app-blocked = The wrong code was entered three times, so this request was blocked.
+app-blocked = The wrong code was entered three times, so this itsme account is blocked.
 app-finished = This request is finished.
 app-pending-none = There is no pending request for this account.
 

@@ -52,7 +52,7 @@ app-wrong-code = { $left ->
 app-approved = Confirmé. Retournez à votre navigateur : il continue de lui-même.
 app-refused = Vous avez refusé la demande. Retournez à votre navigateur.
 app-timed-out = Cette demande a expiré avant d'avoir reçu une réponse.
-app-blocked = Un code incorrect a été saisi trois fois : cette demande a été bloquée.
+app-blocked = Un code erroné a été saisi trois fois : ce compte itsme est bloqué.
 app-finished = Cette demande est terminée.
 app-pending-none = Aucune demande n'est en attente pour ce compte.
 

@@ -52,7 +52,7 @@ app-wrong-code = { $left ->
 app-approved = Bevestigd. Ga terug naar uw browser: die gaat vanzelf verder.
 app-refused = U hebt het verzoek geweigerd. Ga terug naar uw browser.
 app-timed-out = Dit verzoek is verlopen voordat het beantwoord werd.
-app-blocked = Er werd drie keer een verkeerde code ingegeven, dus dit verzoek werd geblokkeerd.
+app-blocked = Er werd drie keer een verkeerde code ingevoerd, dus deze itsme-account is geblokkeerd.
 app-finished = Dit verzoek is afgerond.
 app-pending-none = Er staat geen verzoek open voor dit account.
 

@@ -129,6 +129,7 @@ pub struct Options {
     pub test_deployment: bool,
     pub public_url: Option<String>,
     pub app_timeout_seconds: i64,
+    pub account_block_seconds: i64,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub personas: Option<String>,
     /// Opens `/metrics` on the main listener with this bearer token.
@@ -144,6 +145,7 @@ impl Default for Options {
             test_deployment: false,
             public_url: None,
             app_timeout_seconds: 120,
+            account_block_seconds: passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS,
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
             personas: None,
             metrics_token: None,
@@ -188,6 +190,7 @@ impl TestApp {
                 .map(|u| url::Url::parse(u).expect("public url")),
             personas: options.personas.clone(),
             app_timeout_seconds: options.app_timeout_seconds,
+            account_block_seconds: options.account_block_seconds,
             sandbox_claims_delivery: options.claims_delivery,
             itsme: None,
             serve_production_clients_in_test_deployment: options.test_deployment,
