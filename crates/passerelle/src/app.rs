@@ -25,6 +25,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, ItsmeConfig};
 
+/// The OpenAPI 3.1 description of every JSON endpoint, written by hand; `tests/openapi.rs` keeps
+/// it true. Served at `/openapi.json` by [`openapi_document`].
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The sandbox's client id for the embedded connector, and its service codes.
 pub const EMBEDDED_CLIENT_ID: &str = "passerelle";
 pub const SERVICE_AUTHENTICATION: &str = "PASSERELLE_AUTH";
@@ -276,11 +280,13 @@ pub async fn build(
         .route("/", get(landing))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .with_state(Arc::new(Landing {
             issuer: issuer.clone(),
             sandbox: sandbox_issuer.clone(),
             store: store.clone(),
             broker: broker.clone(),
+            openapi: openapi_document(&public_url)?.into(),
         }))
         .nest("/auth/open", passerelle_web::router(broker))
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
@@ -327,6 +333,35 @@ struct Landing {
     sandbox: String,
     store: Store,
     broker: Arc<Broker>,
+    /// [`OPENAPI`] for this instance, serialized once.
+    openapi: axum::body::Bytes,
+}
+
+/// [`OPENAPI`] with `servers[0].url` set to this instance's public URL and `info.version` to
+/// the running version.
+pub fn openapi_document(public_url: &str) -> anyhow::Result<String> {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(OPENAPI).context("openapi.json is not JSON")?;
+    let root = doc
+        .as_object_mut()
+        .context("openapi.json is not a JSON object")?;
+    root.insert(
+        "servers".into(),
+        serde_json::json!([{ "url": public_url, "description": "This instance." }]),
+    );
+    if let Some(info) = root.get_mut("info").and_then(|i| i.as_object_mut()) {
+        info.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    }
+    Ok(doc.to_string())
+}
+
+/// The OpenAPI document of the JSON endpoints (see [`OPENAPI`]).
+async fn openapi(State(l): State<Arc<Landing>>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        l.openapi.clone(),
+    )
+        .into_response()
 }
 
 /// The front page, for a person who opens the base URL: where things are and how to start.
