@@ -26,6 +26,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, ItsmeConfig, Secret};
 
+/// The OpenAPI 3.1 description of every JSON endpoint, written by hand; `tests/openapi.rs` keeps
+/// it true. Served at `/openapi.json` by [`openapi_document`].
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The sandbox's client id for the embedded connector, and its service codes.
 pub const EMBEDDED_CLIENT_ID: &str = "passerelle";
 pub const SERVICE_AUTHENTICATION: &str = "PASSERELLE_AUTH";
@@ -304,9 +308,11 @@ pub async fn build(
     });
     let router = Router::new()
         .route("/", get(landing))
+        .route("/openapi.json", get(openapi))
         .with_state(Arc::new(Landing {
             issuer: issuer.clone(),
             sandbox: sandbox_issuer.clone(),
+            openapi: openapi_document(&public_url)?.into(),
         }))
         .merge(crate::ops::router(crate::ops::OpsState::new(
             store.clone(),
@@ -364,6 +370,35 @@ pub async fn build(
 struct Landing {
     issuer: String,
     sandbox: String,
+    /// [`OPENAPI`] for this instance, serialized once.
+    openapi: axum::body::Bytes,
+}
+
+/// [`OPENAPI`] with `servers[0].url` set to this instance's public URL and `info.version` to
+/// the running version.
+pub fn openapi_document(public_url: &str) -> anyhow::Result<String> {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(OPENAPI).context("openapi.json is not JSON")?;
+    let root = doc
+        .as_object_mut()
+        .context("openapi.json is not a JSON object")?;
+    root.insert(
+        "servers".into(),
+        serde_json::json!([{ "url": public_url, "description": "This instance." }]),
+    );
+    if let Some(info) = root.get_mut("info").and_then(|i| i.as_object_mut()) {
+        info.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    }
+    Ok(doc.to_string())
+}
+
+/// The OpenAPI document of the JSON endpoints (see [`OPENAPI`]).
+async fn openapi(State(l): State<Arc<Landing>>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        l.openapi.clone(),
+    )
+        .into_response()
 }
 
 /// The front page, for a person who opens the base URL: where things are and how to start.

@@ -748,6 +748,10 @@ async fn hostile_input_never_produces_a_server_error() {
         (reqwest::Method::GET, "/sandbox/v2/app/actions/unknown".into(), None),
         (reqwest::Method::POST, "/sandbox/v2/app/actions/unknown".into(), Some("decision=approve&code=1".into())),
         (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("a".repeat(200_000))),
+        // PostgreSQL text cannot hold NUL: a client id with one must be unknown, not a 500.
+        (reqwest::Method::GET, "/auth/open/connect/authorize?client_id=a%00b".into(), None),
+        (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("grant_type=authorization_code&client_id=a%00b&client_secret=x".into())),
+        (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhXHUwMDAwYiJ9.x".into())),
         (reqwest::Method::GET, "/nothing/here".into(), None),
     ];
     for (method, path, body) in probes {
@@ -764,6 +768,14 @@ async fn hostile_input_never_produces_a_server_error() {
             resp.status()
         );
     }
+    let basic_with_nul = http
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth("a\0b", Some("x"))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(basic_with_nul.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -108,7 +108,12 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// The client with this id. An id with a NUL character names no client, on either backend:
+    /// ids never contain one, and PostgreSQL, whose text cannot hold one, would refuse the query.
     pub async fn find_client(&self, id: &str) -> Result<Option<ClientRecord>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM clients WHERE id = $1"
         )))
