@@ -730,6 +730,7 @@ async fn housekeeping_deletes_what_expired() {
 #[tokio::test]
 async fn hostile_input_never_produces_a_server_error() {
     let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let http = app.browser();
     let long = "a".repeat(5000);
     let probes: Vec<(reqwest::Method, String, Option<String>)> = vec![
@@ -752,6 +753,13 @@ async fn hostile_input_never_produces_a_server_error() {
         (reqwest::Method::GET, "/auth/open/connect/authorize?client_id=a%00b".into(), None),
         (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("grant_type=authorization_code&client_id=a%00b&client_secret=x".into())),
         (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhXHUwMDAwYiJ9.x".into())),
+        // Nor a NUL anywhere else a client or a browser can put one.
+        (reqwest::Method::GET, format!("/auth/open/connect/authorize?client_id={}&redirect_uri=https%3A%2F%2Frp.example%2Fcallback&response_type=code&scope=openid&state=a%00b", client.id), None),
+        (reqwest::Method::GET, "/auth/open/connect/itsme/callback?state=a%00b&code=x".into(), None),
+        (reqwest::Method::GET, "/sandbox/v2/actions/a%00b/wait".into(), None),
+        (reqwest::Method::POST, "/sandbox/v2/actions/a%00b/phone".into(), Some("phone=1".into())),
+        (reqwest::Method::GET, "/sandbox/v2/app/actions/a%00b".into(), None),
+        (reqwest::Method::POST, "/auth/open/connect/userinfo".into(), Some("access_token=a%00b".into())),
         (reqwest::Method::GET, "/nothing/here".into(), None),
     ];
     for (method, path, body) in probes {

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Rejection};
-use passerelle_core::oidc::{Params, verify_pkce};
+use passerelle_core::oidc::{ParamError, Params, verify_pkce};
 use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
 use passerelle_itsme::claims::uri;
@@ -160,7 +160,7 @@ impl IntoResponse for Failure {
 
 type Reply = Result<Response, Failure>;
 
-fn parse_pairs(bytes: &[u8]) -> Result<Params, String> {
+fn parse_pairs(bytes: &[u8]) -> Result<Params, ParamError> {
     Params::from_pairs(
         url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
     )
@@ -465,11 +465,10 @@ fn claim_names(claims: &Value, member: &str) -> Vec<String> {
 
 async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
     let default_tr = translator(None, &headers);
-    let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|name| {
-        let name: String = name.chars().take(40).collect();
+    let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|e| {
         Failure::page(
             &default_tr,
-            default_tr.t_with("error-repeated-parameter", &[("name", name)]),
+            default_tr.t_with(e.key(), &[("name", e.name())]),
         )
     })?;
     let tr = translator(params.get("ui_locales"), &headers);
@@ -1127,7 +1126,7 @@ async fn authenticate_client<'a>(
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
-        .filter(|j| !j.is_empty() && j.len() <= 255);
+        .filter(|j| !j.is_empty() && j.len() <= 255 && !j.contains('\0'));
     let jti = jti.ok_or_else(|| {
         Failure::token(
             "invalid_client",
@@ -1160,12 +1159,7 @@ fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String,
 
 async fn token(State(sb): Shared, body: Bytes) -> Reply {
     let now = sb.clock.now();
-    let form = parse_pairs(&body).map_err(|name| {
-        Failure::token(
-            "invalid_request",
-            format!("the parameter {name} is repeated"),
-        )
-    })?;
+    let form = parse_pairs(&body).map_err(|e| Failure::token("invalid_request", e.to_string()))?;
     let client = authenticate_client(&sb, &form, now).await?;
     if form.get("grant_type") != Some("authorization_code") {
         return Err(Failure::token(

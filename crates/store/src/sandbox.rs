@@ -127,6 +127,10 @@ impl Store {
 
     /// A live (not expired) action.
     pub async fn find_sandbox_action(&self, id: &str, now: i64) -> Result<Option<SandboxAction>> {
+        // Ids come from URLs; one with a NUL names nothing (PostgreSQL cannot even compare it).
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM sandbox_actions WHERE id = $1 AND expires_at > $2"
         )))

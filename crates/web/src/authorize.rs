@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use passerelle_core::oidc::{
-    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, Params, ValidatedAuthorizationRequest,
-    validate_authorization_request,
+    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params,
+    ValidatedAuthorizationRequest, validate_authorization_request,
 };
 use passerelle_core::scopes::Account;
 use passerelle_i18n::Translator;
@@ -58,12 +58,12 @@ pub(crate) fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Trans
 }
 
 /// The page for a request that repeats a parameter (RFC 6749 §3.1).
-pub(crate) fn repeated(tr: &Translator, name: String) -> BrokerError {
-    let name: String = name.chars().take(40).collect();
-    BrokerError::page(tr, tr.t_with("error-repeated-parameter", &[("name", name)]))
+/// The page for parameters that cannot be taken (RFC 6749 §3.1: repeated; or holding a NUL).
+pub(crate) fn repeated(tr: &Translator, e: ParamError) -> BrokerError {
+    BrokerError::page(tr, tr.t_with(e.key(), &[("name", e.name())]))
 }
 
-pub(crate) fn parse_params(bytes: &[u8]) -> Result<Params, String> {
+pub(crate) fn parse_params(bytes: &[u8]) -> Result<Params, ParamError> {
     Params::from_pairs(
         url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
     )

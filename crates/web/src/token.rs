@@ -208,8 +208,10 @@ async fn check_assertion(
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
-        .filter(|j| !j.is_empty() && j.len() <= 255);
-    let jti = jti.ok_or_else(|| invalid_client("client_assertion: jti is missing"))?;
+        .filter(|j| !j.is_empty() && j.len() <= 255 && !j.contains('\0'));
+    let jti = jti.ok_or_else(|| {
+        invalid_client("client_assertion: jti is missing, or not 1 to 255 printable characters")
+    })?;
     if !b
         .store
         .insert_jti(&format!("broker:{}", client.id), jti, exp)
@@ -237,12 +239,8 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     // When this presentation arrived, to tell a replay of a redeemed code from a request that
     // raced its redemption.
     let arrived_us = b.clock.now_micros();
-    let form = parse_params(body).map_err(|name| {
-        BrokerError::token(
-            ErrorCode::InvalidRequest,
-            format!("the parameter {name} appears more than once"),
-        )
-    })?;
+    let form = parse_params(body)
+        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
     let client = authenticate(b, headers, &form).await?;
     match form.get("grant_type") {
         Some("authorization_code") => {}
@@ -430,11 +428,8 @@ fn bearer(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, BrokerErro
         },
         None => None,
     };
-    let form = parse_params(body).map_err(|_| BrokerError::Bearer {
-        error: Some(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "a parameter is repeated",
-        )),
+    let form = parse_params(body).map_err(|e| BrokerError::Bearer {
+        error: Some(OAuthError::new(ErrorCode::InvalidRequest, e.to_string())),
     })?;
     match (from_header, form.get("access_token")) {
         (Some(_), Some(_)) => Err(BrokerError::Bearer {

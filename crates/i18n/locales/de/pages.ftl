@@ -91,6 +91,7 @@ personas-who = Name
 
 # Anfragen, denen nicht zu trauen ist (als Seite gezeigt, nie weitergeleitet).
 error-repeated-parameter = Der Parameter { $name } kommt mehr als einmal vor.
+error-nul-parameter = Der Parameter { $name } enthält ein unzulässiges Zeichen.
 error-missing-client-id = Die Anfrage hat keine client_id. Die Website muss die client_id senden, die sie bei ihrer Registrierung erhalten hat.
 error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
 error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website muss eine der für sie registrierten Redirect-URIs senden.
