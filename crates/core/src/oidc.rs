@@ -568,7 +568,15 @@ mod tests {
             ("a".to_string(), "1".to_string()),
             ("a".to_string(), "2".to_string()),
         ];
-        assert_eq!(Params::from_pairs(pairs).err().as_deref(), Some("a"));
+        assert_eq!(
+            Params::from_pairs(pairs).err(),
+            Some(ParamError::Repeated("a".into()))
+        );
+        let nul = vec![("state".to_string(), "a\0b".to_string())];
+        assert_eq!(
+            Params::from_pairs(nul).err(),
+            Some(ParamError::Nul("state".into()))
+        );
     }
 
     #[test]
