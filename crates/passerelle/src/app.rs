@@ -15,6 +15,7 @@ use axum::routing::get;
 use passerelle_core::scopes::Service;
 use passerelle_itsme::{ClaimsDelivery, Connector, ConnectorConfig, Endpoints};
 use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
+use passerelle_limits::{ClientIp, LimitSettings, Limits};
 use passerelle_sandbox::{Personas, Sandbox, SandboxClient};
 use passerelle_store::{Clock, Store};
 use passerelle_web::{Broker, Deployment, Lifetimes, Metrics, OpKeys};
@@ -45,6 +46,11 @@ pub struct Settings {
     pub app_timeout_seconds: i64,
     /// How long three wrong codes block a sandbox account (0: until unblocked).
     pub account_block_seconds: i64,
+    /// Requests per minute per source address and per client (0: off).
+    pub rate_limits: LimitSettings,
+    /// The header a trusted proxy puts the client's address in (`X-Forwarded-For`); `None`:
+    /// the TCP peer.
+    pub client_ip_header: Option<String>,
     pub sandbox_claims_delivery: ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
     /// Let the sandbox answer production clients while no real itsme is configured (a test
@@ -70,6 +76,8 @@ impl Settings {
             personas,
             app_timeout_seconds: c.app_timeout_seconds,
             account_block_seconds: c.account_block_seconds,
+            rate_limits: c.rate_limits,
+            client_ip_header: c.client_ip_header.clone(),
             sandbox_claims_delivery: c.sandbox_claims_delivery,
             itsme: c.itsme.clone(),
             serve_production_clients_in_test_deployment: c
@@ -161,6 +169,8 @@ pub struct App {
     pub listener: Option<tokio::task::JoinHandle<()>>,
     /// This application's metrics (its own recorder), also served by the metrics listener.
     pub metrics: Arc<Metrics>,
+    /// The rate limits (housekeeping forgets their idle keys).
+    pub limits: Arc<Limits>,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -229,6 +239,8 @@ pub async fn build(
         settings.app_timeout_seconds,
     );
     sandbox.account_block_secs = settings.account_block_seconds;
+    let limits = Arc::new(Limits::new(settings.rate_limits));
+    sandbox.limits = limits.clone();
     let sandbox = Arc::new(sandbox);
     let persona_count = sandbox.personas.all().len();
     // This application's own recorder: nothing global, so many applications can share a process.
@@ -303,6 +315,7 @@ pub async fn build(
         deployment,
         client_jwks: passerelle_itsme::JwksCache::with_counters(metrics.client_jwks()),
         metrics: metrics.clone(),
+        limits: limits.clone(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });
@@ -350,6 +363,12 @@ pub async fn build(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        // The address each request comes from, for the rate limits: the TCP peer, or the
+        // configured proxy header.
+        .layer(axum::middleware::from_fn_with_state(
+            settings.client_ip_header.clone().map(Arc::<str>::from),
+            client_ip,
+        ))
         // Outermost, so the latency includes every layer above; still per route, after routing.
         .layer(metrics.layer());
     Ok(App {
@@ -364,6 +383,7 @@ pub async fn build(
         lifetimes: settings.lifetimes,
         listener,
         metrics,
+        limits,
     })
 }
 
@@ -480,9 +500,13 @@ pub async fn serve(
         app.store.clone(),
         app.clock.clone(),
         app.lifetimes.code,
+        app.limits.clone(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
+    let service = app
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
@@ -521,12 +545,48 @@ pub async fn serve(
     Ok(())
 }
 
+/// Puts the request's source address in its extensions (`ClientIp`), for the rate limits: the
+/// TCP peer, or, behind a trusted proxy, the last address of the configured header (the one the
+/// proxy itself added; those before it are the client's word). A request without either is
+/// limited as "unknown".
+async fn client_ip(
+    State(header): State<Option<Arc<str>>>,
+    mut req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let from_header = header.as_deref().and_then(|name| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|a| !a.is_empty())
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_string())
+    });
+    let ip = from_header.or(peer).unwrap_or_else(|| "unknown".into());
+    req.extensions_mut().insert(ClientIp(ip));
+    next.run(req).await
+}
+
 /// Deletes expired transactions, codes, tokens and the attributes they carry, every 30 seconds,
 /// and drops the attributes of codes that expired unredeemed.
-async fn housekeeping(store: Store, clock: Arc<dyn Clock>, code_lifetime: i64) {
+async fn housekeeping(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    code_lifetime: i64,
+    limits: Arc<Limits>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
+        // Rate-limit keys whose budget is full again take no memory.
+        limits.forget_idle();
         let now = clock.now();
         if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
             tracing::warn!(error = %e, "housekeeping failed");

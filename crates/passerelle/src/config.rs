@@ -21,6 +21,11 @@ pub struct FileConfig {
     #[serde(default)]
     pub sandbox: SandboxFile,
     pub itsme: Option<ItsmeFile>,
+    /// Requests per minute per source address / client (0: off).
+    #[serde(default)]
+    pub rate_limits: RateLimitsFile,
+    /// The header a trusted proxy puts the client's address in, e.g. `X-Forwarded-For`.
+    pub client_ip_header: Option<String>,
     // Operations: metrics exposure and lifetimes (see `ops_config`).
     /// A second listener that serves only `/metrics`, without authentication.
     pub metrics_listen: Option<String>,
@@ -58,6 +63,20 @@ pub struct SandboxFile {
     pub account_block_seconds: Option<i64>,
 }
 
+/// `[rate_limits]`: requests per minute; 0 turns a limit off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsFile {
+    pub authorize_per_ip: Option<u32>,
+    pub token_per_ip: Option<u32>,
+    pub token_per_client: Option<u32>,
+    pub userinfo_per_ip: Option<u32>,
+    pub sandbox_token_per_ip: Option<u32>,
+    pub sandbox_token_per_client: Option<u32>,
+    pub phone_per_ip: Option<u32>,
+    pub app_code_per_ip: Option<u32>,
+}
+
 /// A real itsme environment for production clients.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +112,10 @@ pub struct Config {
     pub app_timeout_seconds: i64,
     /// `[sandbox] account_block_seconds`.
     pub account_block_seconds: i64,
+    /// `[rate_limits]`.
+    pub rate_limits: passerelle_limits::LimitSettings,
+    /// `client_ip_header`.
+    pub client_ip_header: Option<String>,
     pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
     /// `[sandbox] serve_production_clients_in_test_deployment`.
@@ -197,6 +220,60 @@ pub fn default_data_dir() -> Option<PathBuf> {
         return Some(Path::new(&x).join("passerelle"));
     }
     env("HOME").map(|h| Path::new(&h).join(".local/share/passerelle"))
+}
+
+/// `[rate_limits]` from the file, each overridden by `PASSERELLE_RATE_LIMITS_<KEY>`.
+fn rate_limits(
+    file: &RateLimitsFile,
+    problems: &mut Vec<String>,
+) -> passerelle_limits::LimitSettings {
+    let defaults = passerelle_limits::LimitSettings::default();
+    let mut one = |key: &str, from_file: Option<u32>, default: u32| -> u32 {
+        let variable = format!("PASSERELLE_RATE_LIMITS_{}", key.to_ascii_uppercase());
+        match env(&variable) {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "{variable} must be a number of requests per minute (0: off)"
+                ));
+                default
+            }),
+            None => from_file.unwrap_or(default),
+        }
+    };
+    passerelle_limits::LimitSettings {
+        authorize_per_ip: one(
+            "authorize_per_ip",
+            file.authorize_per_ip,
+            defaults.authorize_per_ip,
+        ),
+        token_per_ip: one("token_per_ip", file.token_per_ip, defaults.token_per_ip),
+        token_per_client: one(
+            "token_per_client",
+            file.token_per_client,
+            defaults.token_per_client,
+        ),
+        userinfo_per_ip: one(
+            "userinfo_per_ip",
+            file.userinfo_per_ip,
+            defaults.userinfo_per_ip,
+        ),
+        sandbox_token_per_ip: one(
+            "sandbox_token_per_ip",
+            file.sandbox_token_per_ip,
+            defaults.sandbox_token_per_ip,
+        ),
+        sandbox_token_per_client: one(
+            "sandbox_token_per_client",
+            file.sandbox_token_per_client,
+            defaults.sandbox_token_per_client,
+        ),
+        phone_per_ip: one("phone_per_ip", file.phone_per_ip, defaults.phone_per_ip),
+        app_code_per_ip: one(
+            "app_code_per_ip",
+            file.app_code_per_ip,
+            defaults.app_code_per_ip,
+        ),
+    }
 }
 
 /// A boolean setting: `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
@@ -338,6 +415,13 @@ impl Config {
                     .into(),
             );
         }
+        let rate_limits = rate_limits(&file.rate_limits, &mut problems);
+        let client_ip_header = env("PASSERELLE_CLIENT_IP_HEADER").or(file.client_ip_header);
+        if let Some(h) = &client_ip_header
+            && axum::http::HeaderName::try_from(h.as_str()).is_err()
+        {
+            problems.push(format!("client_ip_header: {h:?} is not a header name"));
+        }
         let sandbox_delivery =
             env("PASSERELLE_SANDBOX_CLAIMS_DELIVERY").or(file.sandbox.claims_delivery);
         let sandbox_claims_delivery = delivery(
@@ -423,6 +507,8 @@ impl Config {
                 personas,
                 app_timeout_seconds,
                 account_block_seconds,
+                rate_limits,
+                client_ip_header,
                 sandbox_claims_delivery,
                 itsme,
                 serve_production_clients_in_test_deployment,

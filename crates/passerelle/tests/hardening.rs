@@ -664,3 +664,193 @@ async fn concurrent_wrong_codes_across_two_logins_share_one_count() {
         }
     }
 }
+
+fn limits(f: impl FnOnce(&mut passerelle_limits::LimitSettings)) -> Options {
+    let mut l = passerelle_limits::LimitSettings::off();
+    f(&mut l);
+    Options {
+        rate_limits: l,
+        ..Options::default()
+    }
+}
+
+async fn token_post(
+    app: &TestApp,
+    client: &TestClient,
+    forwarded: Option<&str>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("redirect_uri", RP_CALLBACK),
+        ]);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    req.send().await.expect("token")
+}
+
+async fn assert_429_json(resp: reqwest::Response) {
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
+
+/// Item 8: the token endpoint is limited per client (the one the request names, before it is
+/// authenticated) and per source address, with 429 and Retry-After.
+#[tokio::test]
+async fn the_token_endpoint_is_rate_limited_per_client_and_per_address() {
+    let app = TestApp::spawn_with(limits(|l| l.token_per_client = 5)).await;
+    let a = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let b = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for _ in 0..5 {
+        assert_eq!(
+            token_post(&app, &a, None).await.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_429_json(token_post(&app, &a, None).await).await;
+    // Guessing a's secret is limited the same.
+    let guess = TestClient {
+        id: a.id.clone(),
+        secret: "guess".into(),
+    };
+    assert_429_json(token_post(&app, &guess, None).await).await;
+    assert_eq!(
+        token_post(&app, &b, None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    let app = TestApp::spawn_with(limits(|l| {
+        l.token_per_ip = 3;
+        l.userinfo_per_ip = 2;
+    }))
+    .await;
+    let a = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            token_post(&app, &a, None).await.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_429_json(token_post(&app, &a, None).await).await;
+    let userinfo = || async {
+        reqwest::Client::new()
+            .get(app.url("/auth/open/connect/userinfo"))
+            .bearer_auth("x")
+            .send()
+            .await
+            .expect("userinfo")
+    };
+    for _ in 0..2 {
+        assert_eq!(userinfo().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_429_json(userinfo().await).await;
+}
+
+/// Behind a proxy, the configured header's last address is the source (the one the proxy
+/// added); without the setting the header is ignored, so a client cannot pick its own address.
+#[tokio::test]
+async fn the_source_address_comes_from_the_proxy_header_only_when_configured() {
+    let mut options = limits(|l| l.token_per_ip = 2);
+    options.client_ip_header = Some("X-Forwarded-For".into());
+    let app = TestApp::spawn_with(options).await;
+    let a = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for _ in 0..2 {
+        token_post(&app, &a, Some("198.51.100.7, 203.0.113.1")).await;
+    }
+    assert_429_json(token_post(&app, &a, Some("198.51.100.99, 203.0.113.1")).await).await;
+    assert_eq!(
+        token_post(&app, &a, Some("203.0.113.2")).await.status(),
+        StatusCode::BAD_REQUEST,
+        "another address has its own budget"
+    );
+    let app = TestApp::spawn_with(limits(|l| l.token_per_ip = 2)).await;
+    let a = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for n in 0..2 {
+        token_post(&app, &a, Some(&format!("203.0.113.{n}"))).await;
+    }
+    assert_429_json(token_post(&app, &a, Some("203.0.113.77")).await).await;
+}
+
+/// The pages a person types into: the authorization endpoint, the phone page and the app's code
+/// form answer 429 with a page in the person's language and Retry-After.
+#[tokio::test]
+async fn pages_are_rate_limited_with_a_readable_page() {
+    let app = TestApp::spawn_with(limits(|l| {
+        l.phone_per_ip = 2;
+        l.app_code_per_ip = 1;
+    }))
+    .await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    for _ in 0..2 {
+        let r = app.submit_phone(&login, "+32 499 99 99 99").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    let r = app.submit_phone(&login, JAN).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.expect("page").contains("Too many attempts"));
+
+    let app = TestApp::spawn_with(limits(|l| l.app_code_per_ip = 1)).await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let (_, app_url) = app.wait_for_app(&login, ELS).await;
+    assert!(type_code(&app, &app_url, "00000").await.contains(WRONG));
+    let r = reqwest::Client::new()
+        .post(app.url(&app_url))
+        .header("accept-language", "nl")
+        .form(&[("decision", "approve"), ("code", "24680")])
+        .send()
+        .await
+        .expect("code");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.expect("page").contains("Te veel pogingen"));
+
+    let app = TestApp::spawn_with(limits(|l| l.authorize_per_ip = 1)).await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    app.begin(&client, "openid").await;
+    let r = app
+        .browser()
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[("client_id", client.id.as_str())])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/html")
+    );
+}
+
+/// A userinfo error caused by a parameter whose name is not ASCII still carries its challenge
+/// (found by schemathesis: the header could not hold the name).
+#[tokio::test]
+async fn userinfo_errors_keep_their_challenge_whatever_the_parameter_names() {
+    let app = TestApp::spawn().await;
+    let resp = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/userinfo"))
+        .bearer_auth("x")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("%C3%A9%0A=1&%C3%A9%0A=2")
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let challenge = resp.headers()["www-authenticate"].to_str().expect("ascii");
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(challenge.contains("invalid_request"));
+}

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Rejection};
@@ -17,6 +17,7 @@ use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
 use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
+use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{
     Approval, CodeAttempt, SandboxAction, SandboxToken, random_token, token_hash,
 };
@@ -73,6 +74,11 @@ enum Failure {
         error: Option<&'static str>,
         description: String,
     },
+    /// Over a rate limit: 429 with `Retry-After`, a page for a person or JSON for a machine.
+    Throttled {
+        retry_after_secs: u64,
+        page: Option<Translator>,
+    },
     /// Our own fault: logged, and a generic answer.
     Internal(String),
 }
@@ -93,6 +99,15 @@ impl Failure {
             status,
             error,
             description: description.into(),
+        }
+    }
+}
+
+impl Failure {
+    fn throttled(t: passerelle_limits::Throttled, page: Option<&Translator>) -> Failure {
+        Failure::Throttled {
+            retry_after_secs: t.retry_after_secs,
+            page: page.cloned(),
         }
     }
 }
@@ -144,6 +159,40 @@ impl IntoResponse for Failure {
                 if let Ok(v) = header::HeaderValue::from_str(&challenge) {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
+                resp
+            }
+            Failure::Throttled {
+                retry_after_secs,
+                page,
+            } => {
+                tracing::info!(http.status = 429, "sandbox request over a rate limit");
+                let mut resp = match page {
+                    Some(tr) => html(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &MessagePage {
+                            title: tr.t("page-error-title"),
+                            tr: &tr,
+                            message: tr.t_count(
+                                "error-rate-limited",
+                                "seconds",
+                                i64::try_from(retry_after_secs).unwrap_or(i64::MAX),
+                            ),
+                        },
+                    ),
+                    None => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::CACHE_CONTROL, "no-store")],
+                        axum::Json(json!({
+                            "error": "temporarily_unavailable",
+                            "error_description": format!("too many requests: retry after {retry_after_secs} s"),
+                        })),
+                    )
+                        .into_response(),
+                };
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(retry_after_secs),
+                );
                 resp
             }
             Failure::Internal(detail) => {
@@ -697,11 +746,14 @@ async fn live_action(sb: &Sandbox, tr: &Translator, id: &str) -> Result<SandboxA
 
 async fn phone(
     State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let tr = translator(None, &headers);
+    Limits::check(&sb.limits.phone_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
     if state_of(&action)? != ActionState::AwaitingPhone {
@@ -991,11 +1043,14 @@ fn render_app(
 
 async fn app_submit(
     State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let tr = translator(None, &headers);
+    Limits::check(&sb.limits.app_code_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let form = parse_pairs(&body).unwrap_or_default();
     let decision = form.get("decision");
@@ -1157,9 +1212,22 @@ fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String,
         .map_err(|e| Failure::Internal(e.to_string()))
 }
 
-async fn token(State(sb): Shared, body: Bytes) -> Reply {
+async fn token(State(sb): Shared, ip: Option<Extension<ClientIp>>, body: Bytes) -> Reply {
     let now = sb.clock.now();
+    Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, None))?;
     let form = parse_pairs(&body).map_err(|e| Failure::token("invalid_request", e.to_string()))?;
+    // Per client, for the client the assertion names (unverified, only to pick the limit).
+    if let Some(iss) = form
+        .get("client_assertion")
+        .and_then(|a| passerelle_jose::peek_payload(a).ok())
+        .and_then(|c| c.get("iss").and_then(Value::as_str).map(str::to_string))
+    {
+        sb.limits
+            .sandbox_token_per_client
+            .check(&iss)
+            .map_err(|t| Failure::throttled(t, None))?;
+    }
     let client = authenticate_client(&sb, &form, now).await?;
     if form.get("grant_type") != Some("authorization_code") {
         return Err(Failure::token(
@@ -1240,8 +1308,10 @@ async fn token(State(sb): Shared, body: Bytes) -> Reply {
         .into_response())
 }
 
-async fn userinfo(State(sb): Shared, headers: HeaderMap) -> Reply {
+async fn userinfo(State(sb): Shared, ip: Option<Extension<ClientIp>>, headers: HeaderMap) -> Reply {
     let now = sb.clock.now();
+    Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, None))?;
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -77,6 +77,8 @@ pub struct Sandbox {
     /// How long three wrong codes in a row block a person's account, in seconds; 0 blocks it
     /// until an operator unblocks it (`passerelle sandbox unblock PHONE`).
     pub account_block_secs: i64,
+    /// Rate limits per source address and per client (shared with the broker).
+    pub limits: Arc<passerelle_limits::Limits>,
     waiters: waiters::Waiters,
 }
 
@@ -105,6 +107,7 @@ impl Sandbox {
             app_timeout_secs,
             token_encryption: EncAlg::RsaOaep256,
             account_block_secs: DEFAULT_ACCOUNT_BLOCK_SECS,
+            limits: Arc::new(passerelle_limits::Limits::default()),
             waiters: waiters::Waiters::default(),
         }
     }

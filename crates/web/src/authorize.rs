@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,6 +15,7 @@ use passerelle_core::oidc::{
 use passerelle_core::scopes::Account;
 use passerelle_i18n::Translator;
 use passerelle_itsme::{ConnectorError, UpstreamRequest};
+use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{LoginTransaction, random_token, token_hash};
 use sha2::Digest as _;
 
@@ -83,9 +85,13 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 
 pub(crate) async fn get(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if let Err(e) = limited(&b, ip.as_deref(), &headers) {
+        return e.into_response();
+    }
     authorize(&b, &headers, q.unwrap_or_default().as_bytes(), false)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -93,12 +99,23 @@ pub(crate) async fn get(
 
 pub(crate) async fn post(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(e) = limited(&b, ip.as_deref(), &headers) {
+        return e.into_response();
+    }
     authorize(&b, &headers, &body, true)
         .await
         .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The authorization endpoint's rate limit per source address (each request signs a request
+/// object and stores a login): a page in the person's language when over it.
+fn limited(b: &Broker, ip: Option<&ClientIp>, headers: &HeaderMap) -> Result<(), BrokerError> {
+    Limits::check(&b.limits.authorize_per_ip, ip, None)
+        .map_err(|t| BrokerError::throttled(t, Some(&translator(None, headers))))
 }
 
 async fn authorize(

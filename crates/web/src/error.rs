@@ -45,6 +45,13 @@ pub enum BrokerError {
     Token { error: OAuthError },
     /// A userinfo error; without a code when no token was sent (RFC 6750 §3.1).
     Bearer { error: Option<OAuthError> },
+    /// Over a rate limit, at a JSON endpoint: 429 with `Retry-After`.
+    Throttled { retry_after_secs: u64 },
+    /// Over a rate limit, at a page: 429 with `Retry-After`, in the person's language.
+    ThrottledPage {
+        tr: Translator,
+        retry_after_secs: u64,
+    },
     /// Our own fault: logged here, a generic answer outside.
     Internal(String),
 }
@@ -62,6 +69,22 @@ impl BrokerError {
     pub(crate) fn token(code: ErrorCode, description: impl Into<String>) -> BrokerError {
         BrokerError::Token {
             error: OAuthError::new(code, description),
+        }
+    }
+
+    /// A rate-limit refusal: JSON for machines, a page for a person.
+    pub(crate) fn throttled(
+        t: passerelle_limits::Throttled,
+        page: Option<&Translator>,
+    ) -> BrokerError {
+        match page {
+            Some(tr) => BrokerError::ThrottledPage {
+                tr: tr.clone(),
+                retry_after_secs: t.retry_after_secs,
+            },
+            None => BrokerError::Throttled {
+                retry_after_secs: t.retry_after_secs,
+            },
         }
     }
 
@@ -239,7 +262,15 @@ impl IntoResponse for BrokerError {
                         format!(
                             "Bearer realm=\"passerelle\", error=\"{}\", error_description=\"{}\"",
                             e.code.as_str(),
-                            e.description.replace('"', "'")
+                            // A header value takes visible ASCII only; the body has it all.
+                            e.description
+                                .chars()
+                                .map(|c| match c {
+                                    '"' => '\'',
+                                    ' '..='~' => c,
+                                    _ => '?',
+                                })
+                                .collect::<String>()
                         ),
                         token_body(e),
                     ),
@@ -258,6 +289,41 @@ impl IntoResponse for BrokerError {
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
+                resp
+            }
+            BrokerError::Throttled { retry_after_secs } => {
+                tracing::info!(http.status = 429, "request over a rate limit");
+                let body = json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!("too many requests: retry after {retry_after_secs} s"),
+                });
+                let mut resp = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    axum::Json(body),
+                )
+                    .into_response();
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                resp
+            }
+            BrokerError::ThrottledPage {
+                tr,
+                retry_after_secs,
+            } => {
+                tracing::info!(http.status = 429, "page request over a rate limit");
+                let seconds = i64::try_from(retry_after_secs).unwrap_or(i64::MAX);
+                let mut resp = html(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &ErrorPage {
+                        tr: &tr,
+                        message: tr.t_count("error-rate-limited", "seconds", seconds),
+                        show_intro: false,
+                    },
+                    Csp::Static,
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 resp
             }
             BrokerError::Internal(detail) => {

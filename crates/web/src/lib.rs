@@ -115,6 +115,8 @@ pub struct Broker {
     pub secure_cookies: bool,
     /// Counters and histograms for `/metrics` (this application's own recorder).
     pub metrics: Arc<Metrics>,
+    /// Rate limits per source address and per client (shared with the sandbox).
+    pub limits: Arc<passerelle_limits::Limits>,
     pub lifetimes: Lifetimes,
 }
 

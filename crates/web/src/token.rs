@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -10,6 +11,7 @@ use base64::Engine as _;
 use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_jose::{Claims, PublicKeys, SigAlg};
+use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{AccessTokenRecord, ClientRecord, PresentedCode, random_token, token_hash};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
@@ -93,6 +95,23 @@ async fn authenticate(
             "client authentication is missing: use the method registered for this client",
         )),
     }
+}
+
+/// The client a token request names: Basic credentials, `client_id`, or a client assertion's
+/// `iss` — unverified, only to pick its rate limit.
+fn claimed_client(headers: &HeaderMap, form: &Params) -> Option<String> {
+    if let Some(Ok((id, _))) = basic_credentials(headers) {
+        return Some(id);
+    }
+    if let Some(id) = form.get("client_id") {
+        return Some(id.to_string());
+    }
+    let assertion = form.get("client_assertion")?;
+    passerelle_jose::peek_payload(assertion)
+        .ok()?
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 async fn check_secret(
@@ -226,21 +245,38 @@ async fn check_assertion(
 
 pub(crate) async fn token(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    issue(&b, &headers, &body).await.unwrap_or_else(|e| {
-        b.metrics.token_refused();
-        e.into_response()
-    })
+    issue(&b, ip.as_deref(), &headers, &body)
+        .await
+        .unwrap_or_else(|e| {
+            b.metrics.token_refused();
+            e.into_response()
+        })
 }
 
-async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response, BrokerError> {
+async fn issue(
+    b: &Broker,
+    ip: Option<&ClientIp>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, BrokerError> {
     // When this presentation arrived, to tell a replay of a redeemed code from a request that
     // raced its redemption.
     let arrived_us = b.clock.now_micros();
+    Limits::check(&b.limits.token_per_ip, ip, None).map_err(|t| BrokerError::throttled(t, None))?;
     let form = parse_params(body)
         .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
+    // Per client too, for the client the request names, before it is authenticated: guessing a
+    // client's secret is slowed down as much as using it.
+    if let Some(claimed) = claimed_client(headers, &form) {
+        b.limits
+            .token_per_client
+            .check(&claimed)
+            .map_err(|t| BrokerError::throttled(t, None))?;
+    }
     let client = authenticate(b, headers, &form).await?;
     match form.get("grant_type") {
         Some("authorization_code") => {}
@@ -398,9 +434,13 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
 
 pub(crate) async fn userinfo(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(t) = Limits::check(&b.limits.userinfo_per_ip, ip.as_deref(), None) {
+        return BrokerError::throttled(t, None).into_response();
+    }
     answer_userinfo(&b, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)

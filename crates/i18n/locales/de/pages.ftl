@@ -92,6 +92,10 @@ personas-who = Name
 # Anfragen, denen nicht zu trauen ist (als Seite gezeigt, nie weitergeleitet).
 error-repeated-parameter = Der Parameter { $name } kommt mehr als einmal vor.
 error-nul-parameter = Der Parameter { $name } enthält ein unzulässiges Zeichen.
+error-rate-limited = { $seconds ->
+    [one] Zu viele Versuche von hier. Warten Sie eine Sekunde und versuchen Sie es erneut.
+   *[other] Zu viele Versuche von hier. Warten Sie { $seconds } Sekunden und versuchen Sie es erneut.
+}
 error-missing-client-id = Die Anfrage hat keine client_id. Die Website muss die client_id senden, die sie bei ihrer Registrierung erhalten hat.
 error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
 error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website muss eine der für sie registrierten Redirect-URIs senden.

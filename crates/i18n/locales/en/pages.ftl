@@ -92,6 +92,10 @@ broker-error-client-gone = The website you came from is no longer registered wit
 # Requests that cannot be trusted (shown as a page, never redirected).
 error-repeated-parameter = The parameter { $name } appears more than once.
 error-nul-parameter = The parameter { $name } contains a character that is not allowed.
+error-rate-limited = { $seconds ->
+    [one] Too many attempts from here. Wait one second and try again.
+   *[other] Too many attempts from here. Wait { $seconds } seconds and try again.
+}
 error-missing-client-id = The request has no client_id. The website must send the client_id it was given when it was registered.
 error-unknown-client = No client with this client_id is registered with Passerelle.
 error-missing-redirect-uri = The request has no redirect_uri. The website must send one of the redirect URIs registered for it.

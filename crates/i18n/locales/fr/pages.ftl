@@ -92,6 +92,10 @@ personas-who = Nom
 # Demandes auxquelles on ne peut pas se fier (affichées sur une page, jamais redirigées).
 error-repeated-parameter = Le paramètre { $name } apparaît plus d'une fois.
 error-nul-parameter = Le paramètre { $name } contient un caractère non autorisé.
+error-rate-limited = { $seconds ->
+    [one] Trop de tentatives depuis cet endroit. Attendez une seconde et réessayez.
+   *[other] Trop de tentatives depuis cet endroit. Attendez { $seconds } secondes et réessayez.
+}
 error-missing-client-id = La demande n'a pas de client_id. Le site doit envoyer le client_id reçu lors de son enregistrement.
 error-unknown-client = Aucun client avec ce client_id n'est enregistré auprès de Passerelle.
 error-missing-redirect-uri = La demande n'a pas de redirect_uri. Le site doit envoyer l'une des URI de redirection enregistrées pour lui.

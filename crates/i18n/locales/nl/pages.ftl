@@ -92,6 +92,10 @@ personas-who = Naam
 # Verzoeken die niet te vertrouwen zijn (getoond als pagina, nooit doorgestuurd).
 error-repeated-parameter = De parameter { $name } komt meer dan één keer voor.
 error-nul-parameter = De parameter { $name } bevat een teken dat niet is toegestaan.
+error-rate-limited = { $seconds ->
+    [one] Te veel pogingen van hieruit. Wacht één seconde en probeer opnieuw.
+   *[other] Te veel pogingen van hieruit. Wacht { $seconds } seconden en probeer opnieuw.
+}
 error-missing-client-id = Het verzoek heeft geen client_id. De website moet de client_id sturen die ze bij haar registratie kreeg.
 error-unknown-client = Er is geen client met deze client_id bij Passerelle geregistreerd.
 error-missing-redirect-uri = Het verzoek heeft geen redirect_uri. De website moet een van de voor haar geregistreerde redirect-URI's sturen.

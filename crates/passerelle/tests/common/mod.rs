@@ -130,6 +130,9 @@ pub struct Options {
     pub public_url: Option<String>,
     pub app_timeout_seconds: i64,
     pub account_block_seconds: i64,
+    /// Off in tests, but for those that test them: many tests make many requests at once.
+    pub rate_limits: passerelle_limits::LimitSettings,
+    pub client_ip_header: Option<String>,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub personas: Option<String>,
     /// Opens `/metrics` on the main listener with this bearer token.
@@ -146,6 +149,8 @@ impl Default for Options {
             public_url: None,
             app_timeout_seconds: 120,
             account_block_seconds: passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS,
+            rate_limits: passerelle_limits::LimitSettings::off(),
+            client_ip_header: None,
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
             personas: None,
             metrics_token: None,
@@ -191,6 +196,8 @@ impl TestApp {
             personas: options.personas.clone(),
             app_timeout_seconds: options.app_timeout_seconds,
             account_block_seconds: options.account_block_seconds,
+            rate_limits: options.rate_limits,
+            client_ip_header: options.client_ip_header.clone(),
             sandbox_claims_delivery: options.claims_delivery,
             itsme: None,
             serve_production_clients_in_test_deployment: options.test_deployment,
