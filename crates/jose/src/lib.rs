@@ -287,6 +287,11 @@ pub fn decrypt(token: &str, keys: &[&DecryptionKey]) -> Result<Vec<u8>, JoseErro
     ) {
         return Err(JoseError::AlgorithmNotAccepted(enc.to_string()));
     }
+    // josekit inflates a `zip: DEF` plaintext without any bound (RFC 7516 §4.1.3), and anyone
+    // can encrypt to a public key: a few KiB would become as many MiB. Nobody here compresses.
+    if let Some(zip) = header.get("zip") {
+        return Err(JoseError::AlgorithmNotAccepted(format!("zip {zip}")));
+    }
     // The IV is 128 bits for AES-CBC-HMAC and 96 bits for AES-GCM (RFC 7518 §5.2.2, §5.3).
     // josekit hands any length to OpenSSL's Rust binding, which panics on a shorter IV or none.
     let iv_len = if enc.ends_with("GCM") { 12 } else { 16 };
@@ -627,6 +632,27 @@ mod tests {
                 "IV {iv:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_compressed_jwe_is_refused_before_it_is_inflated() {
+        // Found while writing fuzz/ (target jose_tokens, fuzz/regressions/jose_tokens/zip-*):
+        // josekit inflated `zip: DEF` without a bound, so 1 MiB arrived in a 2 KiB token.
+        let (dec, _) = DecryptionKey::generate().expect("key");
+        let encrypter = RSA_OAEP_256
+            .encrypter_from_jwk(&without_alg(dec.public_jwk()))
+            .expect("encrypter");
+        let mut header = JweHeader::new();
+        header.set_content_encryption(CONTENT_ENCRYPTION);
+        header.set_compression("DEF");
+        header.set_key_id(dec.kid());
+        let bomb = vec![b'A'; 1 << 20];
+        let jwe = josekit::jwe::serialize_compact(&bomb, &header, &encrypter).expect("encrypt");
+        assert!(jwe.len() < 4096, "1 MiB deflates to {} bytes", jwe.len());
+        assert!(matches!(
+            decrypt(&jwe, &[&dec]),
+            Err(JoseError::AlgorithmNotAccepted(_))
+        ));
     }
 
     #[test]
