@@ -287,6 +287,20 @@ pub fn decrypt(token: &str, keys: &[&DecryptionKey]) -> Result<Vec<u8>, JoseErro
     ) {
         return Err(JoseError::AlgorithmNotAccepted(enc.to_string()));
     }
+    // josekit inflates a `zip: DEF` plaintext without any bound (RFC 7516 §4.1.3), and anyone
+    // can encrypt to a public key: a few KiB would become as many MiB. Nobody here compresses.
+    if let Some(zip) = header.get("zip") {
+        return Err(JoseError::AlgorithmNotAccepted(format!("zip {zip}")));
+    }
+    // The IV is 128 bits for AES-CBC-HMAC and 96 bits for AES-GCM (RFC 7518 §5.2.2, §5.3).
+    // josekit hands any length to OpenSSL's Rust binding, which panics on a shorter IV or none.
+    let iv_len = if enc.ends_with("GCM") { 12 } else { 16 };
+    let iv = token.split('.').nth(2).unwrap_or_default();
+    if URL_SAFE_NO_PAD.decode(iv).map(|iv| iv.len()).ok() != Some(iv_len) {
+        return Err(JoseError::Malformed(format!(
+            "the IV of {enc} must be {iv_len} bytes"
+        )));
+    }
     let kid = header.get("kid").and_then(Value::as_str);
     let key = match kid {
         Some(kid) => keys.iter().find(|k| k.kid == kid),
@@ -600,6 +614,57 @@ mod tests {
         let token = josekit::jws::serialize_compact(&payload, &header, &signer).expect("sign");
         assert!(peek_header(&token).expect("header").get("kid").is_none());
         assert!(keys.verify(&token, &[SigAlg::Rs256]).is_ok());
+    }
+
+    /// A nested JWT encrypted to a fresh key, with its five segments.
+    fn encrypted_to(dec: &DecryptionKey) -> Vec<String> {
+        let (sig, _) = SigningKey::generate(SigAlg::Es256).expect("key");
+        let jws = sig.sign(&Claims::new(), Some("JWT")).expect("sign");
+        let recipient = PublicKeys::from_jwks(vec![dec.public_jwk().clone()]);
+        let jwe = recipient
+            .encrypt(jws.as_bytes(), EncAlg::RsaOaep256)
+            .expect("encrypt");
+        jwe.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_jwe_whose_iv_does_not_fit_is_refused_without_a_panic() {
+        // Found by fuzz/ (target jose_tokens, fuzz/regressions/jose_tokens/iv-*): OpenSSL's Rust
+        // binding panicked on a short or empty IV, before the tag was checked.
+        let (dec, _) = DecryptionKey::generate().expect("key");
+        let mut parts = encrypted_to(&dec);
+        assert!(decrypt(&parts.join("."), &[&dec]).is_ok());
+        for iv in ["", "AAA", "AAAAAAAAAAAAAAAAAAAAAAA"] {
+            parts[2] = iv.to_string();
+            assert!(
+                matches!(
+                    decrypt(&parts.join("."), &[&dec]),
+                    Err(JoseError::Malformed(_))
+                ),
+                "IV {iv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_compressed_jwe_is_refused_before_it_is_inflated() {
+        // Found while writing fuzz/ (target jose_tokens, fuzz/regressions/jose_tokens/zip-*):
+        // josekit inflated `zip: DEF` without a bound, so 1 MiB arrived in a 2 KiB token.
+        let (dec, _) = DecryptionKey::generate().expect("key");
+        let encrypter = RSA_OAEP_256
+            .encrypter_from_jwk(&without_alg(dec.public_jwk()))
+            .expect("encrypter");
+        let mut header = JweHeader::new();
+        header.set_content_encryption(CONTENT_ENCRYPTION);
+        header.set_compression("DEF");
+        header.set_key_id(dec.kid());
+        let bomb = vec![b'A'; 1 << 20];
+        let jwe = josekit::jwe::serialize_compact(&bomb, &header, &encrypter).expect("encrypt");
+        assert!(jwe.len() < 4096, "1 MiB deflates to {} bytes", jwe.len());
+        assert!(matches!(
+            decrypt(&jwe, &[&dec]),
+            Err(JoseError::AlgorithmNotAccepted(_))
+        ));
     }
 
     #[test]
