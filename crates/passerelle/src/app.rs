@@ -51,6 +51,8 @@ pub struct Settings {
     /// The header a trusted proxy puts the client's address in (`X-Forwarded-For`); `None`:
     /// the TCP peer.
     pub client_ip_header: Option<String>,
+    /// How long audit events are kept.
+    pub audit_retention_days: i64,
     pub sandbox_claims_delivery: ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
     /// Let the sandbox answer production clients while no real itsme is configured (a test
@@ -78,6 +80,7 @@ impl Settings {
             account_block_seconds: c.account_block_seconds,
             rate_limits: c.rate_limits,
             client_ip_header: c.client_ip_header.clone(),
+            audit_retention_days: c.audit_retention_days,
             sandbox_claims_delivery: c.sandbox_claims_delivery,
             itsme: c.itsme.clone(),
             serve_production_clients_in_test_deployment: c
@@ -171,6 +174,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The rate limits (housekeeping forgets their idle keys).
     pub limits: Arc<Limits>,
+    /// How long audit events are kept, in days.
+    pub audit_retention_days: i64,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -240,6 +245,8 @@ pub async fn build(
     );
     sandbox.account_block_secs = settings.account_block_seconds;
     let limits = Arc::new(Limits::new(settings.rate_limits));
+    let audit_secret = secret(&store, "audit-secret", now).await?;
+    sandbox.audit_secret = audit_secret.clone();
     sandbox.limits = limits.clone();
     let sandbox = Arc::new(sandbox);
     let persona_count = sandbox.personas.all().len();
@@ -310,6 +317,7 @@ pub async fn build(
         issuer: issuer.clone(),
         keys,
         pairwise_secret: secret(&store, "pairwise-secret", now).await?,
+        audit_secret,
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
         deployment,
@@ -384,6 +392,7 @@ pub async fn build(
         listener,
         metrics,
         limits,
+        audit_retention_days: settings.audit_retention_days,
     })
 }
 
@@ -501,6 +510,7 @@ pub async fn serve(
         app.clock.clone(),
         app.lifetimes.code,
         app.limits.clone(),
+        app.audit_retention_days,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let service = app
@@ -581,6 +591,7 @@ async fn housekeeping(
     clock: Arc<dyn Clock>,
     code_lifetime: i64,
     limits: Arc<Limits>,
+    audit_retention_days: i64,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
@@ -589,6 +600,12 @@ async fn housekeeping(
         limits.forget_idle();
         let now = clock.now();
         if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        if let Err(e) = store
+            .delete_audit_before(now - audit_retention_days.saturating_mul(86_400))
+            .await
+        {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         // Blocks that ran out, and counts of wrong codes a day old, are forgotten.

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub rate_limits: RateLimitsFile,
     /// The header a trusted proxy puts the client's address in, e.g. `X-Forwarded-For`.
     pub client_ip_header: Option<String>,
+    #[serde(default)]
+    pub audit: AuditFile,
     // Operations: metrics exposure and lifetimes (see `ops_config`).
     /// A second listener that serves only `/metrics`, without authentication.
     pub metrics_listen: Option<String>,
@@ -61,6 +63,14 @@ pub struct SandboxFile {
     /// How long three wrong itsme codes in a row block a person's account, in seconds (default
     /// 3600); 0 blocks it until `passerelle sandbox unblock PHONE`.
     pub account_block_seconds: Option<i64>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// How long audit events are kept, in days (default 365).
+    pub retention_days: Option<i64>,
 }
 
 /// `[rate_limits]`: requests per minute; 0 turns a limit off.
@@ -116,6 +126,8 @@ pub struct Config {
     pub rate_limits: passerelle_limits::LimitSettings,
     /// `client_ip_header`.
     pub client_ip_header: Option<String>,
+    /// `[audit] retention_days`.
+    pub audit_retention_days: i64,
     pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
     /// `[sandbox] serve_production_clients_in_test_deployment`.
@@ -416,6 +428,16 @@ impl Config {
             );
         }
         let rate_limits = rate_limits(&file.rate_limits, &mut problems);
+        let audit_retention_days = match env("PASSERELLE_AUDIT_RETENTION_DAYS") {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push("PASSERELLE_AUDIT_RETENTION_DAYS must be a number of days".into());
+                365
+            }),
+            None => file.audit.retention_days.unwrap_or(365),
+        };
+        if !(1..=3650).contains(&audit_retention_days) {
+            problems.push("audit.retention_days must be between 1 and 3650".into());
+        }
         let client_ip_header = env("PASSERELLE_CLIENT_IP_HEADER").or(file.client_ip_header);
         if let Some(h) = &client_ip_header
             && axum::http::HeaderName::try_from(h.as_str()).is_err()
@@ -509,6 +531,7 @@ impl Config {
                 account_block_seconds,
                 rate_limits,
                 client_ip_header,
+                audit_retention_days,
                 sandbox_claims_delivery,
                 itsme,
                 serve_production_clients_in_test_deployment,

@@ -59,6 +59,22 @@ enum Command {
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Read the audit trail: logins, tokens, refusals, client and key changes (no personal
+    /// data; people appear as keyed hashes).
+    Audit {
+        /// From when: a duration back from now (`30m`, `24h`, `7d`) or a date or time
+        /// (`2026-11-27`, `2026-11-27T08:00:00Z`). Default: the last 24 hours.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only this client's events.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
+        /// At most this many events (oldest first).
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -293,7 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     clients::print(&c, secret.as_deref(), json);
                 }
                 ClientCommand::Remove { client_id } => {
-                    if !store.delete_client(&client_id).await? {
+                    if !store.delete_client(&client_id, now).await? {
                         anyhow::bail!("no client {client_id}");
                     }
                     passerelle::out!("Client {client_id} removed.");
@@ -302,11 +318,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Audit {
+            since,
+            client,
+            limit,
+            json,
+        } => {
+            let now = clock.now();
+            let from = match &since {
+                None => now - 86_400,
+                Some(w) => passerelle::cli::audit::parse_since(w, now)?,
+            };
+            let store = open(&config).await?;
+            let events = store
+                .audit_events(from, client.as_deref(), limit.clamp(1, 1_000_000))
+                .await?;
+            store.close().await;
+            if json {
+                passerelle::out!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                passerelle::out!("{}", passerelle::cli::audit::to_table(&events).trim_end());
+            }
+            Ok(())
+        }
         Command::Sandbox(SandboxCommand::Unblock { phone }) => {
             let number = passerelle_sandbox::personas::normalize_phone(&phone)
                 .with_context(|| format!("{phone:?} is not a phone number"))?;
             let store = open(&config).await?;
             let had = store.sandbox_unblock(&number).await?;
+            if had {
+                let subject = store.find_key("audit-secret").await?.and_then(|(_, key)| {
+                    passerelle_store::audit_subject(key.as_bytes(), "phone", &number)
+                });
+                let event = passerelle_store::AuditEvent::new(
+                    "sandbox.account_unblocked",
+                    "ok",
+                    clock.now_micros(),
+                )
+                .subject(subject)
+                .detail("by an operator (passerelle sandbox unblock)");
+                store.record(&event).await?;
+            }
             store.close().await;
             if had {
                 passerelle::out!("{number} is unblocked; its count of wrong codes is back to 0.");

@@ -854,3 +854,115 @@ async fn userinfo_errors_keep_their_challenge_whatever_the_parameter_names() {
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     assert!(challenge.contains("invalid_request"));
 }
+
+/// Item 9: logins, tokens, refusals, client and key changes are audit events in the database,
+/// with a keyed hash for the person and nothing personal.
+#[tokio::test]
+async fn the_audit_trail_records_what_happened_and_nothing_personal() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (login, q) = app.login(&client, "openid profile nin", JAN).await;
+    let code = q["code"].clone();
+    let tokens: Value = app
+        .redeem(&client, &code, &login.verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id_token =
+        passerelle_jose::peek_payload(tokens["id_token"].as_str().expect("id")).expect("claims");
+    let sub = id_token["sub"].as_str().expect("sub").to_string();
+    app.clock.advance(2);
+    app.redeem(&client, &code, &login.verifier).await; // a replay: revokes
+    let wrong = TestClient {
+        id: client.id.clone(),
+        secret: "wrong".into(),
+    };
+    app.redeem(&wrong, "x", "y").await; // invalid_client
+    // Three wrong codes block a person.
+    let blocked = app.begin(&client, "openid").await;
+    let (_, app_url) = app.wait_for_app(&blocked, ELS).await;
+    for _ in 0..3 {
+        type_code(&app, &app_url, "00000").await;
+    }
+    // A person who refuses, and a request refused before any login.
+    let (_, q) = app.login(&client, "openid", "+32470000004").await;
+    assert_eq!(q["error"], "access_denied");
+    let (_, challenge) = pkce();
+    let refused = app
+        .browser()
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "profile"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(refused.status(), StatusCode::FOUND);
+    assert!(
+        app.store
+            .delete_client(&client.id, app.clock_now())
+            .await
+            .expect("db")
+    );
+
+    let events = app.store.audit_events(0, None, 1000).await.expect("audit");
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.outcome.as_str()))
+        .collect();
+    for expected in [
+        ("key.created", "ok"),
+        ("client.added", "ok"),
+        ("login.approved", "ok"),
+        ("token.issued", "ok"),
+        ("code.replayed", "tokens_revoked"),
+        ("token.refused", "invalid_grant"),
+        ("token.refused", "invalid_client"),
+        ("sandbox.account_blocked", "wrong_code"),
+        ("login.failed", "access_denied"),
+        ("login.refused", "invalid_scope"),
+        ("client.removed", "ok"),
+    ] {
+        assert!(kinds.contains(&expected), "{expected:?} in {kinds:?}");
+    }
+    let approved = events
+        .iter()
+        .find(|e| e.kind == "login.approved")
+        .expect("approved");
+    let issued = events
+        .iter()
+        .find(|e| e.kind == "token.issued")
+        .expect("issued");
+    assert_eq!(approved.client_id.as_deref(), Some(client.id.as_str()));
+    assert_eq!(approved.service.as_deref(), Some("identification"));
+    assert!(approved.subject.is_some());
+    assert_eq!(approved.subject, issued.subject, "one person, one hash");
+    // Nothing personal, secret or redeemable in the trail.
+    let all = serde_json::to_string(&events).expect("json");
+    for secret in [
+        sub.as_str(),
+        code.as_str(),
+        tokens["access_token"].as_str().expect("at"),
+        client.secret.as_str(),
+        JAN,
+        "470000001",
+        ELS,
+        "85073001744",
+        "Peeters",
+    ] {
+        assert!(
+            !all.contains(secret),
+            "{secret} leaked into the audit trail"
+        );
+    }
+    // Retention.
+    let later = app.clock_now() + 400 * 86_400;
+    assert!(app.store.delete_audit_before(later).await.expect("db") >= 11);
+    assert_eq!(app.store.count_rows("audit_events").await.expect("n"), 0);
+}

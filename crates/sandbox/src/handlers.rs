@@ -1092,6 +1092,7 @@ async fn app_submit(
                 deadline,
                 expires_at: action.expires_at.max(deadline + 60),
             },
+            passerelle_store::audit_subject(&sb.audit_secret, "phone", &persona.phone_number),
         )
         .await?;
     if matches!(attempt, CodeAttempt::Accepted | CodeAttempt::Blocked) {

@@ -77,6 +77,8 @@ pub struct Sandbox {
     /// How long three wrong codes in a row block a person's account, in seconds; 0 blocks it
     /// until an operator unblocks it (`passerelle sandbox unblock PHONE`).
     pub account_block_secs: i64,
+    /// HMAC key for the audit trail's subject hashes (shared with the broker).
+    pub audit_secret: Vec<u8>,
     /// Rate limits per source address and per client (shared with the broker).
     pub limits: Arc<passerelle_limits::Limits>,
     waiters: waiters::Waiters,
@@ -108,6 +110,7 @@ impl Sandbox {
             token_encryption: EncAlg::RsaOaep256,
             account_block_secs: DEFAULT_ACCOUNT_BLOCK_SECS,
             limits: Arc::new(passerelle_limits::Limits::default()),
+            audit_secret: Vec::new(),
             waiters: waiters::Waiters::default(),
         }
     }

@@ -6,6 +6,7 @@
 //! `DELETE … RETURNING`, so two racing requests cannot both win. Migrations are embedded and run in
 //! order, each in its own transaction together with its version row.
 
+mod audit;
 mod clients;
 mod keys;
 mod logins;
@@ -21,6 +22,7 @@ use sha2::Digest as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
+pub use audit::{AuditEvent, audit_subject};
 pub use clients::{ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use sandbox::{Approval, CodeAttempt, SandboxAction, SandboxToken};
@@ -131,6 +133,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/0003_sandbox_accounts.sql"),
     ),
+    (4, include_str!("../../../migrations/0004_audit.sql")),
 ];
 
 /// Which database a URL points at.
@@ -341,6 +344,7 @@ impl Store {
             "sandbox_actions",
             "sandbox_tokens",
             "sandbox_accounts",
+            "audit_events",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Config(format!("unknown table {table}")));

@@ -220,6 +220,7 @@ impl Store {
         t: &AccessTokenRecord,
         now: i64,
         issued_us: i64,
+        audit: &crate::AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let consumed = sqlx::query(
@@ -251,6 +252,7 @@ impl Store {
         .bind(t.expires_at)
         .execute(&mut *tx)
         .await?;
+        crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -242,6 +242,7 @@ impl Store {
         max_failures: i64,
         blocked_until: i64,
         approval: Approval<'_>,
+        audit_subject: Option<String>,
     ) -> Result<CodeAttempt> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -284,7 +285,19 @@ impl Store {
             .await?;
             match counted {
                 Some(failures) if failures < max_failures => CodeAttempt::Wrong { failures },
-                _ => CodeAttempt::Blocked,
+                Some(_) => {
+                    // This attempt blocked the account: that is worth an audit event.
+                    let event = crate::AuditEvent::new(
+                        "sandbox.account_blocked",
+                        "wrong_code",
+                        now.saturating_mul(1_000_000),
+                    )
+                    .subject(audit_subject)
+                    .detail(format!("{max_failures} wrong itsme codes in a row"));
+                    crate::audit::insert(&mut *tx, &event).await?;
+                    CodeAttempt::Blocked
+                }
+                None => CodeAttempt::Blocked,
             }
         };
         let moved = match verdict {

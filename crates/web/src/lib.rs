@@ -103,6 +103,8 @@ pub struct Broker {
     pub keys: OpKeys,
     /// HMAC key for pairwise subjects.
     pub pairwise_secret: Vec<u8>,
+    /// HMAC key for the audit trail's subject hashes.
+    pub audit_secret: Vec<u8>,
     /// The connector to the scheme sandbox (embedded default).
     pub sandbox_connector: Arc<Connector>,
     /// The connector to a real itsme environment, when one is configured.
@@ -134,6 +136,18 @@ impl Broker {
         mac.update(&[0]);
         mac.update(scheme_sub.as_bytes());
         Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The audit trail's stand-in for a person known to a client by `sub`.
+    pub(crate) fn audit_subject(&self, sub: &str) -> Option<String> {
+        passerelle_store::audit_subject(&self.audit_secret, "sub", sub)
+    }
+
+    /// Records an audit event; a failure to record is logged, never shown to the person.
+    pub(crate) async fn audit(&self, event: passerelle_store::AuditEvent) {
+        if let Err(e) = self.store.record(&event).await {
+            tracing::error!(error = %e, audit.kind = %event.kind, "cannot record an audit event");
+        }
     }
 
     /// The connector of a scheme a login was started with; `None` for the real itsme when it is

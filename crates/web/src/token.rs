@@ -12,7 +12,9 @@ use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_jose::{Claims, PublicKeys, SigAlg};
 use passerelle_limits::{ClientIp, Limits};
-use passerelle_store::{AccessTokenRecord, ClientRecord, PresentedCode, random_token, token_hash};
+use passerelle_store::{
+    AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
+};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
@@ -249,12 +251,26 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    issue(&b, ip.as_deref(), &headers, &body)
-        .await
-        .unwrap_or_else(|e| {
+    match issue(&b, ip.as_deref(), &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => {
             b.metrics.token_refused();
+            if let BrokerError::Token { error } = &e {
+                // The client the request named (authenticated or not), for the audit trail.
+                let claimed = parse_params(&body)
+                    .ok()
+                    .and_then(|form| claimed_client(&headers, &form));
+                let mut event =
+                    AuditEvent::new("token.refused", error.code.as_str(), b.clock.now_micros())
+                        .detail(&error.description);
+                if let Some(c) = claimed {
+                    event = event.client(&c);
+                }
+                b.audit(event).await;
+            }
             e.into_response()
-        })
+        }
+    }
 }
 
 async fn issue(
@@ -317,6 +333,13 @@ async fn issue(
                 .store
                 .revoke_for_replay(&code_hash, &client.id, now, arrived_us - REPLAY_GRACE_US)
                 .await?;
+            if revoked {
+                b.audit(
+                    AuditEvent::new("code.replayed", "tokens_revoked", b.clock.now_micros())
+                        .client(&client.id),
+                )
+                .await;
+            }
             return Err(replayed(revoked));
         }
         PresentedCode::Unknown => {
@@ -406,11 +429,12 @@ async fn issue(
     };
     // Consuming the code and storing its token are one transaction: exactly one presentation
     // wins, and its tokens exist from that moment on.
-    if !b
-        .store
-        .redeem_code(&token, now, b.clock.now_micros())
-        .await?
-    {
+    let issued_us = b.clock.now_micros();
+    let issued = AuditEvent::new("token.issued", "ok", issued_us)
+        .client(&client.id)
+        .service(scopes.service().as_str())
+        .subject(b.audit_subject(&record.sub));
+    if !b.store.redeem_code(&token, now, issued_us, &issued).await? {
         return Err(replayed(false));
     }
     b.metrics.tokens_issued();

@@ -198,6 +198,7 @@ impl TestApp {
             account_block_seconds: options.account_block_seconds,
             rate_limits: options.rate_limits,
             client_ip_header: options.client_ip_header.clone(),
+            audit_retention_days: 365,
             sandbox_claims_delivery: options.claims_delivery,
             itsme: None,
             serve_production_clients_in_test_deployment: options.test_deployment,
