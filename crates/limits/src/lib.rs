@@ -27,6 +27,8 @@ pub struct Throttled {
 pub struct RateLimit {
     per_minute: u32,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// Counts the requests it refused, for `/metrics`.
+    refused: metrics::Counter,
 }
 
 impl RateLimit {
@@ -37,6 +39,7 @@ impl RateLimit {
         RateLimit {
             per_minute,
             limiter,
+            refused: metrics::Counter::noop(),
         }
     }
 
@@ -56,6 +59,7 @@ impl RateLimit {
         // Keys come from the network: bound what one can make us keep.
         let key: String = key.chars().take(128).collect();
         limiter.check_key(&key).map_err(|not_until| {
+            self.refused.increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             Throttled {
@@ -158,6 +162,27 @@ impl Limits {
             phone_per_ip: RateLimit::per_minute(s.phone_per_ip),
             app_code_per_ip: RateLimit::per_minute(s.app_code_per_ip),
         }
+    }
+
+    /// Counts each limit's refusals with the counter `counter(name)` gives (`name` is the
+    /// limit's, e.g. `token_per_client`).
+    pub fn with_counters(mut self, counter: impl Fn(&'static str) -> metrics::Counter) -> Limits {
+        for (name, limit) in [
+            ("authorize_per_ip", &mut self.authorize_per_ip),
+            ("token_per_ip", &mut self.token_per_ip),
+            ("token_per_client", &mut self.token_per_client),
+            ("userinfo_per_ip", &mut self.userinfo_per_ip),
+            ("sandbox_token_per_ip", &mut self.sandbox_token_per_ip),
+            (
+                "sandbox_token_per_client",
+                &mut self.sandbox_token_per_client,
+            ),
+            ("phone_per_ip", &mut self.phone_per_ip),
+            ("app_code_per_ip", &mut self.app_code_per_ip),
+        ] {
+            limit.refused = counter(name);
+        }
+        self
     }
 
     /// Checks a request against a per-address limit and, when given, a per-client one.

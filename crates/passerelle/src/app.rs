@@ -244,14 +244,16 @@ pub async fn build(
         settings.app_timeout_seconds,
     );
     sandbox.account_block_secs = settings.account_block_seconds;
-    let limits = Arc::new(Limits::new(settings.rate_limits));
+    // This application's own recorder: nothing global, so many applications can share a process.
+    let metrics = Arc::new(Metrics::new().context("cannot set up the metrics")?);
+    let limits = Arc::new(
+        Limits::new(settings.rate_limits).with_counters(|limit| metrics.rate_limited(limit)),
+    );
     let audit_secret = secret(&store, "audit-secret", now).await?;
     sandbox.audit_secret = audit_secret.clone();
     sandbox.limits = limits.clone();
     let sandbox = Arc::new(sandbox);
     let persona_count = sandbox.personas.all().len();
-    // This application's own recorder: nothing global, so many applications can share a process.
-    let metrics = Arc::new(Metrics::new().context("cannot set up the metrics")?);
     // With PostgreSQL, decisions taken on other nodes wake this node's waiting pages at once.
     let listener = {
         let sandbox = sandbox.clone();

@@ -709,7 +709,9 @@ async fn assert_429_json(resp: reqwest::Response) {
 /// authenticated) and per source address, with 429 and Retry-After.
 #[tokio::test]
 async fn the_token_endpoint_is_rate_limited_per_client_and_per_address() {
-    let app = TestApp::spawn_with(limits(|l| l.token_per_client = 5)).await;
+    let mut options = limits(|l| l.token_per_client = 5);
+    options.metrics_token = Some("metrics-token-for-the-test".into());
+    let app = TestApp::spawn_with(options).await;
     let a = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let b = app.add_client("sandbox", "client_secret_basic", &[]).await;
     for _ in 0..5 {

@@ -146,6 +146,11 @@ impl Metrics {
             None,
             "Fetches of relying parties' keys at their jwks_uri (cache hits not counted), by outcome.",
         );
+        describe(
+            "passerelle_rate_limited_total",
+            None,
+            "Requests refused with 429 by a rate limit, by limit (per node).",
+        );
         recorder.describe_histogram(
             KeyName::from_const_str(REQUEST_DURATION),
             Some(Unit::Seconds),
@@ -220,6 +225,17 @@ impl Metrics {
                 &METADATA,
             )
         })
+    }
+
+    /// The counter of a rate limit's refusals, for `passerelle_limits::Limits::with_counters`.
+    pub fn rate_limited(&self, limit: &'static str) -> metrics::Counter {
+        self.recorder.register_counter(
+            &Key::from_parts(
+                "passerelle_rate_limited_total",
+                vec![Label::from_static_parts("limit", limit)],
+            ),
+            &METADATA,
+        )
     }
 
     /// Counters for the fetches of clients' key sets, for `passerelle_itsme::JwksCache`.
