@@ -215,6 +215,20 @@ class Server:
         return r.json()
 
 
+# A PostgreSQL server for the runs on PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432), or "".
+POSTGRES = os.environ.get("PASSERELLE_TEST_POSTGRES", "").rstrip("/")
+
+
+def pg_command(tool: str, name: str) -> None:
+    """Runs `createdb NAME` or `dropdb NAME` against POSTGRES."""
+    u = urlsplit(POSTGRES)
+    env = dict(os.environ)
+    if u.password:
+        env["PGPASSWORD"] = u.password
+    args = [tool, "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres", name]
+    subprocess.run(args, check=True, env=env, capture_output=True, timeout=60)
+
+
 def personas_json() -> list[dict]:
     """`passerelle sandbox personas --json`: needs no server and no data directory."""
     result = subprocess.run(
@@ -368,7 +382,9 @@ class RelyingParty:
             token_endpoint_auth_method=method,
         )
         if method == "private_key_jwt":
-            self.oauth.register_client_auth_method(PrivateKeyJWT(self.meta["token_endpoint"]))
+            # authlib's first argument is the assertion's `aud` (it defaults to the token
+            # endpoint's URL): Passerelle accepts only its issuer identifier (RFC 7523bis).
+            self.oauth.register_client_auth_method(PrivateKeyJWT(self.meta["issuer"]))
         self.state = self.nonce = self.verifier = None
 
     def authorization_url(self, **extra) -> str:

@@ -15,6 +15,8 @@ from harness import (
     ALL_SCOPES,
     RP_CALLBACK,
     Browser,
+    Page,
+    Server,
     RelyingParty,
     authorize,
     callback_url,
@@ -73,11 +75,12 @@ def register_keys(server, tmp_path, key):
     return client
 
 
-def assertion_auth(rp, *, kid=None, alg="RS256", lifetime=120):
-    """authlib's PrivateKeyJWT with a short-lived assertion and, optionally, a kid header."""
+def assertion_auth(rp, *, kid=None, alg="RS256", lifetime=120, aud=None):
+    """authlib's PrivateKeyJWT with a short-lived assertion and, optionally, a kid header. Its
+    first argument is the assertion's audience: the issuer identifier, unless `aud` says else."""
     headers = {"kid": kid} if kid else None
     claims = {"exp": int(time.time()) + lifetime}
-    rp.oauth.register_client_auth_method(PrivateKeyJWT(rp.meta["token_endpoint"], claims=claims, headers=headers, alg=alg))
+    rp.oauth.register_client_auth_method(PrivateKeyJWT(aud or rp.meta["issuer"], claims=claims, headers=headers, alg=alg))
 
 
 def test_private_key_jwt(server, tmp_path):
@@ -115,6 +118,24 @@ def test_private_key_jwt_with_authlib_default_lifetime(server, tmp_path):
     client = register_keys(server, tmp_path, key)
     rp = RelyingParty(server, client, private_key=key)  # PrivateKeyJWT with its defaults
     assert login(rp, BE).userinfo["family_name"] == "Peeters"
+
+
+def test_private_key_jwt_audience_must_be_the_issuer_as_a_string(server, tmp_path):
+    """Issue 5, defect 2: authlib's default audience (the token endpoint's URL) and an array
+    holding the issuer are refused with invalid_client (audience injection, RFC 7523bis)."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "rp-aud", "use": "sig"})
+    client = register_keys(server, tmp_path, key)
+    for aud in (server.discovery["token_endpoint"], [server.issuer], [server.issuer, "https://elsewhere.test"]):
+        rp = RelyingParty(server, client, private_key=key)
+        if isinstance(aud, list):
+            rp.oauth.register_client_auth_method(PrivateKeyJWT(server.issuer, claims={"aud": aud, "exp": int(time.time()) + 60}))
+        else:
+            assertion_auth(rp, aud=aud)
+        callback = authorize(rp, BE)
+        with pytest.raises(OAuthError) as e:
+            rp.redeem(callback)
+        assert e.value.error == "invalid_client", aud
+        assert "aud" in e.value.description
 
 
 def test_private_key_jwt_with_another_key_is_refused(server, tmp_path):
@@ -171,7 +192,43 @@ def test_form_post_error_response(server, sandbox_client):
     assert fields["state"] == rp.state
 
 
-def test_production_client_needs_a_grant_for_protected_scopes(server):
+@pytest.fixture(scope="module")
+def test_deployment(binary, tmp_path_factory):
+    """A server whose operator let the sandbox answer production clients (a test deployment)."""
+    s = Server(
+        tmp_path_factory.mktemp("test-deployment") / "data",
+        env={"PASSERELLE_SANDBOX_SERVE_PRODUCTION_CLIENTS_IN_TEST_DEPLOYMENT": "true"},
+    ).start()
+    yield s
+    s.stop()
+
+
+def test_production_clients_are_refused_without_a_real_itsme(server):
+    """Issue 5, defect 1: fail closed. No real itsme is configured on the shared server, so a
+    production client gets a page that says why, whose link carries unauthorized_client back."""
+    health = requests.get(f"{server.base}/healthz", timeout=10).json()
+    assert health["mode"] == "sandbox-only"
+    assert "Mode:          sandbox-only" in server.stdout_line("Mode:")
+    client = server.add_client(unique("Bank"), account="production", redirect_uris=(BANK_CALLBACK,))
+    rp = RelyingParty(server, client, scope="openid name", redirect_uri=BANK_CALLBACK)
+    browser = Browser(stop_at=BANK_CALLBACK)
+    r = browser.get(rp.authorization_url())
+    assert r.status_code == 403
+    assert "Location" not in r.headers
+    assert r.headers["Content-Type"].startswith("text/html")
+    page = Page(r.text)
+    assert "itsme" in page.text
+    back = next(a["href"] for a in page.links if a.get("href", "").startswith(BANK_CALLBACK))
+    params = query(back)
+    assert params["error"] == "unauthorized_client"
+    assert params["state"] == rp.state
+    assert params["iss"] == server.issuer
+
+
+def test_production_client_needs_a_grant_for_protected_scopes(test_deployment):
+    server = test_deployment
+    health = requests.get(f"{server.base}/healthz", timeout=10).json()
+    assert health["mode"] == "test-deployment"
     client = server.add_client(unique("Bank"), account="production", redirect_uris=(BANK_CALLBACK,))
     assert client["account"] == "production"
     rp = RelyingParty(server, client, scope="openid name nin", redirect_uri=BANK_CALLBACK)
@@ -191,7 +248,7 @@ def test_production_client_needs_a_grant_for_protected_scopes(server):
 
     result = login(RelyingParty(server, client, scope="openid name nin", redirect_uri=BANK_CALLBACK), BE, Browser(stop_at=BANK_CALLBACK))
     assert result.userinfo["nin"] == "85073001744"
-    # No real itsme is configured here, so the sandbox answered: the tokens say so.
+    # A test deployment: the sandbox answered, and the tokens say so.
     assert result.id_claims["sandbox"] is True, "made-up people are marked, whatever the client's account"
 
     # Other protected scopes stay refused.

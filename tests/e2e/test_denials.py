@@ -128,6 +128,18 @@ def test_wrong_code_three_times(server, sandbox_client, by_behaviour):
     assert not Page(last.text).forms, "after three wrong codes the app asks no more"
     assert_denied(server, rp, browser.wait_for_rp(waiting), "three times")
 
+    # Issue 5, defect 4: the account is blocked, not just that login. A new login ends at once,
+    # even before a code can be tried, until the operator unblocks the person.
+    rp = RelyingParty(server, sandbox_client, scope=AUTHENTICATION)
+    browser = Browser()
+    result = browser.submit_phone(browser.open(rp.authorization_url()), persona["phone_number"])
+    assert_denied(server, rp, browser.wait_for_rp(result), "three times")
+    out = server.cli("sandbox", "unblock", persona["phone_number"].replace("+", "00")).stdout
+    assert "unblocked" in out
+    rp, browser, waiting, app_url = start_manual(server, sandbox_client, persona, AUTHENTICATION)
+    assert 'class="ok"' in app_submit(Browser().http, app_url, persona["code"], "approve").text
+    assert "code" in query(browser.wait_for_rp(waiting))
+
 
 def test_cancel_on_the_phone_page(server, sandbox_client):
     rp = RelyingParty(server, sandbox_client)

@@ -3,25 +3,12 @@ server (e.g. postgres://postgres@127.0.0.1:5432); each run gets a database of it
 
 import os
 import secrets
-import subprocess
-from urllib.parse import urlsplit
 
 import pytest
 
-from harness import ALL_SCOPES, AUTHENTICATION, RelyingParty, Server, authorize, login, query
-
-BASE_URL = os.environ.get("PASSERELLE_TEST_POSTGRES", "").rstrip("/")
+from harness import ALL_SCOPES, AUTHENTICATION, POSTGRES as BASE_URL, RelyingParty, Server, authorize, login, pg_command, query
 
 pytestmark = pytest.mark.skipif(not BASE_URL, reason="set PASSERELLE_TEST_POSTGRES=postgres://USER@HOST:PORT to run")
-
-
-def pg_command(tool: str, name: str) -> None:
-    u = urlsplit(BASE_URL)
-    env = dict(os.environ)
-    if u.password:
-        env["PGPASSWORD"] = u.password
-    args = [tool, "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres", name]
-    subprocess.run(args, check=True, env=env, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")

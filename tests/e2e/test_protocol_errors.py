@@ -1,6 +1,9 @@
 """Requests a careless or hostile client could make: what the authorization, token and userinfo
 endpoints answer."""
 
+import threading
+import time
+
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuthError
@@ -69,6 +72,9 @@ def test_wrong_code_verifier_is_invalid_grant(server, sandbox_client):
 def test_reused_code_is_invalid_grant_and_revokes_its_tokens(server, sandbox_client):
     rp = RelyingParty(server, sandbox_client)
     result = login(rp, BE)
+    # Within half a second of the redemption a second presentation counts as part of the race
+    # for the code (a double submit) and revokes nothing; after that it is a replay.
+    time.sleep(0.6)
     with pytest.raises(OAuthError) as e:
         rp.redeem(result.callback)
     assert e.value.error == "invalid_grant"
@@ -145,3 +151,39 @@ def test_login_finished_in_another_browser_is_refused(server, sandbox_client):
     result = other.open(wait_url)
     assert not isinstance(result, str), "a stranger's browser must not receive the code"
     assert result.status_code == 400
+
+
+def test_one_code_presented_twenty_times_at_once_has_one_winner_that_keeps_its_tokens(server, sandbox_client):
+    """Issue 5, defect 3, black-box: 20 threads present one code at the same moment, 5 rounds."""
+    userinfo = server.discovery["userinfo_endpoint"]
+    auth = (sandbox_client["client_id"], sandbox_client["client_secret"])
+    for round_ in range(5):
+        rp = RelyingParty(server, sandbox_client, scope=AUTHENTICATION)
+        callback = authorize(rp, BE)
+        form = {"grant_type": "authorization_code", "code": query(callback)["code"], "redirect_uri": RP_CALLBACK, "code_verifier": rp.verifier}
+        barrier = threading.Barrier(20)
+        answers = [None] * 20
+
+        def present(i):
+            barrier.wait()
+            answers[i] = requests.post(rp.meta["token_endpoint"], data=form, auth=auth, timeout=30)
+
+        threads = [threading.Thread(target=present, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [a for a in answers if a.status_code == 200]
+        assert len(winners) == 1, f"round {round_}: {[a.status_code for a in answers]}"
+        for a in answers:
+            if a.status_code != 200:
+                assert a.status_code == 400 and a.json()["error"] == "invalid_grant"
+        token = winners[0].json()["access_token"]
+        r = requests.get(userinfo, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200, f"round {round_}: the winner keeps working tokens"
+    # A replay after the race revokes the last winner's tokens.
+    time.sleep(0.6)
+    r = requests.post(rp.meta["token_endpoint"], data=form, auth=auth, timeout=30)
+    assert r.json()["error"] == "invalid_grant"
+    r = requests.get(userinfo, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 401

@@ -46,7 +46,7 @@ pub enum Rejection {
     Refused,
     /// Nobody answered in the app before the deadline.
     TimedOut,
-    /// The wrong itsme code was entered three times.
+    /// The wrong itsme code was entered three times: the person's account is blocked.
     WrongCode,
     /// The person cancelled on the scheme's phone page.
     Cancelled,
@@ -78,14 +78,15 @@ impl Rejection {
             Rejection::Refused => "The user refused the request in the itsme app.",
             Rejection::TimedOut => "The user did not answer in the itsme app in time (timeout).",
             Rejection::WrongCode => {
-                "The wrong itsme code was entered three times; the action was blocked."
+                "The wrong itsme code was entered three times; the person's itsme account is blocked."
             }
             Rejection::Cancelled => "The user cancelled on the itsme page.",
         }
     }
 }
 
-/// How many wrong codes end an action.
+/// How many wrong codes in a row block a person's itsme account (counted per account, across
+/// actions, by the caller's store: see [`ActionEvent::AccountBlocked`]).
 pub const MAX_CODE_ATTEMPTS: u32 = 3;
 
 /// Where an action stands. Times are Unix seconds.
@@ -93,7 +94,8 @@ pub const MAX_CODE_ATTEMPTS: u32 = 3;
 pub enum ActionState {
     /// The phone page is shown; nobody is identified yet.
     AwaitingPhone,
-    /// The app shows the action; `attempts` wrong codes so far.
+    /// The app shows the action; `attempts` wrong codes typed for it so far (the account's own
+    /// count, which decides the blocking, is kept by the caller).
     AwaitingApp { deadline: i64, attempts: u32 },
     /// Approved with the right code: the client may get an authorization code.
     Approved,
@@ -121,8 +123,12 @@ pub enum ActionEvent {
         behaviour: Behaviour,
         app_timeout_secs: i64,
     },
-    /// A code was entered in the app.
+    /// A code was entered in the app and checked against the person's account: `correct` only
+    /// when the account accepted it (it was right and the account is not blocked).
     CodeEntered { correct: bool },
+    /// The person's account is blocked (this attempt was its third wrong code in a row, or it
+    /// was blocked already): the action ends as after three wrong codes.
+    AccountBlocked,
     /// "Refuse" was pressed in the app.
     RefusePressed,
     /// "Cancel" was pressed on the phone page.
@@ -192,16 +198,16 @@ pub fn advance(
         (AwaitingPhone, CancelPressed) => decided(Rejected(Rejection::Cancelled)),
         (_, PhoneSubmitted { .. } | CancelPressed) => Err(FlowError::NotAwaitingPhone),
         (AwaitingApp { .. }, CodeEntered { correct: true }) => decided(Approved),
-        (AwaitingApp { deadline, attempts }, CodeEntered { correct: false }) => {
-            let attempts = attempts + 1;
-            if attempts >= MAX_CODE_ATTEMPTS {
-                decided(Rejected(Rejection::WrongCode))
-            } else {
-                Ok((AwaitingApp { deadline, attempts }, vec![]))
-            }
-        }
+        (AwaitingApp { deadline, attempts }, CodeEntered { correct: false }) => Ok((
+            AwaitingApp {
+                deadline,
+                attempts: attempts.saturating_add(1),
+            },
+            vec![],
+        )),
+        (AwaitingApp { .. }, AccountBlocked) => decided(Rejected(Rejection::WrongCode)),
         (AwaitingApp { .. }, RefusePressed) => decided(Rejected(Rejection::Refused)),
-        (_, CodeEntered { .. } | RefusePressed) => Err(FlowError::NotAwaitingApp),
+        (_, CodeEntered { .. } | RefusePressed | AccountBlocked) => Err(FlowError::NotAwaitingApp),
         (s, Observed) => Ok((s, vec![])),
         (Approved, CodeRedeemed) => Ok((Redeemed, vec![])),
         (_, CodeRedeemed) => Err(FlowError::NotApproved),
@@ -245,19 +251,30 @@ mod tests {
     }
 
     #[test]
-    fn three_wrong_codes_block() {
+    fn wrong_codes_are_counted_and_a_blocked_account_ends_the_action() {
         let mut s = submitted(Behaviour::Manual);
-        for _ in 0..2 {
+        for n in 1..=5 {
             s = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 1)
                 .expect("ok")
                 .0;
-            assert!(!s.is_decided());
+            assert_eq!(
+                s,
+                ActionState::AwaitingApp {
+                    deadline: T0 + 120,
+                    attempts: n
+                },
+                "the action only counts; the account decides"
+            );
         }
-        let (s, fx) = advance(s, ActionEvent::CodeEntered { correct: false }, T0 + 2).expect("ok");
+        let (s, fx) = advance(s, ActionEvent::AccountBlocked, T0 + 2).expect("ok");
         assert_eq!(s, ActionState::Rejected(Rejection::WrongCode));
         assert_eq!(fx, vec![Effect::WakeWaiters]);
         assert_eq!(
             advance(s, ActionEvent::CodeEntered { correct: true }, T0 + 3),
+            Err(FlowError::NotAwaitingApp)
+        );
+        assert_eq!(
+            advance(s, ActionEvent::AccountBlocked, T0 + 3),
             Err(FlowError::NotAwaitingApp)
         );
     }

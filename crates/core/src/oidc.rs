@@ -78,6 +78,46 @@ impl OAuthError {
     }
 }
 
+/// Why request parameters were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamError {
+    /// A parameter appears more than once (RFC 6749 §3.1).
+    Repeated(String),
+    /// A name or value holds a NUL character, which no parameter of ours carries and the
+    /// database cannot store.
+    Nul(String),
+}
+
+impl ParamError {
+    /// The parameter's name, cut to 40 characters and without NULs, for a message.
+    pub fn name(&self) -> String {
+        let (ParamError::Repeated(n) | ParamError::Nul(n)) = self;
+        n.chars().filter(|c| *c != '\0').take(40).collect()
+    }
+
+    /// The translation key of the page that explains it (`error-repeated-parameter`,
+    /// `error-nul-parameter`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            ParamError::Repeated(_) => "error-repeated-parameter",
+            ParamError::Nul(_) => "error-nul-parameter",
+        }
+    }
+}
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamError::Repeated(_) => {
+                write!(f, "the parameter {} appears more than once", self.name())
+            }
+            ParamError::Nul(_) => {
+                write!(f, "the parameter {} contains a NUL character", self.name())
+            }
+        }
+    }
+}
+
 /// Request parameters as received, each name at most once (RFC 6749 §3.1: "Request and
 /// response parameters MUST NOT be included more than once").
 #[derive(Debug, Clone, Default)]
@@ -86,17 +126,22 @@ pub struct Params {
 }
 
 impl Params {
-    /// Builds from decoded pairs; empty values count as absent (RFC 6749 §3.1). Fails with the
-    /// name of the first repeated parameter.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Params, String> {
+    /// Builds from decoded pairs; empty values count as absent (RFC 6749 §3.1). Fails on the
+    /// first repeated parameter, or the first one holding a NUL character.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Params, ParamError> {
         let mut out: Vec<(String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {
+            if k.contains('\0') || v.contains('\0') {
+                return Err(ParamError::Nul(k));
+            }
             if v.is_empty() {
                 continue;
             }
             if !seen.insert(k.clone()) {
-                return Err(k);
+                return Err(ParamError::Repeated(k));
             }
             out.push((k, v));
         }
@@ -523,7 +568,15 @@ mod tests {
             ("a".to_string(), "1".to_string()),
             ("a".to_string(), "2".to_string()),
         ];
-        assert_eq!(Params::from_pairs(pairs).err().as_deref(), Some("a"));
+        assert_eq!(
+            Params::from_pairs(pairs).err(),
+            Some(ParamError::Repeated("a".into()))
+        );
+        let nul = vec![("state".to_string(), "a\0b".to_string())];
+        assert_eq!(
+            Params::from_pairs(nul).err(),
+            Some(ParamError::Nul("state".into()))
+        );
     }
 
     #[test]

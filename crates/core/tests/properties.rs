@@ -49,7 +49,7 @@ proptest! {
     }
 
     #[test]
-    fn the_app_state_machine_never_panics_and_stays_decided(events in proptest::collection::vec(0u8..6, 0..12), t in 0i64..500) {
+    fn the_app_state_machine_never_panics_and_stays_decided(events in proptest::collection::vec(0u8..7, 0..12), t in 0i64..500) {
         let mut state = ActionState::AwaitingPhone;
         let mut now = 1_000;
         for e in events {
@@ -59,6 +59,7 @@ proptest! {
                 2 => ActionEvent::CodeEntered { correct: false },
                 3 => ActionEvent::RefusePressed,
                 4 => ActionEvent::Observed,
+                5 => ActionEvent::AccountBlocked,
                 _ => ActionEvent::CodeRedeemed,
             };
             now += t % 60;

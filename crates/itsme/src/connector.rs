@@ -8,6 +8,7 @@ use passerelle_jose::{Claims, DecryptionKey, EncAlg, PublicKeys, SigAlg, Signing
 use serde_json::{Value, json};
 
 use crate::claims;
+use crate::metrics::{OutcomeCounters, UpstreamCounters, UpstreamEndpoint};
 
 /// Where the scheme wants the claims delivered. itsme recommends the ID token, which saves the
 /// userinfo call and two RSA operations per login.
@@ -47,6 +48,9 @@ pub struct ConnectorConfig {
     pub request_encryption: EncAlg,
     /// Send the RP's display name in the request object (the sandbox shows it in the app).
     pub send_client_name: bool,
+    /// Where the connector counts its calls to the scheme, by endpoint and outcome
+    /// (`UpstreamCounters::default()` counts nothing).
+    pub counters: UpstreamCounters,
 }
 
 /// A failure talking to the scheme. `Unavailable` is the scheme's or the network's fault and
@@ -157,29 +161,39 @@ impl Connector {
     async fn endpoints(&self) -> Result<&Endpoints, ConnectorError> {
         self.endpoints
             .get_or_try_init(|| async {
-                let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
-                let doc: Value = self.get_json(&url).await?;
-                let field = |k: &str| {
-                    doc.get(k)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .ok_or_else(|| protocol(format!("discovery has no {k}")))
-                };
-                if field("issuer")? != self.config.issuer {
-                    return Err(protocol(
-                        "discovery issuer does not match the configured issuer",
-                    ));
-                }
-                let token = field("token_endpoint")?;
-                Ok(Endpoints {
-                    authorization: field("authorization_endpoint")?,
-                    userinfo: field("userinfo_endpoint")?,
-                    jwks: field("jwks_uri")?,
-                    token_audience: token.clone(),
-                    token,
-                })
+                let discovered = self.discover().await;
+                self.config
+                    .counters
+                    .of(UpstreamEndpoint::Discovery)
+                    .count(&discovered);
+                discovered
             })
             .await
+    }
+
+    /// Reads the scheme's discovery document (OIDC Discovery §4).
+    async fn discover(&self) -> Result<Endpoints, ConnectorError> {
+        let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
+        let doc: Value = self.get_json(&url).await?;
+        let field = |k: &str| {
+            doc.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| protocol(format!("discovery has no {k}")))
+        };
+        if field("issuer")? != self.config.issuer {
+            return Err(protocol(
+                "discovery issuer does not match the configured issuer",
+            ));
+        }
+        let token = field("token_endpoint")?;
+        Ok(Endpoints {
+            authorization: field("authorization_endpoint")?,
+            userinfo: field("userinfo_endpoint")?,
+            jwks: field("jwks_uri")?,
+            token_audience: token.clone(),
+            token,
+        })
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, ConnectorError> {
@@ -201,8 +215,16 @@ impl Connector {
             }
         }
         let url = self.endpoints().await?.jwks.clone();
-        let doc = self.get_json(&url).await?;
-        let keys = PublicKeys::from_jwks_json(&doc.to_string()).map_err(protocol)?;
+        let fetched = async {
+            let doc = self.get_json(&url).await?;
+            PublicKeys::from_jwks_json(&doc.to_string()).map_err(protocol)
+        }
+        .await;
+        self.config
+            .counters
+            .of(UpstreamEndpoint::Jwks)
+            .count(&fetched);
+        let keys = fetched?;
         if let Ok(mut guard) = self.scheme_keys.write() {
             *guard = Some(CachedKeys {
                 keys: keys.clone(),
@@ -312,10 +334,47 @@ impl Connector {
             ),
             ("client_assertion", &assertion),
         ];
+        let exchanged = self
+            .exchange_code(&endpoints.token, &form, nonce, now)
+            .await;
+        self.config
+            .counters
+            .of(UpstreamEndpoint::Token)
+            .count(&exchanged);
+        let (mut claims, sub, access_token) = exchanged?;
+        if let Some(access_token) = access_token {
+            let answered = async {
+                let userinfo = self.userinfo(&endpoints.userinfo, &access_token).await?;
+                if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
+                    return Err(protocol("userinfo sub differs from the ID token's"));
+                }
+                Ok(userinfo)
+            }
+            .await;
+            self.config
+                .counters
+                .of(UpstreamEndpoint::Userinfo)
+                .count(&answered);
+            for (k, v) in answered? {
+                claims.entry(k).or_insert(v);
+            }
+        }
+        Ok(SchemeIdentity { sub, claims })
+    }
+
+    /// The token request and the checks of its answer: the verified ID token's claims, its `sub`,
+    /// and the access token when claims come from userinfo.
+    async fn exchange_code(
+        &self,
+        token_endpoint: &str,
+        form: &[(&str, &str)],
+        nonce: &str,
+        now: i64,
+    ) -> Result<(Claims, String, Option<String>), ConnectorError> {
         let resp = self
             .http
-            .post(&endpoints.token)
-            .form(&form)
+            .post(token_endpoint)
+            .form(form)
             .send()
             .await
             .map_err(unavailable)?;
@@ -343,7 +402,7 @@ impl Connector {
             .get("id_token")
             .and_then(Value::as_str)
             .ok_or_else(|| protocol("the token response has no id_token"))?;
-        let mut claims = self.open_nested(id_token).await?;
+        let claims = self.open_nested(id_token).await?;
         self.check_id_token(&claims, nonce, now)?;
         let sub = claims
             .get("sub")
@@ -351,20 +410,16 @@ impl Connector {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| protocol("the ID token has no sub"))?
             .to_string();
-        if self.config.claims_delivery == ClaimsDelivery::Userinfo {
-            let access_token = body
+        let access_token = if self.config.claims_delivery == ClaimsDelivery::Userinfo {
+            let at = body
                 .get("access_token")
                 .and_then(Value::as_str)
                 .ok_or_else(|| protocol("the token response has no access_token"))?;
-            let userinfo = self.userinfo(&endpoints.userinfo, access_token).await?;
-            if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
-                return Err(protocol("userinfo sub differs from the ID token's"));
-            }
-            for (k, v) in userinfo {
-                claims.entry(k).or_insert(v);
-            }
-        }
-        Ok(SchemeIdentity { sub, claims })
+            Some(at.to_string())
+        } else {
+            None
+        };
+        Ok((claims, sub, access_token))
     }
 
     async fn userinfo(&self, url: &str, access_token: &str) -> Result<Claims, ConnectorError> {
@@ -411,8 +466,10 @@ impl Connector {
         if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
             return Err(protocol("the ID token's iss is not the scheme's issuer"));
         }
-        if !passerelle_jose::audience_is_one_of(claims, &[&self.config.client_id]) {
-            return Err(protocol("the ID token is not addressed to Passerelle"));
+        if !passerelle_jose::audience_is_only(claims, &self.config.client_id) {
+            return Err(protocol(
+                "the ID token is not addressed to Passerelle alone",
+            ));
         }
         match claims.get("exp").and_then(Value::as_i64) {
             Some(exp) if exp + SKEW > now => {}
@@ -468,6 +525,8 @@ pub struct JwksCache {
     entries: std::sync::Mutex<
         std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<CacheEntry>>>>,
     >,
+    /// Fetches (not cache hits), by outcome.
+    fetches: OutcomeCounters,
 }
 
 #[derive(Debug)]
@@ -477,6 +536,14 @@ struct CacheEntry {
 }
 
 impl JwksCache {
+    /// A cache that counts its fetches in `fetches` (`Default` counts nothing).
+    pub fn with_counters(fetches: OutcomeCounters) -> JwksCache {
+        JwksCache {
+            fetches,
+            ..JwksCache::default()
+        }
+    }
+
     /// The keys at `url`, fetching them when not cached, stale, or when `kid` is new (rotation).
     pub async fn get(&self, url: &str, kid: Option<&str>) -> Result<PublicKeys, ConnectorError> {
         let slot = {
@@ -504,7 +571,9 @@ impl JwksCache {
                 return c.keys.clone().map_err(ConnectorError::Unavailable);
             }
         }
-        let keys = fetch_jwks(url).await.map_err(|e| e.to_string());
+        let fetched = fetch_jwks(url).await;
+        self.fetches.count(&fetched);
+        let keys = fetched.map_err(|e| e.to_string());
         *entry = Some(CacheEntry {
             keys: keys.clone(),
             fetched: Instant::now(),

@@ -8,6 +8,7 @@
 
 pub mod claims;
 mod connector;
+pub mod metrics;
 
 pub use connector::{
     ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, JwksCache,

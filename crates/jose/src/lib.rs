@@ -287,6 +287,20 @@ pub fn decrypt(token: &str, keys: &[&DecryptionKey]) -> Result<Vec<u8>, JoseErro
     ) {
         return Err(JoseError::AlgorithmNotAccepted(enc.to_string()));
     }
+    // josekit inflates a `zip: DEF` plaintext without any bound (RFC 7516 §4.1.3), and anyone
+    // can encrypt to a public key: a few KiB would become as many MiB. Nobody here compresses.
+    if let Some(zip) = header.get("zip") {
+        return Err(JoseError::AlgorithmNotAccepted(format!("zip {zip}")));
+    }
+    // The IV is 128 bits for AES-CBC-HMAC and 96 bits for AES-GCM (RFC 7518 §5.2.2, §5.3).
+    // josekit hands any length to OpenSSL's Rust binding, which panics on a shorter IV or none.
+    let iv_len = if enc.ends_with("GCM") { 12 } else { 16 };
+    let iv = token.split('.').nth(2).unwrap_or_default();
+    if URL_SAFE_NO_PAD.decode(iv).map(|iv| iv.len()).ok() != Some(iv_len) {
+        return Err(JoseError::Malformed(format!(
+            "the IV of {enc} must be {iv_len} bytes"
+        )));
+    }
     let kid = header.get("kid").and_then(Value::as_str);
     let key = match kid {
         Some(kid) => keys.iter().find(|k| k.kid == kid),
@@ -515,14 +529,26 @@ pub fn jwks_json<'a>(keys: impl IntoIterator<Item = &'a Jwk>) -> Value {
     serde_json::json!({ "keys": keys })
 }
 
-/// Whether a JWT's `aud` (a string or an array, RFC 7519 §4.1.3) names one of `accepted`.
-pub fn audience_is_one_of(claims: &Claims, accepted: &[&str]) -> bool {
+/// Whether a JWT's `aud` is a single string equal to one of `accepted`. An array is refused
+/// even when it holds an accepted value: a token whose audience was chosen by someone else (the
+/// audience-injection attack on client assertions, OpenID Foundation advisory of 2025 and RFC
+/// 7523bis) often carries several, and a token meant for us names us alone.
+pub fn audience_is(claims: &Claims, accepted: &[&str]) -> bool {
     match claims.get("aud") {
         Some(Value::String(a)) => accepted.contains(&a.as_str()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|a| accepted.contains(&a)),
+        _ => false,
+    }
+}
+
+/// Whether an ID token is addressed to `client_id` alone: `aud` is that string, or an array
+/// holding only it (OIDC Core §3.1.3.7: reject an ID token with audiences the client does not
+/// trust).
+pub fn audience_is_only(claims: &Claims, client_id: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == client_id,
+        Some(Value::Array(list)) => {
+            list.len() == 1 && list.first().and_then(Value::as_str) == Some(client_id)
+        }
         _ => false,
     }
 }
@@ -588,6 +614,85 @@ mod tests {
         let token = josekit::jws::serialize_compact(&payload, &header, &signer).expect("sign");
         assert!(peek_header(&token).expect("header").get("kid").is_none());
         assert!(keys.verify(&token, &[SigAlg::Rs256]).is_ok());
+    }
+
+    /// A nested JWT encrypted to a fresh key, with its five segments.
+    fn encrypted_to(dec: &DecryptionKey) -> Vec<String> {
+        let (sig, _) = SigningKey::generate(SigAlg::Es256).expect("key");
+        let jws = sig.sign(&Claims::new(), Some("JWT")).expect("sign");
+        let recipient = PublicKeys::from_jwks(vec![dec.public_jwk().clone()]);
+        let jwe = recipient
+            .encrypt(jws.as_bytes(), EncAlg::RsaOaep256)
+            .expect("encrypt");
+        jwe.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_jwe_whose_iv_does_not_fit_is_refused_without_a_panic() {
+        // Found by fuzz/ (target jose_tokens, fuzz/regressions/jose_tokens/iv-*): OpenSSL's Rust
+        // binding panicked on a short or empty IV, before the tag was checked.
+        let (dec, _) = DecryptionKey::generate().expect("key");
+        let mut parts = encrypted_to(&dec);
+        assert!(decrypt(&parts.join("."), &[&dec]).is_ok());
+        for iv in ["", "AAA", "AAAAAAAAAAAAAAAAAAAAAAA"] {
+            parts[2] = iv.to_string();
+            assert!(
+                matches!(
+                    decrypt(&parts.join("."), &[&dec]),
+                    Err(JoseError::Malformed(_))
+                ),
+                "IV {iv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_compressed_jwe_is_refused_before_it_is_inflated() {
+        // Found while writing fuzz/ (target jose_tokens, fuzz/regressions/jose_tokens/zip-*):
+        // josekit inflated `zip: DEF` without a bound, so 1 MiB arrived in a 2 KiB token.
+        let (dec, _) = DecryptionKey::generate().expect("key");
+        let encrypter = RSA_OAEP_256
+            .encrypter_from_jwk(&without_alg(dec.public_jwk()))
+            .expect("encrypter");
+        let mut header = JweHeader::new();
+        header.set_content_encryption(CONTENT_ENCRYPTION);
+        header.set_compression("DEF");
+        header.set_key_id(dec.kid());
+        let bomb = vec![b'A'; 1 << 20];
+        let jwe = josekit::jwe::serialize_compact(&bomb, &header, &encrypter).expect("encrypt");
+        assert!(jwe.len() < 4096, "1 MiB deflates to {} bytes", jwe.len());
+        assert!(matches!(
+            decrypt(&jwe, &[&dec]),
+            Err(JoseError::AlgorithmNotAccepted(_))
+        ));
+    }
+
+    #[test]
+    fn audiences_must_be_one_string() {
+        let with = |aud: Value| {
+            let mut c = Claims::new();
+            c.insert("aud".into(), aud);
+            c
+        };
+        let issuer = "https://id.example/auth/open";
+        assert!(audience_is(&with(Value::from(issuer)), &[issuer]));
+        assert!(!audience_is(&with(serde_json::json!([issuer])), &[issuer]));
+        assert!(!audience_is(
+            &with(serde_json::json!([issuer, "https://other.example"])),
+            &[issuer]
+        ));
+        assert!(!audience_is(
+            &with(Value::from("https://other.example")),
+            &[issuer]
+        ));
+        assert!(!audience_is(&Claims::new(), &[issuer]));
+        assert!(audience_is_only(&with(Value::from("rp")), "rp"));
+        assert!(audience_is_only(&with(serde_json::json!(["rp"])), "rp"));
+        assert!(!audience_is_only(
+            &with(serde_json::json!(["rp", "evil"])),
+            "rp"
+        ));
+        assert!(!audience_is_only(&with(serde_json::json!([])), "rp"));
     }
 
     #[test]

@@ -15,15 +15,21 @@ use axum::routing::get;
 use passerelle_core::scopes::Service;
 use passerelle_itsme::{ClaimsDelivery, Connector, ConnectorConfig, Endpoints};
 use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
+use passerelle_limits::{ClientIp, LimitSettings, Limits};
 use passerelle_sandbox::{Personas, Sandbox, SandboxClient};
 use passerelle_store::{Clock, Store};
-use passerelle_web::{Broker, Lifetimes, OpKeys};
+use passerelle_web::{Broker, Deployment, Lifetimes, Metrics, OpKeys};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, ItsmeConfig};
+use crate::config::{Config, ItsmeConfig, Secret};
+
+/// The OpenAPI 3.1 description of every JSON endpoint, written by hand; `tests/openapi.rs` keeps
+/// it true. Served at `/openapi.json` by [`openapi_document`].
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The sandbox's client id for the embedded connector, and its service codes.
 pub const EMBEDDED_CLIENT_ID: &str = "passerelle";
@@ -38,9 +44,23 @@ pub struct Settings {
     /// The personas file's text; `None` for the built-in personas.
     pub personas: Option<String>,
     pub app_timeout_seconds: i64,
+    /// How long three wrong codes block a sandbox account (0: until unblocked).
+    pub account_block_seconds: i64,
+    /// Requests per minute per source address and per client (0: off).
+    pub rate_limits: LimitSettings,
+    /// The header a trusted proxy puts the client's address in (`X-Forwarded-For`); `None`:
+    /// the TCP peer.
+    pub client_ip_header: Option<String>,
+    /// How long audit events are kept.
+    pub audit_retention_days: i64,
     pub sandbox_claims_delivery: ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
+    /// Let the sandbox answer production clients while no real itsme is configured (a test
+    /// deployment only; refused by the configuration when `itsme` is set).
+    pub serve_production_clients_in_test_deployment: bool,
     pub lifetimes: Lifetimes,
+    /// The bearer token that opens `/metrics` on the main listener; `None`: 404 there.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Settings {
@@ -57,9 +77,16 @@ impl Settings {
             public_url: c.public_url.clone(),
             personas,
             app_timeout_seconds: c.app_timeout_seconds,
+            account_block_seconds: c.account_block_seconds,
+            rate_limits: c.rate_limits,
+            client_ip_header: c.client_ip_header.clone(),
+            audit_retention_days: c.audit_retention_days,
             sandbox_claims_delivery: c.sandbox_claims_delivery,
             itsme: c.itsme.clone(),
-            lifetimes: Lifetimes::default(),
+            serve_production_clients_in_test_deployment: c
+                .serve_production_clients_in_test_deployment,
+            lifetimes: c.lifetimes,
+            metrics_token: c.metrics_token.clone(),
         })
     }
 }
@@ -138,10 +165,17 @@ pub struct App {
     pub issuer: String,
     pub sandbox_issuer: String,
     pub persona_count: usize,
-    pub has_real_itsme: bool,
+    /// Who answers production clients.
+    pub deployment: Deployment,
     pub lifetimes: Lifetimes,
     /// The PostgreSQL `LISTEN` task, if any; stopped with the server.
     pub listener: Option<tokio::task::JoinHandle<()>>,
+    /// This application's metrics (its own recorder), also served by the metrics listener.
+    pub metrics: Arc<Metrics>,
+    /// The rate limits (housekeeping forgets their idle keys).
+    pub limits: Arc<Limits>,
+    /// How long audit events are kept, in days.
+    pub audit_retention_days: i64,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -189,7 +223,7 @@ pub async fn build(
         connector_enc.public_jwk().clone(),
     ]);
 
-    let sandbox = Arc::new(Sandbox::new(
+    let mut sandbox = Sandbox::new(
         store.clone(),
         clock.clone(),
         sandbox_issuer.clone(),
@@ -208,7 +242,17 @@ pub async fn build(
             ],
         }],
         settings.app_timeout_seconds,
-    ));
+    );
+    sandbox.account_block_secs = settings.account_block_seconds;
+    // This application's own recorder: nothing global, so many applications can share a process.
+    let metrics = Arc::new(Metrics::new().context("cannot set up the metrics")?);
+    let limits = Arc::new(
+        Limits::new(settings.rate_limits).with_counters(|limit| metrics.rate_limited(limit)),
+    );
+    let audit_secret = secret(&store, "audit-secret", now).await?;
+    sandbox.audit_secret = audit_secret.clone();
+    sandbox.limits = limits.clone();
+    let sandbox = Arc::new(sandbox);
     let persona_count = sandbox.personas.all().len();
     // With PostgreSQL, decisions taken on other nodes wake this node's waiting pages at once.
     let listener = {
@@ -236,6 +280,7 @@ pub async fn build(
             claims_delivery: settings.sandbox_claims_delivery,
             request_encryption: EncAlg::RsaOaep256,
             send_client_name: true,
+            counters: metrics.upstream("sandbox"),
         },
         // Each connector owns its parsed keys; both use the same stored connector keys.
         signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?,
@@ -254,10 +299,19 @@ pub async fn build(
                 claims_delivery: it.claims_delivery,
                 request_encryption: EncAlg::RsaOaep256,
                 send_client_name: false,
+                counters: metrics.upstream("production"),
             },
             connector_sig,
             vec![connector_enc],
         )?)),
+    };
+    let deployment = match (
+        &production_connector,
+        settings.serve_production_clients_in_test_deployment,
+    ) {
+        (Some(_), _) => Deployment::Itsme,
+        (None, true) => Deployment::TestDeployment,
+        (None, false) => Deployment::SandboxOnly,
     };
     let broker = Arc::new(Broker {
         store: store.clone(),
@@ -265,23 +319,29 @@ pub async fn build(
         issuer: issuer.clone(),
         keys,
         pairwise_secret: secret(&store, "pairwise-secret", now).await?,
+        audit_secret,
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
-        client_jwks: Default::default(),
-        metrics: Default::default(),
+        deployment,
+        client_jwks: passerelle_itsme::JwksCache::with_counters(metrics.client_jwks()),
+        metrics: metrics.clone(),
+        limits: limits.clone(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });
     let router = Router::new()
         .route("/", get(landing))
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .with_state(Arc::new(Landing {
             issuer: issuer.clone(),
             sandbox: sandbox_issuer.clone(),
-            store: store.clone(),
-            broker: broker.clone(),
+            openapi: openapi_document(&public_url)?.into(),
         }))
+        .merge(crate::ops::router(crate::ops::OpsState::new(
+            store.clone(),
+            broker.clone(),
+            settings.metrics_token.as_ref().map(Secret::expose),
+        )))
         .nest("/auth/open", passerelle_web::router(broker))
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
         .layer(
@@ -303,11 +363,24 @@ pub async fn build(
                 .into_response()
         }))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // No response of ours is meant to be sniffed into another type.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
+        ))
         // No request lives longer than this, not even the waiting page's 20 s long poll.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ));
+        ))
+        // The address each request comes from, for the rate limits: the TCP peer, or the
+        // configured proxy header.
+        .layer(axum::middleware::from_fn_with_state(
+            settings.client_ip_header.clone().map(Arc::<str>::from),
+            client_ip,
+        ))
+        // Outermost, so the latency includes every layer above; still per route, after routing.
+        .layer(metrics.layer());
     Ok(App {
         router,
         store,
@@ -316,17 +389,47 @@ pub async fn build(
         issuer,
         sandbox_issuer,
         persona_count,
-        has_real_itsme: settings.itsme.is_some(),
+        deployment,
         lifetimes: settings.lifetimes,
         listener,
+        metrics,
+        limits,
+        audit_retention_days: settings.audit_retention_days,
     })
 }
 
 struct Landing {
     issuer: String,
     sandbox: String,
-    store: Store,
-    broker: Arc<Broker>,
+    /// [`OPENAPI`] for this instance, serialized once.
+    openapi: axum::body::Bytes,
+}
+
+/// [`OPENAPI`] with `servers[0].url` set to this instance's public URL and `info.version` to
+/// the running version.
+pub fn openapi_document(public_url: &str) -> anyhow::Result<String> {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(OPENAPI).context("openapi.json is not JSON")?;
+    let root = doc
+        .as_object_mut()
+        .context("openapi.json is not a JSON object")?;
+    root.insert(
+        "servers".into(),
+        serde_json::json!([{ "url": public_url, "description": "This instance." }]),
+    );
+    if let Some(info) = root.get_mut("info").and_then(|i| i.as_object_mut()) {
+        info.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    }
+    Ok(doc.to_string())
+}
+
+/// The OpenAPI document of the JSON endpoints (see [`OPENAPI`]).
+async fn openapi(State(l): State<Arc<Landing>>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        l.openapi.clone(),
+    )
+        .into_response()
 }
 
 /// The front page, for a person who opens the base URL: where things are and how to start.
@@ -357,51 +460,79 @@ point any OpenID Connect client at the issuer with PKCE (S256), and log in as on
 </body></html>"#,
         version = env!("CARGO_PKG_VERSION"),
     );
+    use axum::http::header;
+    // The same defences as the flow pages: not framed, no referrer, nothing loaded or posted.
     (
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ],
         body,
     )
         .into_response()
 }
 
-/// Counters in the Prometheus text format (per node; see `passerelle_web::Metrics`).
-async fn metrics(State(l): State<Arc<Landing>>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        l.broker.metrics.render(),
-    )
-        .into_response()
+/// The listeners [`serve`] serves on, bound by the caller (tests bind port 0): the main one, and
+/// optionally one that serves only `/metrics` (`metrics_listen`). A bare `TcpListener` converts
+/// into `Listeners` without a metrics listener.
+pub struct Listeners {
+    pub main: tokio::net::TcpListener,
+    pub metrics: Option<tokio::net::TcpListener>,
 }
 
-async fn health(State(l): State<Arc<Landing>>) -> Response {
-    match l.store.count_rows("keys").await {
-        Ok(_) => (StatusCode::OK, "ok").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+impl From<tokio::net::TcpListener> for Listeners {
+    fn from(main: tokio::net::TcpListener) -> Listeners {
+        Listeners {
+            main,
+            metrics: None,
         }
     }
 }
 
-/// Serves until `shutdown` completes; requests still running get five more seconds.
+/// Serves until `shutdown` completes; requests still running get five more seconds. The metrics
+/// listener, if any, stops with the main one.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners {
+        main: listener,
+        metrics: metrics_listener,
+    } = listeners.into();
+    let upkeep = tokio::spawn(crate::ops::upkeep(app.metrics.clone()));
     let notifications = app.listener;
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),
         app.lifetimes.code,
+        app.limits.clone(),
+        app.audit_retention_days,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
+    let service = app
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
+    });
+    let metrics_server = metrics_listener.map(|l| {
+        let mut stop = stop_rx.clone();
+        let router = crate::ops::metrics_router(app.metrics.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(l, router).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        })
     });
     let mut stop = stop_rx.clone();
     let grace = async move {
@@ -416,18 +547,71 @@ pub async fn serve(
     if let Some(n) = notifications {
         n.abort();
     }
+    upkeep.abort();
+    if let Some(m) = metrics_server {
+        // Its port is free once this returns (a restart may bind it again at once).
+        m.abort();
+        let _ = m.await;
+    }
     app.store.close().await;
     Ok(())
 }
 
+/// Puts the request's source address in its extensions (`ClientIp`), for the rate limits: the
+/// TCP peer, or, behind a trusted proxy, the last address of the configured header (the one the
+/// proxy itself added; those before it are the client's word). A request without either is
+/// limited as "unknown".
+async fn client_ip(
+    State(header): State<Option<Arc<str>>>,
+    mut req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let from_header = header.as_deref().and_then(|name| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|a| !a.is_empty())
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_string())
+    });
+    let ip = from_header.or(peer).unwrap_or_else(|| "unknown".into());
+    req.extensions_mut().insert(ClientIp(ip));
+    next.run(req).await
+}
+
 /// Deletes expired transactions, codes, tokens and the attributes they carry, every 30 seconds,
 /// and drops the attributes of codes that expired unredeemed.
-async fn housekeeping(store: Store, clock: Arc<dyn Clock>, code_lifetime: i64) {
+async fn housekeeping(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    code_lifetime: i64,
+    limits: Arc<Limits>,
+    audit_retention_days: i64,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
+        // Rate-limit keys whose budget is full again take no memory.
+        limits.forget_idle();
         let now = clock.now();
         if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        if let Err(e) = store
+            .delete_audit_before(now - audit_retention_days.saturating_mul(86_400))
+            .await
+        {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        // Blocks that ran out, and counts of wrong codes a day old, are forgotten.
+        if let Err(e) = store.forget_sandbox_accounts(now, now - 86_400).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         match store.delete_expired(now).await {

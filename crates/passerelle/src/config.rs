@@ -21,6 +21,30 @@ pub struct FileConfig {
     #[serde(default)]
     pub sandbox: SandboxFile,
     pub itsme: Option<ItsmeFile>,
+    /// Requests per minute per source address / client (0: off).
+    #[serde(default)]
+    pub rate_limits: RateLimitsFile,
+    /// The header a trusted proxy puts the client's address in, e.g. `X-Forwarded-For`.
+    pub client_ip_header: Option<String>,
+    #[serde(default)]
+    pub audit: AuditFile,
+    // Operations: metrics exposure and lifetimes (see `ops_config`).
+    /// A second listener that serves only `/metrics`, without authentication.
+    pub metrics_listen: Option<String>,
+    /// A bearer token that opens `/metrics` on the main listener.
+    pub metrics_token: Option<String>,
+    #[serde(default)]
+    pub lifetimes: LifetimesFile,
+}
+
+/// The `[lifetimes]` table, in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifetimesFile {
+    pub login_seconds: Option<i64>,
+    pub code_seconds: Option<i64>,
+    pub access_token_seconds: Option<i64>,
+    pub id_token_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +56,35 @@ pub struct SandboxFile {
     pub app_timeout_seconds: Option<i64>,
     /// Where the connector asks the sandbox for claims: `id_token` (default) or `userinfo`.
     pub claims_delivery: Option<String>,
+    /// For a test deployment only: while no real itsme is configured, let the sandbox answer
+    /// production clients (their ID tokens say `sandbox: true`). Off by default: production
+    /// clients are refused.
+    pub serve_production_clients_in_test_deployment: Option<bool>,
+    /// How long three wrong itsme codes in a row block a person's account, in seconds (default
+    /// 3600); 0 blocks it until `passerelle sandbox unblock PHONE`.
+    pub account_block_seconds: Option<i64>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// How long audit events are kept, in days (default 365).
+    pub retention_days: Option<i64>,
+}
+
+/// `[rate_limits]`: requests per minute; 0 turns a limit off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsFile {
+    pub authorize_per_ip: Option<u32>,
+    pub token_per_ip: Option<u32>,
+    pub token_per_client: Option<u32>,
+    pub userinfo_per_ip: Option<u32>,
+    pub sandbox_token_per_ip: Option<u32>,
+    pub sandbox_token_per_client: Option<u32>,
+    pub phone_per_ip: Option<u32>,
+    pub app_code_per_ip: Option<u32>,
 }
 
 /// A real itsme environment for production clients.
@@ -67,8 +120,44 @@ pub struct Config {
     pub log_json: bool,
     pub personas: Option<PathBuf>,
     pub app_timeout_seconds: i64,
+    /// `[sandbox] account_block_seconds`.
+    pub account_block_seconds: i64,
+    /// `[rate_limits]`.
+    pub rate_limits: passerelle_limits::LimitSettings,
+    /// `client_ip_header`.
+    pub client_ip_header: Option<String>,
+    /// `[audit] retention_days`.
+    pub audit_retention_days: i64,
     pub sandbox_claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub itsme: Option<ItsmeConfig>,
+    /// `[sandbox] serve_production_clients_in_test_deployment`.
+    pub serve_production_clients_in_test_deployment: bool,
+    // Operations (see `ops_config`).
+    /// Where to serve `/metrics` alone, without authentication (an operations network).
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token that opens `/metrics` on the main listener.
+    pub metrics_token: Option<Secret>,
+    pub lifetimes: passerelle_web::Lifetimes,
+}
+
+/// A secret from the configuration: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,20 +169,49 @@ pub struct ItsmeConfig {
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
 }
 
+#[cfg(not(test))]
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// A secret-capable variable: `NAME`, or the contents of the file named by `NAME_FILE`.
+// Tests set variables for their own thread only (the process environment is shared by tests
+// running in parallel, and changing it is `unsafe`).
+#[cfg(test)]
+thread_local! {
+    static TEST_ENV: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        Default::default();
+}
+
+#[cfg(test)]
+fn env(name: &str) -> Option<String> {
+    TEST_ENV.with(|e| e.borrow().get(name).cloned().filter(|v| !v.is_empty()))
+}
+
+/// The environment variables that carry secrets. Each may instead name a file that holds the
+/// value, in `<NAME>_FILE` (trimmed; as Docker and Kubernetes secrets are mounted).
+pub const SECRET_VARIABLES: [&str; 2] = ["PASSERELLE_DATABASE_URL", "PASSERELLE_METRICS_TOKEN"];
+
+/// A secret-capable variable: `NAME`, or the contents of the file named by `NAME_FILE`; both at
+/// once is a problem, and so is a file that cannot be read or is empty.
 fn env_or_file(name: &str, problems: &mut Vec<String>) -> Option<String> {
+    debug_assert!(SECRET_VARIABLES.contains(&name), "{name} is not listed");
+    let file_var = format!("{name}_FILE");
+    let path = env(&file_var);
     if let Some(v) = env(name) {
+        if path.is_some() {
+            problems.push(format!("set {name} or {file_var}, not both"));
+        }
         return Some(v);
     }
-    let path = env(&format!("{name}_FILE"))?;
+    let path = path?;
     match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().is_empty() => {
+            problems.push(format!("{file_var}: {path} is empty"));
+            None
+        }
         Ok(s) => Some(s.trim().to_string()),
         Err(e) => {
-            problems.push(format!("{name}_FILE: cannot read {path}: {e}"));
+            problems.push(format!("{file_var}: cannot read {path}: {e}"));
             None
         }
     }
@@ -114,6 +232,72 @@ pub fn default_data_dir() -> Option<PathBuf> {
         return Some(Path::new(&x).join("passerelle"));
     }
     env("HOME").map(|h| Path::new(&h).join(".local/share/passerelle"))
+}
+
+/// `[rate_limits]` from the file, each overridden by `PASSERELLE_RATE_LIMITS_<KEY>`.
+fn rate_limits(
+    file: &RateLimitsFile,
+    problems: &mut Vec<String>,
+) -> passerelle_limits::LimitSettings {
+    let defaults = passerelle_limits::LimitSettings::default();
+    let mut one = |key: &str, from_file: Option<u32>, default: u32| -> u32 {
+        let variable = format!("PASSERELLE_RATE_LIMITS_{}", key.to_ascii_uppercase());
+        match env(&variable) {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "{variable} must be a number of requests per minute (0: off)"
+                ));
+                default
+            }),
+            None => from_file.unwrap_or(default),
+        }
+    };
+    passerelle_limits::LimitSettings {
+        authorize_per_ip: one(
+            "authorize_per_ip",
+            file.authorize_per_ip,
+            defaults.authorize_per_ip,
+        ),
+        token_per_ip: one("token_per_ip", file.token_per_ip, defaults.token_per_ip),
+        token_per_client: one(
+            "token_per_client",
+            file.token_per_client,
+            defaults.token_per_client,
+        ),
+        userinfo_per_ip: one(
+            "userinfo_per_ip",
+            file.userinfo_per_ip,
+            defaults.userinfo_per_ip,
+        ),
+        sandbox_token_per_ip: one(
+            "sandbox_token_per_ip",
+            file.sandbox_token_per_ip,
+            defaults.sandbox_token_per_ip,
+        ),
+        sandbox_token_per_client: one(
+            "sandbox_token_per_client",
+            file.sandbox_token_per_client,
+            defaults.sandbox_token_per_client,
+        ),
+        phone_per_ip: one("phone_per_ip", file.phone_per_ip, defaults.phone_per_ip),
+        app_code_per_ip: one(
+            "app_code_per_ip",
+            file.app_code_per_ip,
+            defaults.app_code_per_ip,
+        ),
+    }
+}
+
+/// A boolean setting: `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(value: &str, key: &str, problems: &mut Vec<String>) -> bool {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => true,
+        "false" | "0" | "no" | "off" => false,
+        _ => {
+            problems.push(format!("{key} must be true or false, not {value:?}"));
+            false
+        }
+    }
 }
 
 fn delivery(
@@ -193,10 +377,11 @@ impl Config {
                 );
                 PathBuf::new()
             });
+        let database_url_env = env_or_file("PASSERELLE_DATABASE_URL", &mut problems);
         let database_url = o
             .database_url
             .clone()
-            .or_else(|| env_or_file("PASSERELLE_DATABASE_URL", &mut problems))
+            .or(database_url_env)
             .or(file.database_url)
             .unwrap_or_else(|| {
                 format!(
@@ -223,6 +408,41 @@ impl Config {
         };
         if !(1..=3600).contains(&app_timeout_seconds) {
             problems.push("sandbox.app_timeout_seconds must be between 1 and 3600".into());
+        }
+        let account_block_seconds = match env("PASSERELLE_SANDBOX_ACCOUNT_BLOCK_SECONDS") {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push(
+                    "PASSERELLE_SANDBOX_ACCOUNT_BLOCK_SECONDS must be a number of seconds".into(),
+                );
+                passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS
+            }),
+            None => file
+                .sandbox
+                .account_block_seconds
+                .unwrap_or(passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS),
+        };
+        if !(0..=366 * 86400).contains(&account_block_seconds) {
+            problems.push(
+                "sandbox.account_block_seconds must be between 0 (until unblocked) and a year"
+                    .into(),
+            );
+        }
+        let rate_limits = rate_limits(&file.rate_limits, &mut problems);
+        let audit_retention_days = match env("PASSERELLE_AUDIT_RETENTION_DAYS") {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push("PASSERELLE_AUDIT_RETENTION_DAYS must be a number of days".into());
+                365
+            }),
+            None => file.audit.retention_days.unwrap_or(365),
+        };
+        if !(1..=3650).contains(&audit_retention_days) {
+            problems.push("audit.retention_days must be between 1 and 3650".into());
+        }
+        let client_ip_header = env("PASSERELLE_CLIENT_IP_HEADER").or(file.client_ip_header);
+        if let Some(h) = &client_ip_header
+            && axum::http::HeaderName::try_from(h.as_str()).is_err()
+        {
+            problems.push(format!("client_ip_header: {h:?} is not a header name"));
         }
         let sandbox_delivery =
             env("PASSERELLE_SANDBOX_CLAIMS_DELIVERY").or(file.sandbox.claims_delivery);
@@ -260,6 +480,23 @@ impl Config {
                 })
             }
         };
+        let serve_production_clients_in_test_deployment =
+            match env("PASSERELLE_SANDBOX_SERVE_PRODUCTION_CLIENTS_IN_TEST_DEPLOYMENT") {
+                Some(v) => boolean(
+                    &v,
+                    "PASSERELLE_SANDBOX_SERVE_PRODUCTION_CLIENTS_IN_TEST_DEPLOYMENT",
+                    &mut problems,
+                ),
+                None => file
+                    .sandbox
+                    .serve_production_clients_in_test_deployment
+                    .unwrap_or(false),
+            };
+        if serve_production_clients_in_test_deployment && itsme.is_some() {
+            problems.push(
+                "sandbox.serve_production_clients_in_test_deployment is for deployments without a real itsme: with [itsme] configured, production clients always go to itsme; remove one of the two".into(),
+            );
+        }
         let log = env("PASSERELLE_LOG")
             .or(file.log)
             .unwrap_or_else(|| "info".into());
@@ -271,6 +508,16 @@ impl Config {
                 false
             }
         };
+        let ops = ops_config(
+            OpsFile {
+                metrics_listen: file.metrics_listen,
+                metrics_token: file.metrics_token,
+                lifetimes: file.lifetimes,
+            },
+            listen,
+            app_timeout_seconds,
+            &mut problems,
+        );
         if problems.is_empty() {
             Ok(Config {
                 listen,
@@ -281,8 +528,16 @@ impl Config {
                 log_json,
                 personas,
                 app_timeout_seconds,
+                account_block_seconds,
+                rate_limits,
+                client_ip_header,
+                audit_retention_days,
                 sandbox_claims_delivery,
                 itsme,
+                serve_production_clients_in_test_deployment,
+                metrics_listen: ops.metrics_listen,
+                metrics_token: ops.metrics_token,
+                lifetimes: ops.lifetimes,
             })
         } else {
             Err(problems.join("\n"))
@@ -308,6 +563,124 @@ impl Config {
                 Err(_) => "PostgreSQL".into(),
             },
         }
+    }
+}
+
+/// The operations keys as the file gives them.
+struct OpsFile {
+    metrics_listen: Option<String>,
+    metrics_token: Option<String>,
+    lifetimes: LifetimesFile,
+}
+
+/// The operations keys, resolved.
+struct Ops {
+    metrics_listen: Option<SocketAddr>,
+    metrics_token: Option<Secret>,
+    lifetimes: passerelle_web::Lifetimes,
+}
+
+/// Bounds of each lifetime, in seconds, with the reason shown when a value is outside them.
+const LIFETIME_BOUNDS: [(&str, i64, i64); 4] = [
+    ("login_seconds", 60, 3600),
+    ("code_seconds", 1, 600),
+    ("access_token_seconds", 60, 86_400),
+    ("id_token_seconds", 60, 86_400),
+];
+
+/// Metrics exposure and lifetimes: environment over file over defaults, every problem reported.
+fn ops_config(
+    file: OpsFile,
+    listen: SocketAddr,
+    app_timeout_seconds: i64,
+    problems: &mut Vec<String>,
+) -> Ops {
+    let metrics_listen = match env("PASSERELLE_METRICS_LISTEN").or(file.metrics_listen) {
+        None => None,
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() != 0 && addr == listen => {
+                problems.push(format!(
+                    "metrics_listen: {addr} is the main listener's address; use another port"
+                ));
+                None
+            }
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.push(format!(
+                    "metrics_listen: {text:?} is not an address like 127.0.0.1:9090"
+                ));
+                None
+            }
+        },
+    };
+    let metrics_token = env_or_file("PASSERELLE_METRICS_TOKEN", problems).or(file.metrics_token);
+    let metrics_token = match metrics_token {
+        None => None,
+        // The token travels in an `Authorization` header: visible ASCII, and long enough that it
+        // cannot be guessed.
+        Some(t) if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            problems.push(
+                "metrics_token must be at least 16 visible ASCII characters (no spaces)".into(),
+            );
+            None
+        }
+        Some(t) => Some(Secret(t)),
+    };
+    let defaults = passerelle_web::Lifetimes::default();
+    let mut lifetime = |key: &str, file_value: Option<i64>, default: i64| -> i64 {
+        let env_name = format!("PASSERELLE_LIFETIMES_{}", key.to_ascii_uppercase());
+        let value = match env(&env_name) {
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    problems.push(format!("{env_name} must be a whole number of seconds"));
+                    return default;
+                }
+            },
+            None => file_value.unwrap_or(default),
+        };
+        let (_, min, max) = LIFETIME_BOUNDS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .copied()
+            .unwrap_or((key, 1, i64::MAX));
+        if !(min..=max).contains(&value) {
+            problems.push(format!(
+                "lifetimes.{key} must be between {min} and {max}, not {value}"
+            ));
+            return default;
+        }
+        value
+    };
+    let lifetimes = passerelle_web::Lifetimes {
+        login: lifetime(
+            "login_seconds",
+            file.lifetimes.login_seconds,
+            defaults.login,
+        ),
+        code: lifetime("code_seconds", file.lifetimes.code_seconds, defaults.code),
+        access_token: lifetime(
+            "access_token_seconds",
+            file.lifetimes.access_token_seconds,
+            defaults.access_token,
+        ),
+        id_token: lifetime(
+            "id_token_seconds",
+            file.lifetimes.id_token_seconds,
+            defaults.id_token,
+        ),
+    };
+    // A login waits for the person in the app: it must not end before the app gives up.
+    if lifetimes.login < app_timeout_seconds {
+        problems.push(format!(
+            "lifetimes.login_seconds ({}) must be at least sandbox.app_timeout_seconds ({app_timeout_seconds})",
+            lifetimes.login
+        ));
+    }
+    Ops {
+        metrics_listen,
+        metrics_token,
+        lifetimes,
     }
 }
 
@@ -340,6 +713,34 @@ mod tests {
     }
 
     #[test]
+    fn production_clients_are_refused_unless_a_test_deployment_says_so() {
+        let dir = std::env::temp_dir().join("passerelle-config-test-switch");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("passerelle.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            Config::load(&Overrides {
+                config: Some(file.clone()),
+                data_dir: Some(dir.clone()),
+                ..Overrides::default()
+            })
+        };
+        let default = load("").expect("valid");
+        assert!(!default.serve_production_clients_in_test_deployment);
+        let test =
+            load("[sandbox]\nserve_production_clients_in_test_deployment = true\n").expect("valid");
+        assert!(test.serve_production_clients_in_test_deployment);
+        let both = load(
+            "[sandbox]\nserve_production_clients_in_test_deployment = true\n[itsme]\nissuer = \"https://idp.e2e.itsme.services/v2\"\nclient_id = \"x\"\nservice_authentication = \"a\"\nservice_identification = \"i\"\n",
+        )
+        .expect_err("contradictory");
+        assert!(
+            both.contains("serve_production_clients_in_test_deployment"),
+            "{both}"
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let o = Overrides {
             listen: Some("nowhere".into()),
@@ -352,5 +753,203 @@ mod tests {
         for needle in ["listen", "database_url", "public_url"] {
             assert!(err.contains(needle), "{needle} in {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod ops_tests {
+    use super::*;
+
+    /// Sets this thread's test environment (see `env`).
+    fn set_env(vars: &[(&str, &str)]) {
+        TEST_ENV.with(|e| {
+            let mut e = e.borrow_mut();
+            e.clear();
+            for (k, v) in vars {
+                e.insert(k.to_string(), v.to_string());
+            }
+        });
+    }
+
+    /// A scratch file with `text`, unique to the calling test.
+    fn scratch(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("passerelle-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn load(toml: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, String> {
+        set_env(vars);
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let config = toml.map(|t| {
+            let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            scratch(&format!("config-{n}.toml"), t)
+        });
+        Config::load(&Overrides {
+            config,
+            data_dir: Some(std::env::temp_dir()),
+            ..Overrides::default()
+        })
+    }
+
+    #[test]
+    fn metrics_are_off_and_lifetimes_are_the_defaults_without_configuration() {
+        let c = load(None, &[]).expect("valid");
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.metrics_token, None);
+        let d = passerelle_web::Lifetimes::default();
+        assert_eq!(
+            (
+                c.lifetimes.login,
+                c.lifetimes.code,
+                c.lifetimes.access_token,
+                c.lifetimes.id_token
+            ),
+            (d.login, d.code, d.access_token, d.id_token)
+        );
+    }
+
+    #[test]
+    fn metrics_and_lifetimes_come_from_the_file() {
+        let c = load(
+            Some(
+                r#"
+metrics_listen = "127.0.0.1:9464"
+metrics_token = "0123456789abcdef-file"
+[lifetimes]
+login_seconds = 600
+code_seconds = 30
+access_token_seconds = 300
+id_token_seconds = 120
+"#,
+            ),
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.metrics_listen, Some(([127, 0, 0, 1], 9464).into()));
+        assert_eq!(
+            c.metrics_token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef-file")
+        );
+        assert_eq!(
+            (
+                c.lifetimes.login,
+                c.lifetimes.code,
+                c.lifetimes.access_token,
+                c.lifetimes.id_token
+            ),
+            (600, 30, 300, 120)
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let c = load(
+            Some("metrics_listen = \"127.0.0.1:9464\"\n[lifetimes]\ncode_seconds = 30\n"),
+            &[
+                ("PASSERELLE_METRICS_LISTEN", "0.0.0.0:9465"),
+                ("PASSERELLE_METRICS_TOKEN", "0123456789abcdef-env"),
+                ("PASSERELLE_LIFETIMES_CODE_SECONDS", "45"),
+                ("PASSERELLE_LIFETIMES_ACCESS_TOKEN_SECONDS", "900"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.metrics_listen, Some(([0, 0, 0, 0], 9465).into()));
+        assert_eq!(
+            c.metrics_token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef-env")
+        );
+        assert_eq!((c.lifetimes.code, c.lifetimes.access_token), (45, 900));
+    }
+
+    #[test]
+    fn every_secret_can_come_from_a_file() {
+        let token = scratch("token", "0123456789abcdef-from-a-file\n");
+        let url = scratch("url", "postgres://broker:pw@db.example/broker\n");
+        let c = load(
+            None,
+            &[
+                (
+                    "PASSERELLE_METRICS_TOKEN_FILE",
+                    token.to_str().expect("path"),
+                ),
+                ("PASSERELLE_DATABASE_URL_FILE", url.to_str().expect("path")),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(
+            c.metrics_token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef-from-a-file")
+        );
+        assert_eq!(c.database_url, "postgres://broker:pw@db.example/broker");
+        for name in SECRET_VARIABLES {
+            let missing = format!("/nonexistent/{name}");
+            let file_var = format!("{name}_FILE");
+            let err = load(None, &[(file_var.as_str(), missing.as_str())]).expect_err(name);
+            assert!(err.contains(&file_var), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_secret_given_twice_is_refused() {
+        let token = scratch("token-twice", "0123456789abcdef-from-a-file");
+        let err = load(
+            None,
+            &[
+                ("PASSERELLE_METRICS_TOKEN", "0123456789abcdef-env"),
+                (
+                    "PASSERELLE_METRICS_TOKEN_FILE",
+                    token.to_str().expect("path"),
+                ),
+            ],
+        )
+        .expect_err("ambiguous");
+        assert!(err.contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn the_token_is_never_shown() {
+        let c = load(
+            None,
+            &[("PASSERELLE_METRICS_TOKEN", "0123456789abcdef-secret")],
+        )
+        .expect("valid");
+        assert!(!format!("{c:?}").contains("0123456789abcdef-secret"));
+    }
+
+    #[test]
+    fn every_operations_problem_is_reported_at_once() {
+        let err = load(
+            Some(
+                r#"
+listen = "127.0.0.1:8080"
+metrics_listen = "127.0.0.1:8080"
+metrics_token = "short"
+[sandbox]
+app_timeout_seconds = 300
+[lifetimes]
+login_seconds = 200
+code_seconds = 0
+access_token_seconds = 100000
+"#,
+            ),
+            &[("PASSERELLE_LIFETIMES_ID_TOKEN_SECONDS", "ten")],
+        )
+        .expect_err("invalid");
+        for needle in [
+            "metrics_listen",
+            "metrics_token",
+            "lifetimes.code_seconds must be between 1 and 600",
+            "lifetimes.access_token_seconds must be between 60 and 86400",
+            "PASSERELLE_LIFETIMES_ID_TOKEN_SECONDS",
+            "lifetimes.login_seconds (200) must be at least sandbox.app_timeout_seconds (300)",
+        ] {
+            assert!(err.contains(needle), "{needle} in {err}");
+        }
+        let err = load(Some("[lifetimes]\ncode = 30\n"), &[]).expect_err("unknown key");
+        assert!(err.contains("unknown field"), "{err}");
     }
 }

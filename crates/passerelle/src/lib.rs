@@ -14,3 +14,4 @@ macro_rules! out {
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod ops;

@@ -59,6 +59,22 @@ enum Command {
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Read the audit trail: logins, tokens, refusals, client and key changes (no personal
+    /// data; people appear as keyed hashes).
+    Audit {
+        /// From when: a duration back from now (`30m`, `24h`, `7d`) or a date or time
+        /// (`2026-11-27`, `2026-11-27T08:00:00Z`). Default: the last 24 hours.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only this client's events.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
+        /// At most this many events (oldest first).
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,6 +169,11 @@ enum SandboxCommand {
         personas: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Unblock a persona's account after three wrong itsme codes (as itsme's support would).
+    Unblock {
+        /// The persona's phone number, as on the phone page (+32 470 00 00 07, 0470…).
+        phone: String,
     },
 }
 
@@ -288,13 +309,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     clients::print(&c, secret.as_deref(), json);
                 }
                 ClientCommand::Remove { client_id } => {
-                    if !store.delete_client(&client_id).await? {
+                    if !store.delete_client(&client_id, now).await? {
                         anyhow::bail!("no client {client_id}");
                     }
                     passerelle::out!("Client {client_id} removed.");
                 }
             }
             store.close().await;
+            Ok(())
+        }
+        Command::Audit {
+            since,
+            client,
+            limit,
+            json,
+        } => {
+            let now = clock.now();
+            let from = match &since {
+                None => now - 86_400,
+                Some(w) => passerelle::cli::audit::parse_since(w, now)?,
+            };
+            let store = open(&config).await?;
+            let events = store
+                .audit_events(from, client.as_deref(), limit.clamp(1, 1_000_000))
+                .await?;
+            store.close().await;
+            if json {
+                passerelle::out!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                passerelle::out!("{}", passerelle::cli::audit::to_table(&events).trim_end());
+            }
+            Ok(())
+        }
+        Command::Sandbox(SandboxCommand::Unblock { phone }) => {
+            let number = passerelle_sandbox::personas::normalize_phone(&phone)
+                .with_context(|| format!("{phone:?} is not a phone number"))?;
+            let store = open(&config).await?;
+            let had = store.sandbox_unblock(&number).await?;
+            if had {
+                let subject = store.find_key("audit-secret").await?.and_then(|(_, key)| {
+                    passerelle_store::audit_subject(key.as_bytes(), "phone", &number)
+                });
+                let event = passerelle_store::AuditEvent::new(
+                    "sandbox.account_unblocked",
+                    "ok",
+                    clock.now_micros(),
+                )
+                .subject(subject)
+                .detail("by an operator (passerelle sandbox unblock)");
+                store.record(&event).await?;
+            }
+            store.close().await;
+            if had {
+                passerelle::out!("{number} is unblocked; its count of wrong codes is back to 0.");
+            } else {
+                passerelle::out!("{number} was not blocked and had no wrong codes.");
+            }
             Ok(())
         }
         Command::Sandbox(SandboxCommand::Personas { json, .. }) => {
@@ -350,6 +420,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let bound = listener.local_addr()?;
+    let metrics_listener = bind_metrics(config).await?;
     let settings = Settings::from_config(config)?;
     let app = app::build(&settings, bound, clock).await?;
     let dir_arg = match data_dir_flag {
@@ -376,22 +447,65 @@ async fn serve(
     passerelle::out!(
         "  Add a client:  passerelle{dir_arg} client add --name \"My app\" --redirect-uri http://localhost:3000/callback --account sandbox"
     );
-    if !app.has_real_itsme {
-        passerelle::out!(
-            "  Note: no real itsme environment is configured; production clients are served by the sandbox too."
-        );
-    }
+    passerelle::out!(
+        "  Mode:          {} — {}",
+        app.deployment.as_str(),
+        passerelle::ops::deployment_description(app.deployment)
+    );
     if config.public_url.is_none() && bound.ip().is_unspecified() {
         passerelle::out!(
             "  Warning: listening on all interfaces without --public-url; URLs above use 127.0.0.1."
         );
     }
+    print_metrics_access(config, &app, metrics_listener.as_ref());
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     tracing::info!(listen = %bound, "Passerelle started");
-    app::serve(listener, app, shutdown_signal()).await?;
+    let listeners = app::Listeners {
+        main: listener,
+        metrics: metrics_listener,
+    };
+    app::serve(listeners, app, shutdown_signal()).await?;
     tracing::info!("Passerelle stopped");
     Ok(())
+}
+
+/// The listener for `/metrics` alone, when `metrics_listen` is set.
+async fn bind_metrics(config: &Config) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
+    Ok(Some(listener))
+}
+
+/// The start-up message's line on `/metrics`: where it is, or how to turn it on.
+fn print_metrics_access(
+    config: &Config,
+    app: &app::App,
+    metrics_listener: Option<&tokio::net::TcpListener>,
+) {
+    let separate = metrics_listener.and_then(|l| l.local_addr().ok()).map(|a| {
+        format!("http://{a}/metrics (no authentication: keep it on an operations network)")
+    });
+    let guarded = config.metrics_token.as_ref().map(|_| {
+        format!(
+            "{}/metrics (Authorization: Bearer <metrics_token>)",
+            app.public_url
+        )
+    });
+    match (separate, guarded) {
+        (None, None) => passerelle::out!(
+            "  Metrics:       off (set metrics_listen or metrics_token to serve /metrics)"
+        ),
+        (separate, guarded) => {
+            for line in separate.iter().chain(guarded.iter()) {
+                passerelle::out!("  Metrics:       {line}");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -78,7 +78,11 @@ async fn untrusted_clients_and_redirect_uris_get_a_page_not_a_redirect() {
 
 #[tokio::test]
 async fn authorization_errors_are_redirected_with_state_and_iss() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        test_deployment: true,
+        ..Options::default()
+    })
+    .await;
     let client = app
         .add_client("production", "client_secret_basic", &["nationality"])
         .await;
@@ -174,7 +178,11 @@ async fn authorization_errors_are_redirected_with_state_and_iss() {
 
 #[tokio::test]
 async fn grants_take_effect_without_a_restart() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        test_deployment: true,
+        ..Options::default()
+    })
+    .await;
     let client = app
         .add_client("production", "client_secret_basic", &[])
         .await;
@@ -244,39 +252,123 @@ async fn codes_are_single_use_and_a_replay_revokes_the_tokens() {
     );
 }
 
-#[tokio::test]
-async fn a_code_presented_twice_at_once_leaves_no_live_token() {
+/// Issue 5, defect 3: a code presented many times at once has exactly one winner, whose tokens
+/// keep working; every other presentation gets `invalid_grant`; a later replay revokes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_code_presented_twenty_times_at_once_has_exactly_one_winner() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
-    for _ in 0..5 {
+    for round in 0..15 {
         let (code, verifier) = code_for(&app, &client).await;
-        let (a, b) = tokio::join!(
-            app.redeem(&client, &code, &verifier),
-            app.redeem(&client, &code, &verifier)
-        );
-        // At most one wins the code; the other is a replay, which revokes what the winner got
-        // or, if it came first, stops the winner from storing its token (RFC 6749 §4.1.2).
-        let mut winners = 0;
-        for resp in [a, b] {
-            if resp.status() == StatusCode::OK {
-                winners += 1;
-                let tokens: Value = resp.json().await.expect("json");
-                let userinfo = reqwest::Client::new()
-                    .get(app.url("/auth/open/connect/userinfo"))
-                    .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        let mut presentations = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (url, client, code, verifier) = (
+                app.url("/auth/open/connect/token"),
+                client.clone(),
+                code.clone(),
+                verifier.clone(),
+            );
+            presentations.spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .basic_auth(&client.id, Some(&client.secret))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", RP_CALLBACK),
+                        ("code_verifier", verifier.as_str()),
+                    ])
                     .send()
                     .await
-                    .expect("userinfo");
-                assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+                    .expect("token")
+            });
+        }
+        let mut tokens = Vec::new();
+        while let Some(resp) = presentations.join_next().await {
+            let resp = resp.expect("task");
+            if resp.status() == StatusCode::OK {
+                tokens.push(resp.json::<Value>().await.expect("json"));
             } else {
+                assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "round {round}");
                 assert_eq!(
                     resp.json::<Value>().await.expect("json")["error"],
-                    "invalid_grant"
+                    "invalid_grant",
+                    "round {round}"
                 );
             }
         }
-        assert!(winners <= 1);
+        assert_eq!(tokens.len(), 1, "round {round}: exactly one winner");
+        let winner = &tokens[0];
+        assert_eq!(
+            userinfo_status(&app, winner).await,
+            StatusCode::OK,
+            "round {round}: the winner's tokens survive the race"
+        );
+        // Presented again right away, it is still part of the race (a double submit).
+        let again = app.redeem(&client, &code, &verifier).await;
+        assert_eq!(
+            again.json::<Value>().await.expect("json")["error"],
+            "invalid_grant"
+        );
+        assert_eq!(userinfo_status(&app, winner).await, StatusCode::OK);
+        // A replay a second later is a replay: refused, and the winner's tokens are revoked.
+        app.clock.advance(1);
+        let replay = app.redeem(&client, &code, &verifier).await;
+        assert_eq!(
+            replay.json::<Value>().await.expect("json")["error"],
+            "invalid_grant"
+        );
+        assert_eq!(
+            userinfo_status(&app, winner).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: a later replay revokes"
+        );
     }
+}
+
+async fn userinfo_status(app: &TestApp, tokens: &Value) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/auth/open/connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+}
+
+/// RFC 7636 §4.6: a code issued with a challenge and presented without a verifier is a failed
+/// verification (`invalid_grant`), and the code is used up.
+#[tokio::test]
+async fn a_missing_code_verifier_is_invalid_grant_and_uses_up_the_code() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (code, verifier) = code_for(&app, &client).await;
+    let resp = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("d")
+            .contains("code_verifier")
+    );
+    let retry = app.redeem(&client, &code, &verifier).await;
+    assert_eq!(
+        retry.json::<Value>().await.expect("json")["error"],
+        "invalid_grant",
+        "a refused presentation uses the code up"
+    );
 }
 
 #[tokio::test]
@@ -414,12 +506,12 @@ async fn private_key_jwt_and_es256_id_tokens() {
     let client = app
         .add_client_with("sandbox", "private_key_jwt", &[], "ES256", Some(jwks))
         .await;
-    let assertion = |jti: &str, aud: &str| {
+    let assertion = |jti: &str, aud: Value| {
         let mut c = Claims::new();
         for (k, v) in [
             ("iss", json!(client.id)),
             ("sub", json!(client.id)),
-            ("aud", json!(aud)),
+            ("aud", aud),
             ("jti", json!(jti)),
             ("exp", json!(T0 + 60)),
             ("iat", json!(T0)),
@@ -449,7 +541,7 @@ async fn private_key_jwt_and_es256_id_tokens() {
         for (k, v) in [
             ("iss", json!(client.id)),
             ("sub", json!(client.id)),
-            ("aud", json!(token_url)),
+            ("aud", json!(app.issuer)),
             ("jti", json!("j-nbf")),
             ("exp", json!(T0 + 900)),
             ("nbf", json!(T0 + 600)),
@@ -474,19 +566,34 @@ async fn private_key_jwt_and_es256_id_tokens() {
             .expect("d")
             .contains("nbf")
     );
-    let wrong_aud = http
-        .post(&token_url)
-        .form(&form(&q["code"], assertion("j0", "https://elsewhere")))
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(
-        wrong_aud.json::<Value>().await.expect("json")["error"],
-        "invalid_client"
-    );
+    // Issue 5, defect 2: the audience is the issuer identifier as one string; an array holding
+    // it, the token endpoint's URL or anything else is refused (audience injection, RFC 7523bis).
+    for (jti, aud) in [
+        ("j0", json!("https://elsewhere")),
+        ("j0a", json!([app.issuer])),
+        ("j0b", json!([app.issuer, "https://elsewhere"])),
+        ("j0c", json!(token_url)),
+        ("j0d", json!({"aud": app.issuer})),
+    ] {
+        let wrong_aud = http
+            .post(&token_url)
+            .form(&form(&q["code"], assertion(jti, aud.clone())))
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(wrong_aud.status(), StatusCode::UNAUTHORIZED, "{aud}");
+        let body: Value = wrong_aud.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_client", "{aud}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .expect("d")
+                .contains("aud")
+        );
+    }
     let ok = http
         .post(&token_url)
-        .form(&form(&q["code"], assertion("j1", &token_url)))
+        .form(&form(&q["code"], assertion("j1", json!(app.issuer))))
         .send()
         .await
         .expect("token");
@@ -500,7 +607,7 @@ async fn private_key_jwt_and_es256_id_tokens() {
     app.verify_id_token(id_token, &client.id).await;
     // The same assertion cannot be used twice.
     let (login2, q2) = app.login(&client, "openid", JAN).await;
-    let mut f = form(&q2["code"], assertion("j1", &token_url));
+    let mut f = form(&q2["code"], assertion("j1", json!(app.issuer)));
     f[3].1 = login2.verifier.clone();
     let replay = http.post(&token_url).form(&f).send().await.expect("token");
     let body: Value = replay.json().await.expect("json");
@@ -650,6 +757,7 @@ async fn housekeeping_deletes_what_expired() {
 #[tokio::test]
 async fn hostile_input_never_produces_a_server_error() {
     let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     let http = app.browser();
     let long = "a".repeat(5000);
     let probes: Vec<(reqwest::Method, String, Option<String>)> = vec![
@@ -668,6 +776,17 @@ async fn hostile_input_never_produces_a_server_error() {
         (reqwest::Method::GET, "/sandbox/v2/app/actions/unknown".into(), None),
         (reqwest::Method::POST, "/sandbox/v2/app/actions/unknown".into(), Some("decision=approve&code=1".into())),
         (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("a".repeat(200_000))),
+        // PostgreSQL text cannot hold NUL: a client id with one must be unknown, not a 500.
+        (reqwest::Method::GET, "/auth/open/connect/authorize?client_id=a%00b".into(), None),
+        (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("grant_type=authorization_code&client_id=a%00b&client_secret=x".into())),
+        (reqwest::Method::POST, "/auth/open/connect/token".into(), Some("client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhXHUwMDAwYiJ9.x".into())),
+        // Nor a NUL anywhere else a client or a browser can put one.
+        (reqwest::Method::GET, format!("/auth/open/connect/authorize?client_id={}&redirect_uri=https%3A%2F%2Frp.example%2Fcallback&response_type=code&scope=openid&state=a%00b", client.id), None),
+        (reqwest::Method::GET, "/auth/open/connect/itsme/callback?state=a%00b&code=x".into(), None),
+        (reqwest::Method::GET, "/sandbox/v2/actions/a%00b/wait".into(), None),
+        (reqwest::Method::POST, "/sandbox/v2/actions/a%00b/phone".into(), Some("phone=1".into())),
+        (reqwest::Method::GET, "/sandbox/v2/app/actions/a%00b".into(), None),
+        (reqwest::Method::POST, "/auth/open/connect/userinfo".into(), Some("access_token=a%00b".into())),
         (reqwest::Method::GET, "/nothing/here".into(), None),
     ];
     for (method, path, body) in probes {
@@ -684,6 +803,14 @@ async fn hostile_input_never_produces_a_server_error() {
             resp.status()
         );
     }
+    let basic_with_nul = http
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth("a\0b", Some("x"))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(basic_with_nul.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -744,6 +871,20 @@ async fn the_front_page_and_the_test_people_page_help_a_person_start() {
     let app = TestApp::spawn().await;
     let front = reqwest::get(app.url("/")).await.expect("get");
     assert_eq!(front.status(), StatusCode::OK);
+    // Issue 5, item 7: the front page is defended like the flow pages.
+    let header = |name: &str| {
+        front
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert!(header("content-security-policy").contains("default-src 'none'"));
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("x-content-type-options"), "nosniff");
     let html = front.text().await.expect("body");
     assert!(html.contains(&format!("{}/.well-known/openid-configuration", app.issuer)));
     let people = reqwest::get(app.url("/sandbox/v2/personas"))
@@ -856,7 +997,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         for (k, v) in [
             ("iss", json!(id)),
             ("sub", json!(id)),
-            ("aud", json!(token_url)),
+            ("aud", json!(app.issuer)),
             ("jti", json!(jti)),
             ("exp", json!(T0 + 60)),
         ] {

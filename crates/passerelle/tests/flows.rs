@@ -427,7 +427,11 @@ async fn the_callback_must_come_from_the_browser_that_started() {
 
 #[tokio::test]
 async fn a_grant_withdrawn_during_the_login_is_honoured_at_the_callback() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        test_deployment: true,
+        ..Options::default()
+    })
+    .await;
     let client = app
         .add_client("production", "client_secret_basic", &["nin"])
         .await;
@@ -561,11 +565,18 @@ async fn pages_speak_the_language_the_rp_or_the_browser_asks_for() {
 
 #[tokio::test]
 async fn operators_can_count_logins_at_metrics() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        metrics_token: Some("metrics-token-0123456789".into()),
+        ..Options::default()
+    })
+    .await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
     app.full_login(&client, "openid profile", JAN).await;
     app.login(&client, "openid", SOPHIE).await;
-    let text = reqwest::get(app.url("/metrics"))
+    let text = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-0123456789")
+        .send()
         .await
         .expect("get")
         .text()

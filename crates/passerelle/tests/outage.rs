@@ -204,8 +204,11 @@ async fn a_database_out_of_reach_gives_quick_503s_and_is_used_again_when_it_retu
         "This service is temporarily unavailable.",
     )
     .await;
-    let health = timed("healthz", http.get(app.url("/healthz"))).await;
-    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Not ready, but alive: restarting the process would not bring the database back.
+    let ready = timed("readyz", http.get(app.url("/readyz"))).await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let live = timed("healthz", http.get(app.url("/healthz"))).await;
+    assert_eq!(live.status(), StatusCode::OK);
 
     proxy.restore().await;
 

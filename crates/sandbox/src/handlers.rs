@@ -3,21 +3,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use passerelle_core::flow::{self, ActionEvent, ActionState, Effect, Rejection};
-use passerelle_core::oidc::{Params, verify_pkce};
+use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Rejection};
+use passerelle_core::oidc::{ParamError, Params, verify_pkce};
 use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
 use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
-use passerelle_store::{SandboxAction, SandboxToken, StoreError, random_token, token_hash};
+use passerelle_limits::{ClientIp, Limits};
+use passerelle_store::{
+    Approval, CodeAttempt, SandboxAction, SandboxToken, StoreError, random_token, token_hash,
+};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
@@ -79,6 +82,11 @@ enum Failure {
     /// `temporarily_unavailable`, the detail logged. JSON as rendered; a page on the routes
     /// behind [`unavailable_as_page`].
     Unavailable(String),
+    /// Over a rate limit: 429 with `Retry-After`, a page for a person or JSON for a machine.
+    Throttled {
+        retry_after_secs: u64,
+        page: Option<Translator>,
+    },
     /// Our own fault: logged, and a generic answer.
     Internal(String),
 }
@@ -138,6 +146,15 @@ impl Failure {
             status,
             error,
             description: description.into(),
+        }
+    }
+}
+
+impl Failure {
+    fn throttled(t: passerelle_limits::Throttled, page: Option<&Translator>) -> Failure {
+        Failure::Throttled {
+            retry_after_secs: t.retry_after_secs,
+            page: page.cloned(),
         }
     }
 }
@@ -212,6 +229,40 @@ impl IntoResponse for Failure {
                 resp.extensions_mut().insert(Unavailable);
                 resp
             }
+            Failure::Throttled {
+                retry_after_secs,
+                page,
+            } => {
+                tracing::info!(http.status = 429, "sandbox request over a rate limit");
+                let mut resp = match page {
+                    Some(tr) => html(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &MessagePage {
+                            title: tr.t("page-error-title"),
+                            tr: &tr,
+                            message: tr.t_count(
+                                "error-rate-limited",
+                                "seconds",
+                                i64::try_from(retry_after_secs).unwrap_or(i64::MAX),
+                            ),
+                        },
+                    ),
+                    None => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::CACHE_CONTROL, "no-store")],
+                        axum::Json(json!({
+                            "error": "temporarily_unavailable",
+                            "error_description": format!("too many requests: retry after {retry_after_secs} s"),
+                        })),
+                    )
+                        .into_response(),
+                };
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(retry_after_secs),
+                );
+                resp
+            }
             Failure::Internal(detail) => {
                 tracing::error!(error = %detail, "sandbox internal error");
                 (
@@ -226,7 +277,7 @@ impl IntoResponse for Failure {
 
 type Reply = Result<Response, Failure>;
 
-fn parse_pairs(bytes: &[u8]) -> Result<Params, String> {
+fn parse_pairs(bytes: &[u8]) -> Result<Params, ParamError> {
     Params::from_pairs(
         url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
     )
@@ -475,15 +526,21 @@ fn open_request_object(
     }
     // itsme's current docs say the issuer; its 2022 docs said the authorization endpoint.
     let authorization_endpoint = format!("{}/authorization", sb.issuer);
-    if !passerelle_jose::audience_is_one_of(&claims, &[&sb.issuer, &authorization_endpoint]) {
-        return Err("the request object's aud must be the sandbox's issuer".into());
+    if !passerelle_jose::audience_is(&claims, &[&sb.issuer, &authorization_endpoint]) {
+        return Err(
+            "the request object's aud must be the sandbox's issuer, as a single string".into(),
+        );
     }
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| exp <= now)
-    {
-        return Err("the request object has expired".into());
+    match claims.get("exp").and_then(Value::as_i64) {
+        None => return Err("the request object has no exp".into()),
+        Some(exp) if exp <= now => return Err("the request object has expired".into()),
+        Some(exp) if exp > now + 3600 => {
+            return Err("the request object lives for more than an hour".into());
+        }
+        Some(_) => {}
+    }
+    if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err("the request object's client_id must be the client's".into());
     }
     Ok(claims)
 }
@@ -525,11 +582,10 @@ fn claim_names(claims: &Value, member: &str) -> Vec<String> {
 
 async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
     let default_tr = translator(None, &headers);
-    let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|name| {
-        let name: String = name.chars().take(40).collect();
+    let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|e| {
         Failure::page(
             &default_tr,
-            default_tr.t_with("error-repeated-parameter", &[("name", name)]),
+            default_tr.t_with(e.key(), &[("name", e.name())]),
         )
     })?;
     let tr = translator(params.get("ui_locales"), &headers);
@@ -540,35 +596,46 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         .client(client_id)
         .ok_or_else(|| Failure::page(&tr, tr.t("sandbox-error-unknown-client")))?;
     let now = sb.clock.now();
-    let mut p: Map<String, Value> = params
-        .pairs()
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    if let Some(jwe) = params.get("request") {
-        let object = open_request_object(&sb, client, jwe, now).map_err(|detail| {
-            Failure::page(
-                &tr,
-                tr.t_with("sandbox-error-request-object", &[("detail", detail)]),
-            )
-        })?;
-        for k in ["client_id", "response_type"] {
-            if let (Some(outer), Some(inner)) =
-                (params.get(k), object.get(k).and_then(Value::as_str))
-                && outer != inner
-            {
-                return Err(Failure::page(
-                    &tr,
-                    tr.t_with(
-                        "sandbox-error-request-object-mismatch",
-                        &[("name", k.to_string())],
-                    ),
-                ));
-            }
-        }
-        p.remove("request");
-        p.extend(object);
+    // Like itsme, the sandbox takes its parameters only from a request object that the client
+    // signed and then encrypted to the sandbox (RFC 9101 §6.3: nothing outside it is used), so
+    // that everything it shows the person — the requester's name above all — is what that
+    // client vouched for, never words from the URL.
+    if params.get("request_uri").is_some() {
+        return Err(Failure::page(
+            &tr,
+            tr.t_with(
+                "sandbox-error-request-object",
+                &[("detail", "request_uri is not supported".to_string())],
+            ),
+        ));
     }
+    let Some(jwe) = params.get("request") else {
+        return Err(Failure::page(
+            &tr,
+            tr.t("sandbox-error-request-object-required"),
+        ));
+    };
+    let object = open_request_object(&sb, client, jwe, now).map_err(|detail| {
+        Failure::page(
+            &tr,
+            tr.t_with("sandbox-error-request-object", &[("detail", detail)]),
+        )
+    })?;
+    // What the URL repeats beside the object must agree with it.
+    for k in ["client_id", "response_type", "scope"] {
+        if let Some(outer) = params.get(k)
+            && object.get(k).and_then(Value::as_str) != Some(outer)
+        {
+            return Err(Failure::page(
+                &tr,
+                tr.t_with(
+                    "sandbox-error-request-object-mismatch",
+                    &[("name", k.to_string())],
+                ),
+            ));
+        }
+    }
+    let p: Map<String, Value> = object;
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let redirect_uri = text("redirect_uri")
         .ok_or_else(|| Failure::page(&tr, tr.t("error-missing-redirect-uri")))?;
@@ -747,11 +814,14 @@ async fn live_action(sb: &Sandbox, tr: &Translator, id: &str) -> Result<SandboxA
 
 async fn phone(
     State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let tr = translator(None, &headers);
+    Limits::check(&sb.limits.phone_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
     if state_of(&action)? != ActionState::AwaitingPhone {
@@ -784,8 +854,19 @@ async fn phone(
             StatusCode::BAD_REQUEST,
         ));
     };
+    // A blocked account receives no action, as in itsme: the login ends as after three wrong
+    // codes, whatever the persona would have done.
+    let behaviour = if sb
+        .store
+        .sandbox_account_blocked(&persona.phone_number, sb.clock.now())
+        .await?
+    {
+        Behaviour::Blocked
+    } else {
+        persona.behaviour()
+    };
     let event = ActionEvent::PhoneSubmitted {
-        behaviour: persona.behaviour(),
+        behaviour,
         app_timeout_secs: persona.app_timeout_seconds.unwrap_or(sb.app_timeout_secs),
     };
     let _ = apply(&sb, action, event, Some(number)).await?;
@@ -1030,35 +1111,70 @@ fn render_app(
 
 async fn app_submit(
     State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let tr = translator(None, &headers);
+    Limits::check(&sb.limits.app_code_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let form = parse_pairs(&body).unwrap_or_default();
-    let event = match form.get("decision") {
-        Some("refuse") => ActionEvent::RefusePressed,
-        Some("approve") => {
-            let typed = form.get("code").unwrap_or_default().as_bytes();
-            let expected = sb
-                .persona_of(&action)
-                .map(|p| p.code.as_bytes())
-                .unwrap_or_default();
-            let correct = !expected.is_empty() && bool::from(typed.ct_eq(expected));
-            ActionEvent::CodeEntered { correct }
-        }
-        _ => return render_app(&sb, &headers, &action, None),
-    };
+    let decision = form.get("decision");
+    if !matches!(decision, Some("refuse" | "approve")) {
+        return render_app(&sb, &headers, &action, None);
+    }
     // A deadline that passed takes effect first, so a late code meets a timed-out action.
     let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
-    let (action, _) = apply(&sb, action, event, None).await?;
-    let error = match (event, state_of(&action)?) {
-        (
-            ActionEvent::CodeEntered { correct: false },
-            ActionState::AwaitingApp { attempts, .. },
-        ) => {
-            let left = flow::MAX_CODE_ATTEMPTS.saturating_sub(attempts) as i64;
+    if decision == Some("refuse") {
+        let (action, _) = apply(&sb, action, ActionEvent::RefusePressed, None).await?;
+        return render_app(&sb, &headers, &action, None);
+    }
+    // A code is checked only for an action the app still shows, against the person's account:
+    // three wrong codes in a row block the account (not just this action), counted in the
+    // database across actions, nodes and restarts, each attempt exactly once.
+    let (ActionState::AwaitingApp { .. }, Some(persona)) =
+        (state_of(&action)?, sb.persona_of(&action))
+    else {
+        return render_app(&sb, &headers, &action, None);
+    };
+    let typed = form.get("code").unwrap_or_default().as_bytes();
+    let correct = !persona.code.is_empty() && bool::from(typed.ct_eq(persona.code.as_bytes()));
+    let now = sb.clock.now();
+    // The transitions `flow::advance` gives for `CodeEntered` and `AccountBlocked`, made by the
+    // store in one transaction with the account's count (see `Store::sandbox_code_attempt`).
+    let code_hash = token_hash(&sb.code_for(&action.id)?);
+    let deadline = now + CODE_LIFETIME;
+    let attempt = sb
+        .store
+        .sandbox_code_attempt(
+            &action.id,
+            &persona.phone_number,
+            correct,
+            now,
+            i64::from(flow::MAX_CODE_ATTEMPTS),
+            sb.blocked_until(now),
+            Approval {
+                code_hash: &code_hash,
+                deadline,
+                expires_at: action.expires_at.max(deadline + 60),
+            },
+            passerelle_store::audit_subject(&sb.audit_secret, "phone", &persona.phone_number),
+        )
+        .await?;
+    if matches!(attempt, CodeAttempt::Accepted | CodeAttempt::Blocked) {
+        tracing::info!(sandbox.action = %&action.id[..8], sandbox.approved = attempt == CodeAttempt::Accepted, "sandbox action decided in the app");
+        sb.wake(&action.id);
+        if let Err(e) = sb.store.notify(crate::ACTION_CHANNEL, &action.id).await {
+            tracing::warn!(error = %e, "cannot announce a decided action to other nodes");
+        }
+    }
+    let action = live_action(&sb, &tr, &id).await?;
+    // A blocked account answers the same, whether the code typed was right or wrong.
+    let error = match (attempt, state_of(&action)?) {
+        (CodeAttempt::Wrong { failures }, ActionState::AwaitingApp { .. }) => {
+            let left = i64::from(flow::MAX_CODE_ATTEMPTS).saturating_sub(failures);
             Some(translator(action.ui_locales.as_deref(), &headers).t_count(
                 "app-wrong-code",
                 "left",
@@ -1112,11 +1228,13 @@ async fn authenticate_client<'a>(
             "client_assertion sub must be the client_id",
         ));
     }
+    // itsme documents its token endpoint's URL as the assertion's audience; the issuer (RFC
+    // 7523bis) is accepted too. Either as a single string: never an array.
     let token_endpoint = format!("{}/token", sb.issuer);
-    if !passerelle_jose::audience_is_one_of(&claims, &[&token_endpoint, &sb.issuer]) {
+    if !passerelle_jose::audience_is(&claims, &[&token_endpoint, &sb.issuer]) {
         return Err(Failure::token(
             "invalid_client",
-            "client_assertion aud must be the token endpoint",
+            "client_assertion aud must be the token endpoint, as a single string",
         ));
     }
     let exp = claims
@@ -1132,7 +1250,7 @@ async fn authenticate_client<'a>(
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
-        .filter(|j| !j.is_empty() && j.len() <= 255);
+        .filter(|j| !j.is_empty() && j.len() <= 255 && !j.contains('\0'));
     let jti = jti.ok_or_else(|| {
         Failure::token(
             "invalid_client",
@@ -1163,14 +1281,22 @@ fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String,
         .map_err(|e| Failure::Internal(e.to_string()))
 }
 
-async fn token(State(sb): Shared, body: Bytes) -> Reply {
+async fn token(State(sb): Shared, ip: Option<Extension<ClientIp>>, body: Bytes) -> Reply {
     let now = sb.clock.now();
-    let form = parse_pairs(&body).map_err(|name| {
-        Failure::token(
-            "invalid_request",
-            format!("the parameter {name} is repeated"),
-        )
-    })?;
+    Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, None))?;
+    let form = parse_pairs(&body).map_err(|e| Failure::token("invalid_request", e.to_string()))?;
+    // Per client, for the client the assertion names (unverified, only to pick the limit).
+    if let Some(iss) = form
+        .get("client_assertion")
+        .and_then(|a| passerelle_jose::peek_payload(a).ok())
+        .and_then(|c| c.get("iss").and_then(Value::as_str).map(str::to_string))
+    {
+        sb.limits
+            .sandbox_token_per_client
+            .check(&iss)
+            .map_err(|t| Failure::throttled(t, None))?;
+    }
     let client = authenticate_client(&sb, &form, now).await?;
     if form.get("grant_type") != Some("authorization_code") {
         return Err(Failure::token(
@@ -1251,8 +1377,10 @@ async fn token(State(sb): Shared, body: Bytes) -> Reply {
         .into_response())
 }
 
-async fn userinfo(State(sb): Shared, headers: HeaderMap) -> Reply {
+async fn userinfo(State(sb): Shared, ip: Option<Extension<ClientIp>>, headers: HeaderMap) -> Reply {
     let now = sb.clock.now();
+    Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, None))?;
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

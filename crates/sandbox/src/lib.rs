@@ -40,6 +40,9 @@ pub fn subject(client_id: &str, phone_number: &str) -> String {
 /// waiting page held open by another node moves on at once (PostgreSQL `LISTEN`/`NOTIFY`).
 pub const ACTION_CHANNEL: &str = "passerelle_sandbox_actions";
 
+/// How long a person's account stays blocked after three wrong codes, by default (an hour).
+pub const DEFAULT_ACCOUNT_BLOCK_SECS: i64 = 3600;
+
 /// A relying party of the sandbox (in the embedded default: Passerelle's own connector).
 #[derive(Debug, Clone)]
 pub struct SandboxClient {
@@ -71,6 +74,13 @@ pub struct Sandbox {
     pub app_timeout_secs: i64,
     /// Key management for the ID tokens and userinfo responses it encrypts.
     pub token_encryption: EncAlg,
+    /// How long three wrong codes in a row block a person's account, in seconds; 0 blocks it
+    /// until an operator unblocks it (`passerelle sandbox unblock PHONE`).
+    pub account_block_secs: i64,
+    /// HMAC key for the audit trail's subject hashes (shared with the broker).
+    pub audit_secret: Vec<u8>,
+    /// Rate limits per source address and per client (shared with the broker).
+    pub limits: Arc<passerelle_limits::Limits>,
     waiters: waiters::Waiters,
 }
 
@@ -98,6 +108,9 @@ impl Sandbox {
             clients,
             app_timeout_secs,
             token_encryption: EncAlg::RsaOaep256,
+            account_block_secs: DEFAULT_ACCOUNT_BLOCK_SECS,
+            limits: Arc::new(passerelle_limits::Limits::default()),
+            audit_secret: Vec::new(),
             waiters: waiters::Waiters::default(),
         }
     }
@@ -111,6 +124,15 @@ impl Sandbox {
     /// and for those other nodes announce on [`ACTION_CHANNEL`]).
     pub fn wake(&self, id: &str) {
         self.waiters.wake(id);
+    }
+
+    /// Until when three wrong codes in a row block an account blocked at `now`.
+    pub fn blocked_until(&self, now: i64) -> i64 {
+        if self.account_block_secs <= 0 {
+            i64::MAX
+        } else {
+            now.saturating_add(self.account_block_secs)
+        }
     }
 
     fn client(&self, id: &str) -> Option<&SandboxClient> {

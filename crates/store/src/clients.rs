@@ -61,10 +61,30 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
     })
 }
 
+/// The audit event of a client's registration or change: what it may do, never its secret.
+fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
+    crate::AuditEvent::new(kind, "ok", now.saturating_mul(1_000_000))
+        .client(&c.id)
+        .detail(format!(
+            "account={} auth={} id_token_alg={} grants=[{}] redirect_uris={}{}",
+            c.account,
+            c.auth_method,
+            c.id_token_alg,
+            c.grants.join(" "),
+            c.redirect_uris.len(),
+            if c.secret_hash.is_some() {
+                " secret"
+            } else {
+                ""
+            }
+        ))
+}
+
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, created_at, updated_at";
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -80,14 +100,17 @@ impl Store {
         .bind(to_json(&c.grants))
         .bind(&c.id_token_alg)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Replaces every field of an existing client in one statement. Returns `false` when there is
     /// no such client.
     pub async fn update_client(&self, c: &NewClient, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11 WHERE id = $1",
@@ -103,12 +126,23 @@ impl Store {
         .bind(to_json(&c.grants))
         .bind(&c.id_token_alg)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        crate::audit::insert(&mut *tx, &change_event("client.updated", c, now)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
+    /// The client with this id. An id with a NUL character names no client, on either backend:
+    /// ids never contain one, and PostgreSQL, whose text cannot hold one, would refuse the query.
     pub async fn find_client(&self, id: &str) -> Result<Option<ClientRecord>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM clients WHERE id = $1"
         )))
@@ -128,7 +162,7 @@ impl Store {
     }
 
     /// Removes a client and everything issued to it. Returns `false` when there was none.
-    pub async fn delete_client(&self, id: &str) -> Result<bool> {
+    pub async fn delete_client(&self, id: &str, now: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         for sql in [
             "DELETE FROM access_tokens WHERE client_id = $1",
@@ -141,8 +175,15 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        if gone.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let event = crate::AuditEvent::new("client.removed", "ok", now.saturating_mul(1_000_000))
+            .client(id);
+        crate::audit::insert(&mut *tx, &event).await?;
         tx.commit().await?;
-        Ok(gone.rows_affected() == 1)
+        Ok(true)
     }
 }
 

@@ -18,15 +18,23 @@ impl Store {
             return Ok(found);
         }
         let (kid, material) = make().map_err(crate::StoreError::Config)?;
-        sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
             "INSERT INTO keys (purpose, kid, material, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (purpose) DO NOTHING",
         )
         .bind(purpose)
         .bind(&kid)
         .bind(&material)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 1 {
+            // The key's id only: its material never goes anywhere but its own row.
+            let event = crate::AuditEvent::new("key.created", "ok", now.saturating_mul(1_000_000))
+                .detail(format!("purpose={purpose} kid={kid}"));
+            crate::audit::insert(&mut *tx, &event).await?;
+        }
+        tx.commit().await?;
         self.find_key(purpose)
             .await?
             .ok_or_else(|| crate::StoreError::Corrupt(format!("key {purpose} vanished")))

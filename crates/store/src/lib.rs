@@ -6,6 +6,7 @@
 //! `DELETE … RETURNING`, so two racing requests cannot both win. Migrations are embedded and run in
 //! order, each in its own transaction together with its version row.
 
+mod audit;
 mod clients;
 mod keys;
 mod logins;
@@ -22,9 +23,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::error::DatabaseError as _;
 use sqlx::{AnyPool, Executor as _};
 
+pub use audit::{AuditEvent, audit_subject};
 pub use clients::{ClientRecord, NewClient};
-pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, RedeemedCode};
-pub use sandbox::{SandboxAction, SandboxToken};
+pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
+pub use sandbox::{Approval, CodeAttempt, SandboxAction, SandboxToken};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the
@@ -128,6 +130,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Unix time in seconds.
     fn now(&self) -> i64;
+
+    /// Unix time in microseconds, for ordering events that happen within one second (a code's
+    /// redemption and a presentation of it that arrived before or after). Never goes backwards
+    /// within a process as long as the system clock does not.
+    fn now_micros(&self) -> i64 {
+        self.now().saturating_mul(1_000_000)
+    }
 }
 
 /// The real clock.
@@ -141,25 +150,44 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)
     }
+
+    fn now_micros(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0)
+    }
 }
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to. Within a second, [`Clock::now_micros`] still moves
+/// forward by one microsecond per reading, so that what happens later reads a later time.
 #[derive(Debug)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock {
+    seconds: AtomicI64,
+    ticks: AtomicI64,
+}
 
 impl ManualClock {
     pub fn new(start: i64) -> Arc<ManualClock> {
-        Arc::new(ManualClock(AtomicI64::new(start)))
+        Arc::new(ManualClock {
+            seconds: AtomicI64::new(start),
+            ticks: AtomicI64::new(0),
+        })
     }
 
     pub fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
+        self.seconds.fetch_add(seconds, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.seconds.load(Ordering::SeqCst)
+    }
+
+    fn now_micros(&self) -> i64 {
+        let tick = self.ticks.fetch_add(1, Ordering::SeqCst) % 1_000_000;
+        self.now().saturating_mul(1_000_000) + tick
     }
 }
 
@@ -182,13 +210,18 @@ pub fn token_hash(value: &str) -> String {
     out
 }
 
-/// The embedded migrations, in order. Append only. (Version 2 is `0002_hardening.sql`, under way
-/// on another branch.)
+/// The embedded migrations, in order. Append only.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/0001_initial.sql")),
+    (2, include_str!("../../../migrations/0002_hardening.sql")),
     (
         3,
-        include_str!("../../../migrations/0003_housekeeping_indexes.sql"),
+        include_str!("../../../migrations/0003_sandbox_accounts.sql"),
+    ),
+    (4, include_str!("../../../migrations/0004_audit.sql")),
+    (
+        5,
+        include_str!("../../../migrations/0005_housekeeping_indexes.sql"),
     ),
 ];
 
@@ -448,6 +481,8 @@ impl Store {
             "used_jtis",
             "sandbox_actions",
             "sandbox_tokens",
+            "sandbox_accounts",
+            "audit_events",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Config(format!("unknown table {table}")));

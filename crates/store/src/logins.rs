@@ -67,18 +67,19 @@ pub struct NewCode {
     pub expires_at: i64,
 }
 
-/// A code as read back when it is redeemed.
+/// A code as read back when it is presented.
 pub type CodeRecord = NewCode;
 
-/// What happened when a code was presented.
+/// A code as found when a client presents it.
 #[derive(Debug)]
-pub enum RedeemedCode {
-    /// First use: the caller may issue tokens (after checking expiry, client, PKCE).
+pub enum PresentedCode {
+    /// Not used yet: the caller checks it and then tries [`Store::redeem_code`], which only one
+    /// presentation can win.
     Fresh(Box<CodeRecord>),
-    /// The code was used before; tokens issued from it have been revoked (RFC 6749 §4.1.2).
-    Replayed,
+    /// Used before (redeemed, or refused and burnt).
+    Used,
     /// No such code for this client (never issued, issued to another client, or expired and
-    /// deleted). Nothing was changed.
+    /// deleted).
     Unknown,
 }
 
@@ -178,67 +179,65 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a code used, for `client_id` only, in one atomic statement. A second presentation
-    /// by the same client marks the code replayed and revokes the access token the first one
-    /// produced (RFC 6749 §4.1.2); a presentation by another client changes nothing.
-    pub async fn redeem_code(
-        &self,
-        code_hash: &str,
-        client_id: &str,
-        now: i64,
-    ) -> Result<RedeemedCode> {
+    /// Reads a code for `client_id` (another client's code is `Unknown`). Changes nothing.
+    pub async fn find_code(&self, code_hash: &str, client_id: &str) -> Result<PresentedCode> {
         let row = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND client_id = $3 AND used_at IS NULL \
-             RETURNING code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at",
+            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at \
+             FROM authorization_codes WHERE code_hash = $1 AND client_id = $2",
         )
         .bind(code_hash)
-        .bind(now)
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(r) = row {
-            return Ok(RedeemedCode::Fresh(Box::new(NewCode {
-                code_hash: r.try_get("code_hash")?,
-                client_id: r.try_get("client_id")?,
-                redirect_uri: r.try_get("redirect_uri")?,
-                code_challenge: r.try_get("code_challenge")?,
-                nonce: r.try_get("nonce")?,
-                scope: r.try_get("scope")?,
-                sub: r.try_get("sub")?,
-                claims: r.try_get("claims")?,
-                auth_time: r.try_get("auth_time")?,
-                scheme: r.try_get("scheme")?,
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })));
-        }
-        // Marking the replay first means a winner that has not stored its token yet will find
-        // the mark and give up (see `insert_access_token`); one that has is revoked here.
-        let replayed = sqlx::query(
-            "UPDATE authorization_codes SET replayed_at = $2 WHERE code_hash = $1 AND client_id = $3 AND used_at IS NOT NULL RETURNING token_hash",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = replayed else {
-            return Ok(RedeemedCode::Unknown);
+        let Some(r) = row else {
+            return Ok(PresentedCode::Unknown);
         };
-        if let Some(token_hash) = row.try_get::<Option<String>, _>("token_hash")? {
-            sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(&self.pool)
-                .await?;
+        if r.try_get::<Option<i64>, _>("used_at")?.is_some() {
+            return Ok(PresentedCode::Used);
         }
-        Ok(RedeemedCode::Replayed)
+        Ok(PresentedCode::Fresh(Box::new(NewCode {
+            code_hash: r.try_get("code_hash")?,
+            client_id: r.try_get("client_id")?,
+            redirect_uri: r.try_get("redirect_uri")?,
+            code_challenge: r.try_get("code_challenge")?,
+            nonce: r.try_get("nonce")?,
+            scope: r.try_get("scope")?,
+            sub: r.try_get("sub")?,
+            claims: r.try_get("claims")?,
+            auth_time: r.try_get("auth_time")?,
+            scheme: r.try_get("scheme")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        })))
     }
 
-    /// Stores the access token a code gave, drops the attributes from the code row and records
-    /// the token on it — unless the code was replayed meanwhile: then nothing is stored and the
-    /// answer is `false`.
-    pub async fn insert_access_token(&self, t: &AccessTokenRecord) -> Result<bool> {
+    /// Consumes a fresh code and stores the access token it gives, in one transaction: the code
+    /// is marked used (its attributes dropped, the token and `issued_us` recorded) only if nobody
+    /// used it first, and the token exists exactly when the code was consumed by this call.
+    /// Returns `false`, with nothing stored, when another presentation won.
+    pub async fn redeem_code(
+        &self,
+        t: &AccessTokenRecord,
+        now: i64,
+        issued_us: i64,
+        audit: &crate::AuditEvent,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        let consumed = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $3, claims = '{}', token_hash = $4, issued_us = $5 \
+             WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
+        )
+        .bind(&t.code_hash)
+        .bind(&t.client_id)
+        .bind(now)
+        .bind(&t.token_hash)
+        .bind(issued_us)
+        .execute(&mut *tx)
+        .await?;
+        if consumed.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -253,29 +252,57 @@ impl Store {
         .bind(t.expires_at)
         .execute(&mut *tx)
         .await?;
-        let linked = sqlx::query(
-            "UPDATE authorization_codes SET claims = '{}', token_hash = $2 WHERE code_hash = $1 AND replayed_at IS NULL",
-        )
-        .bind(&t.code_hash)
-        .bind(&t.token_hash)
-        .execute(&mut *tx)
-        .await?;
-        if linked.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
+        crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// Drops the attributes of a code whose redemption was refused (PKCE, redirect URI, expiry,
-    /// a replay) or failed.
-    pub async fn clear_code_claims(&self, code_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE authorization_codes SET claims = '{}' WHERE code_hash = $1")
-            .bind(code_hash)
-            .execute(&self.pool)
-            .await?;
+    /// Uses up a fresh code whose presentation was refused (expired, wrong `redirect_uri`, wrong
+    /// or missing PKCE verifier) and drops its attributes, so it cannot be tried again.
+    pub async fn burn_code(&self, code_hash: &str, client_id: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE authorization_codes SET used_at = $3, claims = '{}' WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(client_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// A used code presented again by its client (RFC 6749 §4.1.2). When the code's tokens were
+    /// issued before `issued_before_us`, this is a replay: the code is marked and the access
+    /// token it gave is deleted; returns `true`. Otherwise (the tokens were issued after, or at
+    /// about the time, this presentation arrived: it raced the winner) nothing changes.
+    pub async fn revoke_for_replay(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: i64,
+        issued_before_us: i64,
+    ) -> Result<bool> {
+        let replayed = sqlx::query(
+            "UPDATE authorization_codes SET replayed_at = $3 \
+             WHERE code_hash = $1 AND client_id = $2 AND used_at IS NOT NULL AND issued_us IS NOT NULL AND issued_us < $4 \
+             RETURNING token_hash",
+        )
+        .bind(code_hash)
+        .bind(client_id)
+        .bind(now)
+        .bind(issued_before_us)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = replayed else {
+            return Ok(false);
+        };
+        if let Some(token_hash) = row.try_get::<Option<String>, _>("token_hash")? {
+            sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(true)
     }
 
     /// Drops the attributes of codes created before `before` (codes that can no longer be

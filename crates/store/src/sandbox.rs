@@ -59,6 +59,32 @@ fn from_row(r: &AnyRow) -> Result<SandboxAction> {
     })
 }
 
+/// What a person's account made of one itsme code typed in the app for an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeAttempt {
+    /// The right code, and the account is not blocked: its count of wrong codes is back to 0 and
+    /// the action is approved.
+    Accepted,
+    /// A wrong code, counted: `failures` wrong codes in a row now, fewer than the limit; the
+    /// action still waits.
+    Wrong { failures: i64 },
+    /// The account is blocked, by this attempt or before it, and the action ended as after three
+    /// wrong codes. Said of a right code and a wrong one alike.
+    Blocked,
+    /// The action no longer waits in the app (decided, or past its deadline): the code was not
+    /// checked and nothing was counted.
+    NotWaiting,
+}
+
+/// How an action that a right code approves changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Approval<'a> {
+    pub code_hash: &'a str,
+    /// Until when its code can be redeemed.
+    pub deadline: i64,
+    pub expires_at: i64,
+}
+
 /// An access token issued by the sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxToken {
@@ -101,6 +127,10 @@ impl Store {
 
     /// A live (not expired) action.
     pub async fn find_sandbox_action(&self, id: &str, now: i64) -> Result<Option<SandboxAction>> {
+        // Ids come from URLs; one with a NUL names nothing (PostgreSQL cannot even compare it).
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM sandbox_actions WHERE id = $1 AND expires_at > $2"
         )))
@@ -191,5 +221,155 @@ impl Store {
                 expires_at: r.try_get("expires_at")?,
             })),
         }
+    }
+
+    /// Checks one code typed in the app for action `action_id` against `phone`'s account, in
+    /// one transaction over the account and the action, so that each attempt is counted exactly
+    /// once however many arrive at once and on whichever node, and the account's count and the
+    /// action move together: while the account is not blocked, a right code resets its count and
+    /// approves the action, and a wrong one adds to it; the `max_failures`-th wrong one in a row
+    /// blocks the account until `blocked_until` and ends the action. While the account is
+    /// blocked (`blocked_until > now`), nothing is counted and every code, right or wrong, ends
+    /// the action the same way. An action no longer waiting in the app changes nothing. The
+    /// account's row is always written first, so concurrent attempts queue on it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sandbox_code_attempt(
+        &self,
+        action_id: &str,
+        phone: &str,
+        correct: bool,
+        now: i64,
+        max_failures: i64,
+        blocked_until: i64,
+        approval: Approval<'_>,
+        audit_subject: Option<String>,
+    ) -> Result<CodeAttempt> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sandbox_accounts (phone_number, failures, blocked_until, updated_at) VALUES ($1, 0, NULL, $2) \
+             ON CONFLICT (phone_number) DO NOTHING",
+        )
+        .bind(phone)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let verdict = if correct {
+            let accepted = sqlx::query(
+                "UPDATE sandbox_accounts SET failures = 0, blocked_until = NULL, updated_at = $2 \
+                 WHERE phone_number = $1 AND (blocked_until IS NULL OR blocked_until <= $2)",
+            )
+            .bind(phone)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if accepted.rows_affected() == 1 {
+                CodeAttempt::Accepted
+            } else {
+                CodeAttempt::Blocked
+            }
+        } else {
+            // A block that has run out starts a new count.
+            let counted: Option<i64> = sqlx::query_scalar(
+                "UPDATE sandbox_accounts SET \
+                   failures = CASE WHEN blocked_until IS NULL THEN failures + 1 ELSE 1 END, \
+                   blocked_until = CASE WHEN (CASE WHEN blocked_until IS NULL THEN failures + 1 ELSE 1 END) >= $3 THEN $4 ELSE NULL END, \
+                   updated_at = $2 \
+                 WHERE phone_number = $1 AND (blocked_until IS NULL OR blocked_until <= $2) \
+                 RETURNING failures",
+            )
+            .bind(phone)
+            .bind(now)
+            .bind(max_failures)
+            .bind(blocked_until)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match counted {
+                Some(failures) if failures < max_failures => CodeAttempt::Wrong { failures },
+                Some(_) => {
+                    // This attempt blocked the account: that is worth an audit event.
+                    let event = crate::AuditEvent::new(
+                        "sandbox.account_blocked",
+                        "wrong_code",
+                        now.saturating_mul(1_000_000),
+                    )
+                    .subject(audit_subject)
+                    .detail(format!("{max_failures} wrong itsme codes in a row"));
+                    crate::audit::insert(&mut *tx, &event).await?;
+                    CodeAttempt::Blocked
+                }
+                None => CodeAttempt::Blocked,
+            }
+        };
+        let moved = match verdict {
+            CodeAttempt::Accepted => sqlx::query(
+                "UPDATE sandbox_actions SET status = 'approved', rejection = NULL, code_hash = $3, deadline = $4, expires_at = $5 \
+                 WHERE id = $1 AND status = 'awaiting_app' AND deadline > $2",
+            )
+            .bind(action_id)
+            .bind(now)
+            .bind(approval.code_hash)
+            .bind(approval.deadline)
+            .bind(approval.expires_at)
+            .execute(&mut *tx)
+            .await?,
+            CodeAttempt::Wrong { .. } => sqlx::query(
+                "UPDATE sandbox_actions SET attempts = attempts + 1 \
+                 WHERE id = $1 AND status = 'awaiting_app' AND deadline > $2",
+            )
+            .bind(action_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?,
+            CodeAttempt::Blocked | CodeAttempt::NotWaiting => sqlx::query(
+                "UPDATE sandbox_actions SET status = 'rejected', rejection = 'wrong_code' \
+                 WHERE id = $1 AND status = 'awaiting_app' AND deadline > $2",
+            )
+            .bind(action_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?,
+        };
+        if moved.rows_affected() != 1 {
+            // Not waiting in the app any more: this attempt was never checked.
+            tx.rollback().await?;
+            return Ok(CodeAttempt::NotWaiting);
+        }
+        tx.commit().await?;
+        Ok(verdict)
+    }
+
+    /// Whether `phone`'s account is blocked now.
+    pub async fn sandbox_account_blocked(&self, phone: &str, now: i64) -> Result<bool> {
+        let blocked: Option<i64> = sqlx::query_scalar(
+            "SELECT failures FROM sandbox_accounts WHERE phone_number = $1 AND blocked_until > $2",
+        )
+        .bind(phone)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(blocked.is_some())
+    }
+
+    /// An operator's unblock: forgets the account's wrong codes and its block. Returns whether
+    /// the account had any.
+    pub async fn sandbox_unblock(&self, phone: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sandbox_accounts WHERE phone_number = $1")
+            .bind(phone)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Forgets accounts whose block has run out, and counts of wrong codes older than
+    /// `forget_before` (for housekeeping).
+    pub async fn forget_sandbox_accounts(&self, now: i64, forget_before: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "DELETE FROM sandbox_accounts WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)",
+        )
+        .bind(now)
+        .bind(forget_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 }

@@ -2,25 +2,55 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use passerelle_core::oidc::{
-    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, Params, ValidatedAuthorizationRequest,
-    validate_authorization_request,
+    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params,
+    ValidatedAuthorizationRequest, validate_authorization_request,
 };
 use passerelle_core::scopes::Account;
 use passerelle_i18n::Translator;
 use passerelle_itsme::{ConnectorError, UpstreamRequest};
-use passerelle_store::{LoginTransaction, random_token, token_hash};
+use passerelle_limits::{ClientIp, Limits};
+use passerelle_store::{AuditEvent, LoginTransaction, random_token, token_hash};
 use sha2::Digest as _;
 
 use crate::{Broker, BrokerError};
 
-/// The cookie that ties a login to the browser that started it (RFC 9700 §4.7.1).
-pub(crate) const BROWSER_COOKIE: &str = "passerelle_browser";
+/// The name of the cookie that ties one login to the browser that started it (RFC 9700 §4.7.1).
+/// Each login has its own: the name carries the first characters of the login's transaction id
+/// (the `state` the scheme sends back), so two logins in two tabs do not overwrite each other.
+/// Its value is a fresh random string that Passerelle made for this login and whose SHA-256 the
+/// transaction keeps: a value planted by someone else (a sibling subdomain, plain http) never
+/// matches, and no value a browser brings is ever adopted. Behind https the name has the
+/// `__Host-` prefix, which browsers accept only from this very origin, `Secure`, with `Path=/`.
+pub(crate) fn binding_cookie_name(secure: bool, transaction_id: &str) -> String {
+    let tag: String = transaction_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(12)
+        .collect();
+    if secure {
+        format!("__Host-passerelle_login_{tag}")
+    } else {
+        format!("passerelle_login_{tag}")
+    }
+}
+
+/// The `Set-Cookie` value for a login's binding cookie; `max_age` 0 removes it.
+pub(crate) fn binding_cookie(secure: bool, name: &str, value: &str, max_age: i64) -> String {
+    // `__Host-` requires `Path=/`; over plain http the cookie goes only to the callback.
+    let (path, flags) = if secure {
+        ("/", "; Secure")
+    } else {
+        ("/auth/open/connect/itsme/callback", "")
+    };
+    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{flags}")
+}
 
 pub(crate) fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Translator {
     let accept = headers
@@ -30,12 +60,12 @@ pub(crate) fn translator(ui_locales: Option<&str>, headers: &HeaderMap) -> Trans
 }
 
 /// The page for a request that repeats a parameter (RFC 6749 §3.1).
-pub(crate) fn repeated(tr: &Translator, name: String) -> BrokerError {
-    let name: String = name.chars().take(40).collect();
-    BrokerError::page(tr, tr.t_with("error-repeated-parameter", &[("name", name)]))
+/// The page for parameters that cannot be taken (RFC 6749 §3.1: repeated; or holding a NUL).
+pub(crate) fn repeated(tr: &Translator, e: ParamError) -> BrokerError {
+    BrokerError::page(tr, tr.t_with(e.key(), &[("name", e.name())]))
 }
 
-pub(crate) fn parse_params(bytes: &[u8]) -> Result<Params, String> {
+pub(crate) fn parse_params(bytes: &[u8]) -> Result<Params, ParamError> {
     Params::from_pairs(
         url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
     )
@@ -55,9 +85,13 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 
 pub(crate) async fn get(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if let Err(e) = limited(&b, ip.as_deref(), &headers) {
+        return e.into_response();
+    }
     authorize(&b, &headers, q.unwrap_or_default().as_bytes(), false)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -65,12 +99,23 @@ pub(crate) async fn get(
 
 pub(crate) async fn post(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(e) = limited(&b, ip.as_deref(), &headers) {
+        return e.into_response();
+    }
     authorize(&b, &headers, &body, true)
         .await
         .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The authorization endpoint's rate limit per source address (each request signs a request
+/// object and stores a login): a page in the person's language when over it.
+fn limited(b: &Broker, ip: Option<&ClientIp>, headers: &HeaderMap) -> Result<(), BrokerError> {
+    Limits::check(&b.limits.authorize_per_ip, ip, None)
+        .map_err(|t| BrokerError::throttled(t, Some(&translator(None, headers))))
 }
 
 async fn authorize(
@@ -102,6 +147,12 @@ async fn authorize(
             return Err(BrokerError::page(&tr, tr.t(reason.key())));
         }
         Err(AuthorizeError::Redirect(r)) => {
+            b.audit(
+                AuditEvent::new("login.refused", r.error.code.as_str(), b.clock.now_micros())
+                    .client(&client.id)
+                    .detail(&r.error.description),
+            )
+            .await;
             return Err(BrokerError::Redirect {
                 redirect_uri: r.redirect_uri,
                 response_mode: r.response_mode,
@@ -122,15 +173,35 @@ async fn authorize(
             tr: tr.clone(),
         }
     };
-    let now = b.clock.now();
-    let (browser, new_cookie) = match cookie(headers, BROWSER_COOKIE) {
-        Some(v) => (v.to_string(), false),
-        None => (random_token(24), true),
+    let Some(scheme) = b.scheme_for_account(account) else {
+        tracing::warn!(client.id = %client.id, "production client refused: no real itsme environment is configured");
+        b.metrics.login_ended_with(ErrorCode::UnauthorizedClient);
+        b.audit(
+            AuditEvent::new("login.refused", "unauthorized_client", b.clock.now_micros())
+                .client(&client.id)
+                .service(request.scopes.service().as_str())
+                .detail("production client, and no real itsme is configured"),
+        )
+        .await;
+        return Err(BrokerError::Unserved {
+            client_name: client.name.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            response_mode: request.response_mode,
+            state: request.state.clone(),
+            error: OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "This Passerelle has no real itsme environment configured, so it does not log people in for production clients. Use a sandbox client, or ask the operator to configure [itsme].",
+            ),
+            issuer: b.issuer.clone(),
+            tr,
+        });
     };
+    let now = b.clock.now();
+    // A fresh binding for this login only, whatever cookies the browser brought.
+    let browser = random_token(24);
     let verifier = random_token(32);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let scheme = b.scheme_for_account(&client.account);
     let transaction = LoginTransaction {
         id: random_token(24),
         client_id: client.id.clone(),
@@ -157,8 +228,10 @@ async fn authorize(
         login_hint: request.login_hint.as_deref(),
         client_name: &client.name,
     };
-    let url = match b
+    let connector = b
         .connector_for(scheme)
+        .ok_or_else(|| BrokerError::internal("no connector for the chosen scheme"))?;
+    let url = match connector
         .authorization_url(&upstream, now, &random_token(16))
         .await
     {
@@ -193,13 +266,9 @@ async fn authorize(
     };
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if new_cookie {
-        let secure = if b.secure_cookies { "; Secure" } else { "" };
-        let value =
-            format!("{BROWSER_COOKIE}={browser}; Path=/auth/open; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-    }
+    let name = binding_cookie_name(b.secure_cookies, &transaction.id);
+    let value = binding_cookie(b.secure_cookies, &name, &browser, b.lifetimes.login);
+    let value = HeaderValue::from_str(&value).map_err(BrokerError::internal)?;
+    resp.headers_mut().insert(header::SET_COOKIE, value);
     Ok(resp)
 }

@@ -9,10 +9,12 @@ use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
 use passerelle_core::scopes::{Account, GrantedScopes};
 use passerelle_itsme::ConnectorError;
 use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
-use passerelle_store::{NewCode, random_token, token_hash};
+use passerelle_store::{AuditEvent, NewCode, random_token, token_hash};
 use serde_json::{Value, json};
 
-use crate::authorize::{BROWSER_COOKIE, cookie, parse_params, repeated, translator};
+use crate::authorize::{
+    binding_cookie, binding_cookie_name, cookie, parse_params, repeated, translator,
+};
 use crate::error::respond_to_client;
 use crate::{Broker, BrokerError};
 
@@ -30,14 +32,28 @@ pub(crate) async fn callback(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    handle(&b, &headers, q.unwrap_or_default().as_bytes())
+    let raw = q.unwrap_or_default();
+    let mut resp = handle(&b, &headers, raw.as_bytes())
         .await
         .unwrap_or_else(|e| {
             if let BrokerError::Redirect { error, .. } = &e {
                 b.metrics.login_ended_with(error.code);
             }
             e.into_response()
-        })
+        });
+    // The login's binding cookie has done its job, whatever the outcome: remove it.
+    let state = url::form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned());
+    if let Some(state) = state {
+        let name = binding_cookie_name(b.secure_cookies, &state);
+        if let Ok(v) =
+            axum::http::HeaderValue::from_str(&binding_cookie(b.secure_cookies, &name, "", 0))
+        {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    resp
 }
 
 async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
@@ -53,7 +69,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let now = b.clock.now();
     // The browser binding is part of the lookup: a stranger holding the scheme's answer neither
     // uses it nor spends it (RFC 9700 §4.7.1).
-    let browser_hash = cookie(headers, BROWSER_COOKIE)
+    let browser_hash = cookie(headers, &binding_cookie_name(b.secure_cookies, state))
         .map(token_hash)
         .unwrap_or_default();
     let Some(tx) = b
@@ -75,6 +91,12 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let tr = translator(tx.ui_locales.as_deref(), headers);
     let redirect_uri = RedirectUri::from_stored(tx.redirect_uri.clone());
     let response_mode = ResponseMode::parse(&tx.response_mode).unwrap_or(ResponseMode::Query);
+    let audit_failure = |code: ErrorCode, description: &str| {
+        AuditEvent::new("login.failed", code.as_str(), b.clock.now_micros())
+            .client(&tx.client_id)
+            .service(GrantedScopes::from_stored(&tx.scope).service().as_str())
+            .detail(format!("scheme={} {description}", tx.scheme))
+    };
     let fail = |code: ErrorCode, description: String| BrokerError::Redirect {
         redirect_uri: redirect_uri.clone(),
         response_mode,
@@ -91,8 +113,23 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     };
     let account = Account::parse(&client.account).unwrap_or(Account::Production);
     if let Err(e) = GrantedScopes::parse(&tx.scope, account, &client.grants) {
+        b.audit(audit_failure(ErrorCode::InvalidScope, &e.to_string()))
+            .await;
         return Err(fail(ErrorCode::InvalidScope, e.to_string()));
     }
+    // The deployment's rule, as it is now: a production client whose login went to the sandbox
+    // while the operator allowed it gets nothing once that is no longer allowed.
+    let Some(connector) = b
+        .scheme_for_account(account)
+        .filter(|s| *s == tx.scheme)
+        .and_then(|s| b.connector_for(s))
+    else {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "This Passerelle no longer serves this client with the scheme the login started at."
+                .into(),
+        ));
+    };
     if let Some(error) = params.get("error") {
         let description = clean(params.get("error_description").unwrap_or_default());
         let (code, description) = match ErrorCode::parse(error) {
@@ -114,16 +151,16 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             ),
         };
         tracing::info!(client.id = %tx.client_id, oauth.error = code.as_str(), "the itsme scheme ended the login without approval");
+        b.audit(audit_failure(code, &description)).await;
         return Err(fail(code, description));
     }
     let Some(code) = params.get("code") else {
-        return Err(fail(
-            ErrorCode::ServerError,
-            "The itsme scheme answered without a code.".into(),
-        ));
+        let description = "The itsme scheme answered without a code.";
+        b.audit(audit_failure(ErrorCode::ServerError, description))
+            .await;
+        return Err(fail(ErrorCode::ServerError, description.into()));
     };
-    let identity = match b
-        .connector_for(&tx.scheme)
+    let identity = match connector
         .redeem(
             code,
             &tx.upstream_verifier,
@@ -136,22 +173,27 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         Ok(i) => i,
         Err(ConnectorError::Unavailable(detail)) => {
             tracing::warn!(error = %detail, "the itsme scheme is unavailable");
-            return Err(fail(
+            let description =
+                "The itsme scheme cannot be reached right now; try again in a moment.";
+            b.audit(audit_failure(
                 ErrorCode::TemporarilyUnavailable,
-                "The itsme scheme cannot be reached right now; try again in a moment.".into(),
-            ));
+                description,
+            ))
+            .await;
+            return Err(fail(ErrorCode::TemporarilyUnavailable, description.into()));
         }
         Err(ConnectorError::Protocol(detail)) => {
             tracing::error!(error = %detail, "the itsme scheme's answer was rejected");
-            return Err(fail(
-                ErrorCode::ServerError,
-                "The answer of the itsme scheme could not be verified.".into(),
-            ));
+            let description = "The answer of the itsme scheme could not be verified.";
+            b.audit(audit_failure(ErrorCode::ServerError, description))
+                .await;
+            return Err(fail(ErrorCode::ServerError, description.into()));
         }
     };
     let scopes = GrantedScopes::from_stored(&tx.scope);
     let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
     let sub = b.pairwise_sub(&tx.client_id, &identity.sub)?;
+    let sub_for_audit = sub.clone();
     if scopes.contains("idp-id") {
         claims.insert("idp_id".into(), json!(identity.sub));
     }
@@ -176,6 +218,14 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         .await
         .map_err(|e| BrokerError::unavailable_to_client(e, |code, d| fail(code, d.into())))?;
     b.metrics.login_approved(scopes.service());
+    b.audit(
+        AuditEvent::new("login.approved", "ok", b.clock.now_micros())
+            .client(&tx.client_id)
+            .service(scopes.service().as_str())
+            .subject(b.audit_subject(&sub_for_audit))
+            .detail(format!("scheme={}", tx.scheme)),
+    )
+    .await;
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
     let mut out = vec![("code".to_string(), rp_code)];
     if let Some(s) = &tx.state {

@@ -15,7 +15,7 @@ use passerelle_i18n::Translator;
 use passerelle_store::StoreError;
 use serde_json::json;
 
-use crate::pages::{ErrorPage, FormPostPage, html};
+use crate::pages::{Csp, ErrorPage, FormPostPage, UnservedPage, html};
 
 /// A request that failed.
 #[derive(Debug)]
@@ -36,6 +36,18 @@ pub enum BrokerError {
         issuer: String,
         tr: Translator,
     },
+    /// A login this deployment refuses to serve (a production client while no real itsme is
+    /// configured): a page for the person that says why, whose button carries the OAuth error to
+    /// the client's trusted redirect URI.
+    Unserved {
+        client_name: String,
+        redirect_uri: RedirectUri,
+        response_mode: ResponseMode,
+        state: Option<String>,
+        error: OAuthError,
+        issuer: String,
+        tr: Translator,
+    },
     /// A token-endpoint error; `invalid_client` is a 401 with a `WWW-Authenticate` challenge.
     Token { error: OAuthError },
     /// A userinfo error; without a code when no token was sent (RFC 6750 §3.1).
@@ -44,6 +56,13 @@ pub enum BrokerError {
     /// `Retry-After` and `temporarily_unavailable`, the detail logged here. JSON as rendered;
     /// a page on the routes behind [`unavailable_as_page`].
     Unavailable(String),
+    /// Over a rate limit, at a JSON endpoint: 429 with `Retry-After`.
+    Throttled { retry_after_secs: u64 },
+    /// Over a rate limit, at a page: 429 with `Retry-After`, in the person's language.
+    ThrottledPage {
+        tr: Translator,
+        retry_after_secs: u64,
+    },
     /// Our own fault: logged here, a generic answer outside.
     Internal(String),
 }
@@ -71,6 +90,22 @@ impl BrokerError {
     pub(crate) fn token(code: ErrorCode, description: impl Into<String>) -> BrokerError {
         BrokerError::Token {
             error: OAuthError::new(code, description),
+        }
+    }
+
+    /// A rate-limit refusal: JSON for machines, a page for a person.
+    pub(crate) fn throttled(
+        t: passerelle_limits::Throttled,
+        page: Option<&Translator>,
+    ) -> BrokerError {
+        match page {
+            Some(tr) => BrokerError::ThrottledPage {
+                tr: tr.clone(),
+                retry_after_secs: t.retry_after_secs,
+            },
+            None => BrokerError::Throttled {
+                retry_after_secs: t.retry_after_secs,
+            },
         }
     }
 
@@ -170,10 +205,23 @@ pub(crate) fn respond_to_client(
                     fields: params,
                     nonce: nonce.clone(),
                 },
-                Some(&nonce),
+                Csp::ScriptNonce(&nonce),
             )
         }
     }
+}
+
+/// The parameters of an error response (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+fn error_params(error: OAuthError, state: Option<String>, issuer: String) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("error".to_string(), error.code.as_str().to_string()),
+        ("error_description".to_string(), error.description),
+    ];
+    if let Some(s) = state {
+        params.push(("state".into(), s));
+    }
+    params.push(("iss".into(), issuer));
+    params
 }
 
 fn token_body(e: &OAuthError) -> axum::Json<serde_json::Value> {
@@ -200,7 +248,7 @@ impl IntoResponse for BrokerError {
                         message,
                         show_intro,
                     },
-                    None,
+                    Csp::Static,
                 )
             }
             BrokerError::Redirect {
@@ -215,15 +263,52 @@ impl IntoResponse for BrokerError {
                     oauth.error = error.code.as_str(),
                     "authorization error sent to the client"
                 );
-                let mut params = vec![
-                    ("error".to_string(), error.code.as_str().to_string()),
-                    ("error_description".to_string(), error.description),
-                ];
-                if let Some(s) = state {
-                    params.push(("state".into(), s));
-                }
-                params.push(("iss".into(), issuer));
+                let params = error_params(error, state, issuer);
                 respond_to_client(&redirect_uri, response_mode, params, &tr)
+            }
+            BrokerError::Unserved {
+                client_name,
+                redirect_uri,
+                response_mode,
+                state,
+                error,
+                issuer,
+                tr,
+            } => {
+                tracing::info!(
+                    oauth.error = error.code.as_str(),
+                    "login refused by this deployment; the person is shown why"
+                );
+                let params = error_params(error, state, issuer);
+                let (action, fields) = match response_mode {
+                    ResponseMode::Query => match url::Url::parse(redirect_uri.as_str()) {
+                        Ok(mut url) => {
+                            url.query_pairs_mut()
+                                .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                            (url.to_string(), Vec::new())
+                        }
+                        Err(_) => {
+                            return BrokerError::Internal(
+                                "a registered redirect URI does not parse".into(),
+                            )
+                            .into_response();
+                        }
+                    },
+                    ResponseMode::FormPost => (redirect_uri.as_str().to_string(), params),
+                };
+                let client = [("client", client_name.chars().take(100).collect::<String>())];
+                html(
+                    StatusCode::FORBIDDEN,
+                    &UnservedPage {
+                        tr: &tr,
+                        message: tr.t_with("broker-unserved-body", &client),
+                        back: tr.t_with("broker-unserved-back", &client),
+                        form_post: response_mode == ResponseMode::FormPost,
+                        action,
+                        fields,
+                    },
+                    Csp::FormToClient,
+                )
             }
             BrokerError::Token { error } => {
                 let status = if error.code == ErrorCode::InvalidClient {
@@ -255,7 +340,15 @@ impl IntoResponse for BrokerError {
                         format!(
                             "Bearer realm=\"passerelle\", error=\"{}\", error_description=\"{}\"",
                             e.code.as_str(),
-                            e.description.replace('"', "'")
+                            // A header value takes visible ASCII only; the body has it all.
+                            e.description
+                                .chars()
+                                .map(|c| match c {
+                                    '"' => '\'',
+                                    ' '..='~' => c,
+                                    _ => '?',
+                                })
+                                .collect::<String>()
                         ),
                         token_body(e),
                     ),
@@ -288,6 +381,41 @@ impl IntoResponse for BrokerError {
                 )
                     .into_response();
                 resp.extensions_mut().insert(Unavailable);
+                resp
+            }
+            BrokerError::Throttled { retry_after_secs } => {
+                tracing::info!(http.status = 429, "request over a rate limit");
+                let body = json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!("too many requests: retry after {retry_after_secs} s"),
+                });
+                let mut resp = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    axum::Json(body),
+                )
+                    .into_response();
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                resp
+            }
+            BrokerError::ThrottledPage {
+                tr,
+                retry_after_secs,
+            } => {
+                tracing::info!(http.status = 429, "page request over a rate limit");
+                let seconds = i64::try_from(retry_after_secs).unwrap_or(i64::MAX);
+                let mut resp = html(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &ErrorPage {
+                        tr: &tr,
+                        message: tr.t_count("error-rate-limited", "seconds", seconds),
+                        show_intro: false,
+                    },
+                    Csp::Static,
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 resp
             }
             BrokerError::Internal(detail) => {

@@ -23,13 +23,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use hmac::{Hmac, Mac};
+use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
 use passerelle_jose::{SigAlg, SigningKey};
 use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
 pub use error::BrokerError;
-pub use metrics::Metrics;
+pub use metrics::{LatencyLayer, Metrics};
 
 /// Lifetimes, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,28 @@ impl Default for Lifetimes {
             code: 60,
             access_token: 600,
             id_token: 600,
+        }
+    }
+}
+
+/// Who answers production clients. Sandbox clients are always answered by the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// A real itsme environment is configured: production clients log in with itsme.
+    Itsme,
+    /// No real itsme is configured: production clients are refused (fail closed).
+    SandboxOnly,
+    /// No real itsme is configured and the operator allowed, for a test deployment, production
+    /// clients to be answered by the sandbox (`serve_production_clients_in_test_deployment`).
+    TestDeployment,
+}
+
+impl Deployment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deployment::Itsme => "itsme",
+            Deployment::SandboxOnly => "sandbox-only",
+            Deployment::TestDeployment => "test-deployment",
         }
     }
 }
@@ -80,16 +103,22 @@ pub struct Broker {
     pub keys: OpKeys,
     /// HMAC key for pairwise subjects.
     pub pairwise_secret: Vec<u8>,
+    /// HMAC key for the audit trail's subject hashes.
+    pub audit_secret: Vec<u8>,
     /// The connector to the scheme sandbox (embedded default).
     pub sandbox_connector: Arc<Connector>,
     /// The connector to a real itsme environment, when one is configured.
     pub production_connector: Option<Arc<Connector>>,
+    /// Who answers production clients; consistent with `production_connector`.
+    pub deployment: Deployment,
     /// Keys of private_key_jwt clients registered with a `jwks_uri`.
     pub client_jwks: passerelle_itsme::JwksCache,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    /// Counters and histograms for `/metrics` (this application's own recorder).
+    pub metrics: Arc<Metrics>,
+    /// Rate limits per source address and per client (shared with the sandbox).
+    pub limits: Arc<passerelle_limits::Limits>,
     pub lifetimes: Lifetimes,
 }
 
@@ -109,20 +138,39 @@ impl Broker {
         Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
-    /// The connector for a client's account: production clients use the real scheme when one is
-    /// configured, and the sandbox otherwise.
-    fn connector_for(&self, scheme: &str) -> &Arc<Connector> {
-        match (scheme, &self.production_connector) {
-            ("production", Some(c)) => c,
-            _ => &self.sandbox_connector,
+    /// The audit trail's stand-in for a person known to a client by `sub`.
+    pub(crate) fn audit_subject(&self, sub: &str) -> Option<String> {
+        passerelle_store::audit_subject(&self.audit_secret, "sub", sub)
+    }
+
+    /// Records an audit event; a failure to record is logged, never shown to the person.
+    pub(crate) async fn audit(&self, event: passerelle_store::AuditEvent) {
+        if let Err(e) = self.store.record(&event).await {
+            tracing::error!(error = %e, audit.kind = %event.kind, "cannot record an audit event");
         }
     }
 
-    fn scheme_for_account(&self, account: &str) -> &'static str {
-        if account == "production" && self.production_connector.is_some() {
-            "production"
-        } else {
-            "sandbox"
+    /// The connector of a scheme a login was started with; `None` for the real itsme when it is
+    /// not (or no longer) configured, so that nothing falls back to the sandbox.
+    fn connector_for(&self, scheme: &str) -> Option<&Arc<Connector>> {
+        match scheme {
+            "sandbox" => Some(&self.sandbox_connector),
+            "production" => self.production_connector.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Which scheme answers a client of this account, or `None` when this deployment must refuse
+    /// it: a production client while no real itsme is configured, unless the operator allowed the
+    /// sandbox to answer it in a test deployment. Fails closed.
+    fn scheme_for_account(&self, account: Account) -> Option<&'static str> {
+        match (account, self.deployment) {
+            (Account::Sandbox, _) => Some("sandbox"),
+            (Account::Production, Deployment::Itsme) if self.production_connector.is_some() => {
+                Some("production")
+            }
+            (Account::Production, Deployment::TestDeployment) => Some("sandbox"),
+            (Account::Production, _) => None,
         }
     }
 }

@@ -23,14 +23,35 @@ pub(crate) struct FormPostPage<'a> {
     pub nonce: String,
 }
 
-pub(crate) fn html(
-    status: StatusCode,
-    page: &impl Template,
-    script_nonce: Option<&str>,
-) -> Response {
-    let csp = match script_nonce {
-        Some(n) => format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{n}'; form-action http: https:; frame-ancestors 'none'"),
-        None => "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'".to_string(),
+/// The page that explains why a login cannot happen here and takes the person back to the
+/// client, with the OAuth error, by a link (query) or a button (form_post).
+#[derive(Template)]
+#[template(path = "unserved.html")]
+pub(crate) struct UnservedPage<'a> {
+    pub tr: &'a Translator,
+    pub message: String,
+    pub back: String,
+    pub form_post: bool,
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// What a page may do beyond showing itself (its Content-Security-Policy).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Csp<'a> {
+    /// Nothing: no script, no form.
+    Static,
+    /// Submit a form to a client's redirect URI (any http(s) origin).
+    FormToClient,
+    /// Also run the one inline script carrying this nonce.
+    ScriptNonce(&'a str),
+}
+
+pub(crate) fn html(status: StatusCode, page: &impl Template, csp: Csp<'_>) -> Response {
+    let csp = match csp {
+        Csp::ScriptNonce(n) => format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{n}'; form-action http: https:; frame-ancestors 'none'"),
+        Csp::FormToClient => "default-src 'none'; style-src 'unsafe-inline'; form-action http: https:; frame-ancestors 'none'".to_string(),
+        Csp::Static => "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'".to_string(),
     };
     match page.render() {
         Ok(body) => {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -10,12 +11,24 @@ use base64::Engine as _;
 use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_jose::{Claims, PublicKeys, SigAlg};
-use passerelle_store::{AccessTokenRecord, ClientRecord, RedeemedCode, random_token, token_hash};
+use passerelle_limits::{ClientIp, Limits};
+use passerelle_store::{
+    AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
+};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::authorize::parse_params;
 use crate::{Broker, BrokerError};
+
+/// A presentation of a used code that arrives within this time after the code's tokens were
+/// issued is taken as part of the race for the code (a client's double submit, or its requests
+/// sent at once: every client here is confidential, so nobody else can present its code) and is
+/// refused without revoking; a later one is a replay and revokes the tokens (RFC 6749 §4.1.2).
+/// A burst of 20 presentations from one client spreads over tens of milliseconds (measured with
+/// Python threads against a local server); the OpenID conformance suite re-presents codes after
+/// 1 s and 30 s.
+const REPLAY_GRACE_US: i64 = 500_000;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -84,6 +97,23 @@ async fn authenticate(
             "client authentication is missing: use the method registered for this client",
         )),
     }
+}
+
+/// The client a token request names: Basic credentials, `client_id`, or a client assertion's
+/// `iss` — unverified, only to pick its rate limit.
+fn claimed_client(headers: &HeaderMap, form: &Params) -> Option<String> {
+    if let Some(Ok((id, _))) = basic_credentials(headers) {
+        return Some(id);
+    }
+    if let Some(id) = form.get("client_id") {
+        return Some(id.to_string());
+    }
+    let assertion = form.get("client_assertion")?;
+    passerelle_jose::peek_payload(assertion)
+        .ok()?
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 async fn check_secret(
@@ -166,11 +196,14 @@ async fn check_assertion(
             "client_assertion: sub must be the client_id",
         ));
     }
-    let token_endpoint = format!("{}/connect/token", b.issuer);
-    if !passerelle_jose::audience_is_one_of(&claims, &[&token_endpoint, &b.issuer]) {
-        return Err(invalid_client(
-            "client_assertion: aud must be the token endpoint or the issuer",
-        ));
+    // The issuer identifier as a single string, and nothing else (RFC 7523bis; FAPI 2.0
+    // §5.3.2.1): the token endpoint's URL is what an attacker's metadata can make a client put
+    // in an assertion meant for another server, so it is not accepted.
+    if !passerelle_jose::audience_is(&claims, &[&b.issuer]) {
+        return Err(invalid_client(&format!(
+            "client_assertion: aud must be the issuer identifier {} as a single string",
+            b.issuer
+        )));
     }
     let exp = claims
         .get("exp")
@@ -196,8 +229,10 @@ async fn check_assertion(
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
-        .filter(|j| !j.is_empty() && j.len() <= 255);
-    let jti = jti.ok_or_else(|| invalid_client("client_assertion: jti is missing"))?;
+        .filter(|j| !j.is_empty() && j.len() <= 255 && !j.contains('\0'));
+    let jti = jti.ok_or_else(|| {
+        invalid_client("client_assertion: jti is missing, or not 1 to 255 printable characters")
+    })?;
     if !b
         .store
         .insert_jti(&format!("broker:{}", client.id), jti, exp)
@@ -212,22 +247,52 @@ async fn check_assertion(
 
 pub(crate) async fn token(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    issue(&b, &headers, &body).await.unwrap_or_else(|e| {
-        b.metrics.token_refused();
-        e.into_response()
-    })
+    match issue(&b, ip.as_deref(), &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => {
+            b.metrics.token_refused();
+            if let BrokerError::Token { error } = &e {
+                // The client the request named (authenticated or not), for the audit trail.
+                let claimed = parse_params(&body)
+                    .ok()
+                    .and_then(|form| claimed_client(&headers, &form));
+                let mut event =
+                    AuditEvent::new("token.refused", error.code.as_str(), b.clock.now_micros())
+                        .detail(&error.description);
+                if let Some(c) = claimed {
+                    event = event.client(&c);
+                }
+                b.audit(event).await;
+            }
+            e.into_response()
+        }
+    }
 }
 
-async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response, BrokerError> {
-    let form = parse_params(body).map_err(|name| {
-        BrokerError::token(
-            ErrorCode::InvalidRequest,
-            format!("the parameter {name} appears more than once"),
-        )
-    })?;
+async fn issue(
+    b: &Broker,
+    ip: Option<&ClientIp>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, BrokerError> {
+    // When this presentation arrived, to tell a replay of a redeemed code from a request that
+    // raced its redemption.
+    let arrived_us = b.clock.now_micros();
+    Limits::check(&b.limits.token_per_ip, ip, None).map_err(|t| BrokerError::throttled(t, None))?;
+    let form = parse_params(body)
+        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
+    // Per client too, for the client the request names, before it is authenticated: guessing a
+    // client's secret is slowed down as much as using it.
+    if let Some(claimed) = claimed_client(headers, &form) {
+        b.limits
+            .token_per_client
+            .check(&claimed)
+            .map_err(|t| BrokerError::throttled(t, None))?;
+    }
     let client = authenticate(b, headers, &form).await?;
     match form.get("grant_type") {
         Some("authorization_code") => {}
@@ -247,27 +312,37 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let code = form
         .get("code")
         .ok_or_else(|| BrokerError::token(ErrorCode::InvalidRequest, "code is missing"))?;
-    // Missing parameters are the request's fault: say so before the code is used up.
-    let (Some(redirect_uri), Some(code_verifier)) =
-        (form.get("redirect_uri"), form.get("code_verifier"))
-    else {
+    let Some(redirect_uri) = form.get("redirect_uri") else {
         return Err(BrokerError::token(
             ErrorCode::InvalidRequest,
-            "redirect_uri and code_verifier are required (OIDC Core §3.1.3.1, RFC 7636 §4.5)",
+            "redirect_uri is required (OIDC Core §3.1.3.1)",
         ));
     };
     let now = b.clock.now();
     let code_hash = token_hash(code);
-    let record = match b.store.redeem_code(&code_hash, &client.id, now).await? {
-        RedeemedCode::Fresh(r) => r,
-        RedeemedCode::Replayed => {
+    let replayed = |revoked: bool| {
+        if revoked {
             tracing::warn!(client.id = %client.id, "authorization code replayed; its tokens were revoked");
-            return Err(BrokerError::token(
-                ErrorCode::InvalidGrant,
-                "the code was already used",
-            ));
         }
-        RedeemedCode::Unknown => {
+        BrokerError::token(ErrorCode::InvalidGrant, "the code was already used")
+    };
+    let record = match b.store.find_code(&code_hash, &client.id).await? {
+        PresentedCode::Fresh(r) => r,
+        PresentedCode::Used => {
+            let revoked = b
+                .store
+                .revoke_for_replay(&code_hash, &client.id, now, arrived_us - REPLAY_GRACE_US)
+                .await?;
+            if revoked {
+                b.audit(
+                    AuditEvent::new("code.replayed", "tokens_revoked", b.clock.now_micros())
+                        .client(&client.id),
+                )
+                .await;
+            }
+            return Err(replayed(revoked));
+        }
+        PresentedCode::Unknown => {
             return Err(BrokerError::token(
                 ErrorCode::InvalidGrant,
                 "the code is unknown or expired",
@@ -275,19 +350,27 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         }
     };
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
+    // Every code is issued with a PKCE challenge, so a missing verifier is a failed
+    // verification (RFC 7636 §4.6), not a malformed request.
     let problem = if record.created_at + b.lifetimes.code <= now {
         Some(refuse("the code has expired"))
     } else if redirect_uri != record.redirect_uri {
         Some(refuse(
             "redirect_uri must be the one of the authorization request",
         ))
-    } else if !verify_pkce(code_verifier, &record.code_challenge) {
-        Some(refuse("code_verifier does not match the code_challenge"))
     } else {
-        None
+        match form.get("code_verifier") {
+            None => Some(refuse(
+                "code_verifier is missing: this code was issued with a code_challenge (RFC 7636 §4.6)",
+            )),
+            Some(v) if !verify_pkce(v, &record.code_challenge) => {
+                Some(refuse("code_verifier does not match the code_challenge"))
+            }
+            Some(_) => None,
+        }
     };
     if let Some(p) = problem {
-        b.store.clear_code_claims(&code_hash).await?;
+        b.store.burn_code(&code_hash, &client.id, now).await?;
         return Err(p);
     }
     let attributes: Map<String, Value> =
@@ -334,26 +417,25 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(record.sub));
     userinfo.extend(attributes);
-    let stored = b
-        .store
-        .insert_access_token(&AccessTokenRecord {
-            token_hash: token_hash(&access_token),
-            code_hash: code_hash.clone(),
-            client_id: client.id.clone(),
-            sub: record.sub.clone(),
-            scope: record.scope.clone(),
-            claims: Value::Object(userinfo).to_string(),
-            created_at: now,
-            expires_at: now + b.lifetimes.access_token,
-        })
-        .await?;
-    if !stored {
-        b.store.clear_code_claims(&code_hash).await?;
-        tracing::warn!(client.id = %client.id, "authorization code replayed while it was being redeemed");
-        return Err(BrokerError::token(
-            ErrorCode::InvalidGrant,
-            "the code was already used",
-        ));
+    let token = AccessTokenRecord {
+        token_hash: token_hash(&access_token),
+        code_hash: code_hash.clone(),
+        client_id: client.id.clone(),
+        sub: record.sub.clone(),
+        scope: record.scope.clone(),
+        claims: Value::Object(userinfo).to_string(),
+        created_at: now,
+        expires_at: now + b.lifetimes.access_token,
+    };
+    // Consuming the code and storing its token are one transaction: exactly one presentation
+    // wins, and its tokens exist from that moment on.
+    let issued_us = b.clock.now_micros();
+    let issued = AuditEvent::new("token.issued", "ok", issued_us)
+        .client(&client.id)
+        .service(scopes.service().as_str())
+        .subject(b.audit_subject(&record.sub));
+    if !b.store.redeem_code(&token, now, issued_us, &issued).await? {
+        return Err(replayed(false));
     }
     b.metrics.tokens_issued();
     tracing::info!(client.id = %client.id, "tokens issued");
@@ -376,9 +458,13 @@ async fn issue(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<Response,
 
 pub(crate) async fn userinfo(
     State(b): State<Arc<Broker>>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(t) = Limits::check(&b.limits.userinfo_per_ip, ip.as_deref(), None) {
+        return BrokerError::throttled(t, None).into_response();
+    }
     answer_userinfo(&b, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -406,11 +492,8 @@ fn bearer(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, BrokerErro
         },
         None => None,
     };
-    let form = parse_params(body).map_err(|_| BrokerError::Bearer {
-        error: Some(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "a parameter is repeated",
-        )),
+    let form = parse_params(body).map_err(|e| BrokerError::Bearer {
+        error: Some(OAuthError::new(ErrorCode::InvalidRequest, e.to_string())),
     })?;
     match (from_header, form.get("access_token")) {
         (Some(_), Some(_)) => Err(BrokerError::Bearer {

@@ -52,7 +52,7 @@ app-wrong-code = { $left ->
 app-approved = Bestätigt. Gehen Sie zurück zu Ihrem Browser: Er macht von selbst weiter.
 app-refused = Sie haben die Anfrage abgelehnt. Gehen Sie zurück zu Ihrem Browser.
 app-timed-out = Diese Anfrage ist abgelaufen, bevor sie beantwortet wurde.
-app-blocked = Es wurde dreimal ein falscher Code eingegeben, daher wurde diese Anfrage gesperrt.
+app-blocked = Es wurde dreimal ein falscher Code eingegeben, daher ist dieses itsme-Konto gesperrt.
 app-finished = Diese Anfrage ist abgeschlossen.
 app-pending-none = Für dieses Konto liegt keine Anfrage vor.
 
@@ -91,6 +91,11 @@ personas-who = Name
 
 # Anfragen, denen nicht zu trauen ist (als Seite gezeigt, nie weitergeleitet).
 error-repeated-parameter = Der Parameter { $name } kommt mehr als einmal vor.
+error-nul-parameter = Der Parameter { $name } enthält ein unzulässiges Zeichen.
+error-rate-limited = { $seconds ->
+    [one] Zu viele Versuche von hier. Warten Sie eine Sekunde und versuchen Sie es erneut.
+   *[other] Zu viele Versuche von hier. Warten Sie { $seconds } Sekunden und versuchen Sie es erneut.
+}
 error-missing-client-id = Die Anfrage hat keine client_id. Die Website muss die client_id senden, die sie bei ihrer Registrierung erhalten hat.
 error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
 error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website muss eine der für sie registrierten Redirect-URIs senden.
@@ -98,4 +103,8 @@ error-unregistered-redirect-uri = Diese redirect_uri ist für diesen Client nich
 error-unavailable = Dieser Dienst ist vorübergehend nicht verfügbar. Warten Sie einige Sekunden und versuchen Sie es erneut.
 sandbox-error-unknown-client = Dieser Client ist bei der itsme-Sandbox nicht registriert.
 sandbox-error-request-object = Das Request-Objekt ist nicht gültig. Technisches Detail: { $detail }
+sandbox-error-request-object-required = Wie itsme akzeptiert diese Sandbox eine Autorisierungsanfrage nur als Request-Objekt, das der Client signiert und dann für die Sandbox verschlüsselt hat.
 sandbox-error-request-object-mismatch = Der Parameter { $name } unterscheidet sich zwischen der Anfrage und dem Request-Objekt.
+broker-unserved-title = Die Anmeldung mit itsme ist hier nicht verfügbar
+broker-unserved-body = { $client } kann Sie noch nicht mit itsme anmelden: Dieser Dienst ist mit keiner echten itsme-Umgebung verbunden. Es wurden keine Daten über Sie weitergegeben.
+broker-unserved-back = Zurück zu { $client }

@@ -50,7 +50,7 @@ app-wrong-code = { $left ->
 app-approved = Confirmed. Go back to your browser: it continues by itself.
 app-refused = You refused the request. Go back to your browser.
 app-timed-out = This request expired before it was answered.
-app-blocked = The wrong code was entered three times, so this request was blocked.
+app-blocked = The wrong code was entered three times, so this itsme account is blocked.
 app-finished = This request is finished.
 app-pending-none = There is no pending request for this account.
 
@@ -91,6 +91,11 @@ broker-error-client-gone = The website you came from is no longer registered wit
 
 # Requests that cannot be trusted (shown as a page, never redirected).
 error-repeated-parameter = The parameter { $name } appears more than once.
+error-nul-parameter = The parameter { $name } contains a character that is not allowed.
+error-rate-limited = { $seconds ->
+    [one] Too many attempts from here. Wait one second and try again.
+   *[other] Too many attempts from here. Wait { $seconds } seconds and try again.
+}
 error-missing-client-id = The request has no client_id. The website must send the client_id it was given when it was registered.
 error-unknown-client = No client with this client_id is registered with Passerelle.
 error-missing-redirect-uri = The request has no redirect_uri. The website must send one of the redirect URIs registered for it.
@@ -98,4 +103,8 @@ error-unregistered-redirect-uri = The redirect_uri is not registered for this cl
 error-unavailable = This service is temporarily unavailable. Wait a few seconds and try again.
 sandbox-error-unknown-client = This client is not registered with the itsme sandbox.
 sandbox-error-request-object = The request object is not valid. Technical detail: { $detail }
+sandbox-error-request-object-required = Like itsme, this sandbox accepts an authorization request only as a request object that the client signed and then encrypted to the sandbox.
 sandbox-error-request-object-mismatch = The parameter { $name } differs between the query and the request object.
+broker-unserved-title = Logging in with itsme is not available here
+broker-unserved-body = { $client } cannot log you in with itsme yet: this service is not connected to a real itsme environment. Nothing about you has been shared.
+broker-unserved-back = Return to { $client }

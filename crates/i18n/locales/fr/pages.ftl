@@ -52,7 +52,7 @@ app-wrong-code = { $left ->
 app-approved = Confirmé. Retournez à votre navigateur : il continue de lui-même.
 app-refused = Vous avez refusé la demande. Retournez à votre navigateur.
 app-timed-out = Cette demande a expiré avant d'avoir reçu une réponse.
-app-blocked = Un code incorrect a été saisi trois fois : cette demande a été bloquée.
+app-blocked = Un code erroné a été saisi trois fois : ce compte itsme est bloqué.
 app-finished = Cette demande est terminée.
 app-pending-none = Aucune demande n'est en attente pour ce compte.
 
@@ -91,6 +91,11 @@ personas-who = Nom
 
 # Demandes auxquelles on ne peut pas se fier (affichées sur une page, jamais redirigées).
 error-repeated-parameter = Le paramètre { $name } apparaît plus d'une fois.
+error-nul-parameter = Le paramètre { $name } contient un caractère non autorisé.
+error-rate-limited = { $seconds ->
+    [one] Trop de tentatives depuis cet endroit. Attendez une seconde et réessayez.
+   *[other] Trop de tentatives depuis cet endroit. Attendez { $seconds } secondes et réessayez.
+}
 error-missing-client-id = La demande n'a pas de client_id. Le site doit envoyer le client_id reçu lors de son enregistrement.
 error-unknown-client = Aucun client avec ce client_id n'est enregistré auprès de Passerelle.
 error-missing-redirect-uri = La demande n'a pas de redirect_uri. Le site doit envoyer l'une des URI de redirection enregistrées pour lui.
@@ -98,4 +103,8 @@ error-unregistered-redirect-uri = Cette redirect_uri n'est pas enregistrée pour
 error-unavailable = Ce service est momentanément indisponible. Patientez quelques secondes et réessayez.
 sandbox-error-unknown-client = Ce client n'est pas enregistré auprès du bac à sable itsme.
 sandbox-error-request-object = L'objet de requête n'est pas valide. Détail technique : { $detail }
+sandbox-error-request-object-required = Comme itsme, ce bac à sable n'accepte une demande d'autorisation que sous forme d'objet de requête signé puis chiffré pour le bac à sable par le client.
 sandbox-error-request-object-mismatch = Le paramètre { $name } diffère entre la requête et l'objet de requête.
+broker-unserved-title = La connexion avec itsme n'est pas disponible ici
+broker-unserved-body = { $client } ne peut pas encore vous connecter avec itsme : ce service n'est relié à aucun environnement itsme réel. Aucune donnée vous concernant n'a été partagée.
+broker-unserved-back = Retour vers { $client }

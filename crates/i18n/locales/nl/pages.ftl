@@ -52,7 +52,7 @@ app-wrong-code = { $left ->
 app-approved = Bevestigd. Ga terug naar uw browser: die gaat vanzelf verder.
 app-refused = U hebt het verzoek geweigerd. Ga terug naar uw browser.
 app-timed-out = Dit verzoek is verlopen voordat het beantwoord werd.
-app-blocked = Er werd drie keer een verkeerde code ingegeven, dus dit verzoek werd geblokkeerd.
+app-blocked = Er werd drie keer een verkeerde code ingevoerd, dus deze itsme-account is geblokkeerd.
 app-finished = Dit verzoek is afgerond.
 app-pending-none = Er staat geen verzoek open voor dit account.
 
@@ -91,6 +91,11 @@ personas-who = Naam
 
 # Verzoeken die niet te vertrouwen zijn (getoond als pagina, nooit doorgestuurd).
 error-repeated-parameter = De parameter { $name } komt meer dan één keer voor.
+error-nul-parameter = De parameter { $name } bevat een teken dat niet is toegestaan.
+error-rate-limited = { $seconds ->
+    [one] Te veel pogingen van hieruit. Wacht één seconde en probeer opnieuw.
+   *[other] Te veel pogingen van hieruit. Wacht { $seconds } seconden en probeer opnieuw.
+}
 error-missing-client-id = Het verzoek heeft geen client_id. De website moet de client_id sturen die ze bij haar registratie kreeg.
 error-unknown-client = Er is geen client met deze client_id bij Passerelle geregistreerd.
 error-missing-redirect-uri = Het verzoek heeft geen redirect_uri. De website moet een van de voor haar geregistreerde redirect-URI's sturen.
@@ -98,4 +103,8 @@ error-unregistered-redirect-uri = Deze redirect_uri is niet voor deze client ger
 error-unavailable = Deze dienst is tijdelijk niet beschikbaar. Wacht enkele seconden en probeer het opnieuw.
 sandbox-error-unknown-client = Deze client is niet geregistreerd bij de itsme-sandbox.
 sandbox-error-request-object = Het request object is niet geldig. Technisch detail: { $detail }
+sandbox-error-request-object-required = Net als itsme aanvaardt deze sandbox een autorisatieverzoek alleen als een request object dat de client ondertekend en daarna voor de sandbox versleuteld heeft.
 sandbox-error-request-object-mismatch = De parameter { $name } verschilt tussen de query en het request object.
+broker-unserved-title = Aanmelden met itsme is hier niet beschikbaar
+broker-unserved-body = { $client } kan u nog niet laten aanmelden met itsme: deze dienst is niet verbonden met een echte itsme-omgeving. Er werden geen gegevens over u gedeeld.
+broker-unserved-back = Terug naar { $client }

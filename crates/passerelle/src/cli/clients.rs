@@ -237,7 +237,7 @@ pub async fn add(
     input: &ClientInput,
     now: i64,
 ) -> anyhow::Result<(ClientRecord, Option<String>)> {
-    let (client, secret) = merge(random_token(16), None, input)?;
+    let (client, secret) = merge(new_client_id(), None, input)?;
     store.insert_client(&client, now).await?;
     let record = store
         .find_client(&client.id)
@@ -265,4 +265,27 @@ pub async fn update(
         .await?
         .with_context(|| format!("no client {id}"))?;
     Ok((record, secret))
+}
+
+/// A fresh client id: 22 characters of base64url that start with a letter or digit, so that it
+/// can be passed to a command line (`passerelle client update ID`) without looking like a flag.
+fn new_client_id() -> String {
+    loop {
+        let id = random_token(16);
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn client_ids_never_start_like_a_flag() {
+        for _ in 0..2000 {
+            let id = super::new_client_id();
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+            assert_eq!(id.len(), 22);
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The administration commands: clients and sandbox personas.
+//! The administration commands: clients, sandbox personas, the audit trail.
 
+pub mod audit;
 pub mod clients;
 pub mod personas;

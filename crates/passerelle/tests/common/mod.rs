@@ -41,6 +41,16 @@ fn keys() -> &'static [(&'static str, String, String)] {
     })
 }
 
+/// The private JWK this test binary seeds for `purpose` (e.g. `connector-sig`), to act as one of
+/// Passerelle's own components in a test.
+pub fn key_material(purpose: &str) -> String {
+    keys()
+        .iter()
+        .find(|(p, _, _)| *p == purpose)
+        .map(|(_, _, m)| m.clone())
+        .unwrap_or_else(|| panic!("no key {purpose}"))
+}
+
 pub fn uses_postgres() -> bool {
     std::env::var("PASSERELLE_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
@@ -106,24 +116,46 @@ pub struct TestApp {
     pub database_url: String,
     pub store: Store,
     pub clock: Arc<ManualClock>,
+    pub options: Options,
+    /// `http://<addr>` of the metrics listener, when `Options::metrics_listener` asked for one.
+    pub metrics_base: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+#[derive(Clone)]
 pub struct Options {
+    /// `[sandbox] serve_production_clients_in_test_deployment`: off, as in a real deployment.
+    pub test_deployment: bool,
     pub public_url: Option<String>,
     pub app_timeout_seconds: i64,
+    pub account_block_seconds: i64,
+    /// Off in tests, but for those that test them: many tests make many requests at once.
+    pub rate_limits: passerelle_limits::LimitSettings,
+    pub client_ip_header: Option<String>,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
     pub personas: Option<String>,
+    /// Opens `/metrics` on the main listener with this bearer token.
+    pub metrics_token: Option<String>,
+    /// Serves `/metrics` on a second listener, bound to 127.0.0.1:0.
+    pub metrics_listener: bool,
+    pub lifetimes: passerelle_web::Lifetimes,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
+            test_deployment: false,
             public_url: None,
             app_timeout_seconds: 120,
+            account_block_seconds: passerelle_sandbox::DEFAULT_ACCOUNT_BLOCK_SECS,
+            rate_limits: passerelle_limits::LimitSettings::off(),
+            client_ip_header: None,
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
             personas: None,
+            metrics_token: None,
+            metrics_listener: false,
+            lifetimes: Default::default(),
         }
     }
 }
@@ -170,20 +202,45 @@ impl TestApp {
                 .public_url
                 .as_deref()
                 .map(|u| url::Url::parse(u).expect("public url")),
-            personas: options.personas,
+            personas: options.personas.clone(),
             app_timeout_seconds: options.app_timeout_seconds,
+            account_block_seconds: options.account_block_seconds,
+            rate_limits: options.rate_limits,
+            client_ip_header: options.client_ip_header.clone(),
+            audit_retention_days: 365,
             sandbox_claims_delivery: options.claims_delivery,
             itsme: None,
-            lifetimes: Default::default(),
+            serve_production_clients_in_test_deployment: options.test_deployment,
+            lifetimes: options.lifetimes,
+            metrics_token: options
+                .metrics_token
+                .clone()
+                .map(passerelle::config::Secret::new),
         };
         let built = app::build(&settings, addr, clock.clone())
             .await
             .expect("build");
         let store = built.store.clone();
         let issuer = built.issuer.clone();
+        let metrics_listener = if options.metrics_listener {
+            Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind metrics"),
+            )
+        } else {
+            None
+        };
+        let metrics_base = metrics_listener
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().expect("metrics addr")));
+        let listeners = app::Listeners {
+            main: listener,
+            metrics: metrics_listener,
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            app::serve(listener, built, async {
+            app::serve(listeners, built, async {
                 let _ = rx.await;
             })
             .await
@@ -196,6 +253,8 @@ impl TestApp {
             database_url,
             store,
             clock,
+            options,
+            metrics_base,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -209,7 +268,7 @@ impl TestApp {
             .expect("bind");
         let options = Options {
             public_url: Some(self.base.clone()),
-            ..Options::default()
+            ..self.options.clone()
         };
         TestApp::start(
             self.database_url.clone(),
@@ -230,7 +289,7 @@ impl TestApp {
             self.database_url.clone(),
             listener,
             self.clock.clone(),
-            Options::default(),
+            self.options.clone(),
         )
         .await
     }
