@@ -6,6 +6,14 @@
 //!     cargo bench -p passerelle --bench flows -- [--flows N] [--concurrency C]
 //!         [--scope "openid profile"] [--database-url postgres://…]
 //!
+//! Soak mode (`scripts/soak`): with `--minutes M`, logins run C at a time for M minutes instead
+//! of N flows, and every `--report-every S` seconds (default 60) and at the end a line gives the
+//! flows done, the errors, the server's RSS (and its anonymous part) and open file descriptors
+//! (from /proc); the verdict compares the first and last thirds of the RSS and descriptor samples
+//! (one every 5 s), and accepts memory that grew early but no longer grows in the last third.
+//! The server's warnings go to `$TMPDIR/passerelle-soak-<pid>.log`. Exits with 1 when a flow
+//! failed or memory or descriptors kept growing.
+//!
 //! The load generator runs in this process; only the server's own CPU is counted per flow.
 
 use std::io::{BufRead as _, BufReader};
@@ -16,12 +24,29 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use sha2::Digest as _;
 
+/// Every `[rate_limits]` key (README, "Configuration"), turned off for the server under load.
+const RATE_LIMITS: &[&str] = &[
+    "AUTHORIZE_PER_IP",
+    "TOKEN_PER_IP",
+    "TOKEN_PER_CLIENT",
+    "USERINFO_PER_IP",
+    "SANDBOX_TOKEN_PER_IP",
+    "SANDBOX_TOKEN_PER_CLIENT",
+    "PHONE_PER_IP",
+    "APP_CODE_PER_IP",
+];
+
 struct Args {
     flows: usize,
     concurrency: usize,
     scope: String,
     phone: String,
     database_url: Option<String>,
+    /// Soak mode: run for this long instead of `flows` flows.
+    minutes: Option<f64>,
+    report_every: u64,
+    /// Where the server's stderr goes (soak mode).
+    server_log: Option<std::path::PathBuf>,
 }
 
 fn args() -> Args {
@@ -31,6 +56,9 @@ fn args() -> Args {
         scope: "openid profile address phone nin itsme-eid".into(),
         phone: "+32470000001".into(),
         database_url: None,
+        minutes: None,
+        report_every: 60,
+        server_log: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -45,8 +73,20 @@ fn args() -> Args {
             "--scope" => a.scope = it.next().unwrap_or(a.scope),
             "--phone" => a.phone = it.next().unwrap_or(a.phone),
             "--database-url" => a.database_url = it.next(),
+            "--minutes" => a.minutes = it.next().and_then(|v| v.parse().ok()),
+            "--report-every" => {
+                a.report_every = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&s| s > 0)
+                    .unwrap_or(a.report_every)
+            }
             _ => {} // `cargo bench` passes --bench
         }
+    }
+    if a.minutes.is_some() {
+        a.server_log =
+            Some(std::env::temp_dir().join(format!("passerelle-soak-{}.log", std::process::id())));
     }
     a
 }
@@ -88,10 +128,17 @@ fn status_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// How many file descriptors the server has open.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 struct Server {
     child: Child,
     base: String,
-    _dir: std::path::PathBuf,
+    dir: std::path::PathBuf,
 }
 
 impl Drop for Server {
@@ -101,6 +148,7 @@ impl Drop for Server {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -126,12 +174,23 @@ fn start(a: &Args) -> (Server, String, String) {
         }
         None => Command::new(bin),
     };
+    // The server's warnings go to a file in soak mode, to explain a failed flow.
+    let stderr = match &a.server_log {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+        None => Stdio::null(),
+    };
     let mut child = cmd
         .args(&common)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("PASSERELLE_LOG", "warn")
+        // One address making every login is this benchmark's load, not an attack.
+        .envs(
+            RATE_LIMITS
+                .iter()
+                .map(|k| (format!("PASSERELLE_RATE_LIMITS_{k}"), "0")),
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start passerelle");
     let stdout = child.stdout.take().expect("stdout");
@@ -160,15 +219,7 @@ fn start(a: &Args) -> (Server, String, String) {
         .as_str()
         .expect("secret")
         .to_string();
-    (
-        Server {
-            child,
-            base,
-            _dir: dir,
-        },
-        id,
-        secret,
-    )
+    (Server { child, base, dir }, id, secret)
 }
 
 fn location(r: &reqwest::Response) -> String {
@@ -359,6 +410,11 @@ fn main() {
     };
     let warmup = (a.flows / 10).clamp(20, 200);
     let _ = run(warmup);
+    if let Some(minutes) = a.minutes {
+        let failed = soak(&rt, &http, &base, &id, &secret, &a, pid, minutes);
+        drop(server);
+        std::process::exit(if failed { 1 } else { 0 });
+    }
     let cpu0 = cpu_seconds(pid);
     let t0 = Instant::now();
     let (mut lat, errors) = run(a.flows);
@@ -409,4 +465,212 @@ fn main() {
     if errors > 0 {
         std::process::exit(1);
     }
+}
+
+/// One sample of the server's resources.
+#[derive(Clone, Copy)]
+struct Sample {
+    /// Minutes since the soak started.
+    minute: f64,
+    rss_kib: u64,
+    /// The part of RSS that is the process's own heap and stacks (not mapped files).
+    anon_kib: u64,
+    fds: usize,
+}
+
+fn mean(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
+    samples.iter().map(f).sum::<f64>() / samples.len().max(1) as f64
+}
+
+/// The least-squares slope of `f` over time, per minute.
+fn slope(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
+    let (t, y) = (mean(samples, |s| s.minute), mean(samples, &f));
+    let num: f64 = samples.iter().map(|s| (s.minute - t) * (f(s) - y)).sum();
+    let den: f64 = samples.iter().map(|s| (s.minute - t).powi(2)).sum();
+    if den > 0.0 { num / den } else { 0.0 }
+}
+
+/// Soak mode: logins at a steady concurrency for `minutes`, a report line every
+/// `a.report_every` seconds, a verdict at the end. Returns whether it failed.
+#[allow(clippy::too_many_arguments)]
+fn soak(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    a: &Arc<Args>,
+    pid: u32,
+    minutes: f64,
+) -> bool {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let duration = Duration::from_secs_f64(minutes * 60.0);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let ok = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let cpu0 = cpu_seconds(pid);
+    println!(
+        "Passerelle soak: complete logins for {minutes} min, {} at a time, {} ({}), a report every {} s",
+        a.concurrency,
+        if a.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite (embedded default)"
+        },
+        a.scope,
+        a.report_every
+    );
+    println!(
+        "{:>7}  {:>9}  {:>7}  {:>8}  {:>17}  {:>8}  {:>9}  {:>4}",
+        "minute", "flows", "errors", "flows/s", "p50 / p99 ms", "RSS MiB", "anon MiB", "fds"
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (http, base, id, secret, a) = (
+            http.clone(),
+            base.to_string(),
+            id.to_string(),
+            secret.to_string(),
+            a.clone(),
+        );
+        let (ok, errors, latencies) = (ok.clone(), errors.clone(), latencies.clone());
+        tasks.push(rt.spawn(async move {
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match flow(&http, &base, &id, &secret, &a).await {
+                    Ok(()) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut l) = latencies.lock() {
+                            l.push(t.elapsed());
+                        }
+                    }
+                    Err(err) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("flow failed: {err}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let sample = || Sample {
+        minute: started.elapsed().as_secs_f64() / 60.0,
+        rss_kib: status_kb(pid, "VmRSS:"),
+        anon_kib: status_kb(pid, "RssAnon:"),
+        fds: open_fds(pid),
+    };
+    let mut samples = vec![sample()];
+    let mut last_report = (Instant::now(), 0usize);
+    let report = |now: Instant, last: (Instant, usize), s: Sample| {
+        let done = ok.load(Ordering::Relaxed);
+        let mut lat = latencies
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default();
+        lat.sort();
+        println!(
+            "{:>7.1}  {:>9}  {:>7}  {:>8.1}  {:>7.1} / {:>7.1}  {:>8.1}  {:>9.1}  {:>4}",
+            (now - started).as_secs_f64() / 60.0,
+            done,
+            errors.load(Ordering::Relaxed),
+            (done - last.1) as f64 / (now - last.0).as_secs_f64().max(0.001),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            s.rss_kib as f64 / 1024.0,
+            s.anon_kib as f64 / 1024.0,
+            s.fds
+        );
+        (now, done)
+    };
+    let every = Duration::from_secs(a.report_every);
+    let step = Duration::from_secs(5).min(every);
+    let mut next_sample = started + step;
+    let mut next_report = started + every;
+    while next_sample < deadline {
+        std::thread::sleep(next_sample.saturating_duration_since(Instant::now()));
+        let s = sample();
+        samples.push(s);
+        if next_sample >= next_report {
+            last_report = report(Instant::now(), last_report, s);
+            next_report += every;
+        }
+        next_sample += step;
+    }
+    rt.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let end = sample();
+    samples.push(end);
+    report(Instant::now(), last_report, end);
+    let cpu = cpu_seconds(pid) - cpu0;
+    let done = ok.load(Ordering::Relaxed);
+    let failed_flows = errors.load(Ordering::Relaxed);
+    let third = (samples.len() / 3).max(1);
+    let (first, last) = (&samples[..third], &samples[samples.len() - third..]);
+    let rss = (
+        mean(first, |s| s.rss_kib as f64) / 1024.0,
+        mean(last, |s| s.rss_kib as f64) / 1024.0,
+    );
+    let fds = (mean(first, |s| s.fds as f64), mean(last, |s| s.fds as f64));
+    // Flat: the last third within 10 % (and 2 MiB) of the first; descriptors within 5. Bounded
+    // caches (SQLite keeps up to 2 MiB of pages per connection) fill during the first minutes of a
+    // run on a new database, which grows for the rows' whole 10–15 min life: memory that grew
+    // early but no longer grows in the last third (its trend over the last third adds up to at
+    // most 2 % + 1 MiB) has levelled off, which is not a leak; a leak keeps growing.
+    let rss_mib = |s: &Sample| s.rss_kib as f64 / 1024.0;
+    let last_trend = slope(last, rss_mib) * (last[last.len() - 1].minute - last[0].minute);
+    let rss_flat = rss.1 <= rss.0 * 1.10 + 2.0;
+    let rss_levelled = !rss_flat && last_trend <= rss.1 * 0.02 + 1.0;
+    let fds_flat = fds.1 <= fds.0 + 5.0;
+    println!(
+        "flows: {done} in {:.1} min ({:.1}/s), {failed_flows} errors; server CPU {:.2} ms per flow; peak RSS {} MiB",
+        (Instant::now() - started).as_secs_f64() / 60.0,
+        done as f64 / (Instant::now() - started).as_secs_f64(),
+        cpu * 1000.0 / done.max(1) as f64,
+        status_kb(pid, "VmHWM:") / 1024
+    );
+    println!(
+        "memory: RSS {:.1} MiB in the first third, {:.1} MiB in the last ({:+.1} %), {:+.1} MiB across the last third: {}",
+        rss.0,
+        rss.1,
+        (rss.1 / rss.0 - 1.0) * 100.0,
+        last_trend,
+        if rss_flat {
+            "flat"
+        } else if rss_levelled {
+            "levelled off (grew early, flat at the end)"
+        } else {
+            "GROWING"
+        }
+    );
+    println!(
+        "file descriptors: {:.1} in the first third, {:.1} in the last: {}",
+        fds.0,
+        fds.1,
+        if fds_flat { "flat" } else { "GROWING" }
+    );
+    if let Some(path) = &a.server_log {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        println!(
+            "server log: {} ({} warnings, {} errors)",
+            path.display(),
+            log.matches(" WARN ").count(),
+            log.matches(" ERROR ").count()
+        );
+    }
+    let failed = failed_flows > 0 || !(rss_flat || rss_levelled) || !fds_flat;
+    println!(
+        "verdict: {}",
+        if failed {
+            "FAILED"
+        } else {
+            "passed: no error, memory and descriptors flat"
+        }
+    );
+    failed
 }

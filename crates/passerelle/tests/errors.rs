@@ -686,6 +686,33 @@ async fn userinfo_errors_follow_rfc_6750() {
 }
 
 #[tokio::test]
+async fn housekeeping_deletes_expired_rows_a_batch_at_a_time_until_none_is_left() {
+    let app = TestApp::spawn().await;
+    // Judged at `later`, so that the server's own housekeeping, which reads the clock, leaves
+    // them alone: more than two batches of 500 expired, and some still live.
+    let now = app.clock_now();
+    let later = now + 20;
+    for i in 0..1203 {
+        assert!(
+            app.store
+                .insert_jti("test", &format!("old-{i}"), now + 10)
+                .await
+                .expect("jti")
+        );
+    }
+    for i in 0..7 {
+        assert!(
+            app.store
+                .insert_jti("test", &format!("live-{i}"), now + 60)
+                .await
+                .expect("jti")
+        );
+    }
+    assert_eq!(app.store.delete_expired(later).await.expect("delete"), 1203);
+    assert_eq!(app.store.count_rows("used_jtis").await.expect("count"), 7);
+}
+
+#[tokio::test]
 async fn housekeeping_deletes_what_expired() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;

@@ -19,7 +19,7 @@ use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{
-    Approval, CodeAttempt, SandboxAction, SandboxToken, random_token, token_hash,
+    Approval, CodeAttempt, SandboxAction, SandboxToken, StoreError, random_token, token_hash,
 };
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
@@ -41,17 +41,21 @@ const LONG_POLL: Duration = Duration::from_secs(20);
 
 /// The sandbox's routes, relative to its issuer path (mount them under it).
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwkSet", get(jwks))
+    // The pages a person's browser opens: an unavailable database is a page there, not JSON.
+    let pages = Router::new()
         .route("/authorization", get(authorization))
         .route("/personas", get(personas_page))
         .route("/actions/{id}/phone", post(phone))
         .route("/actions/{id}/cancel", get(cancel))
         .route("/actions/{id}/wait", get(wait))
         .route("/app/actions/{id}", get(app_page).post(app_submit))
+        .route_layer(axum::middleware::from_fn(unavailable_as_page));
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwkSet", get(jwks))
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo))
+        .merge(pages)
         .with_state(sandbox)
 }
 
@@ -74,6 +78,10 @@ enum Failure {
         error: Option<&'static str>,
         description: String,
     },
+    /// The database cannot be reached right now: 503 with `Retry-After` and
+    /// `temporarily_unavailable`, the detail logged. JSON as rendered; a page on the routes
+    /// behind [`unavailable_as_page`].
+    Unavailable(String),
     /// Over a rate limit: 429 with `Retry-After`, a page for a person or JSON for a machine.
     Throttled {
         retry_after_secs: u64,
@@ -81,6 +89,45 @@ enum Failure {
     },
     /// Our own fault: logged, and a generic answer.
     Internal(String),
+}
+
+/// The `Retry-After` of a 503, in seconds.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Marks a response as "the database is unavailable", for [`unavailable_as_page`].
+#[derive(Debug, Clone, Copy)]
+struct Unavailable;
+
+/// Middleware for the pages: a response marked [`Unavailable`] becomes a 503 page in the
+/// person's language (`ui_locales` of the query, else `Accept-Language`: the action's own
+/// language is in the database that cannot be read), with the same `Retry-After`.
+async fn unavailable_as_page(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ui_locales = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "ui_locales")
+            .map(|(_, v)| v.into_owned())
+    });
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
+    let resp = next.run(req).await;
+    if resp.extensions().get::<Unavailable>().is_none() {
+        return resp;
+    }
+    let accept = accept.as_ref().and_then(|v| v.to_str().ok());
+    let tr = Translator::negotiate(ui_locales.as_deref(), accept);
+    let mut page = Failure::Page {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: tr.t("error-unavailable"),
+        tr,
+    }
+    .into_response();
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    page
 }
 
 impl Failure {
@@ -112,12 +159,15 @@ impl Failure {
     }
 }
 
-impl<E: std::fmt::Display> From<E> for Failure
-where
-    E: Into<passerelle_store::StoreError>,
-{
-    fn from(e: E) -> Failure {
-        Failure::Internal(e.to_string())
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        let detail = e.to_string();
+        match e {
+            StoreError::Unavailable(_) => Failure::Unavailable(detail),
+            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_) => {
+                Failure::Internal(detail)
+            }
+        }
     }
 }
 
@@ -159,6 +209,24 @@ impl IntoResponse for Failure {
                 if let Ok(v) = header::HeaderValue::from_str(&challenge) {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
+                resp
+            }
+            Failure::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "the sandbox's database is unavailable; answered 503");
+                let body = json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "The service is temporarily unavailable; try again in a few seconds.",
+                });
+                let mut resp = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [
+                        (header::RETRY_AFTER, RETRY_AFTER_SECONDS),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    axum::Json(body),
+                )
+                    .into_response();
+                resp.extensions_mut().insert(Unavailable);
                 resp
             }
             Failure::Throttled {

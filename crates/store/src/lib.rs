@@ -20,6 +20,7 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::Digest as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::error::DatabaseError as _;
 use sqlx::{AnyPool, Executor as _};
 
 pub use audit::{AuditEvent, audit_subject};
@@ -27,15 +28,99 @@ pub use clients::{ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use sandbox::{Approval, CodeAttempt, SandboxAction, SandboxToken};
 
-/// A storage failure. Callers show a generic error and log this; it never reaches a client as is.
+/// A storage failure. Callers log it and answer without its details; it never reaches a client as
+/// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the
+/// database cannot be reached or did not answer in time, and nothing is wrong with the request.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database cannot be reached or did not answer in time: refused, reset or closed
+    /// connections, no connection free within [`ACQUIRE_TIMEOUT`], a server shutting down or
+    /// starting, a lock not granted within [`LOCK_TIMEOUT`]. Retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// Any other database error: a bug, a schema mismatch, a constraint the code did not expect.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
     #[error("{0}")]
     Config(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// The one place where a database error is judged: is the database out of reach (try again
+    /// later), or is something wrong with what was asked?
+    fn from(e: sqlx::Error) -> StoreError {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the database is out of reach), as opposed to a fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// How long a request waits for a database connection before giving up with
+/// [`StoreError::Unavailable`]. While the database is down, sqlx keeps retrying the connection
+/// until this deadline, so it is also how long a request takes to fail during an outage.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a statement waits for a lock (PostgreSQL `lock_timeout`, SQLite `busy_timeout`)
+/// before giving up with [`StoreError::Unavailable`].
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many expired rows [`Store::delete_expired`] deletes in one statement.
+const EXPIRY_BATCH: i64 = 500;
+
+/// Whether a database error means "out of reach, try again later". PostgreSQL SQLSTATEs: class 08
+/// (connection exception), class 28 and 3D000 (the server refuses this login or database), class
+/// 53 (insufficient resources, too many connections included), 55P03 (lock not available),
+/// 57014 (statement cancelled by a timeout), 57P01–57P05 (the server is shutting down, crashed,
+/// is starting, or dropped the session for idleness). SQLite primary codes: BUSY and LOCKED
+/// (another writer holds the lock past the busy timeout), IOERR, FULL, CANTOPEN.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                code.starts_with("08")
+                    || code.starts_with("28")
+                    || code.starts_with("53")
+                    || matches!(
+                        code,
+                        "3D000"
+                            | "55P03"
+                            | "57014"
+                            | "57P01"
+                            | "57P02"
+                            | "57P03"
+                            | "57P04"
+                            | "57P05"
+                    )
+            } else if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                // SQLite reports extended codes; the primary code is the low byte.
+                let primary = sqlite
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .unwrap_or(0)
+                    & 0xff;
+                matches!(primary, 5 | 6 | 10 | 13 | 14)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -134,6 +219,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0003_sandbox_accounts.sql"),
     ),
     (4, include_str!("../../../migrations/0004_audit.sql")),
+    (
+        5,
+        include_str!("../../../migrations/0005_housekeeping_indexes.sql"),
+    ),
 ];
 
 /// Which database a URL points at.
@@ -179,16 +268,31 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             // A local SQLite file does not go stale; pinging it before every use would double the
-            // round trips to its worker thread. A PostgreSQL connection can, so it is checked.
+            // round trips to its worker thread. A PostgreSQL connection can (a restarted or
+            // unreachable server), so it is checked, and a dead one is replaced by a new one.
             .test_before_acquire(backend == Backend::Postgres)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-                        )
-                        .await?;
+                    let lock = LOCK_TIMEOUT.as_millis();
+                    match backend {
+                        Backend::Sqlite => {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {lock}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                            )))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        // No lock wait outlives LOCK_TIMEOUT; a session that a frozen node left
+                        // inside a transaction loses its locks after 10 s; and no statement runs
+                        // longer than the 30 s limit on the request that sent it.
+                        Backend::Postgres => {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "SET lock_timeout = {lock}; SET idle_in_transaction_session_timeout = 10000; SET statement_timeout = 30000;"
+                            )))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
                     }
                     Ok(())
                 })
@@ -221,6 +325,13 @@ impl Store {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
+            if self.backend == Backend::Postgres {
+                // A migration may take long, and a second node waits for the first one's version
+                // row as long as that takes: the request-sized limits do not apply here.
+                sqlx::raw_sql("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // The version row goes first: a second node migrating at the same moment blocks on it
             // and then fails on the primary key instead of applying the schema twice.
             let inserted =
@@ -241,22 +352,31 @@ impl Store {
     }
 
     /// Deletes everything that has expired: login transactions, codes, tokens with the attributes
-    /// they carry, seen `jti`s and sandbox actions. Returns how many rows went.
+    /// they carry, seen `jti`s and sandbox actions. Returns how many rows went. Rows go
+    /// [`EXPIRY_BATCH`] at a time, each batch its own statement, so that under SQLite no deletion
+    /// holds the write lock long enough to make a login's write wait out [`LOCK_TIMEOUT`].
     pub async fn delete_expired(&self, now: i64) -> Result<u64> {
         let mut total = 0;
         for sql in [
-            "DELETE FROM login_transactions WHERE expires_at <= $1",
-            "DELETE FROM authorization_codes WHERE expires_at <= $1",
-            "DELETE FROM access_tokens WHERE expires_at <= $1",
-            "DELETE FROM used_jtis WHERE expires_at <= $1",
-            "DELETE FROM sandbox_actions WHERE expires_at <= $1",
-            "DELETE FROM sandbox_tokens WHERE expires_at <= $1",
+            "DELETE FROM login_transactions WHERE id IN (SELECT id FROM login_transactions WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM used_jtis WHERE (namespace, jti) IN (SELECT namespace, jti FROM used_jtis WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM sandbox_actions WHERE id IN (SELECT id FROM sandbox_actions WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM sandbox_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_tokens WHERE expires_at <= $1 LIMIT $2)",
         ] {
-            total += sqlx::query(sql)
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            loop {
+                let deleted = sqlx::query(sql)
+                    .bind(now)
+                    .bind(EXPIRY_BATCH)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                total += deleted;
+                if deleted < EXPIRY_BATCH as u64 {
+                    break;
+                }
+            }
         }
         Ok(total)
     }
@@ -290,9 +410,11 @@ impl Store {
     }
 
     /// Calls `on_notification` with the payload of every `notify` on `channel`, from any node,
-    /// until the task is dropped. PostgreSQL `LISTEN`, reconnecting after a second when the
-    /// connection drops (notifications sent meanwhile are lost: they are hints). With SQLite it
-    /// returns `None`.
+    /// until the task is dropped. PostgreSQL `LISTEN` on one connection of its own, outside the
+    /// pool. When the connection drops (the database restarts or is unreachable), the task tries
+    /// again every second, each try giving up after [`ACQUIRE_TIMEOUT`], so it is listening again
+    /// within about a second of the database's return; notifications sent meanwhile are lost
+    /// (they are hints). With SQLite it returns `None`.
     pub fn spawn_listener(
         &self,
         channel: &'static str,
@@ -301,14 +423,30 @@ impl Store {
         if self.backend != Backend::Postgres {
             return None;
         }
-        let url = self.url.clone();
+        // sqlx's own `PgListener::connect` would wait 30 s for each connection attempt; a pool of
+        // one, opened lazily, gives it the same deadline as every other database wait.
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy(&self.url)
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot LISTEN: the database URL is not usable");
+                return None;
+            }
+        };
         Some(tokio::spawn(async move {
             loop {
-                match sqlx::postgres::PgListener::connect(&url).await {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
                         if let Err(e) = listener.listen(channel).await {
                             tracing::warn!(error = %e, "cannot LISTEN; retrying");
                         } else {
+                            tracing::info!(
+                                db.channel = channel,
+                                "listening for other nodes' notifications"
+                            );
                             loop {
                                 match listener.recv().await {
                                     Ok(n) => on_notification(n.payload()),

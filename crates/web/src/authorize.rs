@@ -253,7 +253,10 @@ async fn authorize(
             ));
         }
     };
-    b.store.insert_login_transaction(&transaction).await?;
+    b.store
+        .insert_login_transaction(&transaction)
+        .await
+        .map_err(|e| BrokerError::unavailable_to_client(e, |code, d| fail(code, d, &request)))?;
     b.metrics.login_started(request.scopes.service());
     tracing::info!(client.id = %client.id, flow.id = %&transaction.id[..8], flow.service = request.scopes.service().as_str(), "login sent to the itsme scheme");
     let mut resp = if is_post {

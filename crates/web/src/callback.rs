@@ -215,7 +215,8 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.
             expires_at: now + b.lifetimes.code + b.lifetimes.access_token,
         })
-        .await?;
+        .await
+        .map_err(|e| BrokerError::unavailable_to_client(e, |code, d| fail(code, d.into())))?;
     b.metrics.login_approved(scopes.service());
     b.audit(
         AuditEvent::new("login.approved", "ok", b.clock.now_micros())

@@ -1,11 +1,18 @@
 //! The one place where failures become responses. Three shapes (STYLE.md): an OAuth error
 //! redirect once the client and its redirect URI are trusted, a JSON error for the token and
 //! userinfo endpoints (RFC 6749 §5.2, RFC 6750 §3), and an HTML page in the person's language.
+//!
+//! An unavailable database is the one failure whose shape follows the route rather than the
+//! handler: [`BrokerError::Unavailable`] renders as JSON, and on the routes a person's browser
+//! opens, [`unavailable_as_page`] turns it into a page.
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
 use passerelle_i18n::Translator;
+use passerelle_store::StoreError;
 use serde_json::json;
 
 use crate::pages::{Csp, ErrorPage, FormPostPage, UnservedPage, html};
@@ -45,6 +52,10 @@ pub enum BrokerError {
     Token { error: OAuthError },
     /// A userinfo error; without a code when no token was sent (RFC 6750 §3.1).
     Bearer { error: Option<OAuthError> },
+    /// The database cannot be reached right now ([`StoreError::Unavailable`]): 503 with
+    /// `Retry-After` and `temporarily_unavailable`, the detail logged here. JSON as rendered;
+    /// a page on the routes behind [`unavailable_as_page`].
+    Unavailable(String),
     /// Over a rate limit, at a JSON endpoint: 429 with `Retry-After`.
     Throttled { retry_after_secs: u64 },
     /// Over a rate limit, at a page: 429 with `Retry-After`, in the person's language.
@@ -55,6 +66,16 @@ pub enum BrokerError {
     /// Our own fault: logged here, a generic answer outside.
     Internal(String),
 }
+
+/// What a client is told while the database is unavailable (the detail goes to the log only).
+pub(crate) const UNAVAILABLE: &str =
+    "Passerelle is temporarily unavailable; try again in a few seconds.";
+/// The `Retry-After` of a 503, in seconds.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Marks a response as "the database is unavailable", for [`unavailable_as_page`].
+#[derive(Debug, Clone, Copy)]
+struct Unavailable;
 
 impl BrokerError {
     pub(crate) fn page(tr: &Translator, message: impl Into<String>) -> BrokerError {
@@ -93,10 +114,67 @@ impl BrokerError {
     }
 }
 
-impl From<passerelle_store::StoreError> for BrokerError {
-    fn from(e: passerelle_store::StoreError) -> Self {
-        BrokerError::Internal(e.to_string())
+impl From<StoreError> for BrokerError {
+    fn from(e: StoreError) -> Self {
+        let detail = e.to_string();
+        match e {
+            StoreError::Unavailable(_) => BrokerError::Unavailable(detail),
+            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_) => {
+                BrokerError::Internal(detail)
+            }
+        }
     }
+}
+
+impl BrokerError {
+    /// A storage failure once the client and its redirect URI are trusted: an unavailable
+    /// database goes to the client as `temporarily_unavailable` (RFC 6749 §4.1.2.1), built by
+    /// `to_client`; any other failure stays internal.
+    pub(crate) fn unavailable_to_client(
+        e: StoreError,
+        to_client: impl FnOnce(ErrorCode, &'static str) -> BrokerError,
+    ) -> BrokerError {
+        match BrokerError::from(e) {
+            BrokerError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "the database is unavailable; the client is told to try again");
+                to_client(ErrorCode::TemporarilyUnavailable, UNAVAILABLE)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Middleware for the routes a person's browser opens (authorize, the scheme's callback): a
+/// response marked [`Unavailable`] becomes a 503 page in the person's language (`ui_locales` of
+/// the query, else `Accept-Language`: the login's own language is in the database that cannot be
+/// read), with the same `Retry-After`.
+pub(crate) async fn unavailable_as_page(req: Request, next: Next) -> Response {
+    let ui_locales = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "ui_locales")
+            .map(|(_, v)| v.into_owned())
+    });
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
+    let resp = next.run(req).await;
+    if resp.extensions().get::<Unavailable>().is_none() {
+        return resp;
+    }
+    let tr = Translator::negotiate(
+        ui_locales.as_deref(),
+        accept.as_ref().and_then(|v| v.to_str().ok()),
+    );
+    let mut page = BrokerError::Page {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: tr.t("error-unavailable"),
+        tr,
+        show_intro: false,
+    }
+    .into_response();
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    page
 }
 
 /// Sends authorization-response parameters to the client, by query or by auto-submitting form.
@@ -289,6 +367,20 @@ impl IntoResponse for BrokerError {
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
+                resp
+            }
+            BrokerError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "the database is unavailable; answered 503");
+                let mut resp = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [
+                        (header::RETRY_AFTER, RETRY_AFTER_SECONDS),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    axum::Json(json!({ "error": ErrorCode::TemporarilyUnavailable.as_str(), "error_description": UNAVAILABLE })),
+                )
+                    .into_response();
+                resp.extensions_mut().insert(Unavailable);
                 resp
             }
             BrokerError::Throttled { retry_after_secs } => {

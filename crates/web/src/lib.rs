@@ -177,6 +177,14 @@ impl Broker {
 
 /// The broker's routes, relative to the issuer path (mount them under `/auth/open`).
 pub fn router(broker: Arc<Broker>) -> Router {
+    // The pages a person's browser opens: an unavailable database is a page there, not JSON.
+    let pages = Router::new()
+        .route(
+            "/connect/authorize",
+            get(authorize::get).post(authorize::post),
+        )
+        .route("/connect/itsme/callback", get(callback::callback))
+        .route_layer(axum::middleware::from_fn(error::unavailable_as_page));
     Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -186,16 +194,12 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "/.well-known/openid-configuration/jwks",
             get(discovery::jwks),
         )
-        .route(
-            "/connect/authorize",
-            get(authorize::get).post(authorize::post),
-        )
         .route("/connect/token", axum::routing::post(token::token))
         .route(
             "/connect/userinfo",
             get(token::userinfo).post(token::userinfo),
         )
-        .route("/connect/itsme/callback", get(callback::callback))
         .route("/connect/itsme/jwks", get(discovery::connector_jwks))
+        .merge(pages)
         .with_state(broker)
 }

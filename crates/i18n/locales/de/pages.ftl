@@ -100,6 +100,7 @@ error-missing-client-id = Die Anfrage hat keine client_id. Die Website muss die 
 error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
 error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website muss eine der für sie registrierten Redirect-URIs senden.
 error-unregistered-redirect-uri = Diese redirect_uri ist für diesen Client nicht registriert. Sie muss Zeichen für Zeichen mit einer registrierten URI übereinstimmen.
+error-unavailable = Dieser Dienst ist vorübergehend nicht verfügbar. Warten Sie einige Sekunden und versuchen Sie es erneut.
 sandbox-error-unknown-client = Dieser Client ist bei der itsme-Sandbox nicht registriert.
 sandbox-error-request-object = Das Request-Objekt ist nicht gültig. Technisches Detail: { $detail }
 sandbox-error-request-object-required = Wie itsme akzeptiert diese Sandbox eine Autorisierungsanfrage nur als Request-Objekt, das der Client signiert und dann für die Sandbox verschlüsselt hat.

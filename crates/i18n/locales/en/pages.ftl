@@ -100,6 +100,7 @@ error-missing-client-id = The request has no client_id. The website must send th
 error-unknown-client = No client with this client_id is registered with Passerelle.
 error-missing-redirect-uri = The request has no redirect_uri. The website must send one of the redirect URIs registered for it.
 error-unregistered-redirect-uri = The redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.
+error-unavailable = This service is temporarily unavailable. Wait a few seconds and try again.
 sandbox-error-unknown-client = This client is not registered with the itsme sandbox.
 sandbox-error-request-object = The request object is not valid. Technical detail: { $detail }
 sandbox-error-request-object-required = Like itsme, this sandbox accepts an authorization request only as a request object that the client signed and then encrypted to the sandbox.

@@ -100,6 +100,7 @@ error-missing-client-id = La demande n'a pas de client_id. Le site doit envoyer 
 error-unknown-client = Aucun client avec ce client_id n'est enregistré auprès de Passerelle.
 error-missing-redirect-uri = La demande n'a pas de redirect_uri. Le site doit envoyer l'une des URI de redirection enregistrées pour lui.
 error-unregistered-redirect-uri = Cette redirect_uri n'est pas enregistrée pour ce client. Elle doit être identique, caractère pour caractère, à une URI enregistrée.
+error-unavailable = Ce service est momentanément indisponible. Patientez quelques secondes et réessayez.
 sandbox-error-unknown-client = Ce client n'est pas enregistré auprès du bac à sable itsme.
 sandbox-error-request-object = L'objet de requête n'est pas valide. Détail technique : { $detail }
 sandbox-error-request-object-required = Comme itsme, ce bac à sable n'accepte une demande d'autorisation que sous forme d'objet de requête signé puis chiffré pour le bac à sable par le client.

@@ -100,6 +100,7 @@ error-missing-client-id = Het verzoek heeft geen client_id. De website moet de c
 error-unknown-client = Er is geen client met deze client_id bij Passerelle geregistreerd.
 error-missing-redirect-uri = Het verzoek heeft geen redirect_uri. De website moet een van de voor haar geregistreerde redirect-URI's sturen.
 error-unregistered-redirect-uri = Deze redirect_uri is niet voor deze client geregistreerd. Ze moet teken voor teken gelijk zijn aan een geregistreerde URI.
+error-unavailable = Deze dienst is tijdelijk niet beschikbaar. Wacht enkele seconden en probeer het opnieuw.
 sandbox-error-unknown-client = Deze client is niet geregistreerd bij de itsme-sandbox.
 sandbox-error-request-object = Het request object is niet geldig. Technisch detail: { $detail }
 sandbox-error-request-object-required = Net als itsme aanvaardt deze sandbox een autorisatieverzoek alleen als een request object dat de client ondertekend en daarna voor de sandbox versleuteld heeft.

@@ -63,7 +63,7 @@ fn postgres_server() -> String {
 static PG_CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
 /// A fresh, empty database; returns its URL.
-async fn fresh_database() -> String {
+pub async fn fresh_database() -> String {
     let name = format!(
         "passerelle_test_{}",
         random_token(9)
@@ -167,6 +167,15 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> TestApp {
         let database_url = fresh_database().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        TestApp::start(database_url, listener, ManualClock::new(T0), options).await
+    }
+
+    /// A node on a database the test made with [`fresh_database`], perhaps reached another way
+    /// (through a proxy that can cut it off).
+    pub async fn spawn_on(database_url: String, options: Options) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
