@@ -109,6 +109,11 @@ const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
 /// Clock skew tolerated on the scheme's token times.
 const SKEW: i64 = 60;
 
+/// An answer that says "not now" rather than "no": a server error, or a rate limit (429).
+fn unavailable_status(status: reqwest::StatusCode) -> bool {
+    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
 fn unavailable(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Unavailable(e.to_string())
 }
@@ -380,7 +385,7 @@ impl Connector {
             .map_err(unavailable)?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| {
-            if status.is_server_error() {
+            if unavailable_status(status) {
                 unavailable(e)
             } else {
                 protocol(e)
@@ -392,7 +397,7 @@ impl Connector {
                 .and_then(Value::as_str)
                 .unwrap_or("unknown");
             let msg = format!("token endpoint answered {status} {error}");
-            return Err(if status.is_server_error() {
+            return Err(if unavailable_status(status) {
                 unavailable(msg)
             } else {
                 protocol(msg)
@@ -433,7 +438,7 @@ impl Connector {
         let status = resp.status();
         if !status.is_success() {
             let msg = format!("userinfo answered {status}");
-            return Err(if status.is_server_error() {
+            return Err(if unavailable_status(status) {
                 unavailable(msg)
             } else {
                 protocol(msg)

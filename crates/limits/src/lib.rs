@@ -94,6 +94,9 @@ pub struct Limits {
     pub token_per_client: RateLimit,
     /// The broker's userinfo endpoint, per source address.
     pub userinfo_per_ip: RateLimit,
+    /// The sandbox's authorization endpoint, per source address (each request costs an RSA
+    /// decryption before anything is known about it).
+    pub sandbox_authorization_per_ip: RateLimit,
     /// The sandbox's token and userinfo endpoints, per source address and per client.
     pub sandbox_token_per_ip: RateLimit,
     pub sandbox_token_per_client: RateLimit,
@@ -111,6 +114,7 @@ pub struct LimitSettings {
     pub token_per_ip: u32,
     pub token_per_client: u32,
     pub userinfo_per_ip: u32,
+    pub sandbox_authorization_per_ip: u32,
     pub sandbox_token_per_ip: u32,
     pub sandbox_token_per_client: u32,
     pub phone_per_ip: u32,
@@ -126,6 +130,7 @@ impl Default for LimitSettings {
             token_per_ip: 1200,
             token_per_client: 600,
             userinfo_per_ip: 1200,
+            sandbox_authorization_per_ip: 600,
             sandbox_token_per_ip: 6000,
             sandbox_token_per_client: 6000,
             phone_per_ip: 300,
@@ -142,6 +147,7 @@ impl LimitSettings {
             token_per_ip: 0,
             token_per_client: 0,
             userinfo_per_ip: 0,
+            sandbox_authorization_per_ip: 0,
             sandbox_token_per_ip: 0,
             sandbox_token_per_client: 0,
             phone_per_ip: 0,
@@ -157,6 +163,7 @@ impl Limits {
             token_per_ip: RateLimit::per_minute(s.token_per_ip),
             token_per_client: RateLimit::per_minute(s.token_per_client),
             userinfo_per_ip: RateLimit::per_minute(s.userinfo_per_ip),
+            sandbox_authorization_per_ip: RateLimit::per_minute(s.sandbox_authorization_per_ip),
             sandbox_token_per_ip: RateLimit::per_minute(s.sandbox_token_per_ip),
             sandbox_token_per_client: RateLimit::per_minute(s.sandbox_token_per_client),
             phone_per_ip: RateLimit::per_minute(s.phone_per_ip),
@@ -172,6 +179,10 @@ impl Limits {
             ("token_per_ip", &mut self.token_per_ip),
             ("token_per_client", &mut self.token_per_client),
             ("userinfo_per_ip", &mut self.userinfo_per_ip),
+            (
+                "sandbox_authorization_per_ip",
+                &mut self.sandbox_authorization_per_ip,
+            ),
             ("sandbox_token_per_ip", &mut self.sandbox_token_per_ip),
             (
                 "sandbox_token_per_client",
@@ -207,6 +218,7 @@ impl Limits {
             &self.token_per_ip,
             &self.token_per_client,
             &self.userinfo_per_ip,
+            &self.sandbox_authorization_per_ip,
             &self.sandbox_token_per_ip,
             &self.sandbox_token_per_client,
             &self.phone_per_ip,

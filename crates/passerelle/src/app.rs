@@ -569,21 +569,46 @@ async fn client_ip(
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| c.0.ip());
     let from_header = header.as_deref().and_then(|name| {
-        req.headers()
+        let last = req
+            .headers()
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .rfind(|a| !a.is_empty())
-            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
-            .map(|ip| ip.to_string())
+            .rfind(|a| !a.is_empty())?;
+        let parsed = last.parse::<std::net::IpAddr>().ok();
+        if parsed.is_none() {
+            static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(header = %name, "client_ip_header holds something that is not a bare IP address; the TCP peer is used instead");
+            }
+        }
+        parsed
     });
-    let ip = from_header.or(peer).unwrap_or_else(|| "unknown".into());
+    let ip = from_header
+        .or(peer)
+        .map(rate_limit_key)
+        .unwrap_or_else(|| "unknown".into());
     req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
+}
+
+/// The key an address is rate-limited by: an IPv4 address itself, an IPv6 address by its /64
+/// (one host is usually given a whole /64, so single addresses would give it endless budgets).
+fn rate_limit_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 /// Deletes expired transactions, codes, tokens and the attributes they carry, every 30 seconds,
@@ -619,5 +644,17 @@ async fn housekeeping(
             Ok(n) => tracing::debug!(rows = n, "expired rows deleted"),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ipv6_addresses_share_their_64_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| super::rate_limit_key(s.parse().expect("ip"));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 }

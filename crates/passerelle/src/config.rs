@@ -81,6 +81,7 @@ pub struct RateLimitsFile {
     pub token_per_ip: Option<u32>,
     pub token_per_client: Option<u32>,
     pub userinfo_per_ip: Option<u32>,
+    pub sandbox_authorization_per_ip: Option<u32>,
     pub sandbox_token_per_ip: Option<u32>,
     pub sandbox_token_per_client: Option<u32>,
     pub phone_per_ip: Option<u32>,
@@ -268,6 +269,11 @@ fn rate_limits(
             "userinfo_per_ip",
             file.userinfo_per_ip,
             defaults.userinfo_per_ip,
+        ),
+        sandbox_authorization_per_ip: one(
+            "sandbox_authorization_per_ip",
+            file.sandbox_authorization_per_ip,
+            defaults.sandbox_authorization_per_ip,
         ),
         sandbox_token_per_ip: one(
             "sandbox_token_per_ip",

@@ -326,16 +326,6 @@ async fn one_code_presented_twenty_times_at_once_has_exactly_one_winner() {
     }
 }
 
-async fn userinfo_status(app: &TestApp, tokens: &Value) -> StatusCode {
-    reqwest::Client::new()
-        .get(app.url("/auth/open/connect/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().expect("at"))
-        .send()
-        .await
-        .expect("userinfo")
-        .status()
-}
-
 /// RFC 7636 §4.6: a code issued with a challenge and presented without a verifier is a failed
 /// verification (`invalid_grant`), and the code is used up.
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -721,12 +722,16 @@ async fn the_token_endpoint_is_rate_limited_per_client_and_per_address() {
         );
     }
     assert_429_json(token_post(&app, &a, None).await).await;
-    // Guessing a's secret is limited the same.
+    // A stranger naming a (without its secret) is refused for what it is, and spends nothing
+    // of a's budget: the per-client limit counts authenticated requests only.
     let guess = TestClient {
         id: a.id.clone(),
         secret: "guess".into(),
     };
-    assert_429_json(token_post(&app, &guess, None).await).await;
+    assert_eq!(
+        token_post(&app, &guess, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         token_post(&app, &b, None).await.status(),
         StatusCode::BAD_REQUEST
@@ -925,14 +930,16 @@ async fn the_audit_trail_records_what_happened_and_nothing_personal() {
         ("token.issued", "ok"),
         ("code.replayed", "tokens_revoked"),
         ("token.refused", "invalid_grant"),
-        ("token.refused", "invalid_client"),
         ("sandbox.account_blocked", "wrong_code"),
         ("login.failed", "access_denied"),
-        ("login.refused", "invalid_scope"),
         ("client.removed", "ok"),
     ] {
         assert!(kinds.contains(&expected), "{expected:?} in {kinds:?}");
     }
+    // What anyone can send without credentials, or before a login exists, is counted in
+    // /metrics, never written to the trail (it would let strangers fill it).
+    assert!(!kinds.contains(&("token.refused", "invalid_client")));
+    assert!(!kinds.iter().any(|(k, _)| k.starts_with("login.refused")));
     let approved = events
         .iter()
         .find(|e| e.kind == "login.approved")
@@ -965,6 +972,150 @@ async fn the_audit_trail_records_what_happened_and_nothing_personal() {
     }
     // Retention.
     let later = app.clock_now() + 400 * 86_400;
-    assert!(app.store.delete_audit_before(later).await.expect("db") >= 11);
+    assert!(app.store.delete_audit_before(later).await.expect("db") >= 10);
     assert_eq!(app.store.count_rows("audit_events").await.expect("n"), 0);
+}
+
+// From the attacker-style review of issue 5: each failed on the reviewed commit.
+/// Anyone can name a client at the token endpoint without its secret. Those requests must not
+/// use up the budget of the client itself, or a stranger who knows a client_id (it is in every
+/// authorization URL) keeps that client from redeeming any code.
+#[tokio::test]
+async fn a_stranger_naming_a_client_does_not_use_up_its_token_budget() {
+    let app = TestApp::spawn_with(limits(|l| l.token_per_client = 5)).await;
+    let victim = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for _ in 0..10 {
+        // No secret at all: only the client_id, as anyone can send it.
+        let resp = reqwest::Client::new()
+            .post(app.url("/auth/open/connect/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", victim.id.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_ne!(resp.status(), StatusCode::OK);
+    }
+    let (login, q) = app.login(&victim, "openid", JAN).await;
+    let resp = app.redeem(&victim, &q["code"], &login.verifier).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the client's own authenticated redemption was refused because strangers named it"
+    );
+}
+
+/// The same at the sandbox's token endpoint: the per-client limit is keyed by the unverified
+/// `iss` of the assertion, and the sandbox has one client, the embedded connector, so strangers
+/// sending unsigned assertions with `iss: passerelle` make every login fail at the callback.
+#[tokio::test]
+async fn strangers_cannot_exhaust_the_embedded_connector_budget_at_the_sandbox() {
+    let app = TestApp::spawn_with(limits(|l| l.sandbox_token_per_client = 5)).await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let forged = format!(
+        "{}.{}.AAAA",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(r#"{"iss":"passerelle"}"#)
+    );
+    for _ in 0..10 {
+        reqwest::Client::new()
+            .post(app.url("/sandbox/v2/token"))
+            .form(&[("client_assertion", forged.as_str())])
+            .send()
+            .await
+            .expect("sandbox token");
+    }
+    let (_, q) = app.login(&client, "openid", JAN).await;
+    assert!(
+        q.contains_key("code"),
+        "the login failed because strangers used up the connector's budget: {q:?}"
+    );
+}
+
+/// Fail closed at every step: a code the sandbox answered for a production client while the
+/// test-deployment switch was on must not be redeemed by a node on which it is off.
+#[tokio::test]
+async fn a_production_code_from_a_test_deployment_is_not_redeemed_once_the_switch_is_off() {
+    let app = TestApp::spawn_with(Options {
+        test_deployment: true,
+        ..Options::default()
+    })
+    .await;
+    let client = app
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    let (login, q) = app.login(&client, "openid", JAN).await;
+    let mut app = app;
+    app.options.test_deployment = false;
+    let node = app.second_node().await;
+    let resp = node.redeem(&client, &q["code"], &login.verifier).await;
+    assert_ne!(
+        resp.status(),
+        StatusCode::OK,
+        "a node that refuses production clients issued tokens vouched for by the sandbox"
+    );
+}
+
+/// A token from a login the sandbox answered for a production client stops working at userinfo
+/// when the test deployment ends (review finding 6).
+#[tokio::test]
+async fn a_production_token_from_a_test_deployment_dies_with_the_switch() {
+    let app = TestApp::spawn_with(Options {
+        test_deployment: true,
+        ..Options::default()
+    })
+    .await;
+    let client = app
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    let (login, q) = app.login(&client, "openid", JAN).await;
+    let tokens: Value = app
+        .redeem(&client, &q["code"], &login.verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(userinfo_status(&app, &tokens).await, StatusCode::OK);
+    let mut app = app;
+    app.options.test_deployment = false;
+    let app = app.restart().await;
+    assert_eq!(
+        userinfo_status(&app, &tokens).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// One sandbox action per request object: a reload of the phone page shows the same action, a
+/// replay after the phone number was given gets nothing (review finding 3).
+#[tokio::test]
+async fn a_request_object_makes_one_sandbox_action() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let again = login
+        .browser
+        .get(&login.scheme_url)
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(again.status(), StatusCode::OK);
+    let page = again.text().await.expect("page");
+    assert_eq!(
+        html_attr(&page, "<form method=\"post\"", "action"),
+        html_attr(&login.phone_page, "<form method=\"post\"", "action"),
+        "a reload shows the same action"
+    );
+    assert_eq!(app.store.count_rows("sandbox_actions").await.expect("n"), 1);
+    app.submit_phone(&login, "+32470000007").await;
+    let replay = app
+        .browser()
+        .get(&login.scheme_url)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.expect("page").contains("already used"));
+    assert_eq!(app.store.count_rows("sandbox_actions").await.expect("n"), 1);
 }

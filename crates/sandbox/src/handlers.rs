@@ -19,7 +19,8 @@ use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{
-    Approval, CodeAttempt, SandboxAction, SandboxToken, StoreError, random_token, token_hash,
+    Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken, StoreError, random_token,
+    token_hash,
 };
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
@@ -233,7 +234,7 @@ impl IntoResponse for Failure {
                 retry_after_secs,
                 page,
             } => {
-                tracing::info!(http.status = 429, "sandbox request over a rate limit");
+                tracing::debug!(http.status = 429, "sandbox request over a rate limit");
                 let mut resp = match page {
                     Some(tr) => html(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -580,8 +581,16 @@ fn claim_names(claims: &Value, member: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): RawQuery) -> Reply {
+async fn authorization(
+    State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Reply {
     let default_tr = translator(None, &headers);
+    // Before anything else: each request costs an RSA decryption.
+    Limits::check(&sb.limits.sandbox_authorization_per_ip, ip.as_deref(), None)
+        .map_err(|t| Failure::throttled(t, Some(&default_tr)))?;
     let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|e| {
         Failure::page(
             &default_tr,
@@ -754,9 +763,27 @@ async fn authorization(State(sb): Shared, headers: HeaderMap, RawQuery(query): R
         created_at: now,
         expires_at: now + ACTION_LIFETIME,
     };
-    sb.store.insert_sandbox_action(&action).await?;
-    tracing::info!(sandbox.action = %&action.id[..8], sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
     let tr = translator(action.ui_locales.as_deref(), &headers);
+    // A request object makes one action, whatever the number of times it is presented: a reload
+    // of the phone page shows the same action; anything later (a replay) gets nothing.
+    match sb.store.insert_sandbox_action(&action, now).await? {
+        NewAction::Inserted => {}
+        NewAction::Exists(existing) if existing.status == "awaiting_phone" => {
+            return Ok(phone_page(
+                &sb,
+                &tr,
+                &existing,
+                String::new(),
+                None,
+                StatusCode::OK,
+            ));
+        }
+        NewAction::Exists(_) | NewAction::Expired => {
+            tracing::info!("a sandbox authorization request was presented again");
+            return Err(Failure::page(&tr, tr.t("sandbox-error-request-used")));
+        }
+    }
+    tracing::info!(sandbox.action = %&action.id[..8], sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
     // itsme's old login_hint format was `32+470000001`.
     let prefill = action
         .login_hint
@@ -1286,18 +1313,13 @@ async fn token(State(sb): Shared, ip: Option<Extension<ClientIp>>, body: Bytes) 
     Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
         .map_err(|t| Failure::throttled(t, None))?;
     let form = parse_pairs(&body).map_err(|e| Failure::token("invalid_request", e.to_string()))?;
-    // Per client, for the client the assertion names (unverified, only to pick the limit).
-    if let Some(iss) = form
-        .get("client_assertion")
-        .and_then(|a| passerelle_jose::peek_payload(a).ok())
-        .and_then(|c| c.get("iss").and_then(Value::as_str).map(str::to_string))
-    {
-        sb.limits
-            .sandbox_token_per_client
-            .check(&iss)
-            .map_err(|t| Failure::throttled(t, None))?;
-    }
     let client = authenticate_client(&sb, &form, now).await?;
+    // Per client once its assertion verified: anyone can name a client, and must not spend the
+    // embedded connector's budget (that would stop every login).
+    sb.limits
+        .sandbox_token_per_client
+        .check(&client.client_id)
+        .map_err(|t| Failure::throttled(t, None))?;
     if form.get("grant_type") != Some("authorization_code") {
         return Err(Failure::token(
             "unsupported_grant_type",

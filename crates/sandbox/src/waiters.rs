@@ -13,7 +13,8 @@ pub(crate) struct Waiters {
 }
 
 impl Waiters {
-    /// Waits until `id` is woken or `max` passes.
+    /// Waits until `id` is woken or `max` passes. The entry goes when its last waiter does,
+    /// also when the request is dropped half-way (a browser that closed the waiting page).
     pub(crate) async fn wait(&self, id: &str, max: Duration) {
         let notify = self
             .map
@@ -23,13 +24,17 @@ impl Waiters {
         let Some(notify) = notify else {
             return tokio::time::sleep(max).await;
         };
+        let _leave = Leave {
+            waiters: self,
+            id,
+            notify: &notify,
+        };
         let _ = tokio::time::timeout(max, notify.notified()).await;
-        if let Ok(mut m) = self.map.lock() {
-            // Only the map and this waiter hold it: nobody else is waiting.
-            if m.get(id).is_some_and(|n| Arc::strong_count(n) <= 2) {
-                m.remove(id);
-            }
-        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     pub(crate) fn wake(&self, id: &str) {
@@ -38,5 +43,44 @@ impl Waiters {
         {
             n.notify_waiters();
         }
+    }
+}
+
+/// Removes a waiter's entry when it is the last one, however its wait ends.
+struct Leave<'a> {
+    waiters: &'a Waiters,
+    id: &'a str,
+    notify: &'a Arc<Notify>,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.waiters.map.lock() {
+            // Only the map and this waiter hold it: nobody else is waiting.
+            if m.get(self.id)
+                .is_some_and(|n| Arc::ptr_eq(n, self.notify) && Arc::strong_count(n) <= 2)
+            {
+                m.remove(self.id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_dropped_half_way_leaves_nothing_behind() {
+        let w = Waiters::default();
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(10),
+            w.wait("abandoned", Duration::from_secs(60)),
+        )
+        .await;
+        assert!(dropped.is_err(), "the wait was cut short");
+        assert_eq!(w.len(), 0);
+        w.wait("finished", Duration::from_millis(1)).await;
+        assert_eq!(w.len(), 0);
     }
 }

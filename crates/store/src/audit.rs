@@ -14,7 +14,7 @@ pub struct AuditEvent {
     pub at: i64,
     /// Unix microseconds, to order events within a second.
     pub at_us: i64,
-    /// What happened: `login.approved`, `login.failed`, `login.refused`, `token.issued`,
+    /// What happened: `login.approved`, `login.failed`, `token.issued`,
     /// `token.refused`, `code.replayed`, `client.added`, `client.updated`, `client.removed`,
     /// `key.created`, `sandbox.account_blocked`, `sandbox.account_unblocked`.
     pub kind: String,
@@ -45,10 +45,18 @@ pub fn audit_subject(key: &[u8], label: &str, identifier: &str) -> Option<String
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]))
 }
 
-/// Keeps what the network or a client chose short and printable.
+/// Keeps what the network or a client chose short and printable: control characters and the
+/// invisible ones that reorder or hide text in a terminal (bidi overrides and isolates, zero-width
+/// characters) become `?`.
 fn clean(s: &str, max: usize) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            let invisible = matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+            );
+            if c.is_control() || invisible { '?' } else { c }
+        })
         .take(max)
         .collect()
 }
@@ -173,5 +181,14 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn what_could_spoof_a_terminal_is_replaced() {
+        assert_eq!(super::clean("a\u{202E}b\nc\u{200B}", 100), "a?b?c?");
+        assert_eq!(super::clean("abcdef", 3), "abc");
     }
 }

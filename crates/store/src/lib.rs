@@ -26,7 +26,7 @@ use sqlx::{AnyPool, Executor as _};
 pub use audit::{AuditEvent, audit_subject};
 pub use clients::{ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
-pub use sandbox::{Approval, CodeAttempt, SandboxAction, SandboxToken};
+pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the
@@ -223,6 +223,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/0005_housekeeping_indexes.sql"),
     ),
+    (6, include_str!("../../../migrations/0006_review.sql")),
 ];
 
 /// Which database a URL points at.

@@ -94,6 +94,11 @@ pub struct AccessTokenRecord {
     pub claims: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// `sandbox` or `production`: the scheme that vouched for the person (`None` for tokens
+    /// issued before this was recorded).
+    pub scheme: Option<String>,
+    /// The client's account when the token was issued.
+    pub account: Option<String>,
 }
 
 impl Store {
@@ -239,8 +244,8 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&t.token_hash)
         .bind(&t.code_hash)
@@ -250,6 +255,8 @@ impl Store {
         .bind(&t.claims)
         .bind(t.created_at)
         .bind(t.expires_at)
+        .bind(&t.scheme)
+        .bind(&t.account)
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, audit).await?;
@@ -333,7 +340,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<AccessTokenRecord>> {
         let row = sqlx::query(
-            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at FROM access_tokens \
+            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account FROM access_tokens \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
@@ -351,6 +358,8 @@ impl Store {
                 claims: r.try_get("claims")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
+                scheme: r.try_get("scheme")?,
+                account: r.try_get("account")?,
             })),
         }
     }

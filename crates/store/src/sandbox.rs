@@ -76,6 +76,16 @@ pub enum CodeAttempt {
     NotWaiting,
 }
 
+/// What inserting an action did.
+#[derive(Debug)]
+pub enum NewAction {
+    Inserted,
+    /// The same request made an action before; here it is, as it is now.
+    Exists(Box<SandboxAction>),
+    /// The same request made an action before, which has expired.
+    Expired,
+}
+
 /// How an action that a right code approves changes.
 #[derive(Debug, Clone, Copy)]
 pub struct Approval<'a> {
@@ -98,9 +108,12 @@ pub struct SandboxToken {
 }
 
 impl Store {
-    pub async fn insert_sandbox_action(&self, a: &SandboxAction) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    /// Inserts an action, unless one for the same client and `state` exists already (the same
+    /// authorization request, replayed or reloaded): then nothing is inserted.
+    pub async fn insert_sandbox_action(&self, a: &SandboxAction, now: i64) -> Result<NewAction> {
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (client_id, state) DO NOTHING"
         )))
         .bind(&a.id)
         .bind(&a.client_id)
@@ -122,7 +135,22 @@ impl Store {
         .bind(a.expires_at)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        if inserted.rows_affected() == 1 {
+            return Ok(NewAction::Inserted);
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sandbox_actions WHERE client_id = $1 AND state = $2 AND expires_at > $3"
+        )))
+        .bind(&a.client_id)
+        .bind(&a.state)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(NewAction::Exists(Box::new(from_row(&r)?))),
+            // Replayed after the first one expired: still never a second action.
+            None => Ok(NewAction::Expired),
+        }
     }
 
     /// A live (not expired) action.

@@ -16,7 +16,7 @@ use passerelle_core::scopes::Account;
 use passerelle_i18n::Translator;
 use passerelle_itsme::{ConnectorError, UpstreamRequest};
 use passerelle_limits::{ClientIp, Limits};
-use passerelle_store::{AuditEvent, LoginTransaction, random_token, token_hash};
+use passerelle_store::{LoginTransaction, random_token, token_hash};
 use sha2::Digest as _;
 
 use crate::{Broker, BrokerError};
@@ -147,12 +147,6 @@ async fn authorize(
             return Err(BrokerError::page(&tr, tr.t(reason.key())));
         }
         Err(AuthorizeError::Redirect(r)) => {
-            b.audit(
-                AuditEvent::new("login.refused", r.error.code.as_str(), b.clock.now_micros())
-                    .client(&client.id)
-                    .detail(&r.error.description),
-            )
-            .await;
             return Err(BrokerError::Redirect {
                 redirect_uri: r.redirect_uri,
                 response_mode: r.response_mode,
@@ -176,13 +170,6 @@ async fn authorize(
     let Some(scheme) = b.scheme_for_account(account) else {
         tracing::warn!(client.id = %client.id, "production client refused: no real itsme environment is configured");
         b.metrics.login_ended_with(ErrorCode::UnauthorizedClient);
-        b.audit(
-            AuditEvent::new("login.refused", "unauthorized_client", b.clock.now_micros())
-                .client(&client.id)
-                .service(request.scopes.service().as_str())
-                .detail("production client, and no real itsme is configured"),
-        )
-        .await;
         return Err(BrokerError::Unserved {
             client_name: client.name.clone(),
             redirect_uri: request.redirect_uri.clone(),

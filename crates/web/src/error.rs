@@ -384,7 +384,7 @@ impl IntoResponse for BrokerError {
                 resp
             }
             BrokerError::Throttled { retry_after_secs } => {
-                tracing::info!(http.status = 429, "request over a rate limit");
+                tracing::debug!(http.status = 429, "request over a rate limit");
                 let body = json!({
                     "error": "temporarily_unavailable",
                     "error_description": format!("too many requests: retry after {retry_after_secs} s"),
@@ -403,7 +403,7 @@ impl IntoResponse for BrokerError {
                 tr,
                 retry_after_secs,
             } => {
-                tracing::info!(http.status = 429, "page request over a rate limit");
+                tracing::debug!(http.status = 429, "page request over a rate limit");
                 let seconds = i64::try_from(retry_after_secs).unwrap_or(i64::MAX);
                 let mut resp = html(
                     StatusCode::TOO_MANY_REQUESTS,

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
-use passerelle_core::scopes::GrantedScopes;
+use passerelle_core::scopes::{Account, GrantedScopes};
 use passerelle_jose::{Claims, PublicKeys, SigAlg};
 use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{
@@ -97,23 +97,6 @@ async fn authenticate(
             "client authentication is missing: use the method registered for this client",
         )),
     }
-}
-
-/// The client a token request names: Basic credentials, `client_id`, or a client assertion's
-/// `iss` — unverified, only to pick its rate limit.
-fn claimed_client(headers: &HeaderMap, form: &Params) -> Option<String> {
-    if let Some(Ok((id, _))) = basic_credentials(headers) {
-        return Some(id);
-    }
-    if let Some(id) = form.get("client_id") {
-        return Some(id.to_string());
-    }
-    let assertion = form.get("client_assertion")?;
-    passerelle_jose::peek_payload(assertion)
-        .ok()?
-        .get("iss")
-        .and_then(Value::as_str)
-        .map(str::to_string)
 }
 
 async fn check_secret(
@@ -253,22 +236,35 @@ pub(crate) async fn token(
 ) -> Response {
     match issue(&b, ip.as_deref(), &headers, &body).await {
         Ok(r) => r,
-        Err(e) => {
+        Err(Refused { error, client }) => {
             b.metrics.token_refused();
-            if let BrokerError::Token { error } = &e {
-                // The client the request named (authenticated or not), for the audit trail.
-                let claimed = parse_params(&body)
-                    .ok()
-                    .and_then(|form| claimed_client(&headers, &form));
-                let mut event =
+            // Only a refusal to an authenticated client is audited: anyone can send requests
+            // that fail authentication, naming any client, and they must not fill the trail
+            // (they are counted in /metrics).
+            if let (BrokerError::Token { error }, Some(client)) = (&error, client) {
+                b.audit(
                     AuditEvent::new("token.refused", error.code.as_str(), b.clock.now_micros())
-                        .detail(&error.description);
-                if let Some(c) = claimed {
-                    event = event.client(&c);
-                }
-                b.audit(event).await;
+                        .client(&client)
+                        .detail(&error.description),
+                )
+                .await;
             }
-            e.into_response()
+            error.into_response()
+        }
+    }
+}
+
+/// A refused token request, with the client when it had authenticated.
+struct Refused {
+    error: BrokerError,
+    client: Option<String>,
+}
+
+impl From<BrokerError> for Refused {
+    fn from(error: BrokerError) -> Refused {
+        Refused {
+            error,
+            client: None,
         }
     }
 }
@@ -278,22 +274,37 @@ async fn issue(
     ip: Option<&ClientIp>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, BrokerError> {
+) -> Result<Response, Refused> {
     // When this presentation arrived, to tell a replay of a redeemed code from a request that
     // raced its redemption.
     let arrived_us = b.clock.now_micros();
     Limits::check(&b.limits.token_per_ip, ip, None).map_err(|t| BrokerError::throttled(t, None))?;
     let form = parse_params(body)
         .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
-    // Per client too, for the client the request names, before it is authenticated: guessing a
-    // client's secret is slowed down as much as using it.
-    if let Some(claimed) = claimed_client(headers, &form) {
-        b.limits
-            .token_per_client
-            .check(&claimed)
-            .map_err(|t| BrokerError::throttled(t, None))?;
-    }
     let client = authenticate(b, headers, &form).await?;
+    // Per client only once it is authenticated: client ids are public, and a stranger naming a
+    // client must not spend its budget (guessing secrets is bounded by the per-address limit,
+    // and secrets are 256 bits).
+    b.limits
+        .token_per_client
+        .check(&client.id)
+        .map_err(|t| BrokerError::throttled(t, None))?;
+    let id = client.id.clone();
+    redeem(b, client, &form, arrived_us)
+        .await
+        .map_err(|error| Refused {
+            error,
+            client: Some(id),
+        })
+}
+
+/// The authorization-code grant for an authenticated client.
+async fn redeem(
+    b: &Broker,
+    client: ClientRecord,
+    form: &Params,
+    arrived_us: i64,
+) -> Result<Response, BrokerError> {
     match form.get("grant_type") {
         Some("authorization_code") => {}
         None => {
@@ -350,6 +361,15 @@ async fn issue(
         }
     };
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
+    // Fail closed at every step: the deployment's rule, as it is now, must still let the scheme
+    // that answered serve this client (a test deployment switched off, itsme unconfigured).
+    let account = Account::parse(&client.account).unwrap_or(Account::Production);
+    if b.scheme_for_account(account) != Some(record.scheme.as_str()) {
+        b.store.burn_code(&code_hash, &client.id, now).await?;
+        return Err(refuse(
+            "this Passerelle no longer serves this client with the scheme that answered the login",
+        ));
+    }
     // Every code is issued with a PKCE challenge, so a missing verifier is a failed
     // verification (RFC 7636 §4.6), not a malformed request.
     let problem = if record.created_at + b.lifetimes.code <= now {
@@ -426,6 +446,8 @@ async fn issue(
         claims: Value::Object(userinfo).to_string(),
         created_at: now,
         expires_at: now + b.lifetimes.access_token,
+        scheme: Some(record.scheme.clone()),
+        account: Some(client.account.clone()),
     };
     // Consuming the code and storing its token are one transaction: exactly one presentation
     // wins, and its tokens exist from that moment on.
@@ -524,6 +546,19 @@ async fn answer_userinfo(
                 "the access token is unknown, expired or revoked",
             )),
         })?;
+    // Fail closed here too: a token whose scheme this deployment no longer lets serve the
+    // client (the sandbox for a production client once the test deployment ended) is dead.
+    if let (Some(scheme), Some(account)) = (&record.scheme, &record.account) {
+        let account = Account::parse(account).unwrap_or(Account::Production);
+        if b.scheme_for_account(account) != Some(scheme.as_str()) {
+            return Err(BrokerError::Bearer {
+                error: Some(OAuthError::new(
+                    ErrorCode::InvalidToken,
+                    "this Passerelle no longer serves this client with the scheme that answered the login",
+                )),
+            });
+        }
+    }
     let claims: Value = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response())
 }

@@ -105,6 +105,7 @@ sandbox-error-unknown-client = Dieser Client ist bei der itsme-Sandbox nicht reg
 sandbox-error-request-object = Das Request-Objekt ist nicht gültig. Technisches Detail: { $detail }
 sandbox-error-request-object-required = Wie itsme akzeptiert diese Sandbox eine Autorisierungsanfrage nur als Request-Objekt, das der Client signiert und dann für die Sandbox verschlüsselt hat.
 sandbox-error-request-object-mismatch = Der Parameter { $name } unterscheidet sich zwischen der Anfrage und dem Request-Objekt.
+sandbox-error-request-used = Diese Anfrage an die itsme-Sandbox wurde bereits verwendet. Gehen Sie zurück zur Website, von der Sie kamen, und beginnen Sie erneut.
 broker-unserved-title = Die Anmeldung mit itsme ist hier nicht verfügbar
 broker-unserved-body = { $client } kann Sie noch nicht mit itsme anmelden: Dieser Dienst ist mit keiner echten itsme-Umgebung verbunden. Es wurden keine Daten über Sie weitergegeben.
 broker-unserved-back = Zurück zu { $client }

@@ -105,6 +105,7 @@ sandbox-error-unknown-client = This client is not registered with the itsme sand
 sandbox-error-request-object = The request object is not valid. Technical detail: { $detail }
 sandbox-error-request-object-required = Like itsme, this sandbox accepts an authorization request only as a request object that the client signed and then encrypted to the sandbox.
 sandbox-error-request-object-mismatch = The parameter { $name } differs between the query and the request object.
+sandbox-error-request-used = This request to the itsme sandbox was already used. Go back to the website you came from and start again.
 broker-unserved-title = Logging in with itsme is not available here
 broker-unserved-body = { $client } cannot log you in with itsme yet: this service is not connected to a real itsme environment. Nothing about you has been shared.
 broker-unserved-back = Return to { $client }

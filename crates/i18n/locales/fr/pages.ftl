@@ -105,6 +105,7 @@ sandbox-error-unknown-client = Ce client n'est pas enregistré auprès du bac à
 sandbox-error-request-object = L'objet de requête n'est pas valide. Détail technique : { $detail }
 sandbox-error-request-object-required = Comme itsme, ce bac à sable n'accepte une demande d'autorisation que sous forme d'objet de requête signé puis chiffré pour le bac à sable par le client.
 sandbox-error-request-object-mismatch = Le paramètre { $name } diffère entre la requête et l'objet de requête.
+sandbox-error-request-used = Cette demande au bac à sable itsme a déjà été utilisée. Retournez sur le site d'où vous venez et recommencez.
 broker-unserved-title = La connexion avec itsme n'est pas disponible ici
 broker-unserved-body = { $client } ne peut pas encore vous connecter avec itsme : ce service n'est relié à aucun environnement itsme réel. Aucune donnée vous concernant n'a été partagée.
 broker-unserved-back = Retour vers { $client }

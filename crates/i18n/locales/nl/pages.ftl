@@ -105,6 +105,7 @@ sandbox-error-unknown-client = Deze client is niet geregistreerd bij de itsme-sa
 sandbox-error-request-object = Het request object is niet geldig. Technisch detail: { $detail }
 sandbox-error-request-object-required = Net als itsme aanvaardt deze sandbox een autorisatieverzoek alleen als een request object dat de client ondertekend en daarna voor de sandbox versleuteld heeft.
 sandbox-error-request-object-mismatch = De parameter { $name } verschilt tussen de query en het request object.
+sandbox-error-request-used = Dit verzoek aan de itsme-sandbox werd al gebruikt. Ga terug naar de website waar u vandaan kwam en begin opnieuw.
 broker-unserved-title = Aanmelden met itsme is hier niet beschikbaar
 broker-unserved-body = { $client } kan u nog niet laten aanmelden met itsme: deze dienst is niet verbonden met een echte itsme-omgeving. Er werden geen gegevens over u gedeeld.
 broker-unserved-back = Terug naar { $client }

@@ -656,3 +656,14 @@ impl TestApp {
         claims
     }
 }
+
+/// The status userinfo answers for the access token of a token response.
+pub async fn userinfo_status(app: &TestApp, tokens: &Value) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/auth/open/connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+}
