@@ -3,7 +3,7 @@
 //! real `passerelle serve` child process on 127.0.0.1. Prints flows per second, latency
 //! percentiles per flow, the server's CPU time per flow (from /proc) and its peak memory.
 //!
-//!     cargo bench -p passerelle --bench flows -- [--flows N] [--concurrency C]
+//!     [BENCH_BIN=path/to/passerelle] cargo bench -p passerelle --bench flows -- [--flows N] [--concurrency C]
 //!         [--scope "openid profile"] [--database-url postgres://…]
 //!
 //! Soak mode (`scripts/soak`): with `--minutes M`, logins run C at a time for M minutes instead
@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use sha2::Digest as _;
 
-/// Every `[rate_limits]` key (README, "Configuration"), turned off for the server under load.
+/// Every `[rate_limits]` key (README, "Configuration"), set so high for the server under load
+/// that nothing is refused, while every request still pays for its check.
 const RATE_LIMITS: &[&str] = &[
     "AUTHORIZE_PER_IP",
     "TOKEN_PER_IP",
     "TOKEN_PER_CLIENT",
     "USERINFO_PER_IP",
+    "SANDBOX_AUTHORIZATION_PER_IP",
     "SANDBOX_TOKEN_PER_IP",
     "SANDBOX_TOKEN_PER_CLIENT",
     "PHONE_PER_IP",
@@ -153,7 +155,11 @@ impl Drop for Server {
 }
 
 fn start(a: &Args) -> (Server, String, String) {
-    let bin = env!("CARGO_BIN_EXE_passerelle");
+    // BENCH_BIN=/path/to/passerelle benchmarks another build (e.g. an earlier commit's, to
+    // compare before and after in one run); default: this one.
+    let bin_path =
+        std::env::var("BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_passerelle").into());
+    let bin = bin_path.as_str();
     let dir = std::env::temp_dir().join(format!("passerelle-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut common = vec!["--data-dir".to_string(), dir.display().to_string()];
@@ -187,7 +193,7 @@ fn start(a: &Args) -> (Server, String, String) {
         .envs(
             RATE_LIMITS
                 .iter()
-                .map(|k| (format!("PASSERELLE_RATE_LIMITS_{k}"), "0")),
+                .map(|k| (format!("PASSERELLE_RATE_LIMITS_{k}"), "1000000000")),
         )
         .stdout(Stdio::piped())
         .stderr(stderr)
