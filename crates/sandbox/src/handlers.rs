@@ -106,16 +106,19 @@ async fn unavailable_as_page(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let ui_locales = req.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "ui_locales")
-            .map(|(_, v)| v.into_owned())
-    });
+    // Kept aside cheaply (a `Uri` clone shares its bytes) and read only for the rare 503: the
+    // sandbox's authorization URL carries a request object of kilobytes.
+    let uri = req.uri().clone();
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
     let resp = next.run(req).await;
     if resp.extensions().get::<Unavailable>().is_none() {
         return resp;
     }
+    let ui_locales = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "ui_locales")
+            .map(|(_, v)| v.into_owned())
+    });
     let accept = accept.as_ref().and_then(|v| v.to_str().ok());
     let tr = Translator::negotiate(ui_locales.as_deref(), accept);
     let mut page = Failure::Page {
@@ -883,14 +886,18 @@ async fn phone(
     };
     // A blocked account receives no action, as in itsme: the login ends as after three wrong
     // codes, whatever the persona would have done.
-    let behaviour = if sb
-        .store
-        .sandbox_account_blocked(&persona.phone_number, sb.clock.now())
-        .await?
+    // (Only a person who types codes in the app can be blocked: scripted personas that decide
+    // at once never do, and cost no query.)
+    let scripted = persona.behaviour();
+    let behaviour = if matches!(scripted, Behaviour::Manual | Behaviour::Timeout)
+        && sb
+            .store
+            .sandbox_account_blocked(&persona.phone_number, sb.clock.now())
+            .await?
     {
         Behaviour::Blocked
     } else {
-        persona.behaviour()
+        scripted
     };
     let event = ActionEvent::PhoneSubmitted {
         behaviour,

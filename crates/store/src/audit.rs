@@ -150,10 +150,11 @@ impl Store {
         client_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
+        let since = since.saturating_mul(1_000_000);
         let rows = match client_id {
             Some(c) => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM audit_events WHERE at >= $1 AND client_id = $2 ORDER BY at_us, id LIMIT $3"
+                    "SELECT {COLUMNS} FROM audit_events WHERE at_us >= $1 AND client_id = $2 ORDER BY at_us, id LIMIT $3"
                 )))
                 .bind(since)
                 .bind(c)
@@ -163,7 +164,7 @@ impl Store {
             }
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM audit_events WHERE at >= $1 ORDER BY at_us, id LIMIT $2"
+                    "SELECT {COLUMNS} FROM audit_events WHERE at_us >= $1 ORDER BY at_us, id LIMIT $2"
                 )))
                 .bind(since)
                 .bind(limit)
@@ -174,13 +175,26 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Deletes events older than `before` (Unix seconds): the retention. Returns how many.
+    /// Deletes events older than `before` (Unix seconds): the retention. Returns how many. In
+    /// batches of about 500 along the time index, so that housekeeping never holds SQLite's one
+    /// write lock for long.
     pub async fn delete_audit_before(&self, before: i64) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+        let before = before.saturating_mul(1_000_000);
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM audit_events WHERE at_us < $1 AND at_us <= \
+                 (SELECT MAX(at_us) FROM (SELECT at_us FROM audit_events WHERE at_us < $1 ORDER BY at_us LIMIT 500) AS oldest)",
+            )
             .bind(before)
             .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted == 0 {
+                return Ok(total);
+            }
+        }
     }
 }
 

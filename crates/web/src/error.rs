@@ -149,16 +149,19 @@ impl BrokerError {
 /// the query, else `Accept-Language`: the login's own language is in the database that cannot be
 /// read), with the same `Retry-After`.
 pub(crate) async fn unavailable_as_page(req: Request, next: Next) -> Response {
-    let ui_locales = req.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "ui_locales")
-            .map(|(_, v)| v.into_owned())
-    });
+    // Kept aside cheaply (a `Uri` clone shares its bytes) and read only for the rare 503: the
+    // sandbox's authorization URL carries a request object of kilobytes.
+    let uri = req.uri().clone();
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
     let resp = next.run(req).await;
     if resp.extensions().get::<Unavailable>().is_none() {
         return resp;
     }
+    let ui_locales = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "ui_locales")
+            .map(|(_, v)| v.into_owned())
+    });
     let tr = Translator::negotiate(
         ui_locales.as_deref(),
         accept.as_ref().and_then(|v| v.to_str().ok()),
