@@ -1,6 +1,7 @@
 """The audit trail, as an operator reads it: `passerelle audit` while the server runs."""
 
 import json
+import time
 
 from harness import RelyingParty, login, unique
 
@@ -11,7 +12,12 @@ def test_the_audit_command_shows_a_clients_events_without_personal_data(server):
     client = server.add_client(unique("Audited shop"))
     rp = RelyingParty(server, client, scope="openid profile nin")
     result = login(rp, BE)
-    events = server.cli_json("audit", "--since", "1h", "--client", client["client_id"])
+    # Events outside a transaction are written by the audit writer a moment later.
+    for _ in range(100):
+        events = server.cli_json("audit", "--since", "1h", "--client", client["client_id"])
+        if any(e["kind"] == "login.approved" for e in events):
+            break
+        time.sleep(0.05)
     kinds = [(e["kind"], e["outcome"]) for e in events]
     for expected in [("client.added", "ok"), ("login.approved", "ok"), ("token.issued", "ok")]:
         assert expected in kinds, kinds

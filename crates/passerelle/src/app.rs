@@ -176,6 +176,8 @@ pub struct App {
     pub limits: Arc<Limits>,
     /// How long audit events are kept, in days.
     pub audit_retention_days: i64,
+    /// The task that writes queued audit events; it ends when the broker is dropped.
+    pub audit_writer: tokio::task::JoinHandle<()>,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -250,6 +252,7 @@ pub async fn build(
         Limits::new(settings.rate_limits).with_counters(|limit| metrics.rate_limited(limit)),
     );
     let audit_secret = secret(&store, "audit-secret", now).await?;
+    let (audit_queue, audit_writer) = passerelle_store::AuditQueue::spawn(store.clone());
     sandbox.audit_secret = audit_secret.clone();
     sandbox.limits = limits.clone();
     let sandbox = Arc::new(sandbox);
@@ -320,6 +323,7 @@ pub async fn build(
         keys,
         pairwise_secret: secret(&store, "pairwise-secret", now).await?,
         audit_secret,
+        audit: audit_queue,
         sandbox_connector: Arc::new(sandbox_connector),
         production_connector,
         deployment,
@@ -395,6 +399,7 @@ pub async fn build(
         metrics,
         limits,
         audit_retention_days: settings.audit_retention_days,
+        audit_writer,
     })
 }
 
@@ -552,6 +557,14 @@ pub async fn serve(
         // Its port is free once this returns (a restart may bind it again at once).
         m.abort();
         let _ = m.await;
+    }
+    // The broker, and with it the audit queue, went with the server: the writer ends once it
+    // has written what was queued, before the database closes.
+    if tokio::time::timeout(Duration::from_secs(5), app.audit_writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("queued audit events were not all written at shutdown");
     }
     app.store.close().await;
     Ok(())

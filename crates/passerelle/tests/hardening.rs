@@ -918,7 +918,15 @@ async fn the_audit_trail_records_what_happened_and_nothing_personal() {
             .expect("db")
     );
 
-    let events = app.store.audit_events(0, None, 1000).await.expect("audit");
+    // Events outside a transaction are written by the audit queue's writer, a moment later.
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = app.store.audit_events(0, None, 1000).await.expect("audit");
+        if events.iter().any(|e| e.kind == "login.failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let kinds: Vec<(&str, &str)> = events
         .iter()
         .map(|e| (e.kind.as_str(), e.outcome.as_str()))
@@ -1118,4 +1126,23 @@ async fn a_request_object_makes_one_sandbox_action() {
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert!(replay.text().await.expect("page").contains("already used"));
     assert_eq!(app.store.count_rows("sandbox_actions").await.expect("n"), 1);
+}
+
+/// Audit events still queued when the server stops are written before it closes the database.
+#[tokio::test]
+async fn queued_audit_events_are_written_at_shutdown() {
+    let mut app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let (_, q) = app.login(&client, "openid", JAN).await;
+    assert!(q.contains_key("code"));
+    app.stop().await;
+    let store = passerelle::app::open_store(&app.database_url)
+        .await
+        .expect("store");
+    let events = store.audit_events(0, None, 1000).await.expect("audit");
+    assert!(
+        events.iter().any(|e| e.kind == "login.approved"),
+        "{events:?}"
+    );
+    store.close().await;
 }

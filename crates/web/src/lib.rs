@@ -105,6 +105,8 @@ pub struct Broker {
     pub pairwise_secret: Vec<u8>,
     /// HMAC key for the audit trail's subject hashes.
     pub audit_secret: Vec<u8>,
+    /// Where events that belong to no transaction go.
+    pub audit: passerelle_store::AuditQueue,
     /// The connector to the scheme sandbox (embedded default).
     pub sandbox_connector: Arc<Connector>,
     /// The connector to a real itsme environment, when one is configured.
@@ -143,11 +145,10 @@ impl Broker {
         passerelle_store::audit_subject(&self.audit_secret, "sub", sub)
     }
 
-    /// Records an audit event; a failure to record is logged, never shown to the person.
+    /// Records an audit event through the queue (see `AuditQueue`); a failure to record is
+    /// logged, never shown to the person.
     pub(crate) async fn audit(&self, event: passerelle_store::AuditEvent) {
-        if let Err(e) = self.store.record(&event).await {
-            tracing::error!(error = %e, audit.kind = %event.kind, "cannot record an audit event");
-        }
+        self.audit.push(event).await;
     }
 
     /// The connector of a scheme a login was started with; `None` for the real itsme when it is
