@@ -23,7 +23,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::error::DatabaseError as _;
 use sqlx::{AnyPool, Executor as _};
 
-pub use audit::{AuditEvent, audit_subject};
+pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use clients::{ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken};
