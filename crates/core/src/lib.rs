@@ -2,11 +2,13 @@
 //!
 //! The attribute catalogue (which RP-facing scope carries which claims, which are protected),
 //! the choice of itsme service, the Belgian national-number rules, the validation of an OpenID
-//! Connect authorization request, and the state machine of an action in the sandbox's itsme app.
+//! Connect authorization request, the state machine of an action in the sandbox's itsme app, and the state machine of a login
+//! at the broker.
 //! Nothing here touches the network, the disk, the database, the clock or the random generator:
 //! `now` and random values are passed in, so every rule is testable on its own.
 
 pub mod flow;
+pub mod login;
 pub mod nin;
 pub mod oidc;
 pub mod scopes;

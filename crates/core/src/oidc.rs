@@ -21,6 +21,8 @@ pub enum ErrorCode {
     LoginRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// CIBA Core §11: the decoupled login ran out of time.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 
@@ -206,6 +209,61 @@ impl ResponseMode {
             "form_post" => Some(ResponseMode::FormPost),
             _ => None,
         }
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    pub const ALL: [ClientAuthMethod; 3] = [
+        ClientAuthMethod::ClientSecretBasic,
+        ClientAuthMethod::ClientSecretPost,
+        ClientAuthMethod::PrivateKeyJwt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ClientAuthMethod> {
+        ClientAuthMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether the client proves itself with a shared secret (as opposed to a signed assertion).
+    pub fn uses_secret(self) -> bool {
+        !matches!(self, ClientAuthMethod::PrivateKeyJwt)
+    }
+}
+
+/// The algorithm a client's ID tokens are signed with (`id_token_signed_response_alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdTokenAlg {
+    Rs256,
+    Es256,
+}
+
+impl IdTokenAlg {
+    pub const ALL: [IdTokenAlg; 2] = [IdTokenAlg::Rs256, IdTokenAlg::Es256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenAlg::Rs256 => "RS256",
+            IdTokenAlg::Es256 => "ES256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IdTokenAlg> {
+        IdTokenAlg::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 

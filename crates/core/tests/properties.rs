@@ -70,4 +70,33 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn the_login_state_machine_never_panics_and_never_leaves_an_end(events in proptest::collection::vec(0u8..8, 0..14), step in 0i64..200) {
+        use passerelle_core::login::{self, Channel, Failure, Login, LoginEvent, LoginState};
+        let mut l = Login { state: LoginState::Requested, channel: Channel::Redirect, expires_at: 1_600 };
+        let mut now = 1_000;
+        let mut answered = 0;
+        let mut redeemed = 0;
+        for e in events {
+            let event = match e {
+                0 => LoginEvent::SentToScheme,
+                1 => LoginEvent::SchemeAnswered,
+                2 => LoginEvent::CodeIssued,
+                3 => LoginEvent::CodeRedeemed,
+                4 => LoginEvent::Failed(Failure::Denied),
+                5 => LoginEvent::Failed(Failure::SchemeUnavailable),
+                _ => LoginEvent::Observed,
+            };
+            now += step;
+            let was_final = l.state.is_final();
+            if let Ok((next, _)) = login::advance(l, event, now) {
+                prop_assert!(!was_final || next.state == l.state, "an ended login cannot move");
+                if next.state == LoginState::Answered && l.state != LoginState::Answered { answered += 1; }
+                if next.state == LoginState::Redeemed && l.state != LoginState::Redeemed { redeemed += 1; }
+                l = next;
+            }
+        }
+        prop_assert!(answered <= 1 && redeemed <= 1);
+    }
 }

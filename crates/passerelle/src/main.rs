@@ -278,8 +278,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             passerelle::out!(
                                 "{}  {:<10} {:<20} {}",
                                 c.id,
-                                c.account,
-                                c.auth_method,
+                                c.account.as_str(),
+                                c.auth_method.as_str(),
                                 c.name
                             );
                         }

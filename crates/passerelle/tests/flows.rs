@@ -596,3 +596,97 @@ async fn operators_can_count_logins_at_metrics() {
         "no personal data or client ids"
     );
 }
+
+/// The login's state in the store follows `core::login`: answered once, then code issued or
+/// failed with its reason, and the callback cannot be taken twice.
+#[tokio::test]
+async fn the_store_keeps_each_login_as_its_state() {
+    use passerelle_core::login::{Channel, Failure, LoginState};
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+
+    let login = app.begin(&client, "openid").await;
+    let callback = app.scheme_callback(&login, JAN).await;
+    let id = query_of(&callback)["state"].clone();
+    let waiting = app.store.find_login(&id).await.expect("db").expect("login");
+    assert_eq!(waiting.status, LoginState::AtScheme);
+    assert_eq!(waiting.channel, Channel::Redirect);
+    let rp = app.follow_to_rp(&login.browser, callback.clone()).await;
+    assert!(query_of(&rp).contains_key("code"), "{rp}");
+    let issued = app.store.find_login(&id).await.expect("db").expect("login");
+    assert_eq!(issued.status, LoginState::CodeIssued);
+    // The same answer again, from the same browser: the login is no longer at the scheme.
+    let again = login.browser.get(&callback).send().await.expect("callback");
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.store
+            .find_login(&id)
+            .await
+            .expect("db")
+            .expect("login")
+            .status,
+        LoginState::CodeIssued
+    );
+
+    let login = app.begin(&client, "openid").await;
+    let callback = app.scheme_callback(&login, SOPHIE).await;
+    let id = query_of(&callback)["state"].clone();
+    let rp = app.follow_to_rp(&login.browser, callback).await;
+    assert_eq!(query_of(&rp)["error"], "access_denied");
+    assert_eq!(
+        app.store
+            .find_login(&id)
+            .await
+            .expect("db")
+            .expect("login")
+            .status,
+        LoginState::Failed(Failure::Denied)
+    );
+}
+
+/// Text in a closed-set column that no version of Passerelle writes is a corrupt row, named,
+/// never read as some default (a production client read as a sandbox one, or the reverse).
+#[tokio::test]
+async fn unknown_text_in_a_closed_set_column_is_a_corrupt_row() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.expect("db");
+    sqlx::query("UPDATE clients SET account = 'Production ' WHERE id = $1")
+        .bind(&client.id)
+        .execute(&pool)
+        .await
+        .expect("update");
+    pool.close().await;
+    let err = app
+        .store
+        .find_client(&client.id)
+        .await
+        .expect_err("a corrupt row");
+    assert!(
+        err.to_string().contains("corrupt row: clients.account"),
+        "{err}"
+    );
+    // The person gets the generic error page, the relying party nothing it could act on.
+    let resp = app
+        .browser()
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "openid"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(resp.headers().get("location").is_none());
+}

@@ -268,12 +268,12 @@ async fn fetches_of_client_keys_are_counted() {
         name: "Key RP".into(),
         secret_hash: None,
         redirect_uris: vec![RP_CALLBACK.into()],
-        auth_method: "private_key_jwt".into(),
+        auth_method: passerelle_core::oidc::ClientAuthMethod::PrivateKeyJwt,
         jwks: None,
         jwks_uri: Some(jwks_uri),
-        account: "sandbox".into(),
+        account: passerelle_core::scopes::Account::Sandbox,
         grants: vec![],
-        id_token_alg: "RS256".into(),
+        id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let b64 = |v: Value| {

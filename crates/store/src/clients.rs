@@ -1,26 +1,26 @@
 //! Relying-party clients. The server reads them on every request (no cache), so a change made
 //! with the CLI while the server runs takes effect at once.
 
-use serde::Serialize;
+use passerelle_core::oidc::{ClientAuthMethod, IdTokenAlg};
+use passerelle_core::scopes::Account;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError, json_list};
+use crate::{Result, Store, StoreError, decode, json_list};
 
 /// A registered client as stored. `secret_hash` is the SHA-256 of the secret, never the secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ClientRecord {
     pub id: String,
     pub name: String,
-    #[serde(skip)]
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
-    pub auth_method: String,
+    pub auth_method: ClientAuthMethod,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
-    pub account: String,
+    pub account: Account,
     pub grants: Vec<String>,
-    pub id_token_alg: String,
+    pub id_token_alg: IdTokenAlg,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -32,12 +32,12 @@ pub struct NewClient {
     pub name: String,
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
-    pub auth_method: String,
+    pub auth_method: ClientAuthMethod,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
-    pub account: String,
+    pub account: Account,
     pub grants: Vec<String>,
-    pub id_token_alg: String,
+    pub id_token_alg: IdTokenAlg,
 }
 
 fn to_json(list: &[String]) -> String {
@@ -50,12 +50,12 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
         name: row.try_get("name")?,
         secret_hash: row.try_get("secret_hash")?,
         redirect_uris: json_list(&row.try_get::<String, _>("redirect_uris")?)?,
-        auth_method: row.try_get("auth_method")?,
+        auth_method: decode(row, "clients", "auth_method", ClientAuthMethod::parse)?,
         jwks: row.try_get("jwks")?,
         jwks_uri: row.try_get("jwks_uri")?,
-        account: row.try_get("account")?,
+        account: decode(row, "clients", "account", Account::parse)?,
         grants: json_list(&row.try_get::<String, _>("grants")?)?,
-        id_token_alg: row.try_get("id_token_alg")?,
+        id_token_alg: decode(row, "clients", "id_token_alg", IdTokenAlg::parse)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -67,9 +67,9 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
         .client(&c.id)
         .detail(format!(
             "account={} auth={} id_token_alg={} grants=[{}] redirect_uris={}{}",
-            c.account,
-            c.auth_method,
-            c.id_token_alg,
+            c.account.as_str(),
+            c.auth_method.as_str(),
+            c.id_token_alg.as_str(),
             c.grants.join(" "),
             c.redirect_uris.len(),
             if c.secret_hash.is_some() {
@@ -93,12 +93,12 @@ impl Store {
         .bind(&c.name)
         .bind(&c.secret_hash)
         .bind(to_json(&c.redirect_uris))
-        .bind(&c.auth_method)
+        .bind(c.auth_method.as_str())
         .bind(&c.jwks)
         .bind(&c.jwks_uri)
-        .bind(&c.account)
+        .bind(c.account.as_str())
         .bind(to_json(&c.grants))
-        .bind(&c.id_token_alg)
+        .bind(c.id_token_alg.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -119,12 +119,12 @@ impl Store {
         .bind(&c.name)
         .bind(&c.secret_hash)
         .bind(to_json(&c.redirect_uris))
-        .bind(&c.auth_method)
+        .bind(c.auth_method.as_str())
         .bind(&c.jwks)
         .bind(&c.jwks_uri)
-        .bind(&c.account)
+        .bind(c.account.as_str())
         .bind(to_json(&c.grants))
-        .bind(&c.id_token_alg)
+        .bind(c.id_token_alg.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?;

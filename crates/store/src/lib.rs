@@ -224,6 +224,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0005_housekeeping_indexes.sql"),
     ),
     (6, include_str!("../../../migrations/0006_review.sql")),
+    (7, include_str!("../../../migrations/0007_login_state.sql")),
 ];
 
 /// Which database a URL points at.
@@ -243,6 +244,38 @@ impl Backend {
             None
         }
     }
+}
+
+/// Reads a column that holds one of a closed set of names: text that no version of Passerelle
+/// writes there is a corrupt row, said with its table and column, never a silent default.
+pub(crate) fn decode<T>(
+    row: &sqlx::any::AnyRow,
+    table: &str,
+    column: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T> {
+    use sqlx::Row as _;
+    let text: String = row.try_get(column)?;
+    parse(&text).ok_or_else(|| corrupt(table, column, &text))
+}
+
+/// Like [`decode`], for a column that may be NULL.
+pub(crate) fn decode_opt<T>(
+    row: &sqlx::any::AnyRow,
+    table: &str,
+    column: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>> {
+    use sqlx::Row as _;
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| parse(&t).ok_or_else(|| corrupt(table, column, &t)))
+        .transpose()
+}
+
+/// The error for a value no version of Passerelle writes (at most 40 characters of it shown).
+pub(crate) fn corrupt(table: &str, column: &str, text: &str) -> StoreError {
+    let shown: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    StoreError::Corrupt(format!("corrupt row: {table}.{column} holds {shown:?}"))
 }
 
 /// The database handle. Cheap to clone.

@@ -1,19 +1,24 @@
 //! The broker's side of a login: transactions waiting for the scheme, authorization codes, and
 //! access tokens with the attributes that userinfo returns.
 
+use passerelle_core::login::{Channel, LoginState, Scheme};
+use passerelle_core::oidc::ResponseMode;
+use passerelle_core::scopes::Account;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store};
+use crate::{Result, Store, corrupt, decode, decode_opt};
 
-/// A login between the RP's authorization request and the scheme's answer.
+/// A login at the broker, from the RP's request to its code (`core::login`): the row keeps the
+/// login's state as [`LoginState`]; the code's own row takes over once it is issued (its
+/// `used_at` is the login's [`LoginState::Redeemed`]).
 #[derive(Debug, Clone)]
 pub struct LoginTransaction {
     /// The `state` sent to the scheme.
     pub id: String,
     pub client_id: String,
     pub redirect_uri: String,
-    pub response_mode: String,
+    pub response_mode: ResponseMode,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: String,
@@ -23,10 +28,29 @@ pub struct LoginTransaction {
     pub browser_hash: String,
     pub upstream_nonce: String,
     pub upstream_verifier: String,
-    /// Which connector serves it: `sandbox` or `production`.
-    pub scheme: String,
+    /// Which connector serves it.
+    pub scheme: Scheme,
+    /// Where the login stands.
+    pub status: LoginState,
+    /// How its result reaches the relying party.
+    pub channel: Channel,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
+     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at";
+
+fn login_state(r: &AnyRow) -> Result<LoginState> {
+    let status: String = r.try_get("status")?;
+    let failure: Option<String> = r.try_get("failure")?;
+    LoginState::decode(&status, failure.as_deref()).ok_or_else(|| {
+        corrupt(
+            "login_transactions",
+            "status",
+            &format!("{status}/{}", failure.as_deref().unwrap_or("")),
+        )
+    })
 }
 
 fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
@@ -34,7 +58,12 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         id: r.try_get("id")?,
         client_id: r.try_get("client_id")?,
         redirect_uri: r.try_get("redirect_uri")?,
-        response_mode: r.try_get("response_mode")?,
+        response_mode: decode(
+            r,
+            "login_transactions",
+            "response_mode",
+            ResponseMode::parse,
+        )?,
         state: r.try_get("state")?,
         nonce: r.try_get("nonce")?,
         code_challenge: r.try_get("code_challenge")?,
@@ -43,7 +72,9 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         browser_hash: r.try_get("browser_hash")?,
         upstream_nonce: r.try_get("upstream_nonce")?,
         upstream_verifier: r.try_get("upstream_verifier")?,
-        scheme: r.try_get("scheme")?,
+        scheme: decode(r, "login_transactions", "scheme", Scheme::parse)?,
+        status: login_state(r)?,
+        channel: decode(r, "login_transactions", "channel", Channel::parse)?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -61,8 +92,8 @@ pub struct NewCode {
     pub sub: String,
     pub claims: String,
     pub auth_time: i64,
-    /// `sandbox` or `production`: which scheme vouched for the person.
-    pub scheme: String,
+    /// Which scheme vouched for the person.
+    pub scheme: Scheme,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -94,24 +125,24 @@ pub struct AccessTokenRecord {
     pub claims: String,
     pub created_at: i64,
     pub expires_at: i64,
-    /// `sandbox` or `production`: the scheme that vouched for the person (`None` for tokens
-    /// issued before this was recorded).
-    pub scheme: Option<String>,
+    /// The scheme that vouched for the person (`None` for tokens issued before this was
+    /// recorded).
+    pub scheme: Option<Scheme>,
     /// The client's account when the token was issued.
-    pub account: Option<String>,
+    pub account: Option<Account>,
 }
 
 impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
         .bind(&t.redirect_uri)
-        .bind(&t.response_mode)
+        .bind(t.response_mode.as_str())
         .bind(&t.state)
         .bind(&t.nonce)
         .bind(&t.code_challenge)
@@ -120,7 +151,10 @@ impl Store {
         .bind(&t.browser_hash)
         .bind(&t.upstream_nonce)
         .bind(&t.upstream_verifier)
-        .bind(&t.scheme)
+        .bind(t.scheme.as_str())
+        .bind(t.status.status())
+        .bind(t.status.failure().map(|f| f.as_str()))
+        .bind(t.channel.as_str())
         .bind(t.created_at)
         .bind(t.expires_at)
         .execute(&self.pool)
@@ -128,35 +162,74 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a live login transaction has this id (to tell "another browser" from "gone").
-    pub async fn login_transaction_exists(&self, id: &str, now: i64) -> Result<bool> {
+    /// Whether a login with this id is still waiting at the scheme (to tell "another browser"
+    /// from "gone").
+    pub async fn login_waiting_at_scheme(&self, id: &str, now: i64) -> Result<bool> {
         let found: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM login_transactions WHERE id = $1 AND expires_at > $2",
+            "SELECT id FROM login_transactions WHERE id = $1 AND expires_at > $2 AND status = $3",
         )
         .bind(id)
         .bind(now)
+        .bind(LoginState::AtScheme.status())
         .fetch_optional(&self.pool)
         .await?;
         Ok(found.is_some())
     }
 
-    /// Takes a login transaction out of the store, once, and only for the browser that started
-    /// it: the scheme's answer can be used a single time, and a stranger holding it changes
-    /// nothing. Expired transactions are not returned.
-    pub async fn consume_login_transaction(
+    /// Takes the scheme's answer for a login, once, and only for the browser that started it:
+    /// moves the login from `from` to `to` (from [`LoginState::AtScheme`] to
+    /// [`LoginState::Answered`], as `core::login::advance` says) if it is in `from`, not expired,
+    /// and bound to `browser_hash`. A second request, a stranger, or a login that expired gets
+    /// `None` and changes nothing.
+    pub async fn take_login_answer(
         &self,
         id: &str,
         browser_hash: &str,
         now: i64,
+        from: LoginState,
+        to: LoginState,
     ) -> Result<Option<LoginTransaction>> {
-        let row = sqlx::query(
-            "DELETE FROM login_transactions WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 \
-             RETURNING id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, created_at, expires_at",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE login_transactions SET status = $4, failure = $5 \
+             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $6 AND failure IS NULL \
+             RETURNING {LOGIN_COLUMNS}"
+        )))
         .bind(id)
         .bind(now)
         .bind(browser_hash)
+        .bind(to.status())
+        .bind(to.failure().map(|f| f.as_str()))
+        .bind(from.status())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(login_from_row).transpose()
+    }
+
+    /// Moves a login from `from` to `to` (a transition `core::login::advance` allowed). Returns
+    /// `false`, changing nothing, when the login is no longer in `from` (an ended login never
+    /// moves).
+    pub async fn move_login(&self, id: &str, from: LoginState, to: LoginState) -> Result<bool> {
+        if from.is_final() {
+            return Ok(false);
+        }
+        let moved = sqlx::query(
+            "UPDATE login_transactions SET status = $2, failure = $3 WHERE id = $1 AND status = $4 AND failure IS NULL",
+        )
+        .bind(id)
+        .bind(to.status())
+        .bind(to.failure().map(|f| f.as_str()))
+        .bind(from.status())
+        .execute(&self.pool)
+        .await?;
+        Ok(moved.rows_affected() == 1)
+    }
+
+    /// A login as stored (any state), for tests and diagnostics.
+    pub async fn find_login(&self, id: &str) -> Result<Option<LoginTransaction>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = $1"
+        )))
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(login_from_row).transpose()
@@ -176,7 +249,7 @@ impl Store {
         .bind(&c.sub)
         .bind(&c.claims)
         .bind(c.auth_time)
-        .bind(&c.scheme)
+        .bind(c.scheme.as_str())
         .bind(c.created_at)
         .bind(c.expires_at)
         .execute(&self.pool)
@@ -210,7 +283,7 @@ impl Store {
             sub: r.try_get("sub")?,
             claims: r.try_get("claims")?,
             auth_time: r.try_get("auth_time")?,
-            scheme: r.try_get("scheme")?,
+            scheme: decode(&r, "authorization_codes", "scheme", Scheme::parse)?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
         })))
@@ -255,8 +328,8 @@ impl Store {
         .bind(&t.claims)
         .bind(t.created_at)
         .bind(t.expires_at)
-        .bind(&t.scheme)
-        .bind(&t.account)
+        .bind(t.scheme.map(Scheme::as_str))
+        .bind(t.account.map(Account::as_str))
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, audit).await?;
@@ -358,8 +431,8 @@ impl Store {
                 claims: r.try_get("claims")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
-                scheme: r.try_get("scheme")?,
-                account: r.try_get("account")?,
+                scheme: decode_opt(&r, "access_tokens", "scheme", Scheme::parse)?,
+                account: decode_opt(&r, "access_tokens", "account", Account::parse)?,
             })),
         }
     }

@@ -8,11 +8,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
+use passerelle_core::login::{self, Channel, Login, LoginEvent, LoginState};
 use passerelle_core::oidc::{
     AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params,
     ValidatedAuthorizationRequest, validate_authorization_request,
 };
-use passerelle_core::scopes::Account;
 use passerelle_i18n::Translator;
 use passerelle_itsme::{ConnectorError, UpstreamRequest};
 use passerelle_limits::{ClientIp, Limits};
@@ -135,7 +135,7 @@ async fn authorize(
         .find_client(client_id)
         .await?
         .ok_or_else(|| BrokerError::page(&tr, tr.t("error-unknown-client")))?;
-    let account = Account::parse(&client.account).unwrap_or(Account::Production);
+    let account = client.account;
     let policy = ClientPolicy {
         redirect_uris: &client.redirect_uris,
         account,
@@ -189,11 +189,22 @@ async fn authorize(
     let verifier = random_token(32);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    // The login starts here; it is stored once the request to the scheme is built.
+    let (started, _) = login::advance(
+        Login {
+            state: LoginState::Requested,
+            channel: Channel::Redirect,
+            expires_at: now + b.lifetimes.login,
+        },
+        LoginEvent::SentToScheme,
+        now,
+    )
+    .map_err(BrokerError::internal)?;
     let transaction = LoginTransaction {
         id: random_token(24),
         client_id: client.id.clone(),
         redirect_uri: request.redirect_uri.as_str().to_string(),
-        response_mode: request.response_mode.as_str().to_string(),
+        response_mode: request.response_mode,
         state: request.state.clone(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
@@ -202,9 +213,11 @@ async fn authorize(
         browser_hash: token_hash(&browser),
         upstream_nonce: random_token(24),
         upstream_verifier: verifier,
-        scheme: scheme.to_string(),
+        scheme,
+        status: started.state,
+        channel: started.channel,
         created_at: now,
-        expires_at: now + b.lifetimes.login,
+        expires_at: started.expires_at,
     };
     let upstream = UpstreamRequest {
         state: &transaction.id,

@@ -5,11 +5,15 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
-use passerelle_core::scopes::{Account, GrantedScopes};
+use passerelle_core::login::{
+    self, Channel, ClientChange, Effect, Failure, Login, LoginEvent, LoginState,
+};
+use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri};
+use passerelle_core::scopes::GrantedScopes;
+use passerelle_i18n::Translator;
 use passerelle_itsme::ConnectorError;
 use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
-use passerelle_store::{AuditEvent, NewCode, random_token, token_hash};
+use passerelle_store::{AuditEvent, LoginTransaction, NewCode, random_token, token_hash};
 use serde_json::{Value, json};
 
 use crate::authorize::{
@@ -56,6 +60,43 @@ pub(crate) async fn callback(
     resp
 }
 
+/// Records that a login ended as `failure` (`core::login`), and gives the error its channel
+/// delivers: a redirect to the client, or a page when there is nobody to tell.
+async fn end_failed(
+    b: &Broker,
+    tx: &LoginTransaction,
+    login: Login,
+    failure: Failure,
+    description: String,
+    tr: &Translator,
+) -> BrokerError {
+    let now = b.clock.now();
+    let effects = match login::advance(login, LoginEvent::Failed(failure), now) {
+        Ok((next, effects)) => {
+            if let Err(e) = b.store.move_login(&tx.id, login.state, next.state).await {
+                tracing::warn!(error = %e, "cannot record a failed login");
+            }
+            effects
+        }
+        Err(e) => return BrokerError::internal(e),
+    };
+    let delivered = effects.iter().find_map(|e| match e {
+        Effect::DeliverError(Channel::Redirect, f) => f.error_code(),
+        _ => None,
+    });
+    match delivered {
+        Some(code) => BrokerError::Redirect {
+            redirect_uri: RedirectUri::from_stored(tx.redirect_uri.clone()),
+            response_mode: tx.response_mode,
+            state: tx.state.clone(),
+            error: OAuthError::new(code, description),
+            issuer: b.issuer.clone(),
+            tr: tr.clone(),
+        },
+        None => BrokerError::page(tr, tr.t("broker-error-client-gone")),
+    }
+}
+
 async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
     let params = parse_params(raw).map_err(|name| repeated(&tr, name))?;
@@ -68,16 +109,19 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let state = params.get("state").ok_or_else(gone)?;
     let now = b.clock.now();
     // The browser binding is part of the lookup: a stranger holding the scheme's answer neither
-    // uses it nor spends it (RFC 9700 §4.7.1).
+    // uses it nor spends it (RFC 9700 §4.7.1). Only a login waiting at the scheme takes an
+    // answer, once (`core::login`); the store checks its lifetime and browser in the same update.
     let browser_hash = cookie(headers, &binding_cookie_name(b.secure_cookies, state))
         .map(token_hash)
         .unwrap_or_default();
+    let answered = login::after(LoginState::AtScheme, LoginEvent::SchemeAnswered)
+        .map_err(BrokerError::internal)?;
     let Some(tx) = b
         .store
-        .consume_login_transaction(state, &browser_hash, now)
+        .take_login_answer(state, &browser_hash, now, LoginState::AtScheme, answered)
         .await?
     else {
-        if b.store.login_transaction_exists(state, now).await? {
+        if b.store.login_waiting_at_scheme(state, now).await? {
             tracing::warn!("scheme answer arrived in another browser");
             return Err(BrokerError::Page {
                 status: StatusCode::BAD_REQUEST,
@@ -88,77 +132,79 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         }
         return Err(gone());
     };
+    let login = Login {
+        state: tx.status,
+        channel: tx.channel,
+        expires_at: tx.expires_at,
+    };
     let tr = translator(tx.ui_locales.as_deref(), headers);
+    if tx.channel != Channel::Redirect {
+        // A decoupled login's answer never comes through a browser.
+        let _ = end_failed(b, &tx, login, Failure::SchemeError, String::new(), &tr).await;
+        return Err(gone());
+    }
     let redirect_uri = RedirectUri::from_stored(tx.redirect_uri.clone());
-    let response_mode = ResponseMode::parse(&tx.response_mode).unwrap_or(ResponseMode::Query);
+    let response_mode = tx.response_mode;
     let audit_failure = |code: ErrorCode, description: &str| {
         AuditEvent::new("login.failed", code.as_str(), b.clock.now_micros())
             .client(&tx.client_id)
             .service(GrantedScopes::from_stored(&tx.scope).service().as_str())
-            .detail(format!("scheme={} {description}", tx.scheme))
+            .detail(format!("scheme={} {description}", tx.scheme.as_str()))
     };
-    let fail = |code: ErrorCode, description: String| BrokerError::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        response_mode,
-        state: tx.state.clone(),
-        error: OAuthError::new(code, description),
-        issuer: b.issuer.clone(),
-        tr: tr.clone(),
+    // Ends the login as `failure`, audited, with `description` for the relying party.
+    let (txr, trr, audit_failure) = (&tx, &tr, &audit_failure);
+    let fail = move |failure: Failure, description: String| async move {
+        let code = failure.error_code().unwrap_or(ErrorCode::ServerError);
+        b.audit(audit_failure(code, &description)).await;
+        end_failed(b, txr, login, failure, description, trr).await
     };
     // The operator may have changed the client while the person was in the app: what is given
     // out — an answer or an error — follows the client as it is now (the server caches nothing the CLI can change).
     let client = b.store.find_client(&tx.client_id).await?;
     let Some(client) = client.filter(|c| c.redirect_uris.contains(&tx.redirect_uri)) else {
-        return Err(BrokerError::page(&tr, tr.t("broker-error-client-gone")));
+        return Err(fail(
+            Failure::ClientChanged(ClientChange::Gone),
+            "The client or its redirect URI was removed during the login.".into(),
+        )
+        .await);
     };
-    let account = Account::parse(&client.account).unwrap_or(Account::Production);
-    if let Err(e) = GrantedScopes::parse(&tx.scope, account, &client.grants) {
-        b.audit(audit_failure(ErrorCode::InvalidScope, &e.to_string()))
-            .await;
-        return Err(fail(ErrorCode::InvalidScope, e.to_string()));
+    if let Err(e) = GrantedScopes::parse(&tx.scope, client.account, &client.grants) {
+        return Err(fail(Failure::ClientChanged(ClientChange::Scopes), e.to_string()).await);
     }
     // The deployment's rule, as it is now: a production client whose login went to the sandbox
     // while the operator allowed it gets nothing once that is no longer allowed.
     let Some(connector) = b
-        .scheme_for_account(account)
+        .scheme_for_account(client.account)
         .filter(|s| *s == tx.scheme)
         .and_then(|s| b.connector_for(s))
     else {
         return Err(fail(
-            ErrorCode::UnauthorizedClient,
+            Failure::ClientChanged(ClientChange::Scheme),
             "This Passerelle no longer serves this client with the scheme the login started at."
                 .into(),
-        ));
+        )
+        .await);
     };
     if let Some(error) = params.get("error") {
         let description = clean(params.get("error_description").unwrap_or_default());
-        let (code, description) = match ErrorCode::parse(error) {
-            Some(ErrorCode::AccessDenied) => (
-                ErrorCode::AccessDenied,
-                if description.is_empty() {
-                    "The user refused or failed the itsme confirmation.".into()
-                } else {
-                    description
-                },
-            ),
-            Some(ErrorCode::TemporarilyUnavailable) => (
-                ErrorCode::TemporarilyUnavailable,
-                "The itsme scheme is temporarily unavailable.".into(),
-            ),
-            _ => (
-                ErrorCode::ServerError,
-                format!("The itsme scheme answered {}: {description}", clean(error)),
-            ),
+        let failure = Failure::from_scheme_error(ErrorCode::parse(error));
+        let description = match failure {
+            Failure::Denied if description.is_empty() => {
+                "The user refused or failed the itsme confirmation.".into()
+            }
+            Failure::Denied => description,
+            Failure::SchemeUnavailable => "The itsme scheme is temporarily unavailable.".into(),
+            _ => format!("The itsme scheme answered {}: {description}", clean(error)),
         };
-        tracing::info!(client.id = %tx.client_id, oauth.error = code.as_str(), "the itsme scheme ended the login without approval");
-        b.audit(audit_failure(code, &description)).await;
-        return Err(fail(code, description));
+        tracing::info!(client.id = %tx.client_id, oauth.error = failure.error_code().map_or("", ErrorCode::as_str), "the itsme scheme ended the login without approval");
+        return Err(fail(failure, description).await);
     }
     let Some(code) = params.get("code") else {
-        let description = "The itsme scheme answered without a code.";
-        b.audit(audit_failure(ErrorCode::ServerError, description))
-            .await;
-        return Err(fail(ErrorCode::ServerError, description.into()));
+        return Err(fail(
+            Failure::SchemeError,
+            "The itsme scheme answered without a code.".into(),
+        )
+        .await);
     };
     let identity = match connector
         .redeem(
@@ -173,23 +219,23 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         Ok(i) => i,
         Err(ConnectorError::Unavailable(detail)) => {
             tracing::warn!(error = %detail, "the itsme scheme is unavailable");
-            let description =
-                "The itsme scheme cannot be reached right now; try again in a moment.";
-            b.audit(audit_failure(
-                ErrorCode::TemporarilyUnavailable,
-                description,
-            ))
-            .await;
-            return Err(fail(ErrorCode::TemporarilyUnavailable, description.into()));
+            return Err(fail(
+                Failure::SchemeUnavailable,
+                "The itsme scheme cannot be reached right now; try again in a moment.".into(),
+            )
+            .await);
         }
         Err(ConnectorError::Protocol(detail)) => {
             tracing::error!(error = %detail, "the itsme scheme's answer was rejected");
-            let description = "The answer of the itsme scheme could not be verified.";
-            b.audit(audit_failure(ErrorCode::ServerError, description))
-                .await;
-            return Err(fail(ErrorCode::ServerError, description.into()));
+            return Err(fail(
+                Failure::SchemeError,
+                "The answer of the itsme scheme could not be verified.".into(),
+            )
+            .await);
         }
     };
+    let (issued, effects) = login::advance(login, LoginEvent::CodeIssued, b.clock.now())
+        .map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&tx.scope);
     let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
     let sub = b.pairwise_sub(&tx.client_id, &identity.sub)?;
@@ -198,6 +244,14 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         claims.insert("idp_id".into(), json!(identity.sub));
     }
     let rp_code = random_token(32);
+    let unavailable = |code: ErrorCode, d: &str| BrokerError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        response_mode,
+        state: tx.state.clone(),
+        error: OAuthError::new(code, d),
+        issuer: b.issuer.clone(),
+        tr: tr.clone(),
+    };
     b.store
         .insert_code(&NewCode {
             code_hash: token_hash(&rp_code),
@@ -209,24 +263,35 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             sub,
             claims: Value::Object(claims).to_string(),
             auth_time: now,
-            scheme: tx.scheme.clone(),
+            scheme: tx.scheme,
             created_at: now,
             // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.
             expires_at: now + b.lifetimes.code + b.lifetimes.access_token,
         })
         .await
-        .map_err(|e| BrokerError::unavailable_to_client(e, |code, d| fail(code, d.into())))?;
+        .map_err(|e| BrokerError::unavailable_to_client(e, unavailable))?;
+    // The code exists before the login says so: a crash in between leaves an answered login
+    // that expires, never a login that claims a code nobody can redeem.
+    b.store
+        .move_login(&tx.id, login.state, issued.state)
+        .await
+        .map_err(|e| BrokerError::unavailable_to_client(e, unavailable))?;
     b.metrics.login_approved(scopes.service());
     b.audit(
         AuditEvent::new("login.approved", "ok", b.clock.now_micros())
             .client(&tx.client_id)
             .service(scopes.service().as_str())
             .subject(b.audit_subject(&sub_for_audit))
-            .detail(format!("scheme={}", tx.scheme)),
+            .detail(format!("scheme={}", tx.scheme.as_str())),
     )
     .await;
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
+    if !effects.contains(&Effect::DeliverCode(Channel::Redirect)) {
+        return Err(BrokerError::internal(
+            "a redirect login's code has no other way out",
+        ));
+    }
     let mut out = vec![("code".to_string(), rp_code)];
     if let Some(s) = &tx.state {
         out.push(("state".into(), s.clone()));

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use hmac::{Hmac, Mac};
+use passerelle_core::login::Scheme;
 use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
 use passerelle_jose::{SigAlg, SigningKey};
@@ -153,24 +154,23 @@ impl Broker {
 
     /// The connector of a scheme a login was started with; `None` for the real itsme when it is
     /// not (or no longer) configured, so that nothing falls back to the sandbox.
-    fn connector_for(&self, scheme: &str) -> Option<&Arc<Connector>> {
+    fn connector_for(&self, scheme: Scheme) -> Option<&Arc<Connector>> {
         match scheme {
-            "sandbox" => Some(&self.sandbox_connector),
-            "production" => self.production_connector.as_ref(),
-            _ => None,
+            Scheme::Sandbox => Some(&self.sandbox_connector),
+            Scheme::Production => self.production_connector.as_ref(),
         }
     }
 
     /// Which scheme answers a client of this account, or `None` when this deployment must refuse
     /// it: a production client while no real itsme is configured, unless the operator allowed the
     /// sandbox to answer it in a test deployment. Fails closed.
-    fn scheme_for_account(&self, account: Account) -> Option<&'static str> {
+    fn scheme_for_account(&self, account: Account) -> Option<Scheme> {
         match (account, self.deployment) {
-            (Account::Sandbox, _) => Some("sandbox"),
+            (Account::Sandbox, _) => Some(Scheme::Sandbox),
             (Account::Production, Deployment::Itsme) if self.production_connector.is_some() => {
-                Some("production")
+                Some(Scheme::Production)
             }
-            (Account::Production, Deployment::TestDeployment) => Some("sandbox"),
+            (Account::Production, Deployment::TestDeployment) => Some(Scheme::Sandbox),
             (Account::Production, _) => None,
         }
     }

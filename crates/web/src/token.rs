@@ -8,8 +8,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
-use passerelle_core::scopes::{Account, GrantedScopes};
+use passerelle_core::login::{self, LoginEvent, LoginState, Scheme};
+use passerelle_core::oidc::{
+    ClientAuthMethod, ErrorCode, IdTokenAlg, OAuthError, Params, verify_pkce,
+};
+use passerelle_core::scopes::GrantedScopes;
 use passerelle_jose::{Claims, PublicKeys, SigAlg};
 use passerelle_limits::{ClientIp, Limits};
 use passerelle_store::{
@@ -119,13 +122,10 @@ async fn check_secret(
     }
     // Basic and post are two ways of sending the same secret; a secret client may use either
     // (RFC 6749 §2.3.1 lets the server support both). Only a key-based client is refused here.
-    if !matches!(
-        client.auth_method.as_str(),
-        "client_secret_basic" | "client_secret_post"
-    ) {
+    if !client.auth_method.uses_secret() {
         return Err(invalid_client(&format!(
             "this client is registered for {}, not {method}",
-            client.auth_method
+            client.auth_method.as_str()
         )));
     }
     Ok(client)
@@ -148,10 +148,10 @@ async fn check_assertion(
         .find_client(iss)
         .await?
         .ok_or_else(|| invalid_client("client_assertion: unknown client"))?;
-    if client.auth_method != "private_key_jwt" {
+    if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
         return Err(invalid_client(&format!(
             "this client is registered for {}",
-            client.auth_method
+            client.auth_method.as_str()
         )));
     }
     if form.get("client_id").is_some_and(|c| c != client.id) {
@@ -337,8 +337,15 @@ async fn redeem(
         }
         BrokerError::token(ErrorCode::InvalidGrant, "the code was already used")
     };
+    // A fresh code is a login in `CodeIssued`, a used one a login that moved on (`core::login`):
+    // only the first can be redeemed, and the store's conditional update decides between racing
+    // presentations.
     let record = match b.store.find_code(&code_hash, &client.id).await? {
-        PresentedCode::Fresh(r) => r,
+        PresentedCode::Fresh(r) => {
+            login::after(LoginState::CodeIssued, LoginEvent::CodeRedeemed)
+                .map_err(BrokerError::internal)?;
+            r
+        }
         PresentedCode::Used => {
             let revoked = b
                 .store
@@ -363,8 +370,7 @@ async fn redeem(
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
     // Fail closed at every step: the deployment's rule, as it is now, must still let the scheme
     // that answered serve this client (a test deployment switched off, itsme unconfigured).
-    let account = Account::parse(&client.account).unwrap_or(Account::Production);
-    if b.scheme_for_account(account) != Some(record.scheme.as_str()) {
+    if b.scheme_for_account(client.account) != Some(record.scheme) {
         b.store.burn_code(&code_hash, &client.id, now).await?;
         return Err(refuse(
             "this Passerelle no longer serves this client with the scheme that answered the login",
@@ -396,7 +402,10 @@ async fn redeem(
     let attributes: Map<String, Value> =
         serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&record.scope);
-    let alg = SigAlg::parse(&client.id_token_alg).unwrap_or(SigAlg::Rs256);
+    let alg = match client.id_token_alg {
+        IdTokenAlg::Rs256 => SigAlg::Rs256,
+        IdTokenAlg::Es256 => SigAlg::Es256,
+    };
     let access_token = random_token(32);
 
     let mut id = Claims::new();
@@ -419,7 +428,7 @@ async fn redeem(
     );
     // Whoever answered: a production client served by the sandbox (no real itsme configured)
     // gets made-up people too, and must be able to tell.
-    if record.scheme == "sandbox" {
+    if record.scheme == Scheme::Sandbox {
         id.insert("sandbox".into(), json!(true));
     }
     let in_id_token = scopes.id_token_claims();
@@ -446,8 +455,8 @@ async fn redeem(
         claims: Value::Object(userinfo).to_string(),
         created_at: now,
         expires_at: now + b.lifetimes.access_token,
-        scheme: Some(record.scheme.clone()),
-        account: Some(client.account.clone()),
+        scheme: Some(record.scheme),
+        account: Some(client.account),
     };
     // Consuming the code and storing its token are one transaction: exactly one presentation
     // wins, and its tokens exist from that moment on.
@@ -548,16 +557,15 @@ async fn answer_userinfo(
         })?;
     // Fail closed here too: a token whose scheme this deployment no longer lets serve the
     // client (the sandbox for a production client once the test deployment ended) is dead.
-    if let (Some(scheme), Some(account)) = (&record.scheme, &record.account) {
-        let account = Account::parse(account).unwrap_or(Account::Production);
-        if b.scheme_for_account(account) != Some(scheme.as_str()) {
-            return Err(BrokerError::Bearer {
-                error: Some(OAuthError::new(
-                    ErrorCode::InvalidToken,
-                    "this Passerelle no longer serves this client with the scheme that answered the login",
-                )),
-            });
-        }
+    if let (Some(scheme), Some(account)) = (record.scheme, record.account)
+        && b.scheme_for_account(account) != Some(scheme)
+    {
+        return Err(BrokerError::Bearer {
+            error: Some(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "this Passerelle no longer serves this client with the scheme that answered the login",
+            )),
+        });
     }
     let claims: Value = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response())

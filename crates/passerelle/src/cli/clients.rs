@@ -1,16 +1,11 @@
 //! `passerelle client add|list|show|update|remove`. Output uses the RFC 7591 member names.
 
 use anyhow::{Context as _, bail};
+use passerelle_core::oidc::{ClientAuthMethod, IdTokenAlg};
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
 use passerelle_store::{ClientRecord, NewClient, Store, random_token, token_hash};
 use serde_json::{Value, json};
-
-pub const AUTH_METHODS: &[&str] = &[
-    "client_secret_basic",
-    "client_secret_post",
-    "private_key_jwt",
-];
 
 /// What the operator asked for; `None` keeps the current value on update.
 #[derive(Debug, Default, Clone)]
@@ -33,10 +28,10 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
         "client_id": c.id,
         "client_name": c.name,
         "redirect_uris": c.redirect_uris,
-        "token_endpoint_auth_method": c.auth_method,
-        "account": c.account,
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "account": c.account.as_str(),
         "grants": c.grants,
-        "id_token_signed_response_alg": c.id_token_alg,
+        "id_token_signed_response_alg": c.id_token_alg.as_str(),
         "client_id_issued_at": c.created_at,
     });
     if let Some(s) = secret {
@@ -65,9 +60,9 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
         crate::out!("               (shown once: store it now; only its hash is kept)");
     }
     crate::out!("name:          {}", c.name);
-    crate::out!("account:       {}", c.account);
-    crate::out!("auth method:   {}", c.auth_method);
-    crate::out!("ID token alg:  {}", c.id_token_alg);
+    crate::out!("account:       {}", c.account.as_str());
+    crate::out!("auth method:   {}", c.auth_method.as_str());
+    crate::out!("ID token alg:  {}", c.id_token_alg.as_str());
     for u in &c.redirect_uris {
         crate::out!("redirect URI:  {u}");
     }
@@ -133,13 +128,10 @@ fn merge(
     if name.trim().is_empty() || name.len() > 100 {
         bail!("--name must be 1 to 100 characters");
     }
-    let account_text = input
-        .account
-        .clone()
-        .or_else(|| current.map(|c| c.account.clone()))
-        .unwrap_or_else(|| "sandbox".into());
-    let account =
-        Account::parse(&account_text).context("--account must be sandbox or production")?;
+    let account = match &input.account {
+        Some(text) => Account::parse(text).context("--account must be sandbox or production")?,
+        None => current.map_or(Account::Sandbox, |c| c.account),
+    };
     let redirect_uris = if input.redirect_uris.is_empty() {
         current.map(|c| c.redirect_uris.clone()).unwrap_or_default()
     } else {
@@ -151,14 +143,17 @@ fn merge(
     for u in &redirect_uris {
         check_redirect_uri(u, account)?;
     }
-    let auth_method = input
-        .auth_method
-        .clone()
-        .or_else(|| current.map(|c| c.auth_method.clone()))
-        .unwrap_or_else(|| "client_secret_basic".into());
-    if !AUTH_METHODS.contains(&auth_method.as_str()) {
-        bail!("--auth-method must be one of {}", AUTH_METHODS.join(", "));
-    }
+    let auth_method = match &input.auth_method {
+        Some(text) => ClientAuthMethod::parse(text).with_context(|| {
+            format!(
+                "--auth-method must be one of {}",
+                ClientAuthMethod::ALL
+                    .map(ClientAuthMethod::as_str)
+                    .join(", ")
+            )
+        })?,
+        None => current.map_or(ClientAuthMethod::ClientSecretBasic, |c| c.auth_method),
+    };
     let mut jwks = current.and_then(|c| c.jwks.clone());
     let mut jwks_uri = current.and_then(|c| c.jwks_uri.clone());
     if let Some(f) = &input.jwks_file {
@@ -174,7 +169,7 @@ fn merge(
         jwks = None;
     }
     let mut secret = None;
-    let secret_hash = if auth_method == "private_key_jwt" {
+    let secret_hash = if !auth_method.uses_secret() {
         if jwks.is_none() && jwks_uri.is_none() {
             bail!("private_key_jwt needs --jwks FILE or --jwks-uri URI");
         }
@@ -209,14 +204,10 @@ fn merge(
             grants.push(g.clone());
         }
     }
-    let id_token_alg = input
-        .id_token_alg
-        .clone()
-        .or_else(|| current.map(|c| c.id_token_alg.clone()))
-        .unwrap_or_else(|| "RS256".into());
-    if !matches!(id_token_alg.as_str(), "RS256" | "ES256") {
-        bail!("--id-token-alg must be RS256 or ES256");
-    }
+    let id_token_alg = match &input.id_token_alg {
+        Some(text) => IdTokenAlg::parse(text).context("--id-token-alg must be RS256 or ES256")?,
+        None => current.map_or(IdTokenAlg::Rs256, |c| c.id_token_alg),
+    };
     let client = NewClient {
         id,
         name: name.trim().to_string(),
@@ -225,7 +216,7 @@ fn merge(
         auth_method,
         jwks,
         jwks_uri,
-        account: account.as_str().into(),
+        account,
         grants,
         id_token_alg,
     };

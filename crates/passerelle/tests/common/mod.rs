@@ -349,12 +349,13 @@ impl TestApp {
                 RP_CALLBACK.to_string(),
                 "https://rp.example/other".to_string(),
             ],
-            auth_method: auth_method.to_string(),
+            auth_method: passerelle_core::oidc::ClientAuthMethod::parse(auth_method)
+                .expect("an auth method"),
             jwks,
             jwks_uri: None,
-            account: account.to_string(),
+            account: passerelle_core::scopes::Account::parse(account).expect("an account"),
             grants: grants.iter().map(|s| s.to_string()).collect(),
-            id_token_alg: alg.to_string(),
+            id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
         };
         self.store
             .insert_client(&client, self.clock_now())
