@@ -597,8 +597,9 @@ async fn operators_can_count_logins_at_metrics() {
     );
 }
 
-/// The login's state in the store follows `core::login`: answered once, then code issued or
-/// failed with its reason, and the callback cannot be taken twice.
+/// The login's state in the store follows `core::login`: waiting at the scheme, answered once
+/// (the row leaves the table with the request that took it; the code's row then carries the
+/// login), or failed with its reason; the callback cannot be taken twice.
 #[tokio::test]
 async fn the_store_keeps_each_login_as_its_state() {
     use passerelle_core::login::{Channel, Failure, LoginState};
@@ -612,21 +613,17 @@ async fn the_store_keeps_each_login_as_its_state() {
     assert_eq!(waiting.status, LoginState::AtScheme);
     assert_eq!(waiting.channel, Channel::Redirect);
     let rp = app.follow_to_rp(&login.browser, callback.clone()).await;
-    assert!(query_of(&rp).contains_key("code"), "{rp}");
-    let issued = app.store.find_login(&id).await.expect("db").expect("login");
-    assert_eq!(issued.status, LoginState::CodeIssued);
+    let code = query_of(&rp)["code"].clone();
+    assert!(app.store.find_login(&id).await.expect("db").is_none());
     // The same answer again, from the same browser: the login is no longer at the scheme.
     let again = login.browser.get(&callback).send().await.expect("callback");
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        app.store
-            .find_login(&id)
-            .await
-            .expect("db")
-            .expect("login")
-            .status,
-        LoginState::CodeIssued
-    );
+    assert!(app.store.find_login(&id).await.expect("db").is_none());
+    // CodeIssued → Redeemed, once.
+    let first = app.redeem(&client, &code, &login.verifier).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = app.redeem(&client, &code, &login.verifier).await;
+    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
 
     let login = app.begin(&client, "openid").await;
     let callback = app.scheme_callback(&login, SOPHIE).await;

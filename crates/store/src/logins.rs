@@ -10,8 +10,9 @@ use sqlx::any::AnyRow;
 use crate::{Result, Store, corrupt, decode, decode_opt};
 
 /// A login at the broker, from the RP's request to its code (`core::login`): the row keeps the
-/// login's state as [`LoginState`]; the code's own row takes over once it is issued (its
-/// `used_at` is the login's [`LoginState::Redeemed`]).
+/// login's state as [`LoginState`] while it waits at the scheme and after it failed; the answered
+/// login is held by the request that took it, and the code's own row takes over once it is
+/// issued (its `used_at` is the login's [`LoginState::Redeemed`]).
 #[derive(Debug, Clone)]
 pub struct LoginTransaction {
     /// The `state` sent to the scheme.
@@ -176,52 +177,48 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Takes the scheme's answer for a login, once, and only for the browser that started it:
-    /// moves the login from `from` to `to` (from [`LoginState::AtScheme`] to
-    /// [`LoginState::Answered`], as `core::login::advance` says) if it is in `from`, not expired,
-    /// and bound to `browser_hash`. A second request, a stranger, or a login that expired gets
-    /// `None` and changes nothing.
+    /// Takes the scheme's answer for a login, once, and only for the browser that started it: a
+    /// login waiting at the scheme ([`LoginState::AtScheme`]), not expired and bound to
+    /// `browser_hash`, leaves the table and is returned as [`LoginState::Answered`] — the state
+    /// `core::login::after` gives — held by the one request that took it. That request ends it:
+    /// the code's row then carries the login ([`LoginState::CodeIssued`], and `used_at` for
+    /// [`LoginState::Redeemed`]), or [`Store::record_failed_login`] puts it back as failed. A
+    /// second request, a stranger, or an expired login gets `None` and changes nothing.
     pub async fn take_login_answer(
         &self,
         id: &str,
         browser_hash: &str,
         now: i64,
-        from: LoginState,
-        to: LoginState,
+        answered: LoginState,
     ) -> Result<Option<LoginTransaction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE login_transactions SET status = $4, failure = $5 \
-             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $6 AND failure IS NULL \
+            "DELETE FROM login_transactions \
+             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL \
              RETURNING {LOGIN_COLUMNS}"
         )))
         .bind(id)
         .bind(now)
         .bind(browser_hash)
-        .bind(to.status())
-        .bind(to.failure().map(|f| f.as_str()))
-        .bind(from.status())
+        .bind(LoginState::AtScheme.status())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(login_from_row).transpose()
+        let Some(mut login) = row.as_ref().map(login_from_row).transpose()? else {
+            return Ok(None);
+        };
+        login.status = answered;
+        Ok(Some(login))
     }
 
-    /// Moves a login from `from` to `to` (a transition `core::login::advance` allowed). Returns
-    /// `false`, changing nothing, when the login is no longer in `from` (an ended login never
-    /// moves).
-    pub async fn move_login(&self, id: &str, from: LoginState, to: LoginState) -> Result<bool> {
-        if from.is_final() {
-            return Ok(false);
+    /// Keeps a login that ended without a code, with its reason, until it expires (a login that
+    /// was taken by [`Store::take_login_answer`] comes back in its failed state).
+    pub async fn record_failed_login(&self, login: &LoginTransaction) -> Result<()> {
+        if login.status.failure().is_none() {
+            return Err(crate::StoreError::Corrupt(format!(
+                "a login recorded as failed is {}",
+                login.status.status()
+            )));
         }
-        let moved = sqlx::query(
-            "UPDATE login_transactions SET status = $2, failure = $3 WHERE id = $1 AND status = $4 AND failure IS NULL",
-        )
-        .bind(id)
-        .bind(to.status())
-        .bind(to.failure().map(|f| f.as_str()))
-        .bind(from.status())
-        .execute(&self.pool)
-        .await?;
-        Ok(moved.rows_affected() == 1)
+        self.insert_login_transaction(login).await
     }
 
     /// A login as stored (any state), for tests and diagnostics.

@@ -73,7 +73,11 @@ async fn end_failed(
     let now = b.clock.now();
     let effects = match login::advance(login, LoginEvent::Failed(failure), now) {
         Ok((next, effects)) => {
-            if let Err(e) = b.store.move_login(&tx.id, login.state, next.state).await {
+            let ended = LoginTransaction {
+                status: next.state,
+                ..tx.clone()
+            };
+            if let Err(e) = b.store.record_failed_login(&ended).await {
                 tracing::warn!(error = %e, "cannot record a failed login");
             }
             effects
@@ -118,7 +122,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         .map_err(BrokerError::internal)?;
     let Some(tx) = b
         .store
-        .take_login_answer(state, &browser_hash, now, LoginState::AtScheme, answered)
+        .take_login_answer(state, &browser_hash, now, answered)
         .await?
     else {
         if b.store.login_waiting_at_scheme(state, now).await? {
@@ -271,12 +275,9 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         })
         .await
         .map_err(|e| BrokerError::unavailable_to_client(e, unavailable))?;
-    // The code exists before the login says so: a crash in between leaves an answered login
-    // that expires, never a login that claims a code nobody can redeem.
-    b.store
-        .move_login(&tx.id, login.state, issued.state)
-        .await
-        .map_err(|e| BrokerError::unavailable_to_client(e, unavailable))?;
+    // From here the code's row is the login (`CodeIssued`, then `Redeemed`); a crash before
+    // the code was written leaves nothing: the answer was taken, the login is over.
+    debug_assert_eq!(issued.state, LoginState::CodeIssued);
     b.metrics.login_approved(scopes.service());
     b.audit(
         AuditEvent::new("login.approved", "ok", b.clock.now_micros())
