@@ -303,17 +303,6 @@ pub fn advance(
     }
 }
 
-/// The state `event` moves `state` to, leaving the lifetime aside: for a store that makes the
-/// transition a conditional update which checks the lifetime itself (`expires_at > now`).
-pub fn after(state: LoginState, event: LoginEvent) -> Result<LoginState, LoginError> {
-    let login = Login {
-        state,
-        channel: Channel::Redirect,
-        expires_at: i64::MAX,
-    };
-    advance(login, event, i64::MIN).map(|(l, _)| l.state)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -687,3 +687,46 @@ async fn unknown_text_in_a_closed_set_column_is_a_corrupt_row() {
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(resp.headers().get("location").is_none());
 }
+
+/// The scheme's answer sent twenty times at once from the browser that started the login, for an
+/// approval and for a refusal: exactly one request takes it (one code, or one `access_denied`),
+/// the others get the "expired or used" page, and a refused login is kept as failed, once.
+#[tokio::test]
+async fn the_scheme_answer_sent_twenty_times_at_once_is_taken_once() {
+    use passerelle_core::login::{Failure, LoginState};
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    for (phone, expected) in [(JAN, "code"), (SOPHIE, "error")] {
+        let login = app.begin(&client, "openid").await;
+        let callback = app.scheme_callback(&login, phone).await;
+        let id = query_of(&callback)["state"].clone();
+        let mut sends = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (browser, url) = (login.browser.clone(), app.url(&callback));
+            sends.spawn(async move { browser.get(url).send().await.expect("callback") });
+        }
+        let answers = sends.join_all().await;
+        let taken: Vec<_> = answers
+            .iter()
+            .filter(|r| r.status() == StatusCode::FOUND)
+            .map(location)
+            .collect();
+        assert_eq!(taken.len(), 1, "{phone}: {taken:?}");
+        assert!(query_of(&taken[0]).contains_key(expected), "{}", taken[0]);
+        assert!(
+            answers
+                .iter()
+                .filter(|r| r.status() != StatusCode::FOUND)
+                .all(|r| r.status() == StatusCode::BAD_REQUEST),
+            "{phone}: every other request is refused"
+        );
+        let stored = app.store.find_login(&id).await.expect("db");
+        match expected {
+            "code" => assert!(stored.is_none(), "the code's row carries the login"),
+            _ => assert_eq!(
+                stored.expect("kept").status,
+                LoginState::Failed(Failure::Denied)
+            ),
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The broker's side of a login: transactions waiting for the scheme, authorization codes, and
 //! access tokens with the attributes that userinfo returns.
 
-use passerelle_core::login::{Channel, LoginState, Scheme};
+use passerelle_core::login::{Channel, Login, LoginState, Scheme};
 use passerelle_core::oidc::ResponseMode;
 use passerelle_core::scopes::Account;
 use sqlx::Row as _;
@@ -37,6 +37,17 @@ pub struct LoginTransaction {
     pub channel: Channel,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+impl LoginTransaction {
+    /// The login as `core::login` moves it.
+    pub fn login(&self) -> Login {
+        Login {
+            state: self.status,
+            channel: self.channel,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
@@ -178,47 +189,31 @@ impl Store {
     }
 
     /// Takes the scheme's answer for a login, once, and only for the browser that started it: a
-    /// login waiting at the scheme ([`LoginState::AtScheme`]), not expired and bound to
-    /// `browser_hash`, leaves the table and is returned as [`LoginState::Answered`] — the state
-    /// `core::login::after` gives — held by the one request that took it. That request ends it:
-    /// the code's row then carries the login ([`LoginState::CodeIssued`], and `used_at` for
-    /// [`LoginState::Redeemed`]), or [`Store::record_failed_login`] puts it back as failed. A
-    /// second request, a stranger, or an expired login gets `None` and changes nothing.
+    /// redirect login waiting at the scheme ([`LoginState::AtScheme`]), not expired and bound to
+    /// `browser_hash`, leaves the table and is returned as it was, for the one request that took
+    /// it to move on with `core::login::advance` (to `Answered`). That request ends it: the
+    /// code's row then carries the login (`CodeIssued`, and `used_at` for `Redeemed`), or the
+    /// login is stored again as failed. A second request, a stranger, an expired login or a
+    /// decoupled one (it has no browser) gets `None` and changes nothing.
     pub async fn take_login_answer(
         &self,
         id: &str,
         browser_hash: &str,
         now: i64,
-        answered: LoginState,
     ) -> Result<Option<LoginTransaction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM login_transactions \
-             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL \
+             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL AND channel = $5 \
              RETURNING {LOGIN_COLUMNS}"
         )))
         .bind(id)
         .bind(now)
         .bind(browser_hash)
         .bind(LoginState::AtScheme.status())
+        .bind(Channel::Redirect.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(mut login) = row.as_ref().map(login_from_row).transpose()? else {
-            return Ok(None);
-        };
-        login.status = answered;
-        Ok(Some(login))
-    }
-
-    /// Keeps a login that ended without a code, with its reason, until it expires (a login that
-    /// was taken by [`Store::take_login_answer`] comes back in its failed state).
-    pub async fn record_failed_login(&self, login: &LoginTransaction) -> Result<()> {
-        if login.status.failure().is_none() {
-            return Err(crate::StoreError::Corrupt(format!(
-                "a login recorded as failed is {}",
-                login.status.status()
-            )));
-        }
-        self.insert_login_transaction(login).await
+        row.as_ref().map(login_from_row).transpose()
     }
 
     /// A login as stored (any state), for tests and diagnostics.

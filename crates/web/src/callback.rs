@@ -5,9 +5,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use passerelle_core::login::{
-    self, Channel, ClientChange, Effect, Failure, Login, LoginEvent, LoginState,
-};
+use passerelle_core::login::{self, Channel, ClientChange, Effect, Failure, Login, LoginEvent};
 use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri};
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_i18n::Translator;
@@ -73,11 +71,12 @@ async fn end_failed(
     let now = b.clock.now();
     let effects = match login::advance(login, LoginEvent::Failed(failure), now) {
         Ok((next, effects)) => {
+            // Kept, with its reason, until it expires.
             let ended = LoginTransaction {
                 status: next.state,
                 ..tx.clone()
             };
-            if let Err(e) = b.store.record_failed_login(&ended).await {
+            if let Err(e) = b.store.insert_login_transaction(&ended).await {
                 tracing::warn!(error = %e, "cannot record a failed login");
             }
             effects
@@ -114,17 +113,12 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let now = b.clock.now();
     // The browser binding is part of the lookup: a stranger holding the scheme's answer neither
     // uses it nor spends it (RFC 9700 §4.7.1). Only a login waiting at the scheme takes an
-    // answer, once (`core::login`); the store checks its lifetime and browser in the same update.
+    // answer, once (`core::login`); the store checks its lifetime and browser in the same
+    // statement.
     let browser_hash = cookie(headers, &binding_cookie_name(b.secure_cookies, state))
         .map(token_hash)
         .unwrap_or_default();
-    let answered = login::after(LoginState::AtScheme, LoginEvent::SchemeAnswered)
-        .map_err(BrokerError::internal)?;
-    let Some(tx) = b
-        .store
-        .take_login_answer(state, &browser_hash, now, answered)
-        .await?
-    else {
+    let Some(tx) = b.store.take_login_answer(state, &browser_hash, now).await? else {
         if b.store.login_waiting_at_scheme(state, now).await? {
             tracing::warn!("scheme answer arrived in another browser");
             return Err(BrokerError::Page {
@@ -136,17 +130,9 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         }
         return Err(gone());
     };
-    let login = Login {
-        state: tx.status,
-        channel: tx.channel,
-        expires_at: tx.expires_at,
-    };
+    let (login, _) = login::advance(tx.login(), LoginEvent::SchemeAnswered, now)
+        .map_err(BrokerError::internal)?;
     let tr = translator(tx.ui_locales.as_deref(), headers);
-    if tx.channel != Channel::Redirect {
-        // A decoupled login's answer never comes through a browser.
-        let _ = end_failed(b, &tx, login, Failure::SchemeError, String::new(), &tr).await;
-        return Err(gone());
-    }
     let redirect_uri = RedirectUri::from_stored(tx.redirect_uri.clone());
     let response_mode = tx.response_mode;
     let audit_failure = |code: ErrorCode, description: &str| {
@@ -238,8 +224,8 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             .await);
         }
     };
-    let (issued, effects) = login::advance(login, LoginEvent::CodeIssued, b.clock.now())
-        .map_err(BrokerError::internal)?;
+    // A redirect login's code is delivered by answering this request (`DeliverCode(Redirect)`).
+    login::advance(login, LoginEvent::CodeIssued, b.clock.now()).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&tx.scope);
     let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
     let sub = b.pairwise_sub(&tx.client_id, &identity.sub)?;
@@ -277,7 +263,6 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         .map_err(|e| BrokerError::unavailable_to_client(e, unavailable))?;
     // From here the code's row is the login (`CodeIssued`, then `Redeemed`); a crash before
     // the code was written leaves nothing: the answer was taken, the login is over.
-    debug_assert_eq!(issued.state, LoginState::CodeIssued);
     b.metrics.login_approved(scopes.service());
     b.audit(
         AuditEvent::new("login.approved", "ok", b.clock.now_micros())
@@ -288,11 +273,6 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     )
     .await;
     tracing::info!(client.id = %tx.client_id, flow.service = scopes.service().as_str(), "login approved; code issued");
-    if !effects.contains(&Effect::DeliverCode(Channel::Redirect)) {
-        return Err(BrokerError::internal(
-            "a redirect login's code has no other way out",
-        ));
-    }
     let mut out = vec![("code".to_string(), rp_code)];
     if let Some(s) = &tx.state {
         out.push(("state".into(), s.clone()));

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use passerelle_core::login::{self, LoginEvent, LoginState, Scheme};
+use passerelle_core::login::Scheme;
 use passerelle_core::oidc::{
     ClientAuthMethod, ErrorCode, IdTokenAlg, OAuthError, Params, verify_pkce,
 };
@@ -338,14 +338,10 @@ async fn redeem(
         BrokerError::token(ErrorCode::InvalidGrant, "the code was already used")
     };
     // A fresh code is a login in `CodeIssued`, a used one a login that moved on (`core::login`):
-    // only the first can be redeemed, and the store's conditional update decides between racing
-    // presentations.
+    // `redeem_code` below is the conditional update of `CodeIssued` → `Redeemed`, which only one
+    // of racing presentations wins.
     let record = match b.store.find_code(&code_hash, &client.id).await? {
-        PresentedCode::Fresh(r) => {
-            login::after(LoginState::CodeIssued, LoginEvent::CodeRedeemed)
-                .map_err(BrokerError::internal)?;
-            r
-        }
+        PresentedCode::Fresh(r) => r,
         PresentedCode::Used => {
             let revoked = b
                 .store
