@@ -5,6 +5,8 @@
 //! to N times the configured rate. What must be exact across nodes (the itsme code lockout of a
 //! person) is counted in the database instead. A limit of 0 is off.
 
+pub mod later;
+
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock as _, DefaultClock};

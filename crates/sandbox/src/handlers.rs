@@ -17,7 +17,7 @@ use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
 use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
-use passerelle_limits::{ClientIp, Limits};
+use passerelle_limits::{ClientIp, Limits, later};
 use passerelle_store::{
     Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken, StoreError, random_token,
     token_hash,
@@ -50,7 +50,10 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/actions/{id}/cancel", get(cancel))
         .route("/actions/{id}/wait", get(wait))
         .route("/app/actions/{id}", get(app_page).post(app_submit))
-        .route_layer(axum::middleware::from_fn(unavailable_as_page));
+        .route_layer(axum::middleware::from_fn_with_state(
+            unavailable_page as later::UnavailablePage,
+            later::unavailable_as_page,
+        ));
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwkSet", get(jwks))
@@ -92,46 +95,15 @@ enum Failure {
     Internal(String),
 }
 
-/// The `Retry-After` of a 503, in seconds.
-const RETRY_AFTER_SECONDS: &str = "5";
-
-/// Marks a response as "the database is unavailable", for [`unavailable_as_page`].
-#[derive(Debug, Clone, Copy)]
-struct Unavailable;
-
-/// Middleware for the pages: a response marked [`Unavailable`] becomes a 503 page in the
-/// person's language (`ui_locales` of the query, else `Accept-Language`: the action's own
-/// language is in the database that cannot be read), with the same `Retry-After`.
-async fn unavailable_as_page(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    // Kept aside cheaply (a `Uri` clone shares its bytes) and read only for the rare 503: the
-    // sandbox's authorization URL carries a request object of kilobytes.
-    let uri = req.uri().clone();
-    let accept = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
-    let resp = next.run(req).await;
-    if resp.extensions().get::<Unavailable>().is_none() {
-        return resp;
-    }
-    let ui_locales = uri.query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "ui_locales")
-            .map(|(_, v)| v.into_owned())
-    });
-    let accept = accept.as_ref().and_then(|v| v.to_str().ok());
-    let tr = Translator::negotiate(ui_locales.as_deref(), accept);
-    let mut page = Failure::Page {
+/// The 503 page for the sandbox's pages, for `later::unavailable_as_page`.
+fn unavailable_page(ui_locales: Option<&str>, accept_language: Option<&str>) -> Response {
+    let tr = Translator::negotiate(ui_locales, accept_language);
+    Failure::Page {
         status: StatusCode::SERVICE_UNAVAILABLE,
         message: tr.t("error-unavailable"),
         tr,
     }
-    .into_response();
-    page.headers_mut().insert(
-        header::RETRY_AFTER,
-        header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
-    );
-    page
+    .into_response()
 }
 
 impl Failure {
@@ -165,12 +137,10 @@ impl Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
-        let detail = e.to_string();
-        match e {
-            StoreError::Unavailable(_) => Failure::Unavailable(detail),
-            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_) => {
-                Failure::Internal(detail)
-            }
+        if e.is_unavailable() {
+            Failure::Unavailable(e.to_string())
+        } else {
+            Failure::Internal(e.to_string())
         }
     }
 }
@@ -217,54 +187,31 @@ impl IntoResponse for Failure {
             }
             Failure::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "the sandbox's database is unavailable; answered 503");
-                let body = json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": "The service is temporarily unavailable; try again in a few seconds.",
-                });
-                let mut resp = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [
-                        (header::RETRY_AFTER, RETRY_AFTER_SECONDS),
-                        (header::CACHE_CONTROL, "no-store"),
-                    ],
-                    axum::Json(body),
+                later::unavailable_json(
+                    "The service is temporarily unavailable; try again in a few seconds.",
                 )
-                    .into_response();
-                resp.extensions_mut().insert(Unavailable);
-                resp
             }
             Failure::Throttled {
                 retry_after_secs,
                 page,
             } => {
                 tracing::debug!(http.status = 429, "sandbox request over a rate limit");
-                let mut resp = match page {
-                    Some(tr) => html(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &MessagePage {
-                            title: tr.t("page-error-title"),
-                            tr: &tr,
-                            message: tr.t_count(
-                                "error-rate-limited",
-                                "seconds",
-                                i64::try_from(retry_after_secs).unwrap_or(i64::MAX),
-                            ),
-                        },
-                    ),
-                    None => (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        [(header::CACHE_CONTROL, "no-store")],
-                        axum::Json(json!({
-                            "error": "temporarily_unavailable",
-                            "error_description": format!("too many requests: retry after {retry_after_secs} s"),
-                        })),
-                    )
-                        .into_response(),
+                let Some(tr) = page else {
+                    return later::throttled_json(retry_after_secs);
                 };
-                resp.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from(retry_after_secs),
+                let mut resp = html(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &MessagePage {
+                        title: tr.t("page-error-title"),
+                        tr: &tr,
+                        message: tr.t_count(
+                            "error-rate-limited",
+                            "seconds",
+                            i64::try_from(retry_after_secs).unwrap_or(i64::MAX),
+                        ),
+                    },
                 );
+                later::with_retry_after(&mut resp, retry_after_secs);
                 resp
             }
             Failure::Internal(detail) => {

@@ -6,12 +6,11 @@
 //! handler: [`BrokerError::Unavailable`] renders as JSON, and on the routes a person's browser
 //! opens, [`unavailable_as_page`] turns it into a page.
 
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri, ResponseMode};
 use passerelle_i18n::Translator;
+use passerelle_limits::later;
 use passerelle_store::StoreError;
 use serde_json::json;
 
@@ -70,13 +69,6 @@ pub enum BrokerError {
 /// What a client is told while the database is unavailable (the detail goes to the log only).
 pub(crate) const UNAVAILABLE: &str =
     "Passerelle is temporarily unavailable; try again in a few seconds.";
-/// The `Retry-After` of a 503, in seconds.
-const RETRY_AFTER_SECONDS: &str = "5";
-
-/// Marks a response as "the database is unavailable", for [`unavailable_as_page`].
-#[derive(Debug, Clone, Copy)]
-struct Unavailable;
-
 impl BrokerError {
     pub(crate) fn page(tr: &Translator, message: impl Into<String>) -> BrokerError {
         BrokerError::Page {
@@ -116,12 +108,10 @@ impl BrokerError {
 
 impl From<StoreError> for BrokerError {
     fn from(e: StoreError) -> Self {
-        let detail = e.to_string();
-        match e {
-            StoreError::Unavailable(_) => BrokerError::Unavailable(detail),
-            StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_) => {
-                BrokerError::Internal(detail)
-            }
+        if e.is_unavailable() {
+            BrokerError::Unavailable(e.to_string())
+        } else {
+            BrokerError::Internal(e.to_string())
         }
     }
 }
@@ -144,40 +134,20 @@ impl BrokerError {
     }
 }
 
-/// Middleware for the routes a person's browser opens (authorize, the scheme's callback): a
-/// response marked [`Unavailable`] becomes a 503 page in the person's language (`ui_locales` of
-/// the query, else `Accept-Language`: the login's own language is in the database that cannot be
-/// read), with the same `Retry-After`.
-pub(crate) async fn unavailable_as_page(req: Request, next: Next) -> Response {
-    // Kept aside cheaply (a `Uri` clone shares its bytes) and read only for the rare 503: the
-    // sandbox's authorization URL carries a request object of kilobytes.
-    let uri = req.uri().clone();
-    let accept = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
-    let resp = next.run(req).await;
-    if resp.extensions().get::<Unavailable>().is_none() {
-        return resp;
-    }
-    let ui_locales = uri.query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "ui_locales")
-            .map(|(_, v)| v.into_owned())
-    });
-    let tr = Translator::negotiate(
-        ui_locales.as_deref(),
-        accept.as_ref().and_then(|v| v.to_str().ok()),
-    );
-    let mut page = BrokerError::Page {
+/// The 503 page for the routes a person's browser opens (authorize, the scheme's callback), for
+/// `passerelle_limits::later::unavailable_as_page`.
+pub(crate) fn unavailable_page(
+    ui_locales: Option<&str>,
+    accept_language: Option<&str>,
+) -> Response {
+    let tr = Translator::negotiate(ui_locales, accept_language);
+    BrokerError::Page {
         status: StatusCode::SERVICE_UNAVAILABLE,
         message: tr.t("error-unavailable"),
         tr,
         show_intro: false,
     }
-    .into_response();
-    page.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_static(RETRY_AFTER_SECONDS),
-    );
-    page
+    .into_response()
 }
 
 /// Sends authorization-response parameters to the client, by query or by auto-submitting form.
@@ -374,33 +344,11 @@ impl IntoResponse for BrokerError {
             }
             BrokerError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "the database is unavailable; answered 503");
-                let mut resp = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [
-                        (header::RETRY_AFTER, RETRY_AFTER_SECONDS),
-                        (header::CACHE_CONTROL, "no-store"),
-                    ],
-                    axum::Json(json!({ "error": ErrorCode::TemporarilyUnavailable.as_str(), "error_description": UNAVAILABLE })),
-                )
-                    .into_response();
-                resp.extensions_mut().insert(Unavailable);
-                resp
+                later::unavailable_json(UNAVAILABLE)
             }
             BrokerError::Throttled { retry_after_secs } => {
                 tracing::debug!(http.status = 429, "request over a rate limit");
-                let body = json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": format!("too many requests: retry after {retry_after_secs} s"),
-                });
-                let mut resp = (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::CACHE_CONTROL, "no-store")],
-                    axum::Json(body),
-                )
-                    .into_response();
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-                resp
+                later::throttled_json(retry_after_secs)
             }
             BrokerError::ThrottledPage {
                 tr,
@@ -417,8 +365,7 @@ impl IntoResponse for BrokerError {
                     },
                     Csp::Static,
                 );
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                later::with_retry_after(&mut resp, retry_after_secs);
                 resp
             }
             BrokerError::Internal(detail) => {

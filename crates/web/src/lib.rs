@@ -185,7 +185,10 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(authorize::get).post(authorize::post),
         )
         .route("/connect/itsme/callback", get(callback::callback))
-        .route_layer(axum::middleware::from_fn(error::unavailable_as_page));
+        .route_layer(axum::middleware::from_fn_with_state(
+            error::unavailable_page as passerelle_limits::later::UnavailablePage,
+            passerelle_limits::later::unavailable_as_page,
+        ));
     Router::new()
         .route(
             "/.well-known/openid-configuration",
