@@ -78,11 +78,7 @@ async fn untrusted_clients_and_redirect_uris_get_a_page_not_a_redirect() {
 
 #[tokio::test]
 async fn authorization_errors_are_redirected_with_state_and_iss() {
-    let app = TestApp::spawn_with(Options {
-        test_deployment: true,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_test_deployment().await;
     let client = app
         .add_client("production", "client_secret_basic", &["nationality"])
         .await;
@@ -178,11 +174,7 @@ async fn authorization_errors_are_redirected_with_state_and_iss() {
 
 #[tokio::test]
 async fn grants_take_effect_without_a_restart() {
-    let app = TestApp::spawn_with(Options {
-        test_deployment: true,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_test_deployment().await;
     let client = app
         .add_client("production", "client_secret_basic", &[])
         .await;

@@ -427,11 +427,7 @@ async fn the_callback_must_come_from_the_browser_that_started() {
 
 #[tokio::test]
 async fn a_grant_withdrawn_during_the_login_is_honoured_at_the_callback() {
-    let app = TestApp::spawn_with(Options {
-        test_deployment: true,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_test_deployment().await;
     let client = app
         .add_client("production", "client_secret_basic", &["nin"])
         .await;
@@ -644,14 +640,13 @@ async fn unknown_text_in_a_closed_set_column_is_a_corrupt_row() {
     let client = app
         .add_client("production", "client_secret_basic", &[])
         .await;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.database_url).await.expect("db");
-    sqlx::query("UPDATE clients SET account = 'Production ' WHERE id = $1")
-        .bind(&client.id)
-        .execute(&pool)
-        .await
-        .expect("update");
-    pool.close().await;
+    let changed = app
+        .sql(
+            "UPDATE clients SET account = 'Production ' WHERE id = $1",
+            &[&client.id],
+        )
+        .await;
+    assert_eq!(changed, 1);
     let err = app
         .store
         .find_client(&client.id)

@@ -94,11 +94,7 @@ async fn production_clients_fail_closed_without_a_real_itsme() {
 /// clients, marked `sandbox: true`; turning it off again refuses a login already under way.
 #[tokio::test]
 async fn a_test_deployment_serves_production_clients_from_the_sandbox_only_while_allowed() {
-    let app = TestApp::spawn_with(Options {
-        test_deployment: true,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_test_deployment().await;
     assert_eq!(health(&app).await["mode"], "test-deployment");
     let client = app
         .add_client("production", "client_secret_basic", &[])
@@ -1072,11 +1068,7 @@ async fn strangers_cannot_exhaust_the_embedded_connector_budget_at_the_sandbox()
 /// test-deployment switch was on must not be redeemed by a node on which it is off.
 #[tokio::test]
 async fn a_production_code_from_a_test_deployment_is_not_redeemed_once_the_switch_is_off() {
-    let app = TestApp::spawn_with(Options {
-        test_deployment: true,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_test_deployment().await;
     let client = app
         .add_client("production", "client_secret_basic", &[])
         .await;
@@ -1103,11 +1095,7 @@ async fn a_production_code_from_a_test_deployment_is_not_redeemed_once_the_switc
 /// when the test deployment ends (review finding 6).
 #[tokio::test]
 async fn a_production_token_from_a_test_deployment_dies_with_the_switch() {
-    let app = TestApp::spawn_with(Options {
-        test_deployment: true,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_test_deployment().await;
     let client = app
         .add_client("production", "client_secret_basic", &[])
         .await;

@@ -166,13 +166,13 @@ async fn readiness_fails_when_the_database_is_gone_while_liveness_holds() {
 #[tokio::test]
 async fn readiness_fails_when_the_database_holds_other_keys() {
     let app = TestApp::spawn().await;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.database_url).await.expect("db");
-    sqlx::query("UPDATE keys SET kid = 'another-deployment' WHERE purpose = 'op-rs256'")
-        .execute(&pool)
-        .await
-        .expect("update");
-    pool.close().await;
+    let changed = app
+        .sql(
+            "UPDATE keys SET kid = 'another-deployment' WHERE purpose = 'op-rs256'",
+            &[],
+        )
+        .await;
+    assert_eq!(changed, 1);
     let ready = reqwest::get(app.url("/readyz")).await.expect("get");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

@@ -175,6 +175,35 @@ impl TestApp {
 
     /// A node on a database the test made with [`fresh_database`], perhaps reached another way
     /// (through a proxy that can cut it off).
+    /// A test deployment: production clients are served by the sandbox.
+    pub async fn spawn_test_deployment() -> TestApp {
+        TestApp::spawn_with(Options {
+            test_deployment: true,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Runs one statement on the app's database behind its back (to plant what no API writes);
+    /// returns the rows it changed.
+    pub async fn sql(&self, statement: &'static str, binds: &[&str]) -> u64 {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.database_url)
+            .await
+            .expect("db");
+        let mut query = sqlx::query(statement);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let changed = query
+            .execute(&pool)
+            .await
+            .expect("statement")
+            .rows_affected();
+        pool.close().await;
+        changed
+    }
+
     pub async fn spawn_on(database_url: String, options: Options) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
