@@ -27,7 +27,6 @@ pub struct Throttled {
 /// One limit: `per_minute` requests per key and minute, of which all may come at once.
 #[derive(Debug)]
 pub struct RateLimit {
-    per_minute: u32,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     /// Counts the requests it refused, for `/metrics`.
     refused: metrics::Counter,
@@ -39,7 +38,6 @@ impl RateLimit {
         let limiter = NonZeroU32::new(per_minute)
             .map(|n| RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)));
         RateLimit {
-            per_minute,
             limiter,
             refused: metrics::Counter::noop(),
         }
@@ -47,10 +45,6 @@ impl RateLimit {
 
     pub fn off() -> RateLimit {
         RateLimit::per_minute(0)
-    }
-
-    pub fn configured_per_minute(&self) -> u32 {
-        self.per_minute
     }
 
     /// Counts one request for `key`; refuses it when the key is over its limit.
@@ -68,6 +62,11 @@ impl RateLimit {
                 retry_after_secs: secs.max(1),
             }
         })
+    }
+
+    /// Counts one request from `ip` (a request whose address is unknown is not counted here).
+    pub fn check_ip(&self, ip: Option<&ClientIp>) -> Result<(), Throttled> {
+        ip.map_or(Ok(()), |ip| self.check(&ip.0))
     }
 
     /// Forgets keys whose budget is full again (bounded memory; called by housekeeping).
@@ -196,21 +195,6 @@ impl Limits {
             limit.refused = counter(name);
         }
         self
-    }
-
-    /// Checks a request against a per-address limit and, when given, a per-client one.
-    pub fn check(
-        ip_limit: &RateLimit,
-        ip: Option<&ClientIp>,
-        client_limit: Option<(&RateLimit, &str)>,
-    ) -> Result<(), Throttled> {
-        if let Some(ip) = ip {
-            ip_limit.check(&ip.0)?;
-        }
-        if let Some((limit, client)) = client_limit {
-            limit.check(client)?;
-        }
-        Ok(())
     }
 
     /// Forgets idle keys of every limit.

@@ -380,7 +380,14 @@ pub async fn build(
         // The address each request comes from, for the rate limits: the TCP peer, or the
         // configured proxy header.
         .layer(axum::middleware::from_fn_with_state(
-            settings.client_ip_header.clone().map(Arc::<str>::from),
+            Arc::new(ClientIpSource {
+                // Checked by the configuration; a name that does not parse is refused there.
+                header: settings
+                    .client_ip_header
+                    .as_deref()
+                    .and_then(|h| axum::http::HeaderName::try_from(h).ok()),
+                warned: std::sync::atomic::AtomicBool::new(false),
+            }),
             client_ip,
         ))
         // Outermost, so the latency includes every layer above; still per route, after routing.
@@ -574,8 +581,15 @@ pub async fn serve(
 /// TCP peer, or, behind a trusted proxy, the last address of the configured header (the one the
 /// proxy itself added; those before it are the client's word). A request without either is
 /// limited as "unknown".
+/// Where `client_ip` reads a request's address: the configured proxy header (its name parsed
+/// once), and whether its "not an address" warning was given already (once per application).
+struct ClientIpSource {
+    header: Option<axum::http::HeaderName>,
+    warned: std::sync::atomic::AtomicBool,
+}
+
 async fn client_ip(
-    State(header): State<Option<Arc<str>>>,
+    State(source): State<Arc<ClientIpSource>>,
     mut req: Request<axum::body::Body>,
     next: axum::middleware::Next,
 ) -> Response {
@@ -583,7 +597,7 @@ async fn client_ip(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let from_header = header.as_deref().and_then(|name| {
+    let from_header = source.header.as_ref().and_then(|name| {
         let last = req
             .headers()
             .get_all(name)
@@ -593,11 +607,8 @@ async fn client_ip(
             .map(str::trim)
             .rfind(|a| !a.is_empty())?;
         let parsed = last.parse::<std::net::IpAddr>().ok();
-        if parsed.is_none() {
-            static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!(header = %name, "client_ip_header holds something that is not a bare IP address; the TCP peer is used instead");
-            }
+        if parsed.is_none() && !source.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(header = %name, "client_ip_header holds something that is not a bare IP address; the TCP peer is used instead");
         }
         parsed
     });

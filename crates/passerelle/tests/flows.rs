@@ -718,10 +718,11 @@ async fn the_scheme_answer_sent_twenty_times_at_once_is_taken_once() {
         let stored = app.store.find_login(&id).await.expect("db");
         match expected {
             "code" => assert!(stored.is_none(), "the code's row carries the login"),
-            _ => assert_eq!(
-                stored.expect("kept").status,
-                LoginState::Failed(Failure::Denied)
-            ),
+            _ => {
+                let failed = stored.expect("kept");
+                assert_eq!(failed.status, LoginState::Failed(Failure::Denied));
+                assert!(failed.upstream_verifier.is_empty() && failed.browser_hash.is_empty());
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
 use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
-use passerelle_limits::{ClientIp, Limits, later};
+use passerelle_limits::{ClientIp, later};
 use passerelle_store::{
     Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken, StoreError, random_token,
     token_hash,
@@ -539,7 +539,9 @@ async fn authorization(
 ) -> Reply {
     let default_tr = translator(None, &headers);
     // Before anything else: each request costs an RSA decryption.
-    Limits::check(&sb.limits.sandbox_authorization_per_ip, ip.as_deref(), None)
+    sb.limits
+        .sandbox_authorization_per_ip
+        .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, Some(&default_tr)))?;
     let params = parse_pairs(query.unwrap_or_default().as_bytes()).map_err(|e| {
         Failure::page(
@@ -797,7 +799,9 @@ async fn phone(
     body: Bytes,
 ) -> Reply {
     let tr = translator(None, &headers);
-    Limits::check(&sb.limits.phone_per_ip, ip.as_deref(), None)
+    sb.limits
+        .phone_per_ip
+        .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
@@ -1098,7 +1102,9 @@ async fn app_submit(
     body: Bytes,
 ) -> Reply {
     let tr = translator(None, &headers);
-    Limits::check(&sb.limits.app_code_per_ip, ip.as_deref(), None)
+    sb.limits
+        .app_code_per_ip
+        .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let form = parse_pairs(&body).unwrap_or_default();
@@ -1264,7 +1270,9 @@ fn seal(sb: &Sandbox, client: &SandboxClient, claims: &Claims) -> Result<String,
 
 async fn token(State(sb): Shared, ip: Option<Extension<ClientIp>>, body: Bytes) -> Reply {
     let now = sb.clock.now();
-    Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
+    sb.limits
+        .sandbox_token_per_ip
+        .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, None))?;
     let form = parse_pairs(&body).map_err(|e| Failure::token("invalid_request", e.to_string()))?;
     let client = authenticate_client(&sb, &form, now).await?;
@@ -1355,7 +1363,9 @@ async fn token(State(sb): Shared, ip: Option<Extension<ClientIp>>, body: Bytes) 
 
 async fn userinfo(State(sb): Shared, ip: Option<Extension<ClientIp>>, headers: HeaderMap) -> Reply {
     let now = sb.clock.now();
-    Limits::check(&sb.limits.sandbox_token_per_ip, ip.as_deref(), None)
+    sb.limits
+        .sandbox_token_per_ip
+        .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, None))?;
     let auth = headers
         .get(header::AUTHORIZATION)

@@ -15,7 +15,7 @@ use passerelle_core::oidc::{
 };
 use passerelle_i18n::Translator;
 use passerelle_itsme::{ConnectorError, UpstreamRequest};
-use passerelle_limits::{ClientIp, Limits};
+use passerelle_limits::ClientIp;
 use passerelle_store::{LoginTransaction, random_token, token_hash};
 use sha2::Digest as _;
 
@@ -114,7 +114,9 @@ pub(crate) async fn post(
 /// The authorization endpoint's rate limit per source address (each request signs a request
 /// object and stores a login): a page in the person's language when over it.
 fn limited(b: &Broker, ip: Option<&ClientIp>, headers: &HeaderMap) -> Result<(), BrokerError> {
-    Limits::check(&b.limits.authorize_per_ip, ip, None)
+    b.limits
+        .authorize_per_ip
+        .check_ip(ip)
         .map_err(|t| BrokerError::throttled(t, Some(&translator(None, headers))))
 }
 

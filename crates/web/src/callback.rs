@@ -71,9 +71,13 @@ async fn end_failed(
     let now = b.clock.now();
     let effects = match login::advance(login, LoginEvent::Failed(failure), now) {
         Ok((next, effects)) => {
-            // Kept, with its reason, until it expires.
+            // Kept, with its reason, until it expires; without the secrets it no longer needs
+            // (the scheme's PKCE verifier and nonce, the browser binding).
             let ended = LoginTransaction {
                 status: next.state,
+                upstream_verifier: String::new(),
+                upstream_nonce: String::new(),
+                browser_hash: String::new(),
                 ..tx.clone()
             };
             if let Err(e) = b.store.insert_login_transaction(&ended).await {
@@ -164,9 +168,9 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     // The deployment's rule, as it is now: a production client whose login went to the sandbox
     // while the operator allowed it gets nothing once that is no longer allowed.
     let Some(connector) = b
-        .scheme_for_account(client.account)
-        .filter(|s| *s == tx.scheme)
-        .and_then(|s| b.connector_for(s))
+        .still_serves(client.account, tx.scheme)
+        .then(|| b.connector_for(tx.scheme))
+        .flatten()
     else {
         return Err(fail(
             Failure::ClientChanged(ClientChange::Scheme),

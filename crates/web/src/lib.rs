@@ -174,6 +174,12 @@ impl Broker {
             (Account::Production, _) => None,
         }
     }
+
+    /// Whether this deployment, as it is now, still lets `scheme` answer for a client of
+    /// `account` (a login, code or token that began under another rule gets nothing).
+    fn still_serves(&self, account: Account, scheme: Scheme) -> bool {
+        self.scheme_for_account(account) == Some(scheme)
+    }
 }
 
 /// The broker's routes, relative to the issuer path (mount them under `/auth/open`).

@@ -14,7 +14,7 @@ use passerelle_core::oidc::{
 };
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_jose::{Claims, PublicKeys, SigAlg};
-use passerelle_limits::{ClientIp, Limits};
+use passerelle_limits::ClientIp;
 use passerelle_store::{
     AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
 };
@@ -278,7 +278,10 @@ async fn issue(
     // When this presentation arrived, to tell a replay of a redeemed code from a request that
     // raced its redemption.
     let arrived_us = b.clock.now_micros();
-    Limits::check(&b.limits.token_per_ip, ip, None).map_err(|t| BrokerError::throttled(t, None))?;
+    b.limits
+        .token_per_ip
+        .check_ip(ip)
+        .map_err(|t| BrokerError::throttled(t, None))?;
     let form = parse_params(body)
         .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
     let client = authenticate(b, headers, &form).await?;
@@ -366,7 +369,7 @@ async fn redeem(
     let refuse = |description: &str| BrokerError::token(ErrorCode::InvalidGrant, description);
     // Fail closed at every step: the deployment's rule, as it is now, must still let the scheme
     // that answered serve this client (a test deployment switched off, itsme unconfigured).
-    if b.scheme_for_account(client.account) != Some(record.scheme) {
+    if !b.still_serves(client.account, record.scheme) {
         b.store.burn_code(&code_hash, &client.id, now).await?;
         return Err(refuse(
             "this Passerelle no longer serves this client with the scheme that answered the login",
@@ -489,7 +492,7 @@ pub(crate) async fn userinfo(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(t) = Limits::check(&b.limits.userinfo_per_ip, ip.as_deref(), None) {
+    if let Err(t) = b.limits.userinfo_per_ip.check_ip(ip.as_deref()) {
         return BrokerError::throttled(t, None).into_response();
     }
     answer_userinfo(&b, &headers, &body)
@@ -554,7 +557,7 @@ async fn answer_userinfo(
     // Fail closed here too: a token whose scheme this deployment no longer lets serve the
     // client (the sandbox for a production client once the test deployment ended) is dead.
     if let (Some(scheme), Some(account)) = (record.scheme, record.account)
-        && b.scheme_for_account(account) != Some(scheme)
+        && !b.still_serves(account, scheme)
     {
         return Err(BrokerError::Bearer {
             error: Some(OAuthError::new(
