@@ -106,6 +106,53 @@ pub enum ActionState {
 }
 
 impl ActionState {
+    /// The name a store keeps (with [`ActionState::rejection`], the wrong codes of
+    /// [`ActionState::attempts`] and the deadline beside it).
+    pub fn status(self) -> &'static str {
+        match self {
+            ActionState::AwaitingPhone => "awaiting_phone",
+            ActionState::AwaitingApp { .. } => "awaiting_app",
+            ActionState::Approved => "approved",
+            ActionState::Rejected(_) => "rejected",
+            ActionState::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn rejection(self) -> Option<Rejection> {
+        match self {
+            ActionState::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Wrong codes typed for the action while it waits in the app (0 in any other state).
+    pub fn attempts(self) -> u32 {
+        match self {
+            ActionState::AwaitingApp { attempts, .. } => attempts,
+            _ => 0,
+        }
+    }
+
+    /// The state a store row holds; `None` for a combination no version of Passerelle writes.
+    pub fn decode(
+        status: &str,
+        rejection: Option<&str>,
+        attempts: i64,
+        deadline: Option<i64>,
+    ) -> Option<ActionState> {
+        let attempts = u32::try_from(attempts).ok()?;
+        Some(match (status, rejection, deadline) {
+            ("awaiting_phone", None, _) => ActionState::AwaitingPhone,
+            ("awaiting_app", None, Some(deadline)) => {
+                ActionState::AwaitingApp { deadline, attempts }
+            }
+            ("approved", None, _) => ActionState::Approved,
+            ("rejected", Some(r), _) => ActionState::Rejected(Rejection::parse(r)?),
+            ("redeemed", None, _) => ActionState::Redeemed,
+            _ => return None,
+        })
+    }
+
     /// `true` once the action can no longer change in the app (the waiting page may move on).
     pub fn is_decided(self) -> bool {
         !matches!(
@@ -295,6 +342,49 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(s, ActionState::Approved);
+    }
+
+    #[test]
+    fn every_action_state_survives_the_store_and_nothing_else_is_read() {
+        let states = [
+            ActionState::AwaitingPhone,
+            ActionState::AwaitingApp {
+                deadline: T0,
+                attempts: 2,
+            },
+            ActionState::Approved,
+            ActionState::Rejected(Rejection::Refused),
+            ActionState::Rejected(Rejection::WrongCode),
+            ActionState::Redeemed,
+        ];
+        for s in states {
+            let deadline = match s {
+                ActionState::AwaitingApp { deadline, .. } => Some(deadline),
+                _ => None,
+            };
+            let decoded = ActionState::decode(
+                s.status(),
+                s.rejection().map(Rejection::as_str),
+                i64::from(s.attempts()),
+                deadline,
+            );
+            assert_eq!(decoded, Some(s));
+        }
+        assert_eq!(ActionState::decode("awaiting_app", None, 0, None), None);
+        assert_eq!(ActionState::decode("rejected", None, 0, None), None);
+        assert_eq!(
+            ActionState::decode("rejected", Some("bored"), 0, None),
+            None
+        );
+        assert_eq!(
+            ActionState::decode("approved", Some("refused"), 0, None),
+            None
+        );
+        assert_eq!(
+            ActionState::decode("awaiting_app", None, -1, Some(T0)),
+            None
+        );
+        assert_eq!(ActionState::decode("Approved", None, 0, None), None);
     }
 
     #[test]

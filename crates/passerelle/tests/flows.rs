@@ -681,6 +681,44 @@ async fn unknown_text_in_a_closed_set_column_is_a_corrupt_row() {
         !page.contains("corrupt") && !page.contains("clients.account"),
         "{page}"
     );
+
+    // The same at the sandbox: an action whose status no version writes is not shown.
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let login = app.begin(&client, "openid").await;
+    let changed = app
+        .sql(
+            "UPDATE sandbox_actions SET status = 'approved ' WHERE status = 'awaiting_phone'",
+            &[],
+        )
+        .await;
+    assert_eq!(changed, 1);
+    let err = app
+        .store
+        .find_sandbox_action(&action_id(&login.phone_page), app.clock_now())
+        .await
+        .expect_err("a corrupt row");
+    assert!(
+        err.to_string()
+            .contains("corrupt row: sandbox_actions.status"),
+        "{err}"
+    );
+    let resp = login
+        .browser
+        .get(&login.scheme_url)
+        .send()
+        .await
+        .expect("phone page");
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+/// The action id in a phone page's form (`/sandbox/v2/actions/{id}/phone`).
+fn action_id(phone_page: &str) -> String {
+    let action = html_attr(phone_page, "<form method=\"post\"", "action");
+    action
+        .rsplit('/')
+        .nth(1)
+        .expect("an action URL")
+        .to_string()
 }
 
 /// The scheme's answer sent twenty times at once from the browser that started the login, for an

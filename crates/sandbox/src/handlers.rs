@@ -281,25 +281,6 @@ impl Sandbox {
     }
 }
 
-fn state_of(a: &SandboxAction) -> Result<ActionState, Failure> {
-    Ok(match a.status.as_str() {
-        "awaiting_phone" => ActionState::AwaitingPhone,
-        "awaiting_app" => ActionState::AwaitingApp {
-            deadline: a.deadline.unwrap_or(0),
-            attempts: a.attempts.max(0) as u32,
-        },
-        "approved" => ActionState::Approved,
-        "redeemed" => ActionState::Redeemed,
-        "rejected" => ActionState::Rejected(
-            a.rejection
-                .as_deref()
-                .and_then(Rejection::parse)
-                .ok_or_else(|| Failure::Internal("unknown rejection".into()))?,
-        ),
-        other => return Err(Failure::Internal(format!("unknown action status {other}"))),
-    })
-}
-
 /// Applies `event` to the stored action; returns the action as it now is. A lost race is not an
 /// error: the winner's state is re-read and returned.
 async fn apply(
@@ -309,7 +290,7 @@ async fn apply(
     phone: Option<String>,
 ) -> Result<(SandboxAction, Result<(), flow::FlowError>), Failure> {
     let now = sb.clock.now();
-    let current = state_of(&action)?;
+    let current = action.status;
     let (next, effects) = match flow::advance(current, event, now) {
         Ok(r) => r,
         Err(e) => return Ok((action, Err(e))),
@@ -321,25 +302,15 @@ async fn apply(
     if let Some(p) = phone {
         to.phone_number = Some(p);
     }
-    to.rejection = None;
+    to.status = next;
     match next {
-        ActionState::AwaitingPhone => to.status = "awaiting_phone".into(),
-        ActionState::AwaitingApp { deadline, attempts } => {
-            to.status = "awaiting_app".into();
-            to.deadline = Some(deadline);
-            to.attempts = attempts as i64;
-        }
+        ActionState::AwaitingApp { deadline, .. } => to.deadline = Some(deadline),
         ActionState::Approved => {
-            to.status = "approved".into();
             to.code_hash = Some(token_hash(&sb.code_for(&action.id)?));
             // itsme's codes are valid for 3 minutes.
             to.deadline = Some(now + CODE_LIFETIME);
         }
-        ActionState::Rejected(r) => {
-            to.status = "rejected".into();
-            to.rejection = Some(r.as_str().into());
-        }
-        ActionState::Redeemed => to.status = "redeemed".into(),
+        ActionState::AwaitingPhone | ActionState::Rejected(_) | ActionState::Redeemed => {}
     }
     // The row must outlive whatever deadline the new state has (app timeout, code life).
     if let Some(d) = to.deadline {
@@ -352,7 +323,7 @@ async fn apply(
                 tracing::warn!(error = %e, "cannot announce a decided action to other nodes");
             }
         }
-        tracing::info!(sandbox.action = %&action.id[..8], sandbox.status = %to.status, "sandbox action moved");
+        tracing::info!(sandbox.action = %&action.id[..8], sandbox.status = to.status.status(), "sandbox action moved");
         Ok((to, Ok(())))
     } else {
         let now_row = sb
@@ -707,9 +678,7 @@ async fn authorization(
         ui_locales: text("ui_locales").filter(|s| s.len() <= 64),
         login_hint,
         phone_number: None,
-        status: "awaiting_phone".into(),
-        rejection: None,
-        attempts: 0,
+        status: ActionState::AwaitingPhone,
         deadline: None,
         code_hash: None,
         created_at: now,
@@ -720,7 +689,7 @@ async fn authorization(
     // of the phone page shows the same action; anything later (a replay) gets nothing.
     match sb.store.insert_sandbox_action(&action, now).await? {
         NewAction::Inserted => {}
-        NewAction::Exists(existing) if existing.status == "awaiting_phone" => {
+        NewAction::Exists(existing) if existing.status == ActionState::AwaitingPhone => {
             return Ok(phone_page(
                 &sb,
                 &tr,
@@ -805,7 +774,7 @@ async fn phone(
         .map_err(|t| Failure::throttled(t, Some(&tr)))?;
     let action = live_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
-    if state_of(&action)? != ActionState::AwaitingPhone {
+    if action.status != ActionState::AwaitingPhone {
         return Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response());
     }
     let form = parse_pairs(&body).unwrap_or_default();
@@ -862,7 +831,7 @@ async fn cancel(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -
     let tr = translator(None, &headers);
     let action = live_action(&sb, &tr, &id).await?;
     let (action, _) = apply(&sb, action, ActionEvent::CancelPressed, None).await?;
-    let state = state_of(&action)?;
+    let state = action.status;
     finish(&sb, &tr, &action, state)
 }
 
@@ -910,7 +879,7 @@ async fn wait(
         let action = live_action(&sb, &tr, &id).await?;
         let tr = translator(action.ui_locales.as_deref(), &headers);
         let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
-        let state = state_of(&action)?;
+        let state = action.status;
         if state.is_decided() {
             return finish(&sb, &tr, &action, state);
         }
@@ -1053,7 +1022,7 @@ fn render_app(
     error: Option<String>,
 ) -> Reply {
     let tr = translator(action.ui_locales.as_deref(), headers);
-    let state = state_of(action)?;
+    let state = action.status;
     let persona = sb.persona_of(action);
     let account = action
         .phone_number
@@ -1121,8 +1090,7 @@ async fn app_submit(
     // A code is checked only for an action the app still shows, against the person's account:
     // three wrong codes in a row block the account (not just this action), counted in the
     // database across actions, nodes and restarts, each attempt exactly once.
-    let (ActionState::AwaitingApp { .. }, Some(persona)) =
-        (state_of(&action)?, sb.persona_of(&action))
+    let (ActionState::AwaitingApp { .. }, Some(persona)) = (action.status, sb.persona_of(&action))
     else {
         return render_app(&sb, &headers, &action, None);
     };
@@ -1159,7 +1127,7 @@ async fn app_submit(
     }
     let action = live_action(&sb, &tr, &id).await?;
     // A blocked account answers the same, whether the code typed was right or wrong.
-    let error = match (attempt, state_of(&action)?) {
+    let error = match (attempt, action.status) {
         (CodeAttempt::Wrong { failures }, ActionState::AwaitingApp { .. }) => {
             let left = i64::from(flow::MAX_CODE_ATTEMPTS).saturating_sub(failures);
             Some(translator(action.ui_locales.as_deref(), &headers).t_count(

@@ -5,7 +5,9 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store};
+use passerelle_core::flow::ActionState;
+
+use crate::{Result, Store, corrupt};
 
 /// One authorization at the emulated itsme.
 #[derive(Debug, Clone)]
@@ -23,10 +25,9 @@ pub struct SandboxAction {
     pub ui_locales: Option<String>,
     pub login_hint: Option<String>,
     pub phone_number: Option<String>,
-    /// `awaiting_phone`, `awaiting_app`, `approved`, `rejected` or `redeemed`.
-    pub status: String,
-    pub rejection: Option<String>,
-    pub attempts: i64,
+    /// Where the action stands (`core::flow`), stored as `status`, `rejection` and `attempts`.
+    pub status: ActionState,
+    /// The app's deadline while the action waits there, the code's once approved.
     pub deadline: Option<i64>,
     pub code_hash: Option<String>,
     pub created_at: i64,
@@ -35,6 +36,20 @@ pub struct SandboxAction {
 
 const COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, service, claims, code_challenge, ui_locales, login_hint, \
     phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at";
+
+fn action_state(r: &AnyRow) -> Result<ActionState> {
+    let status: String = r.try_get("status")?;
+    let rejection: Option<String> = r.try_get("rejection")?;
+    let attempts: i64 = r.try_get("attempts")?;
+    let deadline: Option<i64> = r.try_get("deadline")?;
+    ActionState::decode(&status, rejection.as_deref(), attempts, deadline).ok_or_else(|| {
+        corrupt(
+            "sandbox_actions",
+            "status",
+            &format!("{status}/{}/{attempts}", rejection.as_deref().unwrap_or("")),
+        )
+    })
+}
 
 fn from_row(r: &AnyRow) -> Result<SandboxAction> {
     Ok(SandboxAction {
@@ -49,9 +64,7 @@ fn from_row(r: &AnyRow) -> Result<SandboxAction> {
         ui_locales: r.try_get("ui_locales")?,
         login_hint: r.try_get("login_hint")?,
         phone_number: r.try_get("phone_number")?,
-        status: r.try_get("status")?,
-        rejection: r.try_get("rejection")?,
-        attempts: r.try_get("attempts")?,
+        status: action_state(r)?,
         deadline: r.try_get("deadline")?,
         code_hash: r.try_get("code_hash")?,
         created_at: r.try_get("created_at")?,
@@ -126,9 +139,9 @@ impl Store {
         .bind(&a.ui_locales)
         .bind(&a.login_hint)
         .bind(&a.phone_number)
-        .bind(&a.status)
-        .bind(&a.rejection)
-        .bind(a.attempts)
+        .bind(a.status.status())
+        .bind(a.status.rejection().map(|r| r.as_str()))
+        .bind(i64::from(a.status.attempts()))
         .bind(a.deadline)
         .bind(&a.code_hash)
         .bind(a.created_at)
@@ -181,14 +194,14 @@ impl Store {
              expires_at = $10 WHERE id = $1 AND status = $2 AND attempts = $9",
         )
         .bind(&from.id)
-        .bind(&from.status)
+        .bind(from.status.status())
         .bind(&to.phone_number)
-        .bind(&to.status)
-        .bind(&to.rejection)
-        .bind(to.attempts)
+        .bind(to.status.status())
+        .bind(to.status.rejection().map(|r| r.as_str()))
+        .bind(i64::from(to.status.attempts()))
         .bind(to.deadline)
         .bind(&to.code_hash)
-        .bind(from.attempts)
+        .bind(i64::from(from.status.attempts()))
         .bind(to.expires_at)
         .execute(&self.pool)
         .await?;
