@@ -12,11 +12,13 @@
 
 mod authorize;
 mod callback;
+mod client_auth;
 mod discovery;
 mod error;
 mod metrics;
 mod pages;
 mod token;
+mod userinfo;
 
 use std::sync::Arc;
 
@@ -207,7 +209,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/connect/token", axum::routing::post(token::token))
         .route(
             "/connect/userinfo",
-            get(token::userinfo).post(token::userinfo),
+            get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route("/connect/itsme/jwks", get(discovery::connector_jwks))
         .merge(pages)

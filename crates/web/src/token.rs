@@ -1,4 +1,4 @@
-//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3) and userinfo (OIDC Core §5.3).
+//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): the authorization-code grant.
 
 use std::sync::Arc;
 
@@ -7,21 +7,18 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use passerelle_core::login::Scheme;
-use passerelle_core::oidc::{
-    ClientAuthMethod, ErrorCode, IdTokenAlg, OAuthError, Params, verify_pkce,
-};
+use passerelle_core::oidc::{ErrorCode, IdTokenAlg, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
-use passerelle_jose::{Claims, PublicKeys, SigAlg};
+use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::ClientIp;
 use passerelle_store::{
     AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
 };
 use serde_json::{Map, Value, json};
-use subtle::ConstantTimeEq as _;
 
 use crate::authorize::parse_params;
+use crate::client_auth::authenticate;
 use crate::{Broker, BrokerError};
 
 /// A presentation of a used code that arrives within this time after the code's tokens were
@@ -32,201 +29,6 @@ use crate::{Broker, BrokerError};
 /// Python threads against a local server); the OpenID conformance suite re-presents codes after
 /// 1 s and 30 s.
 const REPLAY_GRACE_US: i64 = 500_000;
-
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-fn invalid_client(description: &str) -> BrokerError {
-    BrokerError::token(ErrorCode::InvalidClient, description)
-}
-
-/// Reads `Authorization: Basic` credentials; both parts are form-urlencoded (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .map_err(|_| ());
-    Some(decoded.and_then(|bytes| {
-        let text = String::from_utf8(bytes).map_err(|_| ())?;
-        let (id, secret) = text.split_once(':').ok_or(())?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .ok_or(())
-        };
-        Ok((decode(id)?, decode(secret)?))
-    }))
-}
-
-/// Authenticates the client with the method it registered (RFC 6749 §2.3, RFC 7523 §2.2).
-async fn authenticate(
-    b: &Broker,
-    headers: &HeaderMap,
-    form: &Params,
-) -> Result<ClientRecord, BrokerError> {
-    let now = b.clock.now();
-    if let Some(basic) = basic_credentials(headers) {
-        let (id, secret) = basic.map_err(|_| {
-            invalid_client("the Authorization header is not valid Basic credentials")
-        })?;
-        if form.get("client_secret").is_some() || form.get("client_assertion").is_some() {
-            return Err(BrokerError::token(
-                ErrorCode::InvalidRequest,
-                "use exactly one client authentication method",
-            ));
-        }
-        if form.get("client_id").is_some_and(|c| c != id) {
-            return Err(invalid_client(
-                "client_id differs from the Basic credentials",
-            ));
-        }
-        return check_secret(b, &id, &secret, "client_secret_basic").await;
-    }
-    if let Some(assertion) = form.get("client_assertion") {
-        if form.get("client_assertion_type") != Some(ASSERTION_TYPE) {
-            return Err(invalid_client(
-                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ));
-        }
-        return check_assertion(b, form, assertion, now).await;
-    }
-    match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => check_secret(b, id, secret, "client_secret_post").await,
-        _ => Err(invalid_client(
-            "client authentication is missing: use the method registered for this client",
-        )),
-    }
-}
-
-async fn check_secret(
-    b: &Broker,
-    id: &str,
-    secret: &str,
-    method: &str,
-) -> Result<ClientRecord, BrokerError> {
-    let client = b
-        .store
-        .find_client(id)
-        .await?
-        .ok_or_else(|| invalid_client("unknown client or wrong secret"))?;
-    let ok = client
-        .secret_hash
-        .as_deref()
-        .is_some_and(|h| bool::from(token_hash(secret).as_bytes().ct_eq(h.as_bytes())));
-    if !ok {
-        return Err(invalid_client("unknown client or wrong secret"));
-    }
-    // Basic and post are two ways of sending the same secret; a secret client may use either
-    // (RFC 6749 §2.3.1 lets the server support both). Only a key-based client is refused here.
-    if !client.auth_method.uses_secret() {
-        return Err(invalid_client(&format!(
-            "this client is registered for {}, not {method}",
-            client.auth_method.as_str()
-        )));
-    }
-    Ok(client)
-}
-
-async fn check_assertion(
-    b: &Broker,
-    form: &Params,
-    assertion: &str,
-    now: i64,
-) -> Result<ClientRecord, BrokerError> {
-    let unverified = passerelle_jose::peek_payload(assertion)
-        .map_err(|_| invalid_client("client_assertion is not a JWT"))?;
-    let iss = unverified
-        .get("iss")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let client = b
-        .store
-        .find_client(iss)
-        .await?
-        .ok_or_else(|| invalid_client("client_assertion: unknown client"))?;
-    if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
-        return Err(invalid_client(&format!(
-            "this client is registered for {}",
-            client.auth_method.as_str()
-        )));
-    }
-    if form.get("client_id").is_some_and(|c| c != client.id) {
-        return Err(invalid_client(
-            "client_id differs from the client_assertion's iss",
-        ));
-    }
-    let keys = match (&client.jwks, &client.jwks_uri) {
-        (Some(jwks), _) => PublicKeys::from_jwks_json(jwks)
-            .map_err(|e| BrokerError::internal(format!("stored JWKS: {e}")))?,
-        (None, Some(uri)) => {
-            let header = passerelle_jose::peek_header(assertion).unwrap_or_default();
-            let kid = header.get("kid").and_then(Value::as_str);
-            b.client_jwks.get(uri, kid).await.map_err(|e| {
-                invalid_client(&format!("the client's jwks_uri could not be read: {e}"))
-            })?
-        }
-        (None, None) => return Err(invalid_client("this client has no keys registered")),
-    };
-    let claims = keys
-        .verify(assertion, &[SigAlg::Rs256, SigAlg::Es256])
-        .map_err(|e| invalid_client(&format!("client_assertion: {e}")))?;
-    if claims.get("sub").and_then(Value::as_str) != Some(client.id.as_str()) {
-        return Err(invalid_client(
-            "client_assertion: sub must be the client_id",
-        ));
-    }
-    // The issuer identifier as a single string, and nothing else (RFC 7523bis; FAPI 2.0
-    // §5.3.2.1): the token endpoint's URL is what an attacker's metadata can make a client put
-    // in an assertion meant for another server, so it is not accepted.
-    if !passerelle_jose::audience_is(&claims, &[&b.issuer]) {
-        return Err(invalid_client(&format!(
-            "client_assertion: aud must be the issuer identifier {} as a single string",
-            b.issuer
-        )));
-    }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| invalid_client("client_assertion: exp is missing"))?;
-    if exp <= now || exp > now + 3600 {
-        return Err(invalid_client(
-            "client_assertion: expired, or valid for more than an hour",
-        ));
-    }
-    // Not yet valid, or issued in the future (beyond a minute of clock skew).
-    for member in ["nbf", "iat"] {
-        if claims
-            .get(member)
-            .and_then(Value::as_i64)
-            .is_some_and(|t| t > now + 60)
-        {
-            return Err(invalid_client(&format!(
-                "client_assertion: {member} is in the future"
-            )));
-        }
-    }
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .filter(|j| !j.is_empty() && j.len() <= 255 && !j.contains('\0'));
-    let jti = jti.ok_or_else(|| {
-        invalid_client("client_assertion: jti is missing, or not 1 to 255 printable characters")
-    })?;
-    if !b
-        .store
-        .insert_jti(&format!("broker:{}", client.id), jti, exp)
-        .await?
-    {
-        return Err(invalid_client(
-            "client_assertion: this jti was already used",
-        ));
-    }
-    Ok(client)
-}
 
 pub(crate) async fn token(
     State(b): State<Arc<Broker>>,
@@ -484,88 +286,4 @@ async fn redeem(
         axum::Json(body),
     )
         .into_response())
-}
-
-pub(crate) async fn userinfo(
-    State(b): State<Arc<Broker>>,
-    ip: Option<Extension<ClientIp>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(t) = b.limits.userinfo_per_ip.check_ip(ip.as_deref()) {
-        return BrokerError::throttled(t, None).into_response();
-    }
-    answer_userinfo(&b, &headers, &body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// Finds the bearer token: the Authorization header (any case of `Bearer`), or the form body of
-/// a POST (RFC 6750 §2.1–2.2), never both.
-fn bearer(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, BrokerError> {
-    let from_header = match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(v) => match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                Some(t.trim().to_string())
-            }
-            _ => {
-                return Err(BrokerError::Bearer {
-                    error: Some(OAuthError::new(
-                        ErrorCode::InvalidRequest,
-                        "the Authorization header must be Bearer <token>",
-                    )),
-                });
-            }
-        },
-        None => None,
-    };
-    let form = parse_params(body).map_err(|e| BrokerError::Bearer {
-        error: Some(OAuthError::new(ErrorCode::InvalidRequest, e.to_string())),
-    })?;
-    match (from_header, form.get("access_token")) {
-        (Some(_), Some(_)) => Err(BrokerError::Bearer {
-            error: Some(OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "send the access token once",
-            )),
-        }),
-        (Some(t), None) => Ok(Some(t)),
-        (None, Some(t)) => Ok(Some(t.to_string())),
-        (None, None) => Ok(None),
-    }
-}
-
-async fn answer_userinfo(
-    b: &Broker,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, BrokerError> {
-    let token = bearer(headers, body)?.ok_or(BrokerError::Bearer { error: None })?;
-    let record = b
-        .store
-        .find_access_token(&token_hash(&token), b.clock.now())
-        .await?
-        .ok_or_else(|| BrokerError::Bearer {
-            error: Some(OAuthError::new(
-                ErrorCode::InvalidToken,
-                "the access token is unknown, expired or revoked",
-            )),
-        })?;
-    // Fail closed here too: a token whose scheme this deployment no longer lets serve the
-    // client (the sandbox for a production client once the test deployment ended) is dead.
-    if let (Some(scheme), Some(account)) = (record.scheme, record.account)
-        && !b.still_serves(account, scheme)
-    {
-        return Err(BrokerError::Bearer {
-            error: Some(OAuthError::new(
-                ErrorCode::InvalidToken,
-                "this Passerelle no longer serves this client with the scheme that answered the login",
-            )),
-        });
-    }
-    let claims: Value = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response())
 }
