@@ -196,7 +196,7 @@ fn router_routes() -> BTreeSet<(String, String)> {
         let file = if args.contains("passerelle_web::router(") {
             "../web/src/lib.rs"
         } else if args.contains("passerelle_sandbox::router(") {
-            "../sandbox/src/handlers.rs"
+            "../sandbox/src/handlers/mod.rs"
         } else {
             panic!("app.rs nests a router this test does not know: {args}");
         };

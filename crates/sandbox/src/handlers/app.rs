@@ -1,0 +1,233 @@
+//! The emulated itsme app: what an action asks for, and the person's code or refusal.
+
+use super::*;
+
+/// The label and value of each piece of data the action asks for, as the app shows them.
+pub(super) fn requested_items(
+    tr: &Translator,
+    persona: &Persona,
+    action: &SandboxAction,
+) -> Vec<(String, String)> {
+    let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
+    let mut names = claim_names_list(&details, "id_token");
+    names.extend(claim_names_list(&details, "userinfo"));
+    let values = persona.claims_for(&names);
+    let mut items: Vec<(String, String)> = Vec::new();
+    for name in &names {
+        let key = match name.trim_start_matches(passerelle_itsme::claims::PREFIX) {
+            "email_verified" | "phone_number_verified" => continue,
+            "IDDocumentSN" | "IDDocumentType" => "attr-document",
+            "BENationalNumber" => "attr-national_number",
+            "BEeidSn" => "attr-eid_card_number",
+            "IDIssuingCountry" => "attr-issuing_country",
+            "validityFrom" | "validityTo" => "attr-validity",
+            "issuance_locality" => "attr-issuance_locality",
+            "verificationDate" => "attr-read_date",
+            "claim_citizenship" | "claim_citizenship_as_iso" => "attr-nationality",
+            "physical_person_photo" | "picture" => "attr-photo",
+            other => match other {
+                "name"
+                | "given_name"
+                | "family_name"
+                | "gender"
+                | "birthdate"
+                | "locale"
+                | "email"
+                | "phone_number"
+                | "address"
+                | "place_of_birth"
+                | "birthdate_as_string"
+                | "official_gender" => "",
+                _ => continue,
+            },
+        };
+        let key = if key.is_empty() {
+            format!(
+                "attr-{}",
+                name.trim_start_matches(passerelle_itsme::claims::PREFIX)
+            )
+        } else {
+            key.to_string()
+        };
+        let label = tr.t(&key);
+        let value = match values.get(name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(o)) => o
+                .get("formatted")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    o.values()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+            Some(other) => other.to_string(),
+            None => "—".to_string(),
+        };
+        match items.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, v)) => {
+                if value != "—" && !v.contains(&value) {
+                    if v == "—" {
+                        *v = value
+                    } else {
+                        v.push_str(", ");
+                        v.push_str(&value)
+                    }
+                }
+            }
+            None => items.push((label, value)),
+        }
+    }
+    items
+}
+
+pub(super) fn claim_names_list(details: &Value, member: &str) -> Vec<String> {
+    details
+        .get(member)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) async fn app_page(
+    State(sb): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    let tr = translator(None, &headers);
+    let action = live_action(&sb, &tr, &id).await?;
+    let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
+    render_app(&sb, &headers, &action, None)
+}
+
+pub(super) fn render_app(
+    sb: &Sandbox,
+    headers: &HeaderMap,
+    action: &SandboxAction,
+    error: Option<String>,
+) -> Reply {
+    let tr = translator(action.ui_locales.as_deref(), headers);
+    let state = action.status;
+    let persona = sb.persona_of(action);
+    let account = action
+        .phone_number
+        .as_deref()
+        .map(|p| tr.t_with("app-for", &[("phone", p.to_string())]))
+        .unwrap_or_default();
+    let (done, approved) = match state {
+        ActionState::AwaitingPhone => (Some(tr.t("app-pending-none")), false),
+        ActionState::AwaitingApp { .. } => (None, false),
+        ActionState::Approved | ActionState::Redeemed => (Some(tr.t("app-approved")), true),
+        ActionState::Rejected(Rejection::Refused | Rejection::Cancelled) => {
+            (Some(tr.t("app-refused")), false)
+        }
+        ActionState::Rejected(Rejection::TimedOut) => (Some(tr.t("app-timed-out")), false),
+        ActionState::Rejected(Rejection::WrongCode) => (Some(tr.t("app-blocked")), false),
+    };
+    let who = requester(action);
+    let asks = if action.service == Service::Authentication.as_str() {
+        tr.t_with("app-asks-authentication", &[("client", who)])
+    } else {
+        tr.t_with("app-asks-identification", &[("client", who)])
+    };
+    let items = persona
+        .map(|p| requested_items(&tr, p, action))
+        .unwrap_or_default();
+    Ok(html(
+        StatusCode::OK,
+        &AppPage {
+            tr: &tr,
+            account,
+            asks,
+            items,
+            action: sb.path(&format!("/app/actions/{}", action.id)),
+            error,
+            done,
+            approved,
+        },
+    ))
+}
+
+pub(super) async fn app_submit(
+    State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let tr = translator(None, &headers);
+    sb.limits
+        .app_code_per_ip
+        .check_ip(ip.as_deref())
+        .map_err(|t| Failure::throttled(t, Some(&tr)))?;
+    let action = live_action(&sb, &tr, &id).await?;
+    let form = parse_pairs(&body).unwrap_or_default();
+    let decision = form.get("decision");
+    if !matches!(decision, Some("refuse" | "approve")) {
+        return render_app(&sb, &headers, &action, None);
+    }
+    // A deadline that passed takes effect first, so a late code meets a timed-out action.
+    let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
+    if decision == Some("refuse") {
+        let (action, _) = apply(&sb, action, ActionEvent::RefusePressed, None).await?;
+        return render_app(&sb, &headers, &action, None);
+    }
+    // A code is checked only for an action the app still shows, against the person's account:
+    // three wrong codes in a row block the account (not just this action), counted in the
+    // database across actions, nodes and restarts, each attempt exactly once.
+    let (ActionState::AwaitingApp { .. }, Some(persona)) = (action.status, sb.persona_of(&action))
+    else {
+        return render_app(&sb, &headers, &action, None);
+    };
+    let typed = form.get("code").unwrap_or_default().as_bytes();
+    let correct = !persona.code.is_empty() && bool::from(typed.ct_eq(persona.code.as_bytes()));
+    let now = sb.clock.now();
+    // The transitions `flow::advance` gives for `CodeEntered` and `AccountBlocked`, made by the
+    // store in one transaction with the account's count (see `Store::sandbox_code_attempt`).
+    let code_hash = token_hash(&sb.code_for(&action.id)?);
+    let deadline = now + CODE_LIFETIME;
+    let attempt = sb
+        .store
+        .sandbox_code_attempt(
+            &action.id,
+            &persona.phone_number,
+            correct,
+            now,
+            i64::from(flow::MAX_CODE_ATTEMPTS),
+            sb.blocked_until(now),
+            Approval {
+                code_hash: &code_hash,
+                deadline,
+                expires_at: action.expires_at.max(deadline + 60),
+            },
+            passerelle_store::audit_subject(&sb.audit_secret, "phone", &persona.phone_number),
+        )
+        .await?;
+    if matches!(attempt, CodeAttempt::Accepted | CodeAttempt::Blocked) {
+        tracing::info!(sandbox.action = %&action.id[..8], sandbox.approved = attempt == CodeAttempt::Accepted, "sandbox action decided in the app");
+        sb.wake(&action.id);
+        if let Err(e) = sb.store.notify(crate::ACTION_CHANNEL, &action.id).await {
+            tracing::warn!(error = %e, "cannot announce a decided action to other nodes");
+        }
+    }
+    let action = live_action(&sb, &tr, &id).await?;
+    // A blocked account answers the same, whether the code typed was right or wrong.
+    let error = match (attempt, action.status) {
+        (CodeAttempt::Wrong { failures }, ActionState::AwaitingApp { .. }) => {
+            let left = i64::from(flow::MAX_CODE_ATTEMPTS).saturating_sub(failures);
+            Some(translator(action.ui_locales.as_deref(), &headers).t_count(
+                "app-wrong-code",
+                "left",
+                left,
+            ))
+        }
+        _ => None,
+    };
+    render_app(&sb, &headers, &action, error)
+}
