@@ -468,18 +468,23 @@ impl Connector {
     }
 
     fn check_id_token(&self, claims: &Claims, nonce: &str, now: i64) -> Result<(), ConnectorError> {
-        if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
-            return Err(protocol("the ID token's iss is not the scheme's issuer"));
-        }
-        if !passerelle_jose::audience_is_only(claims, &self.config.client_id) {
-            return Err(protocol(
-                "the ID token is not addressed to Passerelle alone",
-            ));
-        }
-        match claims.get("exp").and_then(Value::as_i64) {
-            Some(exp) if exp + SKEW > now => {}
-            _ => return Err(protocol("the ID token has expired")),
-        }
+        let check = passerelle_jose::ClaimsCheck {
+            issuer: Some(&self.config.issuer),
+            audience: passerelle_jose::Audience::Only(&self.config.client_id),
+            now,
+            max_lifetime: None,
+            expiry_skew: SKEW,
+            future_skew: SKEW,
+        };
+        check.check(claims).map_err(|problem| {
+            use passerelle_jose::ClaimsProblem as P;
+            protocol(match problem {
+                P::Issuer => "the ID token's iss is not the scheme's issuer".to_string(),
+                P::Audience => "the ID token is not addressed to Passerelle alone".into(),
+                P::NoExpiry | P::Expired | P::LivesTooLong => "the ID token has expired".into(),
+                P::InTheFuture(member) => format!("the ID token's {member} is in the future"),
+            })
+        })?;
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
             return Err(protocol("the ID token's nonce does not match the request"));
         }

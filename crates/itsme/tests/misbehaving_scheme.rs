@@ -216,6 +216,13 @@ async fn bent_id_tokens_are_rejected() {
             "addressed",
         ),
         ("expired", vec![("exp", json!(NOW - 120))], "expired"),
+        ("no exp", vec![("exp", Value::Null)], "expired"),
+        (
+            "issued in the future",
+            vec![("iat", json!(NOW + 3600))],
+            "future",
+        ),
+        ("not yet valid", vec![("nbf", json!(NOW + 3600))], "future"),
         ("no sub", vec![("sub", json!(""))], "sub"),
     ] {
         scheme.lock().expect("lock").answer = Answer::IdToken { changes, signer: 0 };

@@ -553,6 +553,86 @@ pub fn audience_is_only(claims: &Claims, client_id: &str) -> bool {
     }
 }
 
+/// Who a JWT may be addressed to.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// One string, equal to one of these ([`audience_is`]): client assertions, request objects.
+    OneOf(&'a [&'a str]),
+    /// This client alone, as a string or a one-element array ([`audience_is_only`]): ID tokens.
+    Only(&'a str),
+}
+
+/// The registered claims a verified JWT must satisfy (RFC 7519 §4.1), checked in one place for
+/// every token Passerelle accepts: client assertions at the broker and at the sandbox, request
+/// objects at the sandbox, and the scheme's ID tokens at the connector.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimsCheck<'a> {
+    /// `iss` must be this, when given.
+    pub issuer: Option<&'a str>,
+    pub audience: Audience<'a>,
+    pub now: i64,
+    /// `exp` may be at most this far ahead of `now`, when given (a token living longer is
+    /// refused: assertions and request objects are single-use and short).
+    pub max_lifetime: Option<i64>,
+    /// How long after `exp` the token is still taken (the other side's clock may be late).
+    pub expiry_skew: i64,
+    /// How far in the future `nbf` and `iat` may be.
+    pub future_skew: i64,
+}
+
+/// Which registered claim a JWT failed (each caller words it for its own audience).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimsProblem {
+    Issuer,
+    Audience,
+    NoExpiry,
+    Expired,
+    LivesTooLong,
+    /// `nbf` or `iat` (named) is in the future.
+    InTheFuture(&'static str),
+}
+
+impl ClaimsCheck<'_> {
+    /// Checks `iss`, `aud`, `exp`, `nbf` and `iat`; returns `exp`.
+    pub fn check(&self, claims: &Claims) -> Result<i64, ClaimsProblem> {
+        if let Some(issuer) = self.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(issuer)
+        {
+            return Err(ClaimsProblem::Issuer);
+        }
+        let addressed = match self.audience {
+            Audience::OneOf(accepted) => audience_is(claims, accepted),
+            Audience::Only(client_id) => audience_is_only(claims, client_id),
+        };
+        if !addressed {
+            return Err(ClaimsProblem::Audience);
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or(ClaimsProblem::NoExpiry)?;
+        if exp.saturating_add(self.expiry_skew) <= self.now {
+            return Err(ClaimsProblem::Expired);
+        }
+        if self
+            .max_lifetime
+            .is_some_and(|max| exp > self.now.saturating_add(max))
+        {
+            return Err(ClaimsProblem::LivesTooLong);
+        }
+        for member in ["nbf", "iat"] {
+            if claims
+                .get(member)
+                .and_then(Value::as_i64)
+                .is_some_and(|t| t > self.now.saturating_add(self.future_skew))
+            {
+                return Err(ClaimsProblem::InTheFuture(member));
+            }
+        }
+        Ok(exp)
+    }
+}
+
 /// The `at_hash` / `c_hash` of OIDC Core §3.1.3.6 for SHA-256-based algorithms.
 pub fn left_half_hash(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
@@ -562,6 +642,61 @@ pub fn left_half_hash(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_claims_check_for_every_token() {
+        use serde_json::json;
+        let claims = |pairs: &[(&str, Value)]| -> Claims {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        };
+        let check = ClaimsCheck {
+            issuer: Some("https://iss"),
+            audience: Audience::OneOf(&["https://op", "https://op/token"]),
+            now: 1_000,
+            max_lifetime: Some(3600),
+            expiry_skew: 0,
+            future_skew: 60,
+        };
+        let good = [
+            ("iss", json!("https://iss")),
+            ("aud", json!("https://op")),
+            ("exp", json!(1_100)),
+            ("iat", json!(1_050)),
+        ];
+        assert_eq!(check.check(&claims(&good)), Ok(1_100));
+        for (change, problem) in [
+            (("iss", json!("https://other")), ClaimsProblem::Issuer),
+            (("aud", json!(["https://op"])), ClaimsProblem::Audience),
+            (("aud", json!("https://elsewhere")), ClaimsProblem::Audience),
+            (("exp", json!("soon")), ClaimsProblem::NoExpiry),
+            (("exp", json!(1_000)), ClaimsProblem::Expired),
+            (("exp", json!(4_601)), ClaimsProblem::LivesTooLong),
+            (("iat", json!(1_061)), ClaimsProblem::InTheFuture("iat")),
+        ] {
+            let mut c = claims(&good);
+            c.insert(change.0.into(), change.1.clone());
+            assert_eq!(check.check(&c), Err(problem), "{change:?}");
+        }
+        let mut c = claims(&good);
+        c.insert("nbf".into(), json!(1_061));
+        assert_eq!(check.check(&c), Err(ClaimsProblem::InTheFuture("nbf")));
+        let id_token = ClaimsCheck {
+            issuer: None,
+            audience: Audience::Only("client"),
+            expiry_skew: 60,
+            max_lifetime: None,
+            ..check
+        };
+        let c = claims(&[("aud", json!(["client"])), ("exp", json!(941))]);
+        assert_eq!(id_token.check(&c), Ok(941));
+        let c = claims(&[("aud", json!(["client", "x"])), ("exp", json!(2_000))]);
+        assert_eq!(id_token.check(&c), Err(ClaimsProblem::Audience));
+        let c = claims(&[("aud", json!("client")), ("exp", json!(940))]);
+        assert_eq!(id_token.check(&c), Err(ClaimsProblem::Expired));
+    }
 
     #[test]
     fn nested_jwt_round_trip_with_both_oaep_variants() {

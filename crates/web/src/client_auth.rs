@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use passerelle_core::oidc::{ClientAuthMethod, ErrorCode, Params};
-use passerelle_jose::{PublicKeys, SigAlg};
+use passerelle_jose::{Audience, ClaimsCheck, ClaimsProblem, PublicKeys, SigAlg};
 use passerelle_store::{ClientRecord, token_hash};
 use serde_json::Value;
 use subtle::ConstantTimeEq as _;
@@ -160,33 +160,29 @@ async fn check_assertion(
     // The issuer identifier as a single string, and nothing else (RFC 7523bis; FAPI 2.0
     // §5.3.2.1): the token endpoint's URL is what an attacker's metadata can make a client put
     // in an assertion meant for another server, so it is not accepted.
-    if !passerelle_jose::audience_is(&claims, &[&b.issuer]) {
-        return Err(invalid_client(&format!(
-            "client_assertion: aud must be the issuer identifier {} as a single string",
-            b.issuer
-        )));
-    }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| invalid_client("client_assertion: exp is missing"))?;
-    if exp <= now || exp > now + 3600 {
-        return Err(invalid_client(
-            "client_assertion: expired, or valid for more than an hour",
-        ));
-    }
-    // Not yet valid, or issued in the future (beyond a minute of clock skew).
-    for member in ["nbf", "iat"] {
-        if claims
-            .get(member)
-            .and_then(Value::as_i64)
-            .is_some_and(|t| t > now + 60)
-        {
-            return Err(invalid_client(&format!(
-                "client_assertion: {member} is in the future"
-            )));
-        }
-    }
+    let check = ClaimsCheck {
+        issuer: None,
+        audience: Audience::OneOf(&[&b.issuer]),
+        now,
+        max_lifetime: Some(3600),
+        expiry_skew: 0,
+        future_skew: 60,
+    };
+    let exp = check.check(&claims).map_err(|problem| {
+        invalid_client(&match problem {
+            ClaimsProblem::Audience => format!(
+                "client_assertion: aud must be the issuer identifier {} as a single string",
+                b.issuer
+            ),
+            ClaimsProblem::NoExpiry => "client_assertion: exp is missing".into(),
+            ClaimsProblem::InTheFuture(member) => {
+                format!("client_assertion: {member} is in the future")
+            }
+            ClaimsProblem::Issuer | ClaimsProblem::Expired | ClaimsProblem::LivesTooLong => {
+                "client_assertion: expired, or valid for more than an hour".into()
+            }
+        })
+    })?;
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)

@@ -40,24 +40,29 @@ pub(super) fn open_request_object(
         .keys
         .verify(&jws, &[SigAlg::Rs256])
         .map_err(|e| format!("the request object's signature: {e}"))?;
-    if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
-        return Err("the request object's iss must be the client_id".into());
-    }
     // itsme's current docs say the issuer; its 2022 docs said the authorization endpoint.
     let authorization_endpoint = format!("{}/authorization", sb.issuer);
-    if !passerelle_jose::audience_is(&claims, &[&sb.issuer, &authorization_endpoint]) {
-        return Err(
-            "the request object's aud must be the sandbox's issuer, as a single string".into(),
-        );
-    }
-    match claims.get("exp").and_then(Value::as_i64) {
-        None => return Err("the request object has no exp".into()),
-        Some(exp) if exp <= now => return Err("the request object has expired".into()),
-        Some(exp) if exp > now + 3600 => {
-            return Err("the request object lives for more than an hour".into());
+    let check = passerelle_jose::ClaimsCheck {
+        issuer: Some(&client.client_id),
+        audience: passerelle_jose::Audience::OneOf(&[&sb.issuer, &authorization_endpoint]),
+        now,
+        max_lifetime: Some(3600),
+        expiry_skew: 0,
+        future_skew: 60,
+    };
+    check.check(&claims).map_err(|problem| {
+        use passerelle_jose::ClaimsProblem as P;
+        match problem {
+            P::Issuer => "the request object's iss must be the client_id".to_string(),
+            P::Audience => {
+                "the request object's aud must be the sandbox's issuer, as a single string".into()
+            }
+            P::NoExpiry => "the request object has no exp".into(),
+            P::Expired => "the request object has expired".into(),
+            P::LivesTooLong => "the request object lives for more than an hour".into(),
+            P::InTheFuture(member) => format!("the request object's {member} is in the future"),
         }
-        Some(_) => {}
-    }
+    })?;
     if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
         return Err("the request object's client_id must be the client's".into());
     }

@@ -120,22 +120,30 @@ pub(super) async fn authenticate_client<'a>(
     // itsme documents its token endpoint's URL as the assertion's audience; the issuer (RFC
     // 7523bis) is accepted too. Either as a single string: never an array.
     let token_endpoint = format!("{}/token", sb.issuer);
-    if !passerelle_jose::audience_is(&claims, &[&token_endpoint, &sb.issuer]) {
-        return Err(Failure::token(
+    let check = passerelle_jose::ClaimsCheck {
+        issuer: None,
+        audience: passerelle_jose::Audience::OneOf(&[&token_endpoint, &sb.issuer]),
+        now,
+        max_lifetime: Some(3600),
+        expiry_skew: 0,
+        future_skew: 60,
+    };
+    let exp = check.check(&claims).map_err(|problem| {
+        use passerelle_jose::ClaimsProblem as P;
+        Failure::token(
             "invalid_client",
-            "client_assertion aud must be the token endpoint, as a single string",
-        ));
-    }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Failure::token("invalid_client", "client_assertion has no exp"))?;
-    if exp <= now || exp > now + 3600 {
-        return Err(Failure::token(
-            "invalid_client",
-            "client_assertion is expired or lives too long",
-        ));
-    }
+            match problem {
+                P::Audience => {
+                    "client_assertion aud must be the token endpoint, as a single string".into()
+                }
+                P::NoExpiry => "client_assertion has no exp".into(),
+                P::InTheFuture(member) => format!("client_assertion {member} is in the future"),
+                P::Issuer | P::Expired | P::LivesTooLong => {
+                    "client_assertion is expired or lives too long".to_string()
+                }
+            },
+        )
+    })?;
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
