@@ -1,6 +1,6 @@
 //! The HTTP side of the connector.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passerelle_core::scopes::{GrantedScopes, Service};
@@ -84,12 +84,6 @@ pub struct SchemeIdentity {
     pub claims: Claims,
 }
 
-#[derive(Debug)]
-struct CachedKeys {
-    keys: PublicKeys,
-    fetched: Instant,
-}
-
 /// Passerelle as a relying party of one itsme environment.
 #[derive(Debug)]
 pub struct Connector {
@@ -98,7 +92,8 @@ pub struct Connector {
     decryption: Vec<DecryptionKey>,
     http: reqwest::Client,
     endpoints: tokio::sync::OnceCell<Endpoints>,
-    scheme_keys: RwLock<Option<CachedKeys>>,
+    /// The scheme's JWKS, in the same cache (and under the same rules) as relying parties' keys.
+    scheme_keys: JwksCache,
 }
 
 /// How long the scheme's JWKS is trusted before it is fetched again (itsme caches partner keys
@@ -140,13 +135,15 @@ impl Connector {
         if let Some(e) = &config.endpoints {
             let _ = endpoints.set(e.clone());
         }
+        let scheme_keys =
+            JwksCache::with_counters(config.counters.of(UpstreamEndpoint::Jwks).clone());
         Ok(Connector {
             config,
             signing,
             decryption,
             http,
             endpoints,
-            scheme_keys: RwLock::new(None),
+            scheme_keys,
         })
     }
 
@@ -209,34 +206,12 @@ impl Connector {
         resp.json().await.map_err(protocol)
     }
 
-    /// The scheme's keys, fetched lazily and cached; `force` refetches (unknown `kid`).
-    async fn scheme_keys(&self, force: bool) -> Result<PublicKeys, ConnectorError> {
-        if let Ok(guard) = self.scheme_keys.read()
-            && let Some(c) = guard.as_ref()
-        {
-            let age = c.fetched.elapsed();
-            if age < JWKS_TTL && (!force || age < JWKS_MIN_REFRESH) {
-                return Ok(c.keys.clone());
-            }
-        }
-        let url = self.endpoints().await?.jwks.clone();
-        let fetched = async {
-            let doc = self.get_json(&url).await?;
-            PublicKeys::from_jwks_json(&doc.to_string()).map_err(protocol)
-        }
-        .await;
-        self.config
-            .counters
-            .of(UpstreamEndpoint::Jwks)
-            .count(&fetched);
-        let keys = fetched?;
-        if let Ok(mut guard) = self.scheme_keys.write() {
-            *guard = Some(CachedKeys {
-                keys: keys.clone(),
-                fetched: Instant::now(),
-            });
-        }
-        Ok(keys)
+    /// The scheme's keys, fetched lazily and cached ([`JwksCache`]: fetched again after
+    /// [`JWKS_TTL`], or when a token names a `kid` it does not hold, at most once per
+    /// [`JWKS_MIN_REFRESH`]).
+    async fn scheme_keys(&self, kid: Option<&str>) -> Result<PublicKeys, ConnectorError> {
+        let url = &self.endpoints().await?.jwks;
+        self.scheme_keys.get(url, kid).await
     }
 
     fn service_code(&self, service: Service) -> &str {
@@ -255,7 +230,7 @@ impl Connector {
         jti: &str,
     ) -> Result<String, ConnectorError> {
         let endpoints = self.endpoints().await?;
-        let scheme_keys = self.scheme_keys(false).await?;
+        let scheme_keys = self.scheme_keys(None).await?;
         if !scheme_keys.can_encrypt() {
             return Err(protocol("the scheme publishes no encryption key"));
         }
@@ -460,10 +435,9 @@ impl Connector {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let mut scheme_keys = self.scheme_keys(false).await?;
-        if !kid.is_empty() && !scheme_keys.has_kid(&kid) {
-            scheme_keys = self.scheme_keys(true).await?;
-        }
+        let scheme_keys = self
+            .scheme_keys(Some(kid.as_str()).filter(|k| !k.is_empty()))
+            .await?;
         scheme_keys.verify(&jws, &[SigAlg::Rs256]).map_err(protocol)
     }
 
