@@ -85,6 +85,44 @@ impl Rejection {
     }
 }
 
+/// How the person approved an action in the app: the itsme code, or (when the action allows
+/// `acr_basic`) biometrics the phone checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Code,
+    Fingerprint,
+    Face,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Code => "code",
+            Method::Fingerprint => "fingerprint",
+            Method::Face => "face",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Method> {
+        Some(match s {
+            "code" => Method::Code,
+            "fingerprint" => Method::Fingerprint,
+            "face" => Method::Face,
+            _ => return None,
+        })
+    }
+
+    /// The RFC 8176 `amr` values of an approval: the method (`pin`, `fpt` or `face`), and `mfa`,
+    /// since the enrolled phone is a second factor beside it.
+    pub fn amr(self) -> [&'static str; 2] {
+        match self {
+            Method::Code => ["pin", "mfa"],
+            Method::Fingerprint => ["fpt", "mfa"],
+            Method::Face => ["face", "mfa"],
+        }
+    }
+}
+
 /// How many wrong codes in a row block a person's itsme account (counted per account, across
 /// actions, by the caller's store: see [`ActionEvent::AccountBlocked`]).
 pub const MAX_CODE_ATTEMPTS: u32 = 3;
@@ -176,6 +214,9 @@ pub enum ActionEvent {
     /// The person's account is blocked (this attempt was its third wrong code in a row, or it
     /// was blocked already): the action ends as after three wrong codes.
     AccountBlocked,
+    /// The phone recognised the person's fingerprint or face; `allowed` when the action accepts
+    /// biometrics (`acr_basic`). An action that demands the code refuses this event.
+    BiometricsConfirmed { method: Method, allowed: bool },
     /// "Refuse" was pressed in the app.
     RefusePressed,
     /// "Cancel" was pressed on the phone page.
@@ -202,6 +243,8 @@ pub enum FlowError {
     NotAwaitingApp,
     #[error("this action was not approved")]
     NotApproved,
+    #[error("this action demands the itsme code")]
+    CodeRequired,
 }
 
 /// Advances an action by one event (see the module documentation).
@@ -252,9 +295,15 @@ pub fn advance(
             },
             vec![],
         )),
+        (AwaitingApp { .. }, BiometricsConfirmed { allowed: true, .. }) => decided(Approved),
+        (AwaitingApp { .. }, BiometricsConfirmed { allowed: false, .. }) => {
+            Err(FlowError::CodeRequired)
+        }
         (AwaitingApp { .. }, AccountBlocked) => decided(Rejected(Rejection::WrongCode)),
         (AwaitingApp { .. }, RefusePressed) => decided(Rejected(Rejection::Refused)),
-        (_, CodeEntered { .. } | RefusePressed | AccountBlocked) => Err(FlowError::NotAwaitingApp),
+        (_, CodeEntered { .. } | RefusePressed | AccountBlocked | BiometricsConfirmed { .. }) => {
+            Err(FlowError::NotAwaitingApp)
+        }
         (s, Observed) => Ok((s, vec![])),
         (Approved, CodeRedeemed) => Ok((Redeemed, vec![])),
         (_, CodeRedeemed) => Err(FlowError::NotApproved),
@@ -385,6 +434,59 @@ mod tests {
             None
         );
         assert_eq!(ActionState::decode("Approved", None, 0, None), None);
+    }
+
+    #[test]
+    fn biometrics_approve_only_an_action_that_allows_them() {
+        let s = submitted(Behaviour::Manual);
+        assert_eq!(
+            advance(
+                s,
+                ActionEvent::BiometricsConfirmed {
+                    method: Method::Fingerprint,
+                    allowed: false
+                },
+                T0 + 1
+            ),
+            Err(FlowError::CodeRequired)
+        );
+        let (s, fx) = advance(
+            s,
+            ActionEvent::BiometricsConfirmed {
+                method: Method::Face,
+                allowed: true,
+            },
+            T0 + 1,
+        )
+        .expect("ok");
+        assert_eq!(s, ActionState::Approved);
+        assert_eq!(fx, vec![Effect::WakeWaiters]);
+        assert_eq!(
+            advance(
+                s,
+                ActionEvent::BiometricsConfirmed {
+                    method: Method::Face,
+                    allowed: true
+                },
+                T0 + 1
+            ),
+            Err(FlowError::NotAwaitingApp)
+        );
+        assert_eq!(
+            advance(
+                submitted(Behaviour::Manual),
+                ActionEvent::BiometricsConfirmed {
+                    method: Method::Face,
+                    allowed: true
+                },
+                T0 + 120
+            ),
+            Err(FlowError::NotAwaitingApp),
+            "a passed deadline wins over a late fingerprint"
+        );
+        for m in [Method::Code, Method::Fingerprint, Method::Face] {
+            assert_eq!(Method::parse(m.as_str()), Some(m));
+        }
     }
 
     #[test]

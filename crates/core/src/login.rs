@@ -15,6 +15,68 @@
 
 use crate::oidc::ErrorCode;
 
+/// The authenticator strength a login asks the scheme for (itsme's `acr_values`): `Basic` lets
+/// the person approve with a fingerprint, their face or the itsme code (itsme's default);
+/// `Advanced` demands the code. The level of assurance the relying party sees is eIDAS high
+/// either way; what was used is told in `amr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Acr {
+    Basic,
+    Advanced,
+}
+
+impl Acr {
+    /// The value a relying party puts in `acr_values` to demand the itsme code: itsme's own name
+    /// for it, so that whoever knows itsme recognises it.
+    pub const ADVANCED_URI: &'static str = "http://itsme.services/v2/claim/acr_advanced";
+    /// itsme's name of the default.
+    pub const BASIC_URI: &'static str = "http://itsme.services/v2/claim/acr_basic";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acr::Basic => "basic",
+            Acr::Advanced => "advanced",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Acr> {
+        match s {
+            "basic" => Some(Acr::Basic),
+            "advanced" => Some(Acr::Advanced),
+            _ => None,
+        }
+    }
+
+    /// The scheme's URI for this strength (its `acr_values` and its ID token's `acr`).
+    pub fn uri(self) -> &'static str {
+        match self {
+            Acr::Basic => Acr::BASIC_URI,
+            Acr::Advanced => Acr::ADVANCED_URI,
+        }
+    }
+
+    /// The strength a scheme's `acr` URI names (itsme has written `v2` and `V2`).
+    pub fn from_uri(uri: &str) -> Option<Acr> {
+        let lower = uri.to_ascii_lowercase();
+        if lower == Acr::BASIC_URI {
+            Some(Acr::Basic)
+        } else if lower == Acr::ADVANCED_URI {
+            Some(Acr::Advanced)
+        } else {
+            None
+        }
+    }
+
+    /// The strength a relying party's `acr_values` asks for: advanced when it names itsme's
+    /// advanced URI, basic otherwise (`loa:*` and `idp:itsme` leave the choice to the person).
+    pub fn requested_in(acr_values: Option<&str>) -> Acr {
+        match acr_values {
+            Some(v) if v.split(' ').any(|x| x == Acr::ADVANCED_URI) => Acr::Advanced,
+            _ => Acr::Basic,
+        }
+    }
+}
+
 /// Which scheme vouches for the person: the sandbox this deployment runs, or the real itsme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {

@@ -286,6 +286,10 @@ pub struct ValidatedAuthorizationRequest {
     pub scopes: GrantedScopes,
     pub ui_locales: Option<String>,
     pub login_hint: Option<String>,
+    /// The authenticator strength to ask the scheme for (`acr_values`).
+    pub acr: crate::login::Acr,
+    /// `display=touch`: the person is on a phone (the scheme opens the app directly).
+    pub touch: bool,
 }
 
 /// Where an error can be sent once the redirect URI is trusted.
@@ -500,6 +504,8 @@ pub fn validate_authorization_request(
         scopes,
         ui_locales,
         login_hint,
+        acr: crate::login::Acr::requested_in(params.get("acr_values")),
+        touch: params.get("display") == Some("touch"),
     })
 }
 

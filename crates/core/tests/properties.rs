@@ -49,7 +49,7 @@ proptest! {
     }
 
     #[test]
-    fn the_app_state_machine_never_panics_and_stays_decided(events in proptest::collection::vec(0u8..7, 0..12), t in 0i64..500) {
+    fn the_app_state_machine_never_panics_and_stays_decided(events in proptest::collection::vec(0u8..9, 0..12), t in 0i64..500) {
         let mut state = ActionState::AwaitingPhone;
         let mut now = 1_000;
         for e in events {
@@ -60,6 +60,8 @@ proptest! {
                 3 => ActionEvent::RefusePressed,
                 4 => ActionEvent::Observed,
                 5 => ActionEvent::AccountBlocked,
+                6 => ActionEvent::BiometricsConfirmed { method: passerelle_core::flow::Method::Fingerprint, allowed: true },
+                7 => ActionEvent::BiometricsConfirmed { method: passerelle_core::flow::Method::Face, allowed: false },
                 _ => ActionEvent::CodeRedeemed,
             };
             now += t % 60;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use passerelle_core::login::Acr;
 use passerelle_core::scopes::{GrantedScopes, Service};
 use passerelle_jose::{Claims, DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
 use serde_json::{Value, json};
@@ -73,6 +74,10 @@ pub struct UpstreamRequest<'a> {
     pub ui_locales: Option<&'a str>,
     pub login_hint: Option<&'a str>,
     pub client_name: &'a str,
+    /// itsme's `acr_values`: basic lets the person use biometrics, advanced demands the code.
+    pub acr: Acr,
+    /// The person is on a phone (`display=touch`): the scheme opens its app directly.
+    pub touch: bool,
 }
 
 /// A verified answer from the scheme.
@@ -82,6 +87,45 @@ pub struct SchemeIdentity {
     pub sub: String,
     /// The itsme claims from the ID token and userinfo, merged.
     pub claims: Claims,
+    /// How the person approved, as RFC 8176 `amr` values (see [`amr_of`]).
+    pub amr: Vec<&'static str>,
+}
+
+/// What the scheme's ID token says of how the person approved, as RFC 8176 `amr` values, checked
+/// against the strength the login asked for. itsme's ID token names only the strength (`acr`):
+/// `acr_advanced` means the itsme code (`pin`); `acr_basic` a code or biometrics, unknown which,
+/// so only `mfa` (the enrolled phone and one more factor). The sandbox also says which (an `amr`
+/// of `pin`, `fpt` or `face`, a sandbox extension), and then that is told. An answer weaker than
+/// what was asked — `acr_basic`, no `acr`, or biometrics, when the code was demanded — is refused.
+pub fn amr_of(claims: &Claims, asked: Acr) -> Result<Vec<&'static str>, ConnectorError> {
+    let acr = claims
+        .get("acr")
+        .and_then(Value::as_str)
+        .and_then(Acr::from_uri);
+    let method = claims
+        .get("amr")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|m| match m {
+            "pin" => Some("pin"),
+            "fpt" => Some("fpt"),
+            "face" => Some("face"),
+            _ => None,
+        });
+    if asked == Acr::Advanced
+        && (acr != Some(Acr::Advanced) || matches!(method, Some("fpt" | "face")))
+    {
+        return Err(protocol(
+            "the itsme code was demanded (acr_advanced), and the scheme's answer does not say it was used",
+        ));
+    }
+    Ok(match (method, acr) {
+        (Some(m), _) => vec![m, "mfa"],
+        (None, Some(Acr::Advanced)) => vec!["pin", "mfa"],
+        (None, _) => vec!["mfa"],
+    })
 }
 
 /// Passerelle as a relying party of one itsme environment.
@@ -259,7 +303,10 @@ impl Connector {
         put("code_challenge", json!(req.code_challenge));
         put("code_challenge_method", json!("S256"));
         put("claims", claims_param);
-        put("acr_values", json!(claims::uri::ACR_ADVANCED));
+        put("acr_values", json!(req.acr.uri()));
+        if req.touch {
+            put("display", json!("touch"));
+        }
         if let Some(l) = req.ui_locales {
             put("ui_locales", json!(l));
         }
@@ -288,6 +335,7 @@ impl Connector {
         code: &str,
         code_verifier: &str,
         nonce: &str,
+        acr: Acr,
         now: i64,
         jti: &str,
     ) -> Result<SchemeIdentity, ConnectorError> {
@@ -322,6 +370,7 @@ impl Connector {
             .of(UpstreamEndpoint::Token)
             .count(&exchanged);
         let (mut claims, sub, access_token) = exchanged?;
+        let amr = amr_of(&claims, acr)?;
         if let Some(access_token) = access_token {
             let answered = async {
                 let userinfo = self.userinfo(&endpoints.userinfo, &access_token).await?;
@@ -339,7 +388,7 @@ impl Connector {
                 claims.entry(k).or_insert(v);
             }
         }
-        Ok(SchemeIdentity { sub, claims })
+        Ok(SchemeIdentity { sub, claims, amr })
     }
 
     /// The token request and the checks of its answer: the verified ID token's claims, its `sub`,

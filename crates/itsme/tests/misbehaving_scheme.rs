@@ -173,7 +173,14 @@ async fn setup() -> (Shared, Connector) {
 
 async fn redeem(connector: &Connector, jti: &str) -> Result<String, ConnectorError> {
     connector
-        .redeem("scheme-code", "verifier", NONCE, NOW, jti)
+        .redeem(
+            "scheme-code",
+            "verifier",
+            NONCE,
+            passerelle_core::login::Acr::Basic,
+            NOW,
+            jti,
+        )
         .await
         .map(|identity| identity.sub)
 }

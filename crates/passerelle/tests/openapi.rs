@@ -49,6 +49,32 @@ const NOT_JSON: &[(&str, &str, &str)] = &[
         "the phone page, or a redirect",
     ),
     ("get", "/sandbox/v2/personas", "the test people, HTML"),
+    ("get", "/sandbox/v2/actions/{id}/qr", "the QR code, SVG"),
+    (
+        "get",
+        "/sandbox/v2/assets/wait.js",
+        "the desktop page's script",
+    ),
+    (
+        "get",
+        "/sandbox/v2/app/actions/{id}/open",
+        "the emulated app on the same phone, HTML",
+    ),
+    (
+        "get",
+        "/sandbox/v2/app/actions/{id}/scan",
+        "the emulated app after a QR code was scanned, HTML",
+    ),
+    (
+        "get",
+        "/sandbox/v2/app/device",
+        "the emulated phone's person, HTML",
+    ),
+    (
+        "post",
+        "/sandbox/v2/app/device",
+        "a redirect back into the emulated app",
+    ),
     (
         "post",
         "/sandbox/v2/actions/{id}/phone",

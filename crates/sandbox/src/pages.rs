@@ -15,6 +15,30 @@ pub(crate) struct PhonePage<'a> {
     pub personas: String,
     pub phone: String,
     pub error: Option<String>,
+    /// The QR code a second device can scan instead (the desktop path).
+    pub qr: Option<QrBox>,
+}
+
+/// The QR code beside the phone-number form, and where its script looks.
+pub(crate) struct QrBox {
+    /// The image (it changes every period).
+    pub image: String,
+    /// The JSON that says whether the action moved, for the script.
+    pub status: String,
+    /// Where the page goes once it moved.
+    pub next: String,
+    /// The waiting page that shows the code without JavaScript.
+    pub wait: String,
+    /// The app link the code encodes, for a person with a second tab instead of a second device.
+    pub scan: String,
+    pub script: String,
+}
+
+/// The icon a person matches between the waiting page and the app.
+pub(crate) struct Icon {
+    pub symbol: &'static str,
+    pub name: String,
+    pub sentence: String,
 }
 
 #[derive(Template)]
@@ -25,6 +49,40 @@ pub(crate) struct WaitPage<'a> {
     pub poll_url: String,
     pub app_url: String,
     pub refresh_seconds: u32,
+    pub icon: Option<Icon>,
+    /// The QR code's image, while the page waits for it to be scanned.
+    pub qr: Option<String>,
+}
+
+/// "Open itsme": what a phone's browser gets instead of the phone-number form.
+#[derive(Template)]
+#[template(path = "open.html")]
+pub(crate) struct OpenPage<'a> {
+    pub tr: &'a Translator,
+    pub intro: String,
+    pub open_url: String,
+    pub poll_url: String,
+    pub cancel: String,
+    pub refresh_seconds: u32,
+}
+
+/// One test person a phone can belong to.
+pub(crate) struct DeviceChoice {
+    pub phone: String,
+    pub name: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// "Which test person is this phone?"
+#[derive(Template)]
+#[template(path = "device.html")]
+pub(crate) struct DevicePage<'a> {
+    pub tr: &'a Translator,
+    pub action: String,
+    pub back: String,
+    pub people: Vec<DeviceChoice>,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]
@@ -38,6 +96,16 @@ pub(crate) struct AppPage<'a> {
     pub error: Option<String>,
     pub done: Option<String>,
     pub approved: bool,
+    /// Where to change the person this phone belongs to.
+    pub change: Option<String>,
+    /// The link back to the browser, once decided on the same phone.
+    pub return_url: Option<String>,
+    pub return_label: String,
+    /// Whether a fingerprint or face may approve (`acr_basic`).
+    pub biometrics: bool,
+    pub icon: Option<Icon>,
+    /// The relying party's binding message (CIBA).
+    pub binding: Option<String>,
 }
 
 /// One row of the personas page.
@@ -74,7 +142,7 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-store"),
                 (header::X_FRAME_OPTIONS, "DENY"),
-                (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'"),
+                (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'"),
                 (header::REFERRER_POLICY, "no-referrer"),
             ],
             body,
@@ -86,3 +154,24 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
         }
     }
 }
+
+/// The desktop page's script: it refreshes the QR code and moves on once the action does. The
+/// page works without it (a link to a waiting page that shows the code).
+pub(crate) const WAIT_SCRIPT: &str = r#"(function () {
+  var box = document.getElementById('qr-box');
+  if (!box || !window.fetch) return;
+  var img = document.getElementById('qr');
+  var src = box.getAttribute('data-src');
+  setInterval(function () { img.src = src + '?r=' + Date.now(); }, 15000);
+  function poll() {
+    fetch(box.getAttribute('data-status'), { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : { moved: false, later: true }; })
+      .then(function (j) {
+        if (j.moved) { window.location.assign(box.getAttribute('data-next')); }
+        else { setTimeout(poll, j.later ? 3000 : 100); }
+      })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  poll();
+})();
+"#;

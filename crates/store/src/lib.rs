@@ -225,6 +225,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../../../migrations/0006_review.sql")),
     (7, include_str!("../../../migrations/0007_login_state.sql")),
+    (
+        8,
+        include_str!("../../../migrations/0008_mobile_and_acr.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -1,7 +1,7 @@
 //! The broker's side of a login: transactions waiting for the scheme, authorization codes, and
 //! access tokens with the attributes that userinfo returns.
 
-use passerelle_core::login::{Channel, Login, LoginState, Scheme};
+use passerelle_core::login::{Acr, Channel, Login, LoginState, Scheme};
 use passerelle_core::oidc::ResponseMode;
 use passerelle_core::scopes::Account;
 use sqlx::Row as _;
@@ -35,6 +35,8 @@ pub struct LoginTransaction {
     pub status: LoginState,
     /// How its result reaches the relying party.
     pub channel: Channel,
+    /// The authenticator strength asked of the scheme.
+    pub acr: Acr,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -51,7 +53,17 @@ impl LoginTransaction {
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at";
+     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr";
+
+/// RFC 8176 values as stored (space-separated): short lowercase words, nothing else.
+fn amr_values(text: &str) -> Option<Vec<String>> {
+    text.split(' ')
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            (v.len() <= 16 && v.bytes().all(|b| b.is_ascii_lowercase())).then(|| v.to_string())
+        })
+        .collect()
+}
 
 fn login_state(r: &AnyRow) -> Result<LoginState> {
     let status: String = r.try_get("status")?;
@@ -87,6 +99,7 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         scheme: decode(r, "login_transactions", "scheme", Scheme::parse)?,
         status: login_state(r)?,
         channel: decode(r, "login_transactions", "channel", Channel::parse)?,
+        acr: decode(r, "login_transactions", "acr", Acr::parse)?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -106,6 +119,9 @@ pub struct NewCode {
     pub auth_time: i64,
     /// Which scheme vouched for the person.
     pub scheme: Scheme,
+    /// How the person approved, as RFC 8176 `amr` values (empty for codes issued before this
+    /// was recorded).
+    pub amr: Vec<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -148,8 +164,8 @@ impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
@@ -169,6 +185,7 @@ impl Store {
         .bind(t.channel.as_str())
         .bind(t.created_at)
         .bind(t.expires_at)
+        .bind(t.acr.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -229,8 +246,8 @@ impl Store {
 
     pub async fn insert_code(&self, c: &NewCode) -> Result<()> {
         sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -244,6 +261,7 @@ impl Store {
         .bind(c.scheme.as_str())
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(c.amr.join(" "))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -252,7 +270,7 @@ impl Store {
     /// Reads a code for `client_id` (another client's code is `Unknown`). Changes nothing.
     pub async fn find_code(&self, code_hash: &str, client_id: &str) -> Result<PresentedCode> {
         let row = sqlx::query(
-            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at \
+            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at, amr \
              FROM authorization_codes WHERE code_hash = $1 AND client_id = $2",
         )
         .bind(code_hash)
@@ -276,6 +294,7 @@ impl Store {
             claims: r.try_get("claims")?,
             auth_time: r.try_get("auth_time")?,
             scheme: decode(&r, "authorization_codes", "scheme", Scheme::parse)?,
+            amr: decode_opt(&r, "authorization_codes", "amr", amr_values)?.unwrap_or_default(),
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
         })))

@@ -5,9 +5,9 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use passerelle_core::flow::ActionState;
+use passerelle_core::flow::{ActionState, Method};
 
-use crate::{Result, Store, corrupt};
+use crate::{Result, Store, corrupt, decode_opt};
 
 /// One authorization at the emulated itsme.
 #[derive(Debug, Clone)]
@@ -30,12 +30,14 @@ pub struct SandboxAction {
     /// The app's deadline while the action waits there, the code's once approved.
     pub deadline: Option<i64>,
     pub code_hash: Option<String>,
+    /// How the person approved it (set with the approval).
+    pub approved_with: Option<Method>,
     pub created_at: i64,
     pub expires_at: i64,
 }
 
 const COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, service, claims, code_challenge, ui_locales, login_hint, \
-    phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at";
+    phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at, approved_with";
 
 fn action_state(r: &AnyRow) -> Result<ActionState> {
     let status: String = r.try_get("status")?;
@@ -67,6 +69,7 @@ fn from_row(r: &AnyRow) -> Result<SandboxAction> {
         status: action_state(r)?,
         deadline: r.try_get("deadline")?,
         code_hash: r.try_get("code_hash")?,
+        approved_with: decode_opt(r, "sandbox_actions", "approved_with", Method::parse)?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -125,7 +128,7 @@ impl Store {
     /// authorization request, replayed or reloaded): then nothing is inserted.
     pub async fn insert_sandbox_action(&self, a: &SandboxAction, now: i64) -> Result<NewAction> {
         let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (client_id, state) DO NOTHING"
         )))
         .bind(&a.id)
@@ -146,6 +149,7 @@ impl Store {
         .bind(&a.code_hash)
         .bind(a.created_at)
         .bind(a.expires_at)
+        .bind(a.approved_with.map(Method::as_str))
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -191,7 +195,7 @@ impl Store {
     ) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE sandbox_actions SET phone_number = $3, status = $4, rejection = $5, attempts = $6, deadline = $7, code_hash = $8, \
-             expires_at = $10 WHERE id = $1 AND status = $2 AND attempts = $9",
+             expires_at = $10, approved_with = $11 WHERE id = $1 AND status = $2 AND attempts = $9",
         )
         .bind(&from.id)
         .bind(from.status.status())
@@ -203,6 +207,7 @@ impl Store {
         .bind(&to.code_hash)
         .bind(i64::from(from.status.attempts()))
         .bind(to.expires_at)
+        .bind(to.approved_with.map(Method::as_str))
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -343,7 +348,7 @@ impl Store {
         };
         let moved = match verdict {
             CodeAttempt::Accepted => sqlx::query(
-                "UPDATE sandbox_actions SET status = 'approved', rejection = NULL, code_hash = $3, deadline = $4, expires_at = $5 \
+                "UPDATE sandbox_actions SET status = 'approved', rejection = NULL, approved_with = 'code', code_hash = $3, deadline = $4, expires_at = $5 \
                  WHERE id = $1 AND status = 'awaiting_app' AND deadline > $2",
             )
             .bind(action_id)

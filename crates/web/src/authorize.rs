@@ -218,6 +218,7 @@ async fn authorize(
         scheme,
         status: started.state,
         channel: started.channel,
+        acr: request.acr,
         created_at: now,
         expires_at: started.expires_at,
     };
@@ -229,6 +230,8 @@ async fn authorize(
         ui_locales: request.ui_locales.as_deref(),
         login_hint: request.login_hint.as_deref(),
         client_name: &client.name,
+        acr: request.acr,
+        touch: request.touch,
     };
     let connector = b
         .connector_for(scheme)

@@ -205,6 +205,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             code,
             &tx.upstream_verifier,
             &tx.upstream_nonce,
+            tx.acr,
             now,
             &random_token(16),
         )
@@ -258,6 +259,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             claims: Value::Object(claims).to_string(),
             auth_time: now,
             scheme: tx.scheme,
+            amr: identity.amr.iter().map(|s| s.to_string()).collect(),
             created_at: now,
             // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.

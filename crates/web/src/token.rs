@@ -221,7 +221,13 @@ async fn redeem(
         id.insert("nonce".into(), json!(n));
     }
     id.insert("acr".into(), json!("high"));
-    id.insert("amr".into(), json!(["external"]));
+    // How the person approved in the app (RFC 8176); codes issued before it was recorded say
+    // only that another party authenticated them.
+    if record.amr.is_empty() {
+        id.insert("amr".into(), json!(["external"]));
+    } else {
+        id.insert("amr".into(), json!(record.amr));
+    }
     id.insert("idp".into(), json!("itsme"));
     id.insert(
         "at_hash".into(),

@@ -139,6 +139,19 @@ pub(super) fn render_app(
     let items = persona
         .map(|p| requested_items(&tr, p, action))
         .unwrap_or_default();
+    let mode = Mode::of(action);
+    // On the same phone, the app sends the person back to the browser once decided (itsme opens
+    // the redirect URI); on a second device there is nowhere to go back to.
+    let return_url = (mode == Mode::SameDevice && state.is_decided())
+        .then(|| sb.path(&format!("/actions/{}/wait", action.id)));
+    let back = match mode {
+        Mode::SameDevice => format!("/app/actions/{}/open", action.id),
+        Mode::Desktop => format!("/app/actions/{}", action.id),
+    };
+    let change = device_persona(sb, headers).map(|_| {
+        let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        sb.path(&format!("/app/device?next={next}"))
+    });
     Ok(html(
         StatusCode::OK,
         &AppPage {
@@ -150,6 +163,14 @@ pub(super) fn render_app(
             error,
             done,
             approved,
+            change,
+            return_label: tr.t_with("app-return", &[("client", requester(action))]),
+            return_url,
+            biometrics: acr_of(action) == Acr::Basic,
+            icon: (mode == Mode::Desktop)
+                .then(|| icon(sb, &tr, action, "app-icon"))
+                .flatten(),
+            binding: detail(action, "binding_message"),
         },
     ))
 }
@@ -169,14 +190,31 @@ pub(super) async fn app_submit(
     let action = live_action(&sb, &tr, &id).await?;
     let form = parse_pairs(&body).unwrap_or_default();
     let decision = form.get("decision");
-    if !matches!(decision, Some("refuse" | "approve")) {
-        return render_app(&sb, &headers, &action, None);
-    }
+    let biometrics = match decision {
+        Some("fingerprint") => Some(Method::Fingerprint),
+        Some("face") => Some(Method::Face),
+        Some("refuse" | "approve") => None,
+        _ => return render_app(&sb, &headers, &action, None),
+    };
     // A deadline that passed takes effect first, so a late code meets a timed-out action.
     let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
     if decision == Some("refuse") {
         let (action, _) = apply(&sb, action, ActionEvent::RefusePressed, None).await?;
         return render_app(&sb, &headers, &action, None);
+    }
+    if let Some(method) = biometrics {
+        // The phone checked the person's fingerprint or face: enough for acr_basic only.
+        let allowed = acr_of(&action) == Acr::Basic;
+        let event = ActionEvent::BiometricsConfirmed { method, allowed };
+        let (action, moved) = apply(&sb, action, event, None).await?;
+        let error = match moved {
+            Err(flow::FlowError::CodeRequired) => {
+                let tr = translator(action.ui_locales.as_deref(), &headers);
+                Some(tr.t("app-code-required"))
+            }
+            _ => None,
+        };
+        return render_app(&sb, &headers, &action, error);
     }
     // A code is checked only for an action the app still shows, against the person's account:
     // three wrong codes in a row block the account (not just this action), counted in the

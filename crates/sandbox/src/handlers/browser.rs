@@ -265,8 +265,24 @@ pub(super) async fn authorization(
     let requester = text("passerelle_client_name")
         .filter(|n| !n.is_empty() && n.len() <= 100)
         .unwrap_or_else(|| client.name.clone());
-    let details =
-        json!({ "id_token": id_token_claims, "userinfo": userinfo_claims, "requester": requester });
+    // itsme's default lets the person choose biometrics; acr_advanced demands the code.
+    let acr = match text("acr_values") {
+        Some(v)
+            if v.split(' ')
+                .any(|x| Acr::from_uri(x) == Some(Acr::Advanced)) =>
+        {
+            Acr::Advanced
+        }
+        _ => Acr::Basic,
+    };
+    let mode = Mode::for_request(&headers, text("display").as_deref());
+    let details = json!({
+        "id_token": id_token_claims,
+        "userinfo": userinfo_claims,
+        "requester": requester,
+        "acr": acr.as_str(),
+        "mode": mode.as_str(),
+    });
     let login_hint = text("login_hint").filter(|h| h.len() <= 32);
     let action = SandboxAction {
         id: random_token(18),
@@ -283,6 +299,7 @@ pub(super) async fn authorization(
         status: ActionState::AwaitingPhone,
         deadline: None,
         code_hash: None,
+        approved_with: None,
         created_at: now,
         expires_at: now + ACTION_LIFETIME,
     };
@@ -292,14 +309,7 @@ pub(super) async fn authorization(
     match sb.store.insert_sandbox_action(&action, now).await? {
         NewAction::Inserted => {}
         NewAction::Exists(existing) if existing.status == ActionState::AwaitingPhone => {
-            return Ok(phone_page(
-                &sb,
-                &tr,
-                &existing,
-                String::new(),
-                None,
-                StatusCode::OK,
-            ));
+            return landing(&sb, &tr, &existing, String::new());
         }
         NewAction::Exists(_) | NewAction::Expired => {
             tracing::info!("a sandbox authorization request was presented again");
@@ -315,7 +325,38 @@ pub(super) async fn authorization(
         .map(|h| format!("+{h}"))
         .and_then(|h| crate::personas::normalize_phone(&h))
         .unwrap_or_default();
-    Ok(phone_page(&sb, &tr, &action, prefill, None, StatusCode::OK))
+    landing(&sb, &tr, &action, prefill)
+}
+
+/// Where a new action starts: the phone-number form (and its QR code) on a desktop, the "Open
+/// itsme" link on a phone.
+fn landing(sb: &Sandbox, tr: &Translator, action: &SandboxAction, prefill: String) -> Reply {
+    match Mode::of(action) {
+        Mode::Desktop => Ok(phone_page(sb, tr, action, prefill, None, StatusCode::OK)),
+        Mode::SameDevice => Ok(open_page(sb, tr, action, 1)),
+    }
+}
+
+/// "Open itsme": a link (a universal link opens an app only on a tap) into the app on this
+/// phone, and a page that moves on by itself once the app has answered — here or in another
+/// browser.
+pub(super) fn open_page(
+    sb: &Sandbox,
+    tr: &Translator,
+    action: &SandboxAction,
+    refresh_seconds: u32,
+) -> Response {
+    html(
+        StatusCode::OK,
+        &OpenPage {
+            tr,
+            intro: tr.t_with("open-intro", &[("client", requester(action))]),
+            open_url: sb.path(&format!("/app/actions/{}/open", action.id)),
+            poll_url: sb.path(&format!("/actions/{}/wait?poll=1", action.id)),
+            cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
+            refresh_seconds,
+        },
+    )
 }
 
 pub(super) fn requester(action: &SandboxAction) -> String {
@@ -347,8 +388,35 @@ pub(super) fn phone_page(
             personas: sb.path("/personas"),
             phone,
             error,
+            qr: sb
+                .qr_link(&action.id, sb.clock.now())
+                .ok()
+                .map(|scan| QrBox {
+                    image: sb.path(&format!("/actions/{}/qr", action.id)),
+                    status: sb.path(&format!("/actions/{}/status", action.id)),
+                    next: sb.path(&format!("/actions/{}/wait", action.id)),
+                    wait: sb.path(&format!("/actions/{}/wait?scan=1", action.id)),
+                    scan,
+                    script: sb.path("/assets/wait.js"),
+                }),
         },
     )
+}
+
+/// The icon the person matches in the app, in the page's language.
+pub(super) fn icon(
+    sb: &Sandbox,
+    tr: &Translator,
+    action: &SandboxAction,
+    key: &str,
+) -> Option<Icon> {
+    let (symbol, name_key) = icon_of(sb, action).ok()?;
+    let name = tr.t(name_key);
+    Some(Icon {
+        symbol,
+        sentence: tr.t_with(key, &[("icon", name.clone())]),
+        name,
+    })
 }
 
 pub(super) async fn live_action(
@@ -410,25 +478,7 @@ pub(super) async fn phone(
             StatusCode::BAD_REQUEST,
         ));
     };
-    // A blocked account receives no action, as in itsme: the login ends as after three wrong
-    // codes, whatever the persona would have done.
-    // (Only a person who types codes in the app can be blocked: scripted personas that decide
-    // at once never do, and cost no query.)
-    let scripted = persona.behaviour();
-    let behaviour = if matches!(scripted, Behaviour::Manual | Behaviour::Timeout)
-        && sb
-            .store
-            .sandbox_account_blocked(&persona.phone_number, sb.clock.now())
-            .await?
-    {
-        Behaviour::Blocked
-    } else {
-        scripted
-    };
-    let event = ActionEvent::PhoneSubmitted {
-        behaviour,
-        app_timeout_secs: persona.app_timeout_seconds.unwrap_or(sb.app_timeout_secs),
-    };
+    let event = persona_event(&sb, persona).await?;
     let _ = apply(&sb, action, event, Some(number)).await?;
     Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response())
 }
@@ -481,9 +531,15 @@ pub(super) async fn wait(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    let poll = query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|p| p == "poll=1"));
+    let flag = |name: &str| {
+        query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|p| p == name))
+    };
+    let poll = flag("poll=1");
+    // The waiting page of a QR code that has not been scanned yet (the desktop path without
+    // JavaScript).
+    let scan = flag("scan=1");
     let started = Instant::now();
     let tr = translator(None, &headers);
     loop {
@@ -494,7 +550,9 @@ pub(super) async fn wait(
         if state.is_decided() {
             return finish(&sb, &tr, &action, state);
         }
-        if state == ActionState::AwaitingPhone {
+        let mode = Mode::of(&action);
+        let waiting_for_phone = state == ActionState::AwaitingPhone;
+        if waiting_for_phone && mode == Mode::Desktop && !scan {
             return Ok(phone_page(
                 &sb,
                 &tr,
@@ -506,17 +564,33 @@ pub(super) async fn wait(
         }
         let elapsed = started.elapsed();
         if !poll || elapsed >= LONG_POLL {
-            let phone = action.phone_number.clone().unwrap_or_default();
-            return Ok(html(
-                StatusCode::OK,
-                &WaitPage {
+            let refresh_seconds = if poll { 0 } else { 1 };
+            if mode == Mode::SameDevice {
+                return Ok(open_page(&sb, &tr, &action, refresh_seconds));
+            }
+            let page = if waiting_for_phone {
+                WaitPage {
+                    tr: &tr,
+                    intro: tr.t("qr-wait-intro"),
+                    poll_url: sb.path(&format!("/actions/{id}/wait?poll=1&scan=1")),
+                    app_url: sb.qr_link(&id, sb.clock.now())?,
+                    refresh_seconds,
+                    icon: None,
+                    qr: Some(sb.path(&format!("/actions/{id}/qr"))),
+                }
+            } else {
+                let phone = action.phone_number.clone().unwrap_or_default();
+                WaitPage {
                     tr: &tr,
                     intro: tr.t_with("wait-intro", &[("phone", phone)]),
                     poll_url: sb.path(&format!("/actions/{id}/wait?poll=1")),
                     app_url: sb.path(&format!("/app/actions/{id}")),
-                    refresh_seconds: if poll { 0 } else { 1 },
-                },
-            ));
+                    refresh_seconds,
+                    icon: icon(&sb, &tr, &action, "wait-icon"),
+                    qr: None,
+                }
+            };
+            return Ok(html(StatusCode::OK, &page));
         }
         // Wake up when the app acts on this node, or re-read within a second (other nodes, and
         // the deadline, which is checked against the clock when the action is read).

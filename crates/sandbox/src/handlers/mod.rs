@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Rejection};
+use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Method, Rejection};
+use passerelle_core::login::Acr;
 use passerelle_core::oidc::{ParamError, Params, verify_pkce};
 use passerelle_core::scopes::Service;
 use passerelle_i18n::Translator;
@@ -29,15 +30,20 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::pages::{AppPage, MessagePage, PersonaRow, PersonasPage, PhonePage, WaitPage, html};
+use crate::pages::{
+    AppPage, DeviceChoice, DevicePage, Icon, MessagePage, OpenPage, PersonaRow, PersonasPage,
+    PhonePage, QrBox, WaitPage, html,
+};
 use crate::{Persona, Sandbox, SandboxClient};
 
 mod app;
 mod browser;
+mod device;
 mod oidc;
 
 use app::*;
 use browser::*;
+use device::*;
 use oidc::*;
 
 type Shared = State<Arc<Sandbox>>;
@@ -61,6 +67,10 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/actions/{id}/cancel", get(cancel))
         .route("/actions/{id}/wait", get(wait))
         .route("/app/actions/{id}", get(app_page).post(app_submit))
+        .route("/app/actions/{id}/open", get(open))
+        .route("/app/actions/{id}/scan", get(scan))
+        .route("/app/device", get(device_form).post(device_submit))
+        .route("/actions/{id}/qr", get(qr_image))
         .route_layer(axum::middleware::from_fn_with_state(
             unavailable_page as later::UnavailablePage,
             later::unavailable_as_page,
@@ -70,8 +80,23 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/jwkSet", get(jwks))
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/actions/{id}/status", get(status))
+        .route("/assets/wait.js", get(wait_script))
         .merge(pages)
         .with_state(sandbox)
+}
+
+/// The desktop page's script (see `pages::WAIT_SCRIPT`).
+async fn wait_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        crate::pages::WAIT_SCRIPT,
+    )
+        .into_response()
 }
 
 /// Why a request failed, and in which form the answer goes back.
@@ -317,6 +342,10 @@ async fn apply(
     match next {
         ActionState::AwaitingApp { deadline, .. } => to.deadline = Some(deadline),
         ActionState::Approved => {
+            to.approved_with = Some(match event {
+                ActionEvent::BiometricsConfirmed { method, .. } => method,
+                _ => Method::Code,
+            });
             to.code_hash = Some(token_hash(&sb.code_for(&action.id)?));
             // itsme's codes are valid for 3 minutes.
             to.deadline = Some(now + CODE_LIFETIME);
