@@ -119,7 +119,7 @@ pub fn load_personas(text: Option<&str>, clock: &dyn Clock) -> anyhow::Result<Pe
     .map_err(|e| anyhow::anyhow!("the sandbox personas are not valid:\n{e}"))
 }
 
-async fn signing_key(
+pub(crate) async fn signing_key(
     store: &Store,
     purpose: &str,
     alg: SigAlg,
@@ -135,7 +135,11 @@ async fn signing_key(
     SigningKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
 }
 
-async fn decryption_key(store: &Store, purpose: &str, now: i64) -> anyhow::Result<DecryptionKey> {
+pub(crate) async fn decryption_key(
+    store: &Store,
+    purpose: &str,
+    now: i64,
+) -> anyhow::Result<DecryptionKey> {
     let (_, material) = store
         .find_or_insert_key(purpose, now, || {
             DecryptionKey::generate()
@@ -146,7 +150,7 @@ async fn decryption_key(store: &Store, purpose: &str, now: i64) -> anyhow::Resul
     DecryptionKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
 }
 
-async fn secret(store: &Store, purpose: &str, now: i64) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn secret(store: &Store, purpose: &str, now: i64) -> anyhow::Result<Vec<u8>> {
     let (_, material) = store
         .find_or_insert_key(purpose, now, || {
             Ok((purpose.to_string(), passerelle_store::random_token(32)))
@@ -583,12 +587,12 @@ pub async fn serve(
 /// limited as "unknown".
 /// Where `client_ip` reads a request's address: the configured proxy header (its name parsed
 /// once), and whether its "not an address" warning was given already (once per application).
-struct ClientIpSource {
-    header: Option<axum::http::HeaderName>,
-    warned: std::sync::atomic::AtomicBool,
+pub(crate) struct ClientIpSource {
+    pub(crate) header: Option<axum::http::HeaderName>,
+    pub(crate) warned: std::sync::atomic::AtomicBool,
 }
 
-async fn client_ip(
+pub(crate) async fn client_ip(
     State(source): State<Arc<ClientIpSource>>,
     mut req: Request<axum::body::Body>,
     next: axum::middleware::Next,

@@ -63,6 +63,26 @@ pub struct SandboxFile {
     /// How long three wrong itsme codes in a row block a person's account, in seconds (default
     /// 3600); 0 blocks it until `passerelle sandbox unblock PHONE`.
     pub account_block_seconds: Option<i64>,
+    /// The clients `passerelle sandbox serve` accepts (`[[sandbox.clients]]`), as itsme's
+    /// onboarding registers a partner.
+    pub clients: Option<Vec<SandboxClientFile>>,
+}
+
+/// One client of the standalone sandbox (`[[sandbox.clients]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxClientFile {
+    pub client_id: String,
+    /// The name the app shows ("… wants to log you in").
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    /// Where the client publishes its keys (signature and encryption), as itsme asks partners.
+    pub jwks_uri: Option<String>,
+    /// Or the keys themselves, as a JWKS JSON text.
+    pub jwks: Option<String>,
+    /// The service codes of its Authentication and Identification services.
+    pub service_authentication: Option<String>,
+    pub service_identification: Option<String>,
 }
 
 /// `[audit]`.
@@ -139,6 +159,8 @@ pub struct Config {
     /// The bearer token that opens `/metrics` on the main listener.
     pub metrics_token: Option<Secret>,
     pub lifetimes: passerelle_web::Lifetimes,
+    /// `[[sandbox.clients]]`: the clients of `passerelle sandbox serve`.
+    pub sandbox_clients: Vec<SandboxClientFile>,
 }
 
 /// A secret from the configuration: never shown by `Debug`.
@@ -457,6 +479,21 @@ impl Config {
             "sandbox.claims_delivery",
             &mut problems,
         );
+        let sandbox_clients = file.sandbox.clients.clone().unwrap_or_default();
+        for c in &sandbox_clients {
+            if c.jwks.is_some() == c.jwks_uri.is_some() {
+                problems.push(format!(
+                    "sandbox.clients: client {:?} needs exactly one of jwks_uri and jwks",
+                    c.client_id
+                ));
+            }
+            if c.redirect_uris.is_empty() {
+                problems.push(format!(
+                    "sandbox.clients: client {:?} needs at least one redirect URI",
+                    c.client_id
+                ));
+            }
+        }
         let it = file.itsme.unwrap_or_default();
         let issuer = env("PASSERELLE_ITSME_ISSUER").or(it.issuer);
         let itsme = match issuer {
@@ -544,6 +581,7 @@ impl Config {
                 metrics_listen: ops.metrics_listen,
                 metrics_token: ops.metrics_token,
                 lifetimes: ops.lifetimes,
+                sandbox_clients,
             })
         } else {
             Err(problems.join("\n"))
@@ -744,6 +782,37 @@ mod tests {
             both.contains("serve_production_clients_in_test_deployment"),
             "{both}"
         );
+    }
+
+    #[test]
+    fn the_standalone_sandbox_reads_its_clients() {
+        let dir = std::env::temp_dir().join("passerelle-config-test-sandbox-clients");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("passerelle.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            Config::load(&Overrides {
+                config: Some(file.clone()),
+                data_dir: Some(dir.clone()),
+                ..Overrides::default()
+            })
+        };
+        let ok = load(
+            "[[sandbox.clients]]\nclient_id = \"rp\"\nredirect_uris = [\"https://rp.example/cb\"]\njwks_uri = \"https://rp.example/jwks\"\nservice_authentication = \"RP_AUTH\"\n",
+        )
+        .expect("valid");
+        assert_eq!(ok.sandbox_clients.len(), 1);
+        assert_eq!(ok.sandbox_clients[0].client_id, "rp");
+        let both = load(
+            "[[sandbox.clients]]\nclient_id = \"rp\"\nredirect_uris = [\"https://rp.example/cb\"]\njwks_uri = \"https://rp.example/jwks\"\njwks = \"{}\"\n",
+        )
+        .expect_err("two sources of keys");
+        assert!(both.contains("exactly one of jwks_uri and jwks"), "{both}");
+        let nowhere = load(
+            "[[sandbox.clients]]\nclient_id = \"rp\"\nredirect_uris = []\njwks_uri = \"https://rp.example/jwks\"\n",
+        )
+        .expect_err("no redirect URI");
+        assert!(nowhere.contains("redirect URI"), "{nowhere}");
     }
 
     #[test]

@@ -15,3 +15,4 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod ops;
+pub mod sandbox_server;

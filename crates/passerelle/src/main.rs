@@ -160,6 +160,8 @@ impl ClientFields {
     }
 }
 
+// Parsed once per run: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum SandboxCommand {
     /// List the sandbox's personas and what an Identification returns for each.
@@ -169,6 +171,45 @@ enum SandboxCommand {
         personas: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Run the sandbox alone, as an itsme-like provider on its own port (issuer `<URL>/v2`),
+    /// for another broker or a relying party that speaks itsme's API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// The URL browsers and clients use, when behind a proxy or listening on 0.0.0.0.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// A personas file, instead of the built-in personas.
+        #[arg(long, value_name = "FILE")]
+        personas: Option<PathBuf>,
+        /// One client on the command line (more in `[[sandbox.clients]]`): its id.
+        #[arg(long, value_name = "ID", requires = "redirect_uri")]
+        client_id: Option<String>,
+        /// Its name, as the app shows it.
+        #[arg(long, value_name = "NAME", requires = "client_id")]
+        client_name: Option<String>,
+        /// Its redirect URI (repeatable).
+        #[arg(long, value_name = "URI", requires = "client_id")]
+        redirect_uri: Vec<String>,
+        /// Where it publishes its keys (read at start).
+        #[arg(
+            long,
+            value_name = "URI",
+            requires = "client_id",
+            conflicts_with = "jwks_file"
+        )]
+        jwks_uri: Option<String>,
+        /// Or a file with its JWKS.
+        #[arg(long, value_name = "FILE", requires = "client_id")]
+        jwks_file: Option<PathBuf>,
+        /// Its Authentication service code.
+        #[arg(long, value_name = "CODE", requires = "client_id")]
+        service_authentication: Option<String>,
+        /// Its Identification service code.
+        #[arg(long, value_name = "CODE", requires = "client_id")]
+        service_identification: Option<String>,
     },
     /// Unblock a persona's account after three wrong itsme codes (as itsme's support would).
     Unblock {
@@ -215,7 +256,10 @@ fn overrides(cli: &Cli) -> Overrides {
         o.public_url = public_url.clone();
         o.personas = personas.clone();
     }
-    if let Command::Sandbox(SandboxCommand::Personas { personas, .. }) = &cli.command {
+    if let Command::Sandbox(
+        SandboxCommand::Personas { personas, .. } | SandboxCommand::Serve { personas, .. },
+    ) = &cli.command
+    {
         o.personas = personas.clone();
     }
     o
@@ -247,6 +291,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve { .. } => serve(&config, &cli.data_dir, clock).await,
+        Command::Sandbox(SandboxCommand::Serve {
+            listen,
+            public_url,
+            client_id,
+            client_name,
+            redirect_uri,
+            jwks_uri,
+            jwks_file,
+            service_authentication,
+            service_identification,
+            ..
+        }) => {
+            let mut clients = config.sandbox_clients.clone();
+            if let Some(client_id) = client_id {
+                let jwks =
+                    match jwks_file {
+                        Some(f) => Some(std::fs::read_to_string(&f).with_context(|| {
+                            format!("cannot read the JWKS file {}", f.display())
+                        })?),
+                        None => None,
+                    };
+                if jwks.is_none() && jwks_uri.is_none() {
+                    anyhow::bail!("--client-id needs --jwks-uri or --jwks-file");
+                }
+                clients.push(passerelle::config::SandboxClientFile {
+                    client_id,
+                    name: client_name,
+                    redirect_uris: redirect_uri,
+                    jwks_uri,
+                    jwks,
+                    service_authentication,
+                    service_identification,
+                });
+            }
+            let public_url = match public_url {
+                Some(u) => {
+                    Some(url::Url::parse(&u).map_err(|e| anyhow::anyhow!("--public-url: {e}"))?)
+                }
+                None => None,
+            };
+            serve_sandbox(&config, &listen, public_url, clients, clock).await
+        }
         Command::Migrate => {
             open(&config).await?;
             passerelle::out!(
@@ -407,6 +493,64 @@ fn init_logging(filter: &str, json: bool) {
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
+}
+
+async fn serve_sandbox(
+    config: &Config,
+    listen: &str,
+    public_url: Option<url::Url>,
+    clients: Vec<passerelle::config::SandboxClientFile>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    use passerelle::sandbox_server;
+    init_logging(&config.log, config.log_json);
+    ensure_data_dir(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let settings = sandbox_server::SandboxSettings {
+        database_url: config.database_url.clone(),
+        public_url,
+        personas: match &config.personas {
+            None => None,
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read the personas file {}", p.display()))?,
+            ),
+        },
+        app_timeout_seconds: config.app_timeout_seconds,
+        account_block_seconds: config.account_block_seconds,
+        rate_limits: config.rate_limits,
+        client_ip_header: config.client_ip_header.clone(),
+        clients,
+    };
+    let app = sandbox_server::build(&settings, bound, clock).await?;
+    passerelle::out!(
+        "The Passerelle itsme sandbox {} is listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        bound
+    );
+    passerelle::out!("  Issuer:    {}", app.issuer);
+    passerelle::out!(
+        "  Discovery: {}/.well-known/openid-configuration",
+        app.issuer
+    );
+    passerelle::out!("  Database:  {}", config.database_description());
+    passerelle::out!(
+        "  Personas:  {} ({}/personas)",
+        app.persona_count,
+        app.issuer
+    );
+    for (id, services) in &app.clients {
+        passerelle::out!("  Client:    {id} (services {})", services.join(", "));
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    tracing::info!(listen = %bound, "the standalone sandbox started");
+    sandbox_server::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("the standalone sandbox stopped");
+    Ok(())
 }
 
 async fn serve(

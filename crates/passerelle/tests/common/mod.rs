@@ -140,6 +140,8 @@ pub struct Options {
     /// Serves `/metrics` on a second listener, bound to 127.0.0.1:0.
     pub metrics_listener: bool,
     pub lifetimes: passerelle_web::Lifetimes,
+    /// A real itsme environment (`[itsme]`), e.g. a standalone sandbox.
+    pub itsme: Option<passerelle::config::ItsmeConfig>,
 }
 
 impl Default for Options {
@@ -156,6 +158,7 @@ impl Default for Options {
             metrics_token: None,
             metrics_listener: false,
             lifetimes: Default::default(),
+            itsme: None,
         }
     }
 }
@@ -238,7 +241,7 @@ impl TestApp {
             client_ip_header: options.client_ip_header.clone(),
             audit_retention_days: 365,
             sandbox_claims_delivery: options.claims_delivery,
-            itsme: None,
+            itsme: options.itsme.clone(),
             serve_production_clients_in_test_deployment: options.test_deployment,
             lifetimes: options.lifetimes,
             metrics_token: options

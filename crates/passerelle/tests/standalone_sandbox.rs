@@ -1,0 +1,227 @@
+//! `passerelle sandbox serve`: the sandbox alone, on its own port and database, and a broker
+//! pointed at it through `[itsme]` as it would be at itsme's e2e environment. Production clients
+//! of the broker log in there; sandbox clients still use the broker's embedded sandbox.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use passerelle::config::{ItsmeConfig, SandboxClientFile};
+use passerelle::sandbox_server::{self, SandboxSettings};
+use passerelle_store::{Clock, random_token};
+use reqwest::StatusCode;
+
+struct Pair {
+    broker: TestApp,
+    /// The standalone sandbox's issuer, `http://127.0.0.1:<port>/v2`.
+    scheme: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A standalone sandbox on 127.0.0.1:0, and a broker whose `[itsme]` is that sandbox.
+async fn pair() -> Pair {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let bound = listener.local_addr().expect("addr");
+    let scheme = format!("http://{bound}{}", sandbox_server::PATH);
+    let broker = TestApp::spawn_with(Options {
+        itsme: Some(ItsmeConfig {
+            issuer: scheme.clone(),
+            client_id: "broker-one".into(),
+            service_authentication: "BROKER_AUTH".into(),
+            service_identification: "BROKER_IDENT".into(),
+            claims_delivery: passerelle_itsme::ClaimsDelivery::Userinfo,
+        }),
+        ..Options::default()
+    })
+    .await;
+    let settings = SandboxSettings {
+        database_url: fresh_database().await,
+        public_url: None,
+        personas: None,
+        app_timeout_seconds: 120,
+        account_block_seconds: 3600,
+        rate_limits: passerelle_limits::LimitSettings::off(),
+        client_ip_header: None,
+        clients: vec![SandboxClientFile {
+            client_id: "broker-one".into(),
+            name: Some("Broker One".into()),
+            redirect_uris: vec![format!("{}/connect/itsme/callback", broker.issuer)],
+            // The broker publishes its connector's keys, as itsme asks of partners.
+            jwks_uri: Some(format!("{}/connect/itsme/jwks", broker.issuer)),
+            jwks: None,
+            service_authentication: Some("BROKER_AUTH".into()),
+            service_identification: Some("BROKER_IDENT".into()),
+        }],
+    };
+    let clock: Arc<dyn Clock> = broker.clock.clone();
+    let app = sandbox_server::build(&settings, bound, clock)
+        .await
+        .expect("build the sandbox");
+    assert_eq!(app.issuer, scheme);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        sandbox_server::serve(listener, app, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serve");
+    });
+    Pair {
+        broker,
+        scheme,
+        _stop: tx,
+    }
+}
+
+/// RP → broker → the standalone sandbox's phone page → a scripted persona → RP; returns the
+/// tokens' ID token claims and userinfo.
+async fn login(
+    p: &Pair,
+    client: &TestClient,
+    scope: &str,
+) -> (
+    serde_json::Map<String, serde_json::Value>,
+    serde_json::Value,
+) {
+    let app = &p.broker;
+    let browser = app.browser();
+    let (verifier, challenge) = pkce();
+    let state = random_token(8);
+    let resp = browser
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", scope),
+            ("state", state.as_str()),
+            ("nonce", "n-standalone"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let at_scheme = location(&resp);
+    assert!(
+        at_scheme.starts_with(&format!("{}/authorization?", p.scheme)),
+        "a production client goes to the configured itsme: {at_scheme}"
+    );
+    let page = browser
+        .get(&at_scheme)
+        .send()
+        .await
+        .expect("phone page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("Broker One"),
+        "the app names the registered client"
+    );
+    let form = html_attr(&page, "<form method=\"post\"", "action");
+    let origin = p.scheme.trim_end_matches("/v2");
+    let resp = browser
+        .post(format!("{origin}{form}"))
+        .form(&[("phone", "+32470000001")])
+        .send()
+        .await
+        .expect("phone");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let resp = browser
+        .get(format!("{origin}{}", location(&resp)))
+        .send()
+        .await
+        .expect("wait");
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let callback = location(&resp);
+    assert!(callback.starts_with(&app.issuer), "{callback}");
+    let rp = app.follow_to_rp(&browser, callback).await;
+    let q = query_of(&rp);
+    assert_eq!(q.get("state"), Some(&state), "{rp}");
+    let resp = app.redeem(client, &q["code"], &verifier).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tokens: serde_json::Value = resp.json().await.expect("json");
+    let id = app
+        .verify_id_token(tokens["id_token"].as_str().expect("id"), &client.id)
+        .await;
+    let userinfo = app.userinfo(&tokens).await;
+    (id, userinfo)
+}
+
+#[tokio::test]
+async fn a_broker_pointed_at_the_standalone_sandbox_completes_logins() {
+    let p = pair().await;
+    let client = p
+        .broker
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    // Authentication: a stable subject, no attributes.
+    let (id, _) = login(&p, &client, "openid").await;
+    assert_eq!(id["acr"], "high");
+    assert!(
+        id.get("sandbox").is_none(),
+        "answered by the configured itsme"
+    );
+    let sub = id["sub"].clone();
+    // Identification: verified attributes, from the standalone sandbox's userinfo.
+    let (id, userinfo) = login(&p, &client, "openid profile").await;
+    assert_eq!(id["sub"], sub, "one person, one subject across services");
+    assert_eq!(userinfo["family_name"], "Peeters", "{userinfo}");
+    // A sandbox client of the same broker still uses the embedded sandbox.
+    let sandbox_client = p
+        .broker
+        .add_client("sandbox", "client_secret_basic", &[])
+        .await;
+    let login = p.broker.begin(&sandbox_client, "openid").await;
+    assert!(login.scheme_url.contains("/sandbox/v2/authorization"));
+}
+
+#[tokio::test]
+async fn the_standalone_sandbox_accepts_only_its_clients() {
+    let p = pair().await;
+    let origin = p.scheme.trim_end_matches("/v2");
+    let health: serde_json::Value = reqwest::get(format!("{origin}/healthz"))
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["mode"], "sandbox-standalone");
+    let discovery: serde_json::Value =
+        reqwest::get(format!("{}/.well-known/openid-configuration", p.scheme))
+            .await
+            .expect("discovery")
+            .json()
+            .await
+            .expect("json");
+    assert_eq!(discovery["issuer"], p.scheme.as_str());
+    let resp = reqwest::get(format!(
+        "{}/authorization?client_id=stranger&response_type=code&scope=openid",
+        p.scheme
+    ))
+    .await
+    .expect("authorize");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // A sandbox with no client at all does not start.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let settings = SandboxSettings {
+        database_url: fresh_database().await,
+        public_url: None,
+        personas: None,
+        app_timeout_seconds: 120,
+        account_block_seconds: 3600,
+        rate_limits: passerelle_limits::LimitSettings::off(),
+        client_ip_header: None,
+        clients: vec![],
+    };
+    let clock: Arc<dyn Clock> = p.broker.clock.clone();
+    let refused = sandbox_server::build(&settings, listener.local_addr().expect("a"), clock).await;
+    assert!(refused.is_err());
+}
