@@ -3,7 +3,7 @@
 //! The attribute catalogue (which RP-facing scope carries which claims, which are protected),
 //! the choice of itsme service, the Belgian national-number rules, the validation of an OpenID
 //! Connect authorization request, the state machine of an action in the sandbox's itsme app, and the state machine of a login
-//! at the broker.
+//! at the broker, and the words of the Authentication REST API.
 //! Nothing here touches the network, the disk, the database, the clock or the random generator:
 //! `now` and random values are passed in, so every rule is testable on its own.
 
@@ -11,4 +11,5 @@ pub mod flow;
 pub mod login;
 pub mod nin;
 pub mod oidc;
+pub mod rest;
 pub mod scopes;

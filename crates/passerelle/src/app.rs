@@ -350,6 +350,7 @@ pub async fn build(
             broker.clone(),
             settings.metrics_token.as_ref().map(Secret::expose),
         )))
+        .nest("/auth/rest", passerelle_web::rest_router(broker.clone()))
         .nest("/auth/open", passerelle_web::router(broker))
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
         .layer(
@@ -661,6 +662,10 @@ async fn housekeeping(
             .delete_audit_before(now - audit_retention_days.saturating_mul(86_400))
             .await
         {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        // REST sessions lose their attributes at expiry, and their row an hour later.
+        if let Err(e) = store.expire_rest_sessions(now).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         // Blocks that ran out, and counts of wrong codes a day old, are forgotten.

@@ -49,6 +49,11 @@ const NOT_JSON: &[(&str, &str, &str)] = &[
         "the phone page, or a redirect",
     ),
     ("get", "/sandbox/v2/personas", "the test people, HTML"),
+    (
+        "get",
+        "/auth/rest/sessions/{id}/start",
+        "a REST session's authenticationUrl: a redirect to the scheme, or a page",
+    ),
     ("get", "/sandbox/v2/actions/{id}/qr", "the QR code, SVG"),
     (
         "get",
@@ -216,11 +221,13 @@ fn router_routes() -> BTreeSet<(String, String)> {
         routes.extend(routes_in(&source("src/ops.rs"), ""));
     }
     let nested = calls(&app, ".nest(");
-    assert_eq!(nested.len(), 2, "app.rs nests two routers: {nested:?}");
+    assert_eq!(nested.len(), 3, "app.rs nests three routers: {nested:?}");
     for args in nested {
         let prefix = args.split('"').nth(1).expect("a nest's path is a literal");
         let file = if args.contains("passerelle_web::router(") {
             "../web/src/lib.rs"
+        } else if args.contains("passerelle_web::rest_router(") {
+            "../web/src/rest.rs"
         } else if args.contains("passerelle_sandbox::router(") {
             "../sandbox/src/handlers/mod.rs"
         } else {

@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod keys;
 mod logins;
+mod rest;
 mod sandbox;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use sqlx::{AnyPool, Executor as _};
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use clients::{ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
+pub use rest::{ApiToken, RestSession};
 pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
@@ -228,6 +230,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         8,
         include_str!("../../../migrations/0008_mobile_and_acr.sql"),
+    ),
+    (
+        10,
+        include_str!("../../../migrations/0010_rest_sessions.sql"),
     ),
 ];
 

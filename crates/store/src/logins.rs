@@ -206,7 +206,7 @@ impl Store {
     }
 
     /// Takes the scheme's answer for a login, once, and only for the browser that started it: a
-    /// redirect login waiting at the scheme ([`LoginState::AtScheme`]), not expired and bound to
+    /// browser's login (redirect or REST session) waiting at the scheme ([`LoginState::AtScheme`]), not expired and bound to
     /// `browser_hash`, leaves the table and is returned as it was, for the one request that took
     /// it to move on with `core::login::advance` (to `Answered`). That request ends it: the
     /// code's row then carries the login (`CodeIssued`, and `used_at` for `Redeemed`), or the
@@ -220,14 +220,16 @@ impl Store {
     ) -> Result<Option<LoginTransaction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM login_transactions \
-             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL AND channel = $5 \
+             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL AND channel IN ($5, $6) \
              RETURNING {LOGIN_COLUMNS}"
         )))
         .bind(id)
         .bind(now)
         .bind(browser_hash)
         .bind(LoginState::AtScheme.status())
+        // The channels whose login goes through a browser.
         .bind(Channel::Redirect.as_str())
+        .bind(Channel::RestSession.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(login_from_row).transpose()

@@ -8,15 +8,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
-use passerelle_core::login::{self, Channel, Login, LoginEvent, LoginState};
+use passerelle_core::login::{self, Acr, Channel, Login, LoginEvent, LoginState, Scheme};
 use passerelle_core::oidc::{
-    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params,
+    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params, ResponseMode,
     ValidatedAuthorizationRequest, validate_authorization_request,
 };
+use passerelle_core::scopes::GrantedScopes;
 use passerelle_i18n::Translator;
 use passerelle_itsme::{ConnectorError, UpstreamRequest};
 use passerelle_limits::ClientIp;
-use passerelle_store::{LoginTransaction, random_token, token_hash};
+use passerelle_store::{ClientRecord, LoginTransaction, random_token, token_hash};
 use sha2::Digest as _;
 
 use crate::{Broker, BrokerError};
@@ -185,40 +186,135 @@ async fn authorize(
             tr,
         });
     };
+    let started = send_to_scheme(
+        b,
+        ToScheme {
+            client: &client,
+            scheme,
+            channel: Channel::Redirect,
+            redirect_uri: request.redirect_uri.as_str().to_string(),
+            response_mode: request.response_mode,
+            state: request.state.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            scopes: &request.scopes,
+            ui_locales: request.ui_locales.clone(),
+            login_hint: request.login_hint.clone(),
+            acr: request.acr,
+            touch: request.touch,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        NotSent::Unavailable => fail(
+            ErrorCode::TemporarilyUnavailable,
+            "The itsme scheme cannot be reached right now; try again in a moment.",
+            &request,
+        ),
+        NotSent::Failed => fail(
+            ErrorCode::ServerError,
+            "Passerelle could not start the login at the itsme scheme.",
+            &request,
+        ),
+        NotSent::Store(e) => {
+            BrokerError::unavailable_to_client(e, |code, d| fail(code, d, &request))
+        }
+        NotSent::Internal(e) => e,
+    })?;
+    b.metrics.login_started(request.scopes.service());
+    tracing::info!(client.id = %client.id, flow.id = %&started.transaction_id[..8], flow.service = request.scopes.service().as_str(), "login sent to the itsme scheme");
+    let resp = if is_post {
+        Redirect::to(&started.url).into_response()
+    } else {
+        (StatusCode::FOUND, [(header::LOCATION, started.url.clone())]).into_response()
+    };
+    started.bind(b, resp)
+}
+
+/// What a login needs to start at the scheme, whichever way it came in.
+pub(crate) struct ToScheme<'a> {
+    pub client: &'a ClientRecord,
+    pub scheme: Scheme,
+    pub channel: Channel,
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub scopes: &'a GrantedScopes,
+    pub ui_locales: Option<String>,
+    pub login_hint: Option<String>,
+    pub acr: Acr,
+    pub touch: bool,
+}
+
+/// Why a login could not be sent to the scheme.
+pub(crate) enum NotSent {
+    /// The scheme cannot be reached.
+    Unavailable,
+    /// The request to it could not be built.
+    Failed,
+    /// The login could not be stored.
+    Store(passerelle_store::StoreError),
+    Internal(BrokerError),
+}
+
+/// A login stored and ready to go: where to send the browser, and the browser binding to set.
+pub(crate) struct Started {
+    pub url: String,
+    pub transaction_id: String,
+    browser: String,
+}
+
+impl Started {
+    /// `resp` (the way to the scheme) with the login's binding cookie and `no-store`.
+    pub(crate) fn bind(&self, b: &Broker, mut resp: Response) -> Result<Response, BrokerError> {
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let name = binding_cookie_name(b.secure_cookies, &self.transaction_id);
+        let value = binding_cookie(b.secure_cookies, &name, &self.browser, b.lifetimes.login);
+        let value = HeaderValue::from_str(&value).map_err(BrokerError::internal)?;
+        resp.headers_mut().insert(header::SET_COOKIE, value);
+        Ok(resp)
+    }
+}
+
+/// Starts a login (`core::login`: `Requested` → `AtScheme`): builds the scheme's request,
+/// stores the login with a fresh browser binding, and says where the browser goes.
+pub(crate) async fn send_to_scheme(b: &Broker, req: ToScheme<'_>) -> Result<Started, NotSent> {
     let now = b.clock.now();
     // A fresh binding for this login only, whatever cookies the browser brought.
     let browser = random_token(24);
     let verifier = random_token(32);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    // The login starts here; it is stored once the request to the scheme is built.
     let (started, _) = login::advance(
         Login {
             state: LoginState::Requested,
-            channel: Channel::Redirect,
+            channel: req.channel,
             expires_at: now + b.lifetimes.login,
         },
         LoginEvent::SentToScheme,
         now,
     )
-    .map_err(BrokerError::internal)?;
+    .map_err(|e| NotSent::Internal(BrokerError::internal(e)))?;
     let transaction = LoginTransaction {
         id: random_token(24),
-        client_id: client.id.clone(),
-        redirect_uri: request.redirect_uri.as_str().to_string(),
-        response_mode: request.response_mode,
-        state: request.state.clone(),
-        nonce: request.nonce.clone(),
-        code_challenge: request.code_challenge.clone(),
-        scope: request.scopes.to_scope_string(),
-        ui_locales: request.ui_locales.clone(),
+        client_id: req.client.id.clone(),
+        redirect_uri: req.redirect_uri,
+        response_mode: req.response_mode,
+        state: req.state,
+        nonce: req.nonce,
+        code_challenge: req.code_challenge,
+        scope: req.scopes.to_scope_string(),
+        ui_locales: req.ui_locales.clone(),
         browser_hash: token_hash(&browser),
         upstream_nonce: random_token(24),
         upstream_verifier: verifier,
-        scheme,
+        scheme: req.scheme,
         status: started.state,
         channel: started.channel,
-        acr: request.acr,
+        acr: req.acr,
         created_at: now,
         expires_at: started.expires_at,
     };
@@ -226,16 +322,16 @@ async fn authorize(
         state: &transaction.id,
         nonce: &transaction.upstream_nonce,
         code_challenge: &challenge,
-        scopes: &request.scopes,
-        ui_locales: request.ui_locales.as_deref(),
-        login_hint: request.login_hint.as_deref(),
-        client_name: &client.name,
-        acr: request.acr,
-        touch: request.touch,
+        scopes: req.scopes,
+        ui_locales: req.ui_locales.as_deref(),
+        login_hint: req.login_hint.as_deref(),
+        client_name: &req.client.name,
+        acr: req.acr,
+        touch: req.touch,
     };
-    let connector = b
-        .connector_for(scheme)
-        .ok_or_else(|| BrokerError::internal("no connector for the chosen scheme"))?;
+    let connector = b.connector_for(req.scheme).ok_or_else(|| {
+        NotSent::Internal(BrokerError::internal("no connector for the chosen scheme"))
+    })?;
     let url = match connector
         .authorization_url(&upstream, now, &random_token(16))
         .await
@@ -243,37 +339,20 @@ async fn authorize(
         Ok(u) => u,
         Err(ConnectorError::Unavailable(detail)) => {
             tracing::warn!(error = %detail, "the itsme scheme is unavailable");
-            return Err(fail(
-                ErrorCode::TemporarilyUnavailable,
-                "The itsme scheme cannot be reached right now; try again in a moment.",
-                &request,
-            ));
+            return Err(NotSent::Unavailable);
         }
         Err(ConnectorError::Protocol(detail)) => {
             tracing::error!(error = %detail, "cannot build the request to the itsme scheme");
-            return Err(fail(
-                ErrorCode::ServerError,
-                "Passerelle could not start the login at the itsme scheme.",
-                &request,
-            ));
+            return Err(NotSent::Failed);
         }
     };
     b.store
         .insert_login_transaction(&transaction)
         .await
-        .map_err(|e| BrokerError::unavailable_to_client(e, |code, d| fail(code, d, &request)))?;
-    b.metrics.login_started(request.scopes.service());
-    tracing::info!(client.id = %client.id, flow.id = %&transaction.id[..8], flow.service = request.scopes.service().as_str(), "login sent to the itsme scheme");
-    let mut resp = if is_post {
-        Redirect::to(&url).into_response()
-    } else {
-        (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
-    };
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let name = binding_cookie_name(b.secure_cookies, &transaction.id);
-    let value = binding_cookie(b.secure_cookies, &name, &browser, b.lifetimes.login);
-    let value = HeaderValue::from_str(&value).map_err(BrokerError::internal)?;
-    resp.headers_mut().insert(header::SET_COOKIE, value);
-    Ok(resp)
+        .map_err(NotSent::Store)?;
+    Ok(Started {
+        url,
+        transaction_id: transaction.id,
+        browser,
+    })
 }

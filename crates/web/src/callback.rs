@@ -87,6 +87,12 @@ async fn end_failed(
         }
         Err(e) => return BrokerError::internal(e),
     };
+    if let Some(f) = effects.iter().find_map(|e| match e {
+        Effect::DeliverError(Channel::RestSession, f) => Some(*f),
+        _ => None,
+    }) {
+        return crate::rest::deliver_failure(b, tx, f).await;
+    }
     let delivered = effects.iter().find_map(|e| match e {
         Effect::DeliverError(Channel::Redirect, f) => f.error_code(),
         _ => None,
@@ -237,6 +243,21 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let sub_for_audit = sub.clone();
     if scopes.contains("idp-id") {
         claims.insert("idp_id".into(), json!(identity.sub));
+    }
+    if tx.channel == Channel::RestSession {
+        b.metrics.login_approved(scopes.service());
+        b.audit(
+            AuditEvent::new("login.approved", "ok", b.clock.now_micros())
+                .client(&tx.client_id)
+                .service(scopes.service().as_str())
+                .subject(b.audit_subject(&sub_for_audit))
+                .detail(format!(
+                    "scheme={} channel=rest_session",
+                    tx.scheme.as_str()
+                )),
+        )
+        .await;
+        return crate::rest::deliver(b, &tx, &sub, &claims).await;
     }
     let rp_code = random_token(32);
     let unavailable = |code: ErrorCode, d: &str| BrokerError::Redirect {

@@ -64,6 +64,9 @@ pub enum BrokerError {
     },
     /// Our own fault: logged here, a generic answer outside.
     Internal(String),
+    /// A finished answer that is not an error to render: the browser goes on to a REST session's
+    /// abort or error URL.
+    Found(String),
 }
 
 /// What a client is told while the database is unavailable (the detail goes to the log only).
@@ -368,6 +371,14 @@ impl IntoResponse for BrokerError {
                 later::with_retry_after(&mut resp, retry_after_secs);
                 resp
             }
+            BrokerError::Found(location) => (
+                StatusCode::FOUND,
+                [
+                    (header::LOCATION, location),
+                    (header::CACHE_CONTROL, "no-store".to_string()),
+                ],
+            )
+                .into_response(),
             BrokerError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "error": "server_error", "error_description": "an internal error occurred" })))

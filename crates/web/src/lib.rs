@@ -17,6 +17,7 @@ mod discovery;
 mod error;
 mod metrics;
 mod pages;
+mod rest;
 mod token;
 mod userinfo;
 
@@ -34,6 +35,7 @@ use sha2::Sha256;
 
 pub use error::BrokerError;
 pub use metrics::{LatencyLayer, Metrics};
+pub use rest::router as rest_router;
 
 /// Lifetimes, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +168,14 @@ impl Broker {
     /// Which scheme answers a client of this account, or `None` when this deployment must refuse
     /// it: a production client while no real itsme is configured, unless the operator allowed the
     /// sandbox to answer it in a test deployment. Fails closed.
+    /// The base of the Authentication REST API: `<public URL>/auth/rest`, beside the issuer.
+    fn rest_base(&self) -> String {
+        match self.issuer.strip_suffix("/auth/open") {
+            Some(base) => format!("{base}/auth/rest"),
+            None => format!("{}/../rest", self.issuer),
+        }
+    }
+
     fn scheme_for_account(&self, account: Account) -> Option<Scheme> {
         match (account, self.deployment) {
             (Account::Sandbox, _) => Some(Scheme::Sandbox),

@@ -112,6 +112,9 @@ async fn redeem(
 ) -> Result<Response, BrokerError> {
     match form.get("grant_type") {
         Some("authorization_code") => {}
+        Some("client_credentials") => {
+            return crate::rest::client_credentials(b, &client, form).await;
+        }
         None => {
             return Err(BrokerError::token(
                 ErrorCode::InvalidRequest,
@@ -121,7 +124,7 @@ async fn redeem(
         Some(_) => {
             return Err(BrokerError::token(
                 ErrorCode::UnsupportedGrantType,
-                "only grant_type=authorization_code is supported",
+                "grant_type must be authorization_code or client_credentials",
             ));
         }
     }

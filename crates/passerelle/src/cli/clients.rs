@@ -194,9 +194,10 @@ fn merge(
         current.map(|c| c.grants.clone()).unwrap_or_default()
     };
     for g in &input.grants {
-        if !protected_scope_names().any(|p| p == g) {
+        // `signicat-api` lets the client use the Authentication REST API (client-credentials).
+        if g != passerelle_core::rest::API_SCOPE && !protected_scope_names().any(|p| p == g) {
             bail!(
-                "--grant {g:?} is not a protected scope; choose from {}",
+                "--grant {g:?} is not a protected scope; choose from {}, or signicat-api (the Authentication REST API)",
                 protected_scope_names().collect::<Vec<_>>().join(", ")
             );
         }
