@@ -354,6 +354,7 @@ fn safe_back(next: Option<&str>) -> String {
         Some(n)
             if n.starts_with("/app/")
                 && !n.contains("//")
+                && !n.contains("..")
                 && !n.contains('\\')
                 && n.len() <= 200
                 && n.chars().all(|c| c.is_ascii_graphic()) =>
