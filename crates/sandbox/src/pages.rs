@@ -48,7 +48,6 @@ pub(crate) struct WaitPage<'a> {
     pub intro: String,
     pub poll_url: String,
     pub app_url: String,
-    pub refresh_seconds: u32,
     pub icon: Option<Icon>,
     /// The QR code's image, while the page waits for it to be scanned.
     pub qr: Option<String>,
@@ -63,7 +62,6 @@ pub(crate) struct OpenPage<'a> {
     pub open_url: String,
     pub poll_url: String,
     pub cancel: String,
-    pub refresh_seconds: u32,
 }
 
 /// One test person a phone can belong to.
