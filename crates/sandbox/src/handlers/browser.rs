@@ -349,8 +349,20 @@ pub(super) fn open_page(sb: &Sandbox, tr: &Translator, action: &SandboxAction) -
             open_url: sb.path(&format!("/app/actions/{}/open", action.id)),
             poll_url: sb.path(&format!("/actions/{}/wait?poll=1", action.id)),
             cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
+            watch: watch(sb, &action.id, "decided"),
         },
     )
+}
+
+/// What a waiting page's script watches: the action's status, until `until` (`moved` or
+/// `decided`), then the waiting page, which sends the browser on.
+fn watch(sb: &Sandbox, id: &str, until: &'static str) -> Watch {
+    Watch {
+        status: sb.path(&format!("/actions/{id}/status")),
+        next: sb.path(&format!("/actions/{id}/wait")),
+        until,
+        script: sb.path("/assets/wait.js"),
+    }
 }
 
 pub(super) fn requester(action: &SandboxAction) -> String {
@@ -558,8 +570,9 @@ pub(super) async fn wait(
         }
         let elapsed = started.elapsed();
         if !poll || elapsed >= LONG_POLL {
-            // The page refreshes at once (`0;url=`): the poll request itself is what waits. A
-            // delayed refresh is a time limit the person does not control (WCAG 2.2.1).
+            // Without JavaScript the page refreshes at once (`0;url=`): the poll request itself
+            // is what waits. A delayed refresh is a time limit the person does not control
+            // (WCAG 2.2.1). With JavaScript, the page's script waits instead (`Watch`).
             if mode == Mode::SameDevice {
                 return Ok(open_page(&sb, &tr, &action));
             }
@@ -569,6 +582,7 @@ pub(super) async fn wait(
                     intro: tr.t("qr-wait-intro"),
                     poll_url: sb.path(&format!("/actions/{id}/wait?poll=1&scan=1")),
                     app_url: sb.qr_link(&id, sb.clock.now())?,
+                    watch: watch(&sb, &id, "moved"),
                     icon: None,
                     qr: Some(sb.path(&format!("/actions/{id}/qr"))),
                 }
@@ -579,6 +593,7 @@ pub(super) async fn wait(
                     intro: tr.t_with("wait-intro", &[("phone", phone)]),
                     poll_url: sb.path(&format!("/actions/{id}/wait?poll=1")),
                     app_url: sb.path(&format!("/app/actions/{id}")),
+                    watch: watch(&sb, &id, "decided"),
                     icon: icon(&sb, &tr, &action, "wait-icon"),
                     qr: None,
                 }
