@@ -77,8 +77,7 @@ def start_manual(server, client, persona, scope):
 def app_submit(phone_http, app_url, code, decision):
     """Submits the app emulator's form as its buttons would."""
     page = Page(phone_http.get(app_url, timeout=10).text)
-    form = page.forms[0]
-    assert ("decision", decision) in form.buttons
+    form = next(f for f in page.forms if ("decision", decision) in f.buttons)
     data = {"code": code, "decision": decision}
     return phone_http.post(urljoin(app_url, form.action), data=data, allow_redirects=False, timeout=10)
 

@@ -34,6 +34,16 @@ pub(crate) struct QrBox {
     pub script: String,
 }
 
+/// What a waiting page's script watches: it long-polls `status` and goes to `next` once the
+/// answer's `until` member (`moved` or `decided`) is true. Without JavaScript the page's meta
+/// refresh (inside `<noscript>`) long-polls instead, reloading the page every 20 s.
+pub(crate) struct Watch {
+    pub status: String,
+    pub next: String,
+    pub until: &'static str,
+    pub script: String,
+}
+
 /// The icon a person matches between the waiting page and the app.
 pub(crate) struct Icon {
     pub symbol: &'static str,
@@ -48,7 +58,7 @@ pub(crate) struct WaitPage<'a> {
     pub intro: String,
     pub poll_url: String,
     pub app_url: String,
-    pub refresh_seconds: u32,
+    pub watch: Watch,
     pub icon: Option<Icon>,
     /// The QR code's image, while the page waits for it to be scanned.
     pub qr: Option<String>,
@@ -63,7 +73,7 @@ pub(crate) struct OpenPage<'a> {
     pub open_url: String,
     pub poll_url: String,
     pub cancel: String,
-    pub refresh_seconds: u32,
+    pub watch: Watch,
 }
 
 /// One test person a phone can belong to.
@@ -155,19 +165,23 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
-/// The desktop page's script: it refreshes the QR code and moves on once the action does. The
-/// page works without it (a link to a waiting page that shows the code).
+/// The script of the pages that wait (the desktop phone page with its QR code, the waiting pages,
+/// "Open itsme"): it refreshes the QR code, if any, and moves on once the action does, without
+/// reloading the page meanwhile — so focus and a screen reader's place stay where they are. The
+/// pages work without it (the phone page links to a waiting page; the waiting pages long-poll by
+/// a meta refresh inside `<noscript>`).
 pub(crate) const WAIT_SCRIPT: &str = r#"(function () {
-  var box = document.getElementById('qr-box');
+  var box = document.querySelector('[data-status]');
   if (!box || !window.fetch) return;
+  var until = box.getAttribute('data-until') || 'moved';
   var img = document.getElementById('qr');
   var src = box.getAttribute('data-src');
-  setInterval(function () { img.src = src + '?r=' + Date.now(); }, 15000);
+  if (img && src) setInterval(function () { img.src = src + '?r=' + Date.now(); }, 15000);
   function poll() {
     fetch(box.getAttribute('data-status'), { credentials: 'same-origin', cache: 'no-store' })
-      .then(function (r) { return r.ok ? r.json() : { moved: false, later: true }; })
+      .then(function (r) { return r.ok ? r.json() : { later: true }; })
       .then(function (j) {
-        if (j.moved) { window.location.assign(box.getAttribute('data-next')); }
+        if (j[until]) { window.location.assign(box.getAttribute('data-next')); }
         else { setTimeout(poll, j.later ? 3000 : 100); }
       })
       .catch(function () { setTimeout(poll, 3000); });

@@ -22,8 +22,9 @@ export class RelyingParty {
       client.ClientSecretBasic(registration.client_secret), { execute: [client.allowInsecureRequests] });
   }
 
-  loginUrl(scope) {
-    return `${this.base}/login?${new URLSearchParams({ scope })}`;
+  /** `extra`: more authorization parameters (`ui_locales`, `acr_values`, `display`…). */
+  loginUrl(scope, extra = {}) {
+    return `${this.base}/login?${new URLSearchParams({ ...extra, scope })}`;
   }
 
   async handle(req, res) {
@@ -40,6 +41,7 @@ export class RelyingParty {
         code_challenge_method: 'S256',
         state,
         nonce,
+        ...Object.fromEntries([...url.searchParams].filter(([k]) => k !== 'scope')),
       });
       res.writeHead(302, { Location: target.href }).end();
       return;

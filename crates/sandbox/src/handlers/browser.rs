@@ -333,19 +333,14 @@ pub(super) async fn authorization(
 fn landing(sb: &Sandbox, tr: &Translator, action: &SandboxAction, prefill: String) -> Reply {
     match Mode::of(action) {
         Mode::Desktop => Ok(phone_page(sb, tr, action, prefill, None, StatusCode::OK)),
-        Mode::SameDevice => Ok(open_page(sb, tr, action, 1)),
+        Mode::SameDevice => Ok(open_page(sb, tr, action)),
     }
 }
 
 /// "Open itsme": a link (a universal link opens an app only on a tap) into the app on this
 /// phone, and a page that moves on by itself once the app has answered — here or in another
 /// browser.
-pub(super) fn open_page(
-    sb: &Sandbox,
-    tr: &Translator,
-    action: &SandboxAction,
-    refresh_seconds: u32,
-) -> Response {
+pub(super) fn open_page(sb: &Sandbox, tr: &Translator, action: &SandboxAction) -> Response {
     html(
         StatusCode::OK,
         &OpenPage {
@@ -354,9 +349,20 @@ pub(super) fn open_page(
             open_url: sb.path(&format!("/app/actions/{}/open", action.id)),
             poll_url: sb.path(&format!("/actions/{}/wait?poll=1", action.id)),
             cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
-            refresh_seconds,
+            watch: watch(sb, &action.id, "decided"),
         },
     )
+}
+
+/// What a waiting page's script watches: the action's status, until `until` (`moved` or
+/// `decided`), then the waiting page, which sends the browser on.
+fn watch(sb: &Sandbox, id: &str, until: &'static str) -> Watch {
+    Watch {
+        status: sb.path(&format!("/actions/{id}/status")),
+        next: sb.path(&format!("/actions/{id}/wait")),
+        until,
+        script: sb.path("/assets/wait.js"),
+    }
 }
 
 pub(super) fn requester(action: &SandboxAction) -> String {
@@ -564,9 +570,11 @@ pub(super) async fn wait(
         }
         let elapsed = started.elapsed();
         if !poll || elapsed >= LONG_POLL {
-            let refresh_seconds = if poll { 0 } else { 1 };
+            // Without JavaScript the page refreshes at once (`0;url=`): the poll request itself
+            // is what waits. A delayed refresh is a time limit the person does not control
+            // (WCAG 2.2.1). With JavaScript, the page's script waits instead (`Watch`).
             if mode == Mode::SameDevice {
-                return Ok(open_page(&sb, &tr, &action, refresh_seconds));
+                return Ok(open_page(&sb, &tr, &action));
             }
             let page = if waiting_for_phone {
                 WaitPage {
@@ -574,7 +582,7 @@ pub(super) async fn wait(
                     intro: tr.t("qr-wait-intro"),
                     poll_url: sb.path(&format!("/actions/{id}/wait?poll=1&scan=1")),
                     app_url: sb.qr_link(&id, sb.clock.now())?,
-                    refresh_seconds,
+                    watch: watch(&sb, &id, "moved"),
                     icon: None,
                     qr: Some(sb.path(&format!("/actions/{id}/qr"))),
                 }
@@ -585,7 +593,7 @@ pub(super) async fn wait(
                     intro: tr.t_with("wait-intro", &[("phone", phone)]),
                     poll_url: sb.path(&format!("/actions/{id}/wait?poll=1")),
                     app_url: sb.path(&format!("/app/actions/{id}")),
-                    refresh_seconds,
+                    watch: watch(&sb, &id, "decided"),
                     icon: icon(&sb, &tr, &action, "wait-icon"),
                     qr: None,
                 }

@@ -186,8 +186,8 @@ pub(super) async fn qr_image(
         .into_response())
 }
 
-/// Whether the action is decided yet, for the desktop page's script: `{"decided": bool}`, after
-/// waiting up to [`LONG_POLL`] for it to be.
+/// Whether the action moved or is decided yet, for the waiting pages' script: `{"decided": bool,
+/// "moved": bool}`, after waiting up to [`LONG_POLL`] for it to move.
 pub(super) async fn status(State(sb): Shared, Path(id): Path<String>) -> Reply {
     let started = Instant::now();
     loop {

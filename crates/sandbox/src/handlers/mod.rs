@@ -32,7 +32,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::pages::{
     AppPage, DeviceChoice, DevicePage, Icon, MessagePage, OpenPage, PersonaRow, PersonasPage,
-    PhonePage, QrBox, WaitPage, html,
+    PhonePage, QrBox, WaitPage, Watch, html,
 };
 use crate::{Persona, Sandbox, SandboxClient};
 
@@ -86,7 +86,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .with_state(sandbox)
 }
 
-/// The desktop page's script (see `pages::WAIT_SCRIPT`).
+/// The waiting pages' script (see `pages::WAIT_SCRIPT`).
 async fn wait_script() -> Response {
     (
         [
