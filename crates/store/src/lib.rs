@@ -7,6 +7,7 @@
 //! order, each in its own transaction together with its version row.
 
 mod audit;
+mod ciba;
 mod clients;
 mod keys;
 mod logins;
@@ -24,7 +25,8 @@ use sqlx::error::DatabaseError as _;
 use sqlx::{AnyPool, Executor as _};
 
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
-pub use clients::{ClientRecord, NewClient};
+pub use ciba::{CibaRequest, Pace};
+pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken};
 
@@ -225,6 +227,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../../../migrations/0006_review.sql")),
     (7, include_str!("../../../migrations/0007_login_state.sql")),
+    // 8 is taken by another branch; the runner applies every missing version, in this order.
+    (9, include_str!("../../../migrations/0009_ciba.sql")),
 ];
 
 /// Which database a URL points at.
@@ -398,6 +402,8 @@ impl Store {
             "DELETE FROM used_jtis WHERE (namespace, jti) IN (SELECT namespace, jti FROM used_jtis WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_actions WHERE id IN (SELECT id FROM sandbox_actions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_tokens WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
         ] {
             loop {
                 let deleted = sqlx::query(sql)

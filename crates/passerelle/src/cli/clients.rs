@@ -1,10 +1,12 @@
 //! `passerelle client add|list|show|update|remove`. Output uses the RFC 7591 member names.
 
 use anyhow::{Context as _, bail};
-use passerelle_core::oidc::{ClientAuthMethod, IdTokenAlg};
+use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg};
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
-use passerelle_store::{ClientRecord, NewClient, Store, random_token, token_hash};
+use passerelle_store::{
+    CibaRegistration, ClientRecord, NewClient, Store, random_token, token_hash,
+};
 use serde_json::{Value, json};
 
 /// What the operator asked for; `None` keeps the current value on update.
@@ -20,6 +22,10 @@ pub struct ClientInput {
     pub clear_grants: bool,
     pub id_token_alg: Option<String>,
     pub rotate_secret: bool,
+    /// `poll`, `ping` or `none`.
+    pub ciba_mode: Option<String>,
+    pub ciba_notification_endpoint: Option<String>,
+    pub ciba_signed_requests: Option<bool>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -43,6 +49,15 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if let Some(j) = &c.jwks {
         v["jwks"] = serde_json::from_str(j).unwrap_or(Value::Null);
     }
+    if let Some(ciba) = &c.ciba {
+        v["backchannel_token_delivery_mode"] = json!(ciba.mode.as_str());
+        if let Some(e) = &ciba.notification_endpoint {
+            v["backchannel_client_notification_endpoint"] = json!(e);
+        }
+        if ciba.signed_requests {
+            v["backchannel_authentication_request_signing_alg"] = json!("RS256 or ES256");
+        }
+    }
     v
 }
 
@@ -65,6 +80,23 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     crate::out!("ID token alg:  {}", c.id_token_alg.as_str());
     for u in &c.redirect_uris {
         crate::out!("redirect URI:  {u}");
+    }
+    match &c.ciba {
+        None => crate::out!("CIBA:          (not allowed)"),
+        Some(ciba) => {
+            crate::out!(
+                "CIBA:          {} mode{}",
+                ciba.mode.as_str(),
+                if ciba.signed_requests {
+                    ", signed requests only"
+                } else {
+                    ""
+                }
+            );
+            if let Some(e) = &ciba.notification_endpoint {
+                crate::out!("notification:  {e}");
+            }
+        }
     }
     crate::out!(
         "grants:        {}",
@@ -137,8 +169,12 @@ fn merge(
     } else {
         input.redirect_uris.clone()
     };
-    if redirect_uris.is_empty() {
-        bail!("at least one --redirect-uri is required");
+    let ciba = merge_ciba(current, input, account)?;
+    // A client that only logs people in through the back channel needs no redirect URI.
+    if redirect_uris.is_empty() && ciba.is_none() {
+        bail!(
+            "at least one --redirect-uri is required (or --ciba-mode for a backchannel-only client)"
+        );
     }
     for u in &redirect_uris {
         check_redirect_uri(u, account)?;
@@ -208,7 +244,13 @@ fn merge(
         Some(text) => IdTokenAlg::parse(text).context("--id-token-alg must be RS256 or ES256")?,
         None => current.map_or(IdTokenAlg::Rs256, |c| c.id_token_alg),
     };
+    if ciba.as_ref().is_some_and(|c| c.signed_requests) && auth_method.uses_secret() {
+        bail!(
+            "--ciba-signed-requests needs the client's public keys: use --auth-method private_key_jwt with --jwks or --jwks-uri"
+        );
+    }
     let client = NewClient {
+        ciba,
         id,
         name: name.trim().to_string(),
         secret_hash,
@@ -221,6 +263,57 @@ fn merge(
         id_token_alg,
     };
     Ok((client, secret))
+}
+
+/// The CIBA registration `input` asks for, over the current one.
+fn merge_ciba(
+    current: Option<&ClientRecord>,
+    input: &ClientInput,
+    account: Account,
+) -> anyhow::Result<Option<CibaRegistration>> {
+    let current = current.and_then(|c| c.ciba.clone());
+    let mode = match input.ciba_mode.as_deref() {
+        Some("none") => return Ok(None),
+        Some(text) => {
+            Some(CibaMode::parse(text).context("--ciba-mode must be poll, ping or none")?)
+        }
+        None => current.as_ref().map(|c| c.mode),
+    };
+    let Some(mode) = mode else {
+        if input.ciba_notification_endpoint.is_some() || input.ciba_signed_requests.is_some() {
+            bail!("--ciba-notification-endpoint and --ciba-signed-requests need --ciba-mode");
+        }
+        return Ok(None);
+    };
+    let notification_endpoint = match (&input.ciba_notification_endpoint, mode) {
+        (Some(uri), _) => Some(uri.clone()),
+        (None, CibaMode::Ping) => current
+            .as_ref()
+            .and_then(|c| c.notification_endpoint.clone()),
+        (None, CibaMode::Poll) => None,
+    };
+    match (&notification_endpoint, mode) {
+        (None, CibaMode::Ping) => bail!("ping mode needs --ciba-notification-endpoint URI"),
+        (Some(_), CibaMode::Poll) => {
+            bail!(
+                "--ciba-notification-endpoint is for ping mode; poll-mode clients are not notified"
+            )
+        }
+        (Some(uri), CibaMode::Ping) => {
+            // CIBA §4: an https URL; like redirect URIs, http only for localhost or a sandbox client.
+            check_redirect_uri(uri, account)
+                .map_err(|e| anyhow::anyhow!("--ciba-notification-endpoint: {e}"))?;
+        }
+        (None, CibaMode::Poll) => {}
+    }
+    let signed_requests = input
+        .ciba_signed_requests
+        .unwrap_or_else(|| current.is_some_and(|c| c.signed_requests));
+    Ok(Some(CibaRegistration {
+        mode,
+        notification_endpoint,
+        signed_requests,
+    }))
 }
 
 pub async fn add(

@@ -385,6 +385,7 @@ impl TestApp {
             account: passerelle_core::scopes::Account::parse(account).expect("an account"),
             grants: grants.iter().map(|s| s.to_string()).collect(),
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
+            ciba: None,
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -660,6 +661,7 @@ impl TestApp {
             account: r.account,
             grants: grants.iter().map(|g| g.to_string()).collect(),
             id_token_alg: r.id_token_alg,
+            ciba: r.ciba,
         };
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
