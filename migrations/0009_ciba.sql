@@ -61,3 +61,4 @@ CREATE INDEX subject_links_expiry ON subject_links (expires_at);
 -- 429 and 5 s more).
 ALTER TABLE sandbox_actions ADD COLUMN poll_interval BIGINT;
 ALTER TABLE sandbox_actions ADD COLUMN last_poll_at BIGINT;
+CREATE INDEX sandbox_actions_phone ON sandbox_actions (phone_number, status);

@@ -38,6 +38,28 @@ pub(crate) struct AppPage<'a> {
     pub error: Option<String>,
     pub done: Option<String>,
     pub approved: bool,
+    /// The binding message of a decoupled request, worded for the person.
+    pub binding_message: Option<String>,
+}
+
+/// One pending action in the emulated phone's inbox.
+pub(crate) struct InboxRow {
+    /// Who asks, worded for the person.
+    pub from: String,
+    pub binding_message: Option<String>,
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+pub(crate) struct InboxPage<'a> {
+    pub tr: &'a Translator,
+    pub action: String,
+    pub phone: String,
+    /// A valid phone number was given: show its inbox.
+    pub shown: bool,
+    pub rows: Vec<InboxRow>,
+    pub error: Option<String>,
 }
 
 /// One row of the personas page.

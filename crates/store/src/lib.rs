@@ -28,7 +28,7 @@ pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
-pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken};
+pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxPace, SandboxToken};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the

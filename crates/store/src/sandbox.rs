@@ -32,10 +32,30 @@ pub struct SandboxAction {
     pub code_hash: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// A decoupled action (itsme's backchannel API) only: how often its client may poll, in
+    /// seconds (`None` for an action of the redirect flow).
+    pub poll_interval: Option<i64>,
+}
+
+impl SandboxAction {
+    /// Whether the action came from the backchannel endpoint (no browser, no redirect URI).
+    pub fn is_decoupled(&self) -> bool {
+        self.poll_interval.is_some()
+    }
+}
+
+/// What pacing decided of a client's poll of a decoupled action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxPace {
+    InTime,
+    /// Too soon: the interval is now this many seconds.
+    TooFast {
+        interval: i64,
+    },
 }
 
 const COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, service, claims, code_challenge, ui_locales, login_hint, \
-    phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at";
+    phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at, poll_interval";
 
 fn action_state(r: &AnyRow) -> Result<ActionState> {
     let status: String = r.try_get("status")?;
@@ -69,6 +89,7 @@ fn from_row(r: &AnyRow) -> Result<SandboxAction> {
         code_hash: r.try_get("code_hash")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
+        poll_interval: r.try_get("poll_interval")?,
     })
 }
 
@@ -125,7 +146,7 @@ impl Store {
     /// authorization request, replayed or reloaded): then nothing is inserted.
     pub async fn insert_sandbox_action(&self, a: &SandboxAction, now: i64) -> Result<NewAction> {
         let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (client_id, state) DO NOTHING"
         )))
         .bind(&a.id)
@@ -146,6 +167,7 @@ impl Store {
         .bind(&a.code_hash)
         .bind(a.created_at)
         .bind(a.expires_at)
+        .bind(a.poll_interval)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -208,14 +230,81 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Redeems an approved action's code, once, before its deadline.
-    pub async fn redeem_sandbox_code(
+    /// A live action by the hash of its code (for a decoupled action: of its `auth_req_id`, which
+    /// is its code). Changes nothing.
+    pub async fn find_sandbox_action_by_code(
         &self,
         code_hash: &str,
         now: i64,
     ) -> Result<Option<SandboxAction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 RETURNING {COLUMNS}"
+            "SELECT {COLUMNS} FROM sandbox_actions WHERE code_hash = $1 AND expires_at > $2"
+        )))
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Records a client's poll of a decoupled action: in time when at least its interval passed
+    /// since the last poll (or it is the first); otherwise its interval grows by 5 s. One
+    /// conditional statement each, so racing polls are each judged once.
+    pub async fn pace_sandbox_poll(&self, id: &str, now: i64) -> Result<SandboxPace> {
+        let in_time = sqlx::query(
+            "UPDATE sandbox_actions SET last_poll_at = $2 WHERE id = $1 AND poll_interval IS NOT NULL \
+             AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if in_time.rows_affected() == 1 {
+            return Ok(SandboxPace::InTime);
+        }
+        let interval: Option<i64> = sqlx::query_scalar(
+            "UPDATE sandbox_actions SET poll_interval = poll_interval + 5, last_poll_at = $2 \
+             WHERE id = $1 AND poll_interval IS NOT NULL RETURNING poll_interval",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(SandboxPace::TooFast {
+            interval: interval.unwrap_or(5),
+        })
+    }
+
+    /// The actions waiting in the app of the person with this phone number: the emulated
+    /// phone's inbox, oldest first.
+    pub async fn list_sandbox_inbox(&self, phone: &str, now: i64) -> Result<Vec<SandboxAction>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sandbox_actions WHERE phone_number = $1 AND status = 'awaiting_app' \
+             AND deadline > $2 AND expires_at > $2 ORDER BY created_at, id LIMIT 50"
+        )))
+        .bind(phone)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Redeems an approved action's code, once, before its deadline: an action of the redirect
+    /// flow, or with `decoupled` one of the backchannel API (whose `auth_req_id` is its code), so
+    /// that neither kind can be redeemed by the other's grant.
+    pub async fn redeem_sandbox_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        decoupled: bool,
+    ) -> Result<Option<SandboxAction>> {
+        let kind = if decoupled {
+            "poll_interval IS NOT NULL"
+        } else {
+            "poll_interval IS NULL"
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 AND {kind} RETURNING {COLUMNS}"
         )))
         .bind(code_hash)
         .bind(now)

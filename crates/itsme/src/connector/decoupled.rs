@@ -16,8 +16,7 @@ use crate::claims;
 use crate::metrics::UpstreamEndpoint;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// The CIBA grant (CIBA Core §10.1).
-pub const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
+use crate::claims::CIBA_GRANT;
 
 /// Who the scheme should ask: the `login_hint_token` of itsme's backchannel request, a JWT
 /// `{"type": …, "value": …}`.

@@ -139,6 +139,13 @@ pub(super) fn render_app(
     let items = persona
         .map(|p| requested_items(&tr, p, action))
         .unwrap_or_default();
+    let binding_message = serde_json::from_str::<Value>(&action.claims)
+        .ok()
+        .and_then(|d| {
+            d.get("binding_message")
+                .and_then(Value::as_str)
+                .map(|m| tr.t_with("app-binding-message", &[("message", m.to_string())]))
+        });
     Ok(html(
         StatusCode::OK,
         &AppPage {
@@ -150,6 +157,7 @@ pub(super) fn render_app(
             error,
             done,
             approved,
+            binding_message,
         },
     ))
 }

@@ -188,10 +188,79 @@ pub(super) async fn authorization(
     if text("response_type").as_deref() != Some("code") {
         return fail("unsupported_response_type", "response_type must be code");
     }
+    let code_challenge = text("code_challenge");
+    if code_challenge.is_some() && text("code_challenge_method").as_deref() != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    let (service, details) = match request_details(client, &p) {
+        Ok(r) => r,
+        Err((error, description)) => return fail(error, description),
+    };
+    let login_hint = text("login_hint").filter(|h| h.len() <= 32);
+    let action = SandboxAction {
+        id: random_token(18),
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        state,
+        nonce: text("nonce"),
+        service: service.as_str().into(),
+        claims: details.to_string(),
+        code_challenge,
+        ui_locales: text("ui_locales").filter(|s| s.len() <= 64),
+        login_hint,
+        phone_number: None,
+        status: ActionState::AwaitingPhone,
+        deadline: None,
+        code_hash: None,
+        created_at: now,
+        expires_at: now + ACTION_LIFETIME,
+        poll_interval: None,
+    };
+    let tr = translator(action.ui_locales.as_deref(), &headers);
+    // A request object makes one action, whatever the number of times it is presented: a reload
+    // of the phone page shows the same action; anything later (a replay) gets nothing.
+    match sb.store.insert_sandbox_action(&action, now).await? {
+        NewAction::Inserted => {}
+        NewAction::Exists(existing) if existing.status == ActionState::AwaitingPhone => {
+            return Ok(phone_page(
+                &sb,
+                &tr,
+                &existing,
+                String::new(),
+                None,
+                StatusCode::OK,
+            ));
+        }
+        NewAction::Exists(_) | NewAction::Expired => {
+            tracing::info!("a sandbox authorization request was presented again");
+            return Err(Failure::page(&tr, tr.t("sandbox-error-request-used")));
+        }
+    }
+    tracing::info!(sandbox.action = %&action.id[..8], sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
+    // itsme's old login_hint format was `32+470000001`.
+    let prefill = action
+        .login_hint
+        .as_deref()
+        .map(|h| h.replace('+', ""))
+        .map(|h| format!("+{h}"))
+        .and_then(|h| crate::personas::normalize_phone(&h))
+        .unwrap_or_default();
+    Ok(phone_page(&sb, &tr, &action, prefill, None, StatusCode::OK))
+}
+
+/// The service and the details an action keeps (claims asked for in the ID token and at
+/// userinfo, the requester's name) from a request object's `scope`, `claims` and
+/// `passerelle_client_name`; or the OAuth error and description that refuse it. Shared by the
+/// authorization endpoint and the backchannel endpoint.
+pub(super) fn request_details(
+    client: &SandboxClient,
+    p: &Map<String, Value>,
+) -> Result<(Service, Value), (&'static str, &'static str)> {
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let scope = text("scope").unwrap_or_default();
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     if !scopes.contains(&"openid") {
-        return fail("invalid_scope", "scope must contain openid");
+        return Err(("invalid_scope", "scope must contain openid"));
     }
     let Some(service) = scopes
         .iter()
@@ -204,23 +273,19 @@ pub(super) async fn authorization(
                 .map(|(_, s)| *s)
         })
     else {
-        return fail(
+        return Err((
             "invalid_scope",
             "scope must contain service:<SERVICE_CODE> with a service code registered for this client",
-        );
+        ));
     };
-    let code_challenge = text("code_challenge");
-    if code_challenge.is_some() && text("code_challenge_method").as_deref() != Some("S256") {
-        return fail("invalid_request", "code_challenge_method must be S256");
-    }
     let claims_request = match p.get("claims") {
         None => json!({}),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(v @ Value::Object(_)) => v,
-            _ => return fail("invalid_request", "claims must be a JSON object"),
+            _ => return Err(("invalid_request", "claims must be a JSON object")),
         },
         Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return fail("invalid_request", "claims must be a JSON object"),
+        Some(_) => return Err(("invalid_request", "claims must be a JSON object")),
     };
     let id_token_claims = claim_names(&claims_request, "id_token");
     let mut userinfo_claims = claim_names(&claims_request, "userinfo");
@@ -257,65 +322,17 @@ pub(super) async fn authorization(
         && id_token_claims.is_empty()
         && userinfo_claims.is_empty()
     {
-        return fail(
+        return Err((
             "invalid_request",
             "an Identification must ask for at least one claim",
-        );
+        ));
     }
     let requester = text("passerelle_client_name")
         .filter(|n| !n.is_empty() && n.len() <= 100)
         .unwrap_or_else(|| client.name.clone());
     let details =
         json!({ "id_token": id_token_claims, "userinfo": userinfo_claims, "requester": requester });
-    let login_hint = text("login_hint").filter(|h| h.len() <= 32);
-    let action = SandboxAction {
-        id: random_token(18),
-        client_id: client.client_id.clone(),
-        redirect_uri,
-        state,
-        nonce: text("nonce"),
-        service: service.as_str().into(),
-        claims: details.to_string(),
-        code_challenge,
-        ui_locales: text("ui_locales").filter(|s| s.len() <= 64),
-        login_hint,
-        phone_number: None,
-        status: ActionState::AwaitingPhone,
-        deadline: None,
-        code_hash: None,
-        created_at: now,
-        expires_at: now + ACTION_LIFETIME,
-    };
-    let tr = translator(action.ui_locales.as_deref(), &headers);
-    // A request object makes one action, whatever the number of times it is presented: a reload
-    // of the phone page shows the same action; anything later (a replay) gets nothing.
-    match sb.store.insert_sandbox_action(&action, now).await? {
-        NewAction::Inserted => {}
-        NewAction::Exists(existing) if existing.status == ActionState::AwaitingPhone => {
-            return Ok(phone_page(
-                &sb,
-                &tr,
-                &existing,
-                String::new(),
-                None,
-                StatusCode::OK,
-            ));
-        }
-        NewAction::Exists(_) | NewAction::Expired => {
-            tracing::info!("a sandbox authorization request was presented again");
-            return Err(Failure::page(&tr, tr.t("sandbox-error-request-used")));
-        }
-    }
-    tracing::info!(sandbox.action = %&action.id[..8], sandbox.client = %action.client_id, sandbox.service = %action.service, "sandbox authorization started");
-    // itsme's old login_hint format was `32+470000001`.
-    let prefill = action
-        .login_hint
-        .as_deref()
-        .map(|h| h.replace('+', ""))
-        .map(|h| format!("+{h}"))
-        .and_then(|h| crate::personas::normalize_phone(&h))
-        .unwrap_or_default();
-    Ok(phone_page(&sb, &tr, &action, prefill, None, StatusCode::OK))
+    Ok((service, details))
 }
 
 pub(super) fn requester(action: &SandboxAction) -> String {
@@ -351,6 +368,20 @@ pub(super) fn phone_page(
     )
 }
 
+/// A live action of the redirect flow: a decoupled action has no browser, so the phone page,
+/// cancel and the waiting page do not know it.
+async fn browser_action(sb: &Sandbox, tr: &Translator, id: &str) -> Result<SandboxAction, Failure> {
+    let action = live_action(sb, tr, id).await?;
+    if action.is_decoupled() {
+        return Err(Failure::Page {
+            status: StatusCode::NOT_FOUND,
+            tr: tr.clone(),
+            message: tr.t("broker-error-expired"),
+        });
+    }
+    Ok(action)
+}
+
 pub(super) async fn live_action(
     sb: &Sandbox,
     tr: &Translator,
@@ -378,7 +409,7 @@ pub(super) async fn phone(
         .phone_per_ip
         .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, Some(&tr)))?;
-    let action = live_action(&sb, &tr, &id).await?;
+    let action = browser_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
     if action.status != ActionState::AwaitingPhone {
         return Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response());
@@ -435,7 +466,7 @@ pub(super) async fn phone(
 
 pub(super) async fn cancel(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -> Reply {
     let tr = translator(None, &headers);
-    let action = live_action(&sb, &tr, &id).await?;
+    let action = browser_action(&sb, &tr, &id).await?;
     let (action, _) = apply(&sb, action, ActionEvent::CancelPressed, None).await?;
     let state = action.status;
     finish(&sb, &tr, &action, state)
@@ -487,7 +518,7 @@ pub(super) async fn wait(
     let started = Instant::now();
     let tr = translator(None, &headers);
     loop {
-        let action = live_action(&sb, &tr, &id).await?;
+        let action = browser_action(&sb, &tr, &id).await?;
         let tr = translator(action.ui_locales.as_deref(), &headers);
         let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
         let state = action.status;

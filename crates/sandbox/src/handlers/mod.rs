@@ -22,22 +22,26 @@ use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::{ClientIp, later};
 use passerelle_store::{
-    Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken, StoreError, random_token,
-    token_hash,
+    Approval, CodeAttempt, NewAction, SandboxAction, SandboxPace, SandboxToken, StoreError,
+    random_token, token_hash,
 };
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::pages::{AppPage, MessagePage, PersonaRow, PersonasPage, PhonePage, WaitPage, html};
+use crate::pages::{
+    AppPage, InboxPage, InboxRow, MessagePage, PersonaRow, PersonasPage, PhonePage, WaitPage, html,
+};
 use crate::{Persona, Sandbox, SandboxClient};
 
 mod app;
 mod browser;
+mod decoupled;
 mod oidc;
 
 use app::*;
 use browser::*;
+use decoupled::*;
 use oidc::*;
 
 type Shared = State<Arc<Sandbox>>;
@@ -61,6 +65,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/actions/{id}/cancel", get(cancel))
         .route("/actions/{id}/wait", get(wait))
         .route("/app/actions/{id}", get(app_page).post(app_submit))
+        .route("/app/inbox", get(inbox_page))
         .route_layer(axum::middleware::from_fn_with_state(
             unavailable_page as later::UnavailablePage,
             later::unavailable_as_page,
@@ -69,6 +74,10 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwkSet", get(jwks))
         .route("/token", post(token))
+        .route(
+            "/backchannel/authentication",
+            post(backchannel_authentication),
+        )
         .route("/userinfo", get(userinfo).post(userinfo))
         .merge(pages)
         .with_state(sandbox)
@@ -87,6 +96,13 @@ enum Failure {
         status: StatusCode,
         error: &'static str,
         description: String,
+    },
+    /// An error of itsme's decoupled API (backchannel endpoint, CIBA grant): itsme names the
+    /// description `detail`, not `error_description` (`_CIBA/ciba.md`).
+    Decoupled {
+        status: StatusCode,
+        error: &'static str,
+        detail: String,
     },
     /// A bearer-token error at userinfo (RFC 6750 §3).
     Bearer {
@@ -183,6 +199,23 @@ impl IntoResponse for Failure {
                     axum::Json(body),
                 )
                     .into_response()
+            }
+            Failure::Decoupled {
+                status,
+                error,
+                detail,
+            } => {
+                let body = json!({ "error": error, "detail": detail });
+                let mut resp = (
+                    status,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    axum::Json(body),
+                )
+                    .into_response();
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    later::with_retry_after(&mut resp, 5);
+                }
+                resp
             }
             Failure::Bearer { error, description } => {
                 let challenge = match error {
