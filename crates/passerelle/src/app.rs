@@ -178,6 +178,8 @@ pub struct App {
     pub audit_retention_days: i64,
     /// The task that writes queued audit events; it ends when the broker is dropped.
     pub audit_writer: tokio::task::JoinHandle<()>,
+    /// The broker, for the background poller of ping-mode backchannel logins.
+    pub broker: Arc<passerelle_web::Broker>,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -336,6 +338,7 @@ pub async fn build(
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });
+    let ciba_broker = broker.clone();
     let router = Router::new()
         .route("/", get(landing))
         .route("/openapi.json", get(openapi))
@@ -410,6 +413,7 @@ pub async fn build(
         limits,
         audit_retention_days: settings.audit_retention_days,
         audit_writer,
+        broker: ciba_broker,
     })
 }
 
@@ -522,6 +526,19 @@ pub async fn serve(
     } = listeners.into();
     let upkeep = tokio::spawn(crate::ops::upkeep(app.metrics.clone()));
     let notifications = app.listener;
+    // Ping-mode backchannel logins: the scheme is asked about them, and their clients
+    // notified, by every node, once a second (each poll claimed by one node in the database).
+    let ciba_poller = {
+        let broker = app.broker.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                passerelle_web::ciba::poll_pending(&broker).await;
+            }
+        })
+    };
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),
@@ -559,6 +576,7 @@ pub async fn serve(
         _ = grace => tracing::warn!("requests still running after 5 s were dropped at shutdown"),
     }
     housekeeping.abort();
+    ciba_poller.abort();
     if let Some(n) = notifications {
         n.abort();
     }

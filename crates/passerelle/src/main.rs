@@ -55,7 +55,7 @@ enum Command {
     Migrate,
     /// Manage relying-party clients.
     #[command(subcommand)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => {
             let store = open(&config).await?;
             let now = clock.now();
-            match cmd {
+            match *cmd {
                 ClientCommand::Add { fields, json } => {
                     let (c, secret) =
                         clients::add(&store, &fields.input(false, false), now).await?;
