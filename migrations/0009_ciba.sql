@@ -62,3 +62,20 @@ CREATE INDEX subject_links_expiry ON subject_links (expires_at);
 ALTER TABLE sandbox_actions ADD COLUMN poll_interval BIGINT;
 ALTER TABLE sandbox_actions ADD COLUMN last_poll_at BIGINT;
 CREATE INDEX sandbox_actions_phone ON sandbox_actions (phone_number, status);
+
+-- The sandbox's user discovery sessions (itsme's QR path of the decoupled API): a session waits
+-- until a person's emulated app "scans" its dynamic QR, then hands its client a single-use
+-- user_identifier_token (only its SHA-256 is kept here) for a backchannel request.
+CREATE TABLE sandbox_discovery_sessions (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    phone_number TEXT,
+    token_hash TEXT,
+    poll_interval BIGINT NOT NULL,
+    last_poll_at BIGINT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX sandbox_discovery_token ON sandbox_discovery_sessions (token_hash);
+CREATE INDEX sandbox_discovery_expiry ON sandbox_discovery_sessions (expires_at);

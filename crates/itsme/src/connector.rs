@@ -13,8 +13,8 @@ use crate::metrics::{OutcomeCounters, UpstreamCounters, UpstreamEndpoint};
 mod decoupled;
 
 pub use decoupled::{
-    BackchannelRequest, BackchannelStarted, DecoupledResult, LoginHintToken, SchemeRefusal,
-    notify_client,
+    BackchannelRequest, BackchannelStarted, DecoupledResult, DiscoveryPoll, LoginHintToken,
+    SchemeRefusal, UserDiscovery, notify_client,
 };
 
 /// Where the scheme wants the claims delivered. itsme recommends the ID token, which saves the
@@ -37,6 +37,8 @@ pub struct Endpoints {
     /// The backchannel authentication endpoint (itsme's decoupled API, CIBA), when the scheme
     /// has one.
     pub backchannel: Option<String>,
+    /// Where user discovery sessions are opened (itsme's QR path of the decoupled API).
+    pub user_discovery: Option<String>,
 }
 
 /// Everything that makes the connector talk to one itsme environment.
@@ -208,6 +210,8 @@ impl Connector {
                 .get("backchannel_authentication_endpoint")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            // itsme documents it beside its other endpoints, not in its discovery document.
+            user_discovery: Some(format!("{}/user_discovery_sessions", self.config.issuer)),
             authorization: field("authorization_endpoint")?,
             userinfo: field("userinfo_endpoint")?,
             jwks: field("jwks_uri")?,

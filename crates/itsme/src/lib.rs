@@ -12,6 +12,6 @@ pub mod metrics;
 
 pub use connector::{
     BackchannelRequest, BackchannelStarted, ClaimsDelivery, Connector, ConnectorConfig,
-    ConnectorError, DecoupledResult, Endpoints, JwksCache, LoginHintToken, SchemeIdentity,
-    SchemeRefusal, UpstreamRequest, notify_client,
+    ConnectorError, DecoupledResult, DiscoveryPoll, Endpoints, JwksCache, LoginHintToken,
+    SchemeIdentity, SchemeRefusal, UpstreamRequest, UserDiscovery, notify_client,
 };

@@ -161,6 +161,7 @@ async fn setup() -> (Shared, Connector) {
             jwks: format!("{base}/jwks"),
             token_audience: format!("{base}/token"),
             backchannel: None,
+            user_discovery: None,
         }),
         claims_delivery: ClaimsDelivery::IdToken,
         request_encryption: EncAlg::RsaOaep256,

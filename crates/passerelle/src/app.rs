@@ -282,6 +282,7 @@ pub async fn build(
                 jwks: format!("{internal}/sandbox/v2/jwkSet"),
                 token_audience: format!("{sandbox_issuer}/token"),
                 backchannel: Some(format!("{internal}/sandbox/v2/backchannel/authentication")),
+                user_discovery: Some(format!("{internal}/sandbox/v2/user_discovery_sessions")),
             }),
             claims_delivery: settings.sandbox_claims_delivery,
             request_encryption: EncAlg::RsaOaep256,

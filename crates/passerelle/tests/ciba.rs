@@ -657,3 +657,211 @@ async fn a_decoupled_login_survives_a_restart() {
     let app = app.restart().await;
     assert_eq!(poll(&app, &client, &id).await.status(), StatusCode::OK);
 }
+
+/// The connector's side of itsme's QR path, against the sandbox: a user discovery session, its
+/// dynamic QR "scanned" by a person's emulated app, the user_identifier_token in a backchannel
+/// request, and the poll that gives the verified identity. (No RP-facing endpoint uses the QR
+/// path yet; this is the connector and the sandbox speaking itsme's API.)
+#[tokio::test]
+async fn the_connector_discovers_a_user_by_qr_code_then_logs_them_in() {
+    use passerelle_itsme::{
+        BackchannelRequest, ClaimsDelivery, Connector, ConnectorConfig, DecoupledResult,
+        DiscoveryPoll, Endpoints, LoginHintToken,
+    };
+    let app = TestApp::spawn().await;
+    let sandbox = format!("{}/sandbox/v2", app.base);
+    let connector = Connector::new(
+        ConnectorConfig {
+            issuer: sandbox.clone(),
+            client_id: "passerelle".into(),
+            redirect_uri: format!("{}/connect/itsme/callback", app.issuer),
+            service_authentication: "PASSERELLE_AUTH".into(),
+            service_identification: "PASSERELLE_IDENT".into(),
+            endpoints: Some(Endpoints {
+                authorization: format!("{sandbox}/authorization"),
+                token: format!("{sandbox}/token"),
+                userinfo: format!("{sandbox}/userinfo"),
+                jwks: format!("{sandbox}/jwkSet"),
+                token_audience: format!("{sandbox}/token"),
+                backchannel: Some(format!("{sandbox}/backchannel/authentication")),
+                user_discovery: Some(format!("{sandbox}/user_discovery_sessions")),
+            }),
+            claims_delivery: ClaimsDelivery::IdToken,
+            request_encryption: passerelle_jose::EncAlg::RsaOaep256,
+            send_client_name: true,
+            phone_login_hints: false,
+            counters: Default::default(),
+        },
+        SigningKey::from_private_jwk(&key_material("connector-sig")).expect("key"),
+        vec![
+            passerelle_jose::DecryptionKey::from_private_jwk(&key_material("connector-enc"))
+                .expect("key"),
+        ],
+    )
+    .expect("connector");
+    let jti = || passerelle_store::random_token(12);
+    let now = app.clock_now();
+    let session = connector
+        .start_user_discovery(now, &jti())
+        .await
+        .expect("a session");
+    use base64::Engine as _;
+    let svg = base64::engine::general_purpose::STANDARD
+        .decode(&session.qr_code)
+        .expect("base64");
+    assert!(String::from_utf8_lossy(&svg).contains("<svg"), "a QR image");
+    // The first poll: still pending, with a new QR code; a second one at once is too fast.
+    let DiscoveryPoll::Pending(again) = connector
+        .poll_user_discovery(&session.id, now, &jti())
+        .await
+        .expect("poll")
+    else {
+        panic!("pending")
+    };
+    assert_eq!(again.id, session.id);
+    assert!(matches!(
+        connector
+            .poll_user_discovery(&session.id, now, &jti())
+            .await,
+        Ok(DiscoveryPoll::SlowDown)
+    ));
+    // The person's app scans the QR (the sandbox says where it points, for tests).
+    let raw: Value = reqwest::Client::new()
+        .post(format!("{sandbox}/user_discovery_sessions/{}", session.id))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        raw["error"], "invalid_client",
+        "polls need the client's assertion"
+    );
+    app.clock.advance(15);
+    let DiscoveryPoll::Pending(fresh) = connector
+        .poll_user_discovery(&session.id, app.clock_now(), &jti())
+        .await
+        .expect("poll")
+    else {
+        panic!("pending")
+    };
+    assert_ne!(fresh.qr_code, session.qr_code, "the QR code is dynamic");
+    let scan_url = scan_url_of(&app, &connector, &session.id, &sandbox).await;
+    let phone = app.browser();
+    let page = phone.get(&scan_url).send().await.expect("scan");
+    assert_eq!(page.status(), StatusCode::OK);
+    let done = phone
+        .post(&scan_url)
+        .form(&[("phone", JAN)])
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.expect("html").contains("class=\"ok\""));
+    // Scanning twice does nothing more.
+    let twice = phone
+        .post(&scan_url)
+        .form(&[("phone", ELS)])
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
+
+    app.clock.advance(30);
+    let DiscoveryPoll::Discovered {
+        user_identifier_token,
+    } = connector
+        .poll_user_discovery(&session.id, app.clock_now(), &jti())
+        .await
+        .expect("poll")
+    else {
+        panic!("discovered")
+    };
+    let scopes = passerelle_core::scopes::GrantedScopes::parse(
+        "openid profile",
+        passerelle_core::scopes::Account::Sandbox,
+        &[],
+    )
+    .expect("scopes");
+    let hint = LoginHintToken::UserIdentifierToken(user_identifier_token);
+    let request = BackchannelRequest {
+        scopes: &scopes,
+        hint: &hint,
+        binding_message: Some("QR login"),
+        requested_expiry: None,
+        client_name: "Test RP",
+    };
+    let started = connector
+        .backchannel_authentication(&request, app.clock_now(), &jti())
+        .await
+        .expect("reachable")
+        .expect("accepted");
+    let DecoupledResult::Identity(identity) = connector
+        .poll_decoupled(&started.auth_req_id, app.clock_now(), &jti())
+        .await
+        .expect("poll")
+    else {
+        panic!("an identity")
+    };
+    assert_eq!(identity.sub, passerelle_sandbox::subject("passerelle", JAN));
+    // The token is single use.
+    let refused = connector
+        .backchannel_authentication(&request, app.clock_now(), &jti())
+        .await
+        .expect("reachable")
+        .expect_err("refused");
+    assert_eq!(refused.error, "expired_login_hint_token");
+    // Sessions end after 15 minutes.
+    app.clock.advance(15 * 60);
+    assert!(matches!(
+        connector
+            .poll_user_discovery(&session.id, app.clock_now(), &jti())
+            .await,
+        Ok(DiscoveryPoll::Expired)
+    ));
+}
+
+/// The URL a session's current QR code encodes, from the sandbox's `sandbox_scan_url` (its
+/// extension for tests), read with a poll signed as the connector.
+async fn scan_url_of(
+    app: &TestApp,
+    _connector: &passerelle_itsme::Connector,
+    id: &str,
+    sandbox: &str,
+) -> String {
+    let key = SigningKey::from_private_jwk(&key_material("connector-sig")).expect("key");
+    let mut c = Claims::new();
+    let now = app.clock_now();
+    for (k, v) in [
+        ("iss", json!("passerelle")),
+        ("sub", json!("passerelle")),
+        ("aud", json!(format!("{sandbox}/token"))),
+        ("jti", json!(passerelle_store::random_token(12))),
+        ("iat", json!(now)),
+        ("exp", json!(now + 60)),
+    ] {
+        c.insert(k.into(), v);
+    }
+    app.clock.advance(15);
+    let body: Value = reqwest::Client::new()
+        .post(format!("{sandbox}/user_discovery_sessions/{id}"))
+        .form(&[
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion", key.sign(&c, Some("JWT")).expect("sign")),
+        ])
+        .send()
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["status"], "PENDING_USER_DISCOVERY", "{body}");
+    let url = body["sandbox_scan_url"].as_str().expect("scan url");
+    // The QR's URL is on the public origin; this test reaches it there too.
+    url.to_string()
+}

@@ -79,6 +79,16 @@ const NOT_JSON: &[(&str, &str, &str)] = &[
         "/sandbox/v2/app/inbox",
         "the emulated phone's inbox, HTML",
     ),
+    (
+        "get",
+        "/sandbox/v2/app/discover/{id}",
+        "the emulated app scanning a QR code, HTML",
+    ),
+    (
+        "post",
+        "/sandbox/v2/app/discover/{id}",
+        "the emulated app scanning a QR code, HTML",
+    ),
 ];
 
 const METHODS: &[&str] = &[

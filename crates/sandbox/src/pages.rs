@@ -42,6 +42,17 @@ pub(crate) struct AppPage<'a> {
     pub binding_message: Option<String>,
 }
 
+/// The emulated app's side of a QR scan: which sandbox account scans it.
+#[derive(Template)]
+#[template(path = "discover.html")]
+pub(crate) struct DiscoverPage<'a> {
+    pub tr: &'a Translator,
+    pub action: String,
+    pub phone: String,
+    pub error: Option<String>,
+    pub done: Option<String>,
+}
+
 /// One pending action in the emulated phone's inbox.
 pub(crate) struct InboxRow {
     /// Who asks, worded for the person.

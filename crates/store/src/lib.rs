@@ -28,7 +28,10 @@ pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
-pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxPace, SandboxToken};
+pub use sandbox::{
+    Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
+    SandboxPace, SandboxToken,
+};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the
@@ -402,6 +405,7 @@ impl Store {
             "DELETE FROM used_jtis WHERE (namespace, jti) IN (SELECT namespace, jti FROM used_jtis WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_actions WHERE id IN (SELECT id FROM sandbox_actions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_tokens WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM sandbox_discovery_sessions WHERE id IN (SELECT id FROM sandbox_discovery_sessions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
         ] {

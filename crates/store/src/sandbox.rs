@@ -129,6 +129,48 @@ pub struct Approval<'a> {
     pub expires_at: i64,
 }
 
+/// Where a user discovery session stands (itsme's `PENDING_USER_DISCOVERY`, `USER_DISCOVERED`,
+/// and, once its token went into a backchannel request, used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryStatus {
+    Pending,
+    Discovered,
+    Used,
+}
+
+impl DiscoveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscoveryStatus::Pending => "pending",
+            DiscoveryStatus::Discovered => "discovered",
+            DiscoveryStatus::Used => "used",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DiscoveryStatus> {
+        [
+            DiscoveryStatus::Pending,
+            DiscoveryStatus::Discovered,
+            DiscoveryStatus::Used,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
+/// A user discovery session of the sandbox (itsme's QR path).
+#[derive(Debug, Clone)]
+pub struct DiscoverySession {
+    pub id: String,
+    pub client_id: String,
+    pub status: DiscoveryStatus,
+    /// Who scanned the QR, once someone did.
+    pub phone_number: Option<String>,
+    pub poll_interval: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// An access token issued by the sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxToken {
@@ -501,5 +543,126 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
+    }
+}
+
+impl Store {
+    pub async fn insert_discovery_session(&self, d: &DiscoverySession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sandbox_discovery_sessions (id, client_id, status, phone_number, token_hash, poll_interval, last_poll_at, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, NULL, $6, $7)",
+        )
+        .bind(&d.id)
+        .bind(&d.client_id)
+        .bind(d.status.as_str())
+        .bind(&d.phone_number)
+        .bind(d.poll_interval)
+        .bind(d.created_at)
+        .bind(d.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live user discovery session.
+    pub async fn find_discovery_session(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<DiscoverySession>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT id, client_id, status, phone_number, poll_interval, created_at, expires_at \
+             FROM sandbox_discovery_sessions WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(DiscoverySession {
+            id: r.try_get("id")?,
+            client_id: r.try_get("client_id")?,
+            status: crate::decode(
+                &r,
+                "sandbox_discovery_sessions",
+                "status",
+                DiscoveryStatus::parse,
+            )?,
+            phone_number: r.try_get("phone_number")?,
+            poll_interval: r.try_get("poll_interval")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        }))
+    }
+
+    /// Records a client's poll of a discovery session: in time when at least its interval passed
+    /// since the last poll (or it is the first); otherwise its interval grows by 5 s.
+    pub async fn pace_discovery_poll(&self, id: &str, now: i64) -> Result<SandboxPace> {
+        let in_time = sqlx::query(
+            "UPDATE sandbox_discovery_sessions SET last_poll_at = $2 WHERE id = $1 \
+             AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if in_time.rows_affected() == 1 {
+            return Ok(SandboxPace::InTime);
+        }
+        let interval: Option<i64> = sqlx::query_scalar(
+            "UPDATE sandbox_discovery_sessions SET poll_interval = poll_interval + 5, last_poll_at = $2 \
+             WHERE id = $1 RETURNING poll_interval",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(SandboxPace::TooFast {
+            interval: interval.unwrap_or(5),
+        })
+    }
+
+    /// A person's app scanned the session's QR: pending → discovered, once, with the hash of
+    /// the user_identifier_token it will hand out. `false` when the session no longer waits.
+    pub async fn discover_user(
+        &self,
+        id: &str,
+        phone: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE sandbox_discovery_sessions SET status = 'discovered', phone_number = $2, token_hash = $3 \
+             WHERE id = $1 AND status = 'pending' AND expires_at > $4",
+        )
+        .bind(id)
+        .bind(phone)
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Spends a user_identifier_token of `client_id`, once: the phone number of the person it
+    /// names, or `None` when it is unknown, another client's, used or expired.
+    pub async fn take_user_identifier(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE sandbox_discovery_sessions SET status = 'used' \
+             WHERE token_hash = $1 AND client_id = $2 AND status = 'discovered' AND expires_at > $3 RETURNING phone_number",
+        )
+        .bind(token_hash)
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }

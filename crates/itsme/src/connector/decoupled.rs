@@ -86,6 +86,44 @@ pub enum DecoupledResult {
     Identity(SchemeIdentity),
 }
 
+/// A user discovery session waiting for a person to scan its QR code with the app.
+#[derive(Debug, Clone)]
+pub struct UserDiscovery {
+    pub id: String,
+    /// The QR code to show, as the scheme sent it (a base64 image; it changes at every poll).
+    pub qr_code: String,
+    /// Until when this QR code can be scanned (RFC 3339, as the scheme wrote it).
+    pub qr_expires_at: String,
+}
+
+/// What one poll of a user discovery session said.
+#[derive(Debug, Clone)]
+pub enum DiscoveryPoll {
+    /// Nobody scanned yet: show this (new) QR code.
+    Pending(UserDiscovery),
+    /// A person scanned it: their single-use token, for a backchannel request's
+    /// [`LoginHintToken::UserIdentifierToken`].
+    Discovered { user_identifier_token: String },
+    /// Polled too fast (429): 5 s more between polls.
+    SlowDown,
+    /// The session is over (the scheme answers 400 after 15 minutes).
+    Expired,
+}
+
+/// Reads a pending session's answer.
+fn pending_of(body: &Value) -> Result<UserDiscovery, ConnectorError> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let token = body.get("user_discovery_token");
+    Ok(UserDiscovery {
+        id: text(body.get("user_discovery_session_id"))
+            .filter(|i| !i.is_empty() && i.len() <= 256)
+            .ok_or_else(|| protocol("the user discovery answer has no session id"))?,
+        qr_code: text(token.and_then(|t| t.get("qr_code")))
+            .ok_or_else(|| protocol("the user discovery answer has no qr_code"))?,
+        qr_expires_at: text(token.and_then(|t| t.get("expires_at"))).unwrap_or_default(),
+    })
+}
+
 /// Keeps a description from the scheme printable and short.
 fn clean(s: &str) -> String {
     s.chars()
@@ -232,6 +270,110 @@ impl Connector {
             expires_in,
             interval,
         }))
+    }
+
+    /// The user discovery endpoint, or a protocol error when the scheme has none.
+    async fn discovery_url(&self) -> Result<(String, String), ConnectorError> {
+        let endpoints = self.endpoints().await?;
+        let url = endpoints
+            .user_discovery
+            .clone()
+            .ok_or_else(|| protocol("the scheme has no user discovery endpoint"))?;
+        Ok((url, endpoints.token_audience.clone()))
+    }
+
+    /// A private_key_jwt POST to the user discovery API; the status and the JSON body.
+    async fn discovery_post(
+        &self,
+        url: &str,
+        aud: &str,
+        now: i64,
+        jti: &str,
+    ) -> Result<(reqwest::StatusCode, Value), ConnectorError> {
+        let assertion = self.assertion(aud, now, jti)?;
+        let resp = self
+            .http
+            .post(url)
+            .form(&[
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Ok((status, Value::Null));
+        }
+        let body: Value = resp.json().await.map_err(|e| {
+            if unavailable_status(status) {
+                unavailable(e)
+            } else {
+                protocol(e)
+            }
+        })?;
+        if unavailable_status(status) {
+            return Err(unavailable(format!(
+                "the user discovery endpoint answered {status}"
+            )));
+        }
+        Ok((status, body))
+    }
+
+    /// Opens a user discovery session at the scheme (itsme `POST /v2/user_discovery_sessions`):
+    /// its QR code is shown to the person, who scans it with the app.
+    pub async fn start_user_discovery(
+        &self,
+        now: i64,
+        jti: &str,
+    ) -> Result<UserDiscovery, ConnectorError> {
+        let (url, aud) = self.discovery_url().await?;
+        let (status, body) = self.discovery_post(&url, &aud, now, jti).await?;
+        if !status.is_success() {
+            let (error, _) = error_of(&body);
+            return Err(protocol(format!(
+                "the user discovery endpoint answered {status} {error}"
+            )));
+        }
+        pending_of(&body)
+    }
+
+    /// Polls a user discovery session once (itsme `POST /v2/user_discovery_sessions/{id}`).
+    pub async fn poll_user_discovery(
+        &self,
+        id: &str,
+        now: i64,
+        jti: &str,
+    ) -> Result<DiscoveryPoll, ConnectorError> {
+        let (url, aud) = self.discovery_url().await?;
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(protocol("a user discovery session id must be URL-safe"));
+        }
+        let (status, body) = self
+            .discovery_post(&format!("{url}/{id}"), &aud, now, jti)
+            .await?;
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(DiscoveryPoll::SlowDown);
+        }
+        if !status.is_success() {
+            return Ok(DiscoveryPoll::Expired);
+        }
+        match body.get("status").and_then(Value::as_str) {
+            Some("PENDING_USER_DISCOVERY") => Ok(DiscoveryPoll::Pending(pending_of(&body)?)),
+            Some("USER_DISCOVERED") => Ok(DiscoveryPoll::Discovered {
+                user_identifier_token: body
+                    .get("user_identifier_token")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| protocol("USER_DISCOVERED without a user_identifier_token"))?
+                    .to_string(),
+            }),
+            _ => Err(protocol("the user discovery answer has an unknown status")),
+        }
     }
 
     /// Polls the scheme's token endpoint once with the CIBA grant for `auth_req_id`.

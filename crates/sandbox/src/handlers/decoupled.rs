@@ -11,6 +11,12 @@
 //! personas decide there and then and manual ones wait in the app, where the emulated phone's
 //! inbox (`/app/inbox?phone=…`) lists them. Its `auth_req_id` is its code (`Sandbox::code_for`),
 //! so only its SHA-256 is stored and redemption is the code's single `UPDATE`.
+//!
+//! User discovery sessions (itsme's QR path): `POST /user_discovery_sessions` opens one, its
+//! polls (`POST /user_discovery_sessions/{id}`) give a fresh QR each time until a person's
+//! emulated app "scans" it (`/app/discover/{id}`, where the person says which sandbox account
+//! they are), then `USER_DISCOVERED` with a single-use `user_identifier_token` for the
+//! backchannel request's `login_hint_token`.
 
 use super::*;
 
@@ -48,7 +54,7 @@ fn as_decoupled(f: Failure) -> Failure {
 }
 
 /// Whom a `login_hint_token` names: a persona's phone number, or the error for the client.
-fn person_of(sb: &Sandbox, client: &SandboxClient, jwt: &str) -> Result<String, Failure> {
+async fn person_of(sb: &Sandbox, client: &SandboxClient, jwt: &str) -> Result<String, Failure> {
     let hint = client
         .keys
         .verify(jwt, &[SigAlg::Rs256])
@@ -79,10 +85,16 @@ fn person_of(sb: &Sandbox, client: &SandboxClient, jwt: &str) -> Result<String, 
                 .map(|p| p.phone_number.clone())
                 .ok_or_else(|| bad("unknown_user_id", "no itsme user has this phone number"))
         }
-        Some("user_identifier_token") => Err(bad(
-            "expired_login_hint_token",
-            "the user_identifier_token is unknown or was already used",
-        )),
+        Some("user_identifier_token") => sb
+            .store
+            .take_user_identifier(&token_hash(value), &client.client_id, sb.clock.now())
+            .await?
+            .ok_or_else(|| {
+                bad(
+                    "expired_login_hint_token",
+                    "the user_identifier_token is unknown, expired or was already used",
+                )
+            }),
         _ => Err(bad(
             "invalid_request",
             "login_hint_token type must be subject_code or user_identifier_token",
@@ -203,7 +215,7 @@ pub(super) async fn backchannel_authentication(
         .get("login_hint_token")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("invalid_request", "login_hint_token is required"))?;
-    let phone = person_of(&sb, client, hint)?;
+    let phone = person_of(&sb, client, hint).await?;
     let persona = sb
         .personas
         .find(&phone)
@@ -370,4 +382,224 @@ pub(super) async fn inbox_page(
             error,
         },
     ))
+}
+
+/// How often a client may poll a user discovery session, to begin with (itsme: 5 s).
+const DISCOVERY_INTERVAL: i64 = 5;
+/// How long a user discovery session answers (itsme: poll for 10 minutes, a 400 after 15).
+const DISCOVERY_LIFETIME: i64 = 15 * 60;
+/// How long one QR code can be scanned (it changes at every poll).
+const QR_LIFETIME: i64 = 30;
+
+/// The answer of a session still waiting for a scan: a fresh QR code at every poll (itsme's is
+/// dynamic), as a base64 image — an SVG here, where itsme sends a JPEG — and, as the sandbox's
+/// own extension, the URL the QR encodes (`sandbox_scan_url`), so that a test can "scan" it
+/// without a camera.
+fn pending_discovery(sb: &Sandbox, id: &str, now: i64) -> Result<Value, Failure> {
+    let mac: String = sb
+        .hmac("qr", &[id, &now.to_string()])?
+        .chars()
+        .take(22)
+        .collect();
+    let url = format!("{}/app/discover/{id}?t={now}&c={mac}", sb.issuer);
+    let svg = qrcode::QrCode::new(url.as_bytes())
+        .map_err(|e| Failure::Internal(format!("QR code: {e}")))?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(now + QR_LIFETIME)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    Ok(json!({
+        "user_discovery_session_id": id,
+        "status": "PENDING_USER_DISCOVERY",
+        "user_discovery_token": {
+            "qr_code": base64::engine::general_purpose::STANDARD.encode(svg.as_bytes()),
+            "expires_at": expires_at,
+        },
+        "sandbox_scan_url": url,
+    }))
+}
+
+/// The single-use user_identifier_token of a discovered session: derived from its id, so that
+/// every poll can give it again while only its SHA-256 is stored.
+fn user_identifier_token(sb: &Sandbox, id: &str) -> Result<String, Failure> {
+    sb.hmac("user-identifier-token", &[id])
+}
+
+fn no_store(body: Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+/// `POST /user_discovery_sessions`: a client (private_key_jwt only) opens a session whose QR a
+/// person scans with the app.
+pub(super) async fn create_discovery(
+    State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
+    body: Bytes,
+) -> Reply {
+    let now = sb.clock.now();
+    sb.limits
+        .sandbox_authorization_per_ip
+        .check_ip(ip.as_deref())
+        .map_err(|t| Failure::throttled(t, None))?;
+    let form = parse_pairs(&body).map_err(|e| bad("invalid_request", e.to_string()))?;
+    let client = authenticate_client(&sb, &form, now)
+        .await
+        .map_err(as_decoupled)?;
+    let id = random_token(18);
+    sb.store
+        .insert_discovery_session(&passerelle_store::DiscoverySession {
+            id: id.clone(),
+            client_id: client.client_id.clone(),
+            status: passerelle_store::DiscoveryStatus::Pending,
+            phone_number: None,
+            poll_interval: DISCOVERY_INTERVAL,
+            created_at: now,
+            expires_at: now + DISCOVERY_LIFETIME,
+        })
+        .await?;
+    tracing::info!(sandbox.client = %client.client_id, "sandbox user discovery session opened");
+    Ok(no_store(pending_discovery(&sb, &id, now)?))
+}
+
+/// `POST /user_discovery_sessions/{id}`: the client's poll — a fresh QR while nobody scanned,
+/// then `USER_DISCOVERED` with the user_identifier_token; faster than the interval is a 429.
+pub(super) async fn poll_discovery(
+    State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let now = sb.clock.now();
+    sb.limits
+        .sandbox_token_per_ip
+        .check_ip(ip.as_deref())
+        .map_err(|t| Failure::throttled(t, None))?;
+    let form = parse_pairs(&body).map_err(|e| bad("invalid_request", e.to_string()))?;
+    let client = authenticate_client(&sb, &form, now)
+        .await
+        .map_err(as_decoupled)?;
+    let session = sb
+        .store
+        .find_discovery_session(&id, now)
+        .await?
+        .filter(|s| s.client_id == client.client_id)
+        .ok_or_else(|| {
+            bad(
+                "invalid_request",
+                "the user discovery session is unknown or has expired",
+            )
+        })?;
+    if let SandboxPace::TooFast { interval } = sb.store.pace_discovery_poll(&id, now).await? {
+        return Err(refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            format!("poll at most every {interval} seconds"),
+        ));
+    }
+    match session.status {
+        passerelle_store::DiscoveryStatus::Pending => {
+            Ok(no_store(pending_discovery(&sb, &id, now)?))
+        }
+        passerelle_store::DiscoveryStatus::Discovered | passerelle_store::DiscoveryStatus::Used => {
+            Ok(no_store(json!({
+                "user_discovery_session_id": id,
+                "status": "USER_DISCOVERED",
+                "user_identifier_token": user_identifier_token(&sb, &id)?,
+            })))
+        }
+    }
+}
+
+/// The QR's target: the emulated app of the person who scans it, who says which sandbox
+/// account they are (their phone number). `t` and `c` are the QR's time and MAC: a QR is good
+/// for 30 s.
+pub(super) async fn discover_page(
+    State(sb): Shared,
+    ip: Option<Extension<ClientIp>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    method: axum::http::Method,
+    body: Bytes,
+) -> Reply {
+    let tr = translator(None, &headers);
+    let now = sb.clock.now();
+    let params = parse_pairs(query.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let t = params.get("t").unwrap_or_default();
+    let valid_qr = t
+        .parse::<i64>()
+        .is_ok_and(|t| t <= now && now < t + QR_LIFETIME)
+        && sb.hmac("qr", &[&id, t]).is_ok_and(|mac| {
+            let mac: String = mac.chars().take(22).collect();
+            bool::from(
+                mac.as_bytes()
+                    .ct_eq(params.get("c").unwrap_or_default().as_bytes()),
+            )
+        });
+    let session = sb.store.find_discovery_session(&id, now).await?;
+    let waiting = session
+        .as_ref()
+        .is_some_and(|s| s.status == passerelle_store::DiscoveryStatus::Pending);
+    if !valid_qr || !waiting {
+        return Err(Failure::page(&tr, tr.t("discover-expired")));
+    }
+    let action = sb.path(&format!(
+        "/app/discover/{id}?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("t", t)
+            .append_pair("c", params.get("c").unwrap_or_default())
+            .finish()
+    ));
+    let page = |phone: String, error: Option<String>, done: Option<String>| {
+        html(
+            if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            },
+            &DiscoverPage {
+                tr: &tr,
+                action: action.clone(),
+                phone,
+                error,
+                done,
+            },
+        )
+    };
+    if method != axum::http::Method::POST {
+        return Ok(page(String::new(), None, None));
+    }
+    sb.limits
+        .app_code_per_ip
+        .check_ip(ip.as_deref())
+        .map_err(|t| Failure::throttled(t, Some(&tr)))?;
+    let form = parse_pairs(&body).unwrap_or_default();
+    let typed: String = form
+        .get("phone")
+        .unwrap_or_default()
+        .chars()
+        .take(40)
+        .collect();
+    let Some(number) = crate::personas::normalize_phone(&typed) else {
+        return Ok(page(typed, Some(tr.t("phone-invalid")), None));
+    };
+    if sb.personas.find(&number).is_none() {
+        return Ok(page(typed, Some(tr.t("phone-unknown")), None));
+    }
+    let token = user_identifier_token(&sb, &id)?;
+    if !sb
+        .store
+        .discover_user(&id, &number, &token_hash(&token), now)
+        .await?
+    {
+        return Err(Failure::page(&tr, tr.t("discover-expired")));
+    }
+    tracing::info!(sandbox.session = %&id[..8], "sandbox user discovered by a scan");
+    Ok(page(String::new(), None, Some(tr.t("discover-done"))))
 }

@@ -30,7 +30,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use crate::pages::{
-    AppPage, InboxPage, InboxRow, MessagePage, PersonaRow, PersonasPage, PhonePage, WaitPage, html,
+    AppPage, DiscoverPage, InboxPage, InboxRow, MessagePage, PersonaRow, PersonasPage, PhonePage,
+    WaitPage, html,
 };
 use crate::{Persona, Sandbox, SandboxClient};
 
@@ -66,6 +67,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/actions/{id}/wait", get(wait))
         .route("/app/actions/{id}", get(app_page).post(app_submit))
         .route("/app/inbox", get(inbox_page))
+        .route("/app/discover/{id}", get(discover_page).post(discover_page))
         .route_layer(axum::middleware::from_fn_with_state(
             unavailable_page as later::UnavailablePage,
             later::unavailable_as_page,
@@ -78,6 +80,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
             "/backchannel/authentication",
             post(backchannel_authentication),
         )
+        .route("/user_discovery_sessions", post(create_discovery))
+        .route("/user_discovery_sessions/{id}", post(poll_discovery))
         .route("/userinfo", get(userinfo).post(userinfo))
         .merge(pages)
         .with_state(sandbox)

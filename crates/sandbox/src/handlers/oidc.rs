@@ -124,9 +124,16 @@ pub(super) async fn authenticate_client<'a>(
     // itsme documents its token endpoint's URL as the assertion's audience; the issuer (RFC
     // 7523bis) is accepted too. Either as a single string: never an array.
     let token_endpoint = format!("{}/token", sb.issuer);
+    // itsme's decoupled API documents its backchannel endpoint as the audience of the
+    // assertions of user discovery sessions.
+    let backchannel_endpoint = format!("{}/backchannel/authentication", sb.issuer);
     let check = passerelle_jose::ClaimsCheck {
         issuer: None,
-        audience: passerelle_jose::Audience::OneOf(&[&token_endpoint, &sb.issuer]),
+        audience: passerelle_jose::Audience::OneOf(&[
+            &token_endpoint,
+            &sb.issuer,
+            &backchannel_endpoint,
+        ]),
         now,
         max_lifetime: Some(3600),
         expiry_skew: 0,
