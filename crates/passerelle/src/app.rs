@@ -675,6 +675,9 @@ async fn housekeeping(
         if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
+        if let Err(e) = store.clear_stale_ciba_claims(now, code_lifetime).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
         if let Err(e) = store
             .delete_audit_before(now - audit_retention_days.saturating_mul(86_400))
             .await

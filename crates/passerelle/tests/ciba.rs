@@ -865,3 +865,76 @@ async fn scan_url_of(
     // The QR's URL is on the public origin; this test reaches it there too.
     url.to_string()
 }
+
+#[tokio::test]
+async fn an_answer_nobody_collects_loses_its_attributes() {
+    let app = TestApp::spawn().await;
+    let client = ciba_client(&app).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let receiver = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move || {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(()).await;
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}/cb", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    app.set_ciba(
+        &client,
+        Some(CibaRegistration {
+            mode: CibaMode::Ping,
+            notification_endpoint: Some(endpoint),
+            signed_requests: false,
+        }),
+    )
+    .await;
+    let id = start(
+        &app,
+        &client,
+        &[
+            ("scope", "openid profile"),
+            ("login_hint", JAN),
+            ("client_notification_token", "tok"),
+        ],
+    )
+    .await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("pinged")
+        .expect("a ping");
+    let hash = passerelle_store::token_hash(&id);
+    let row = |app: &TestApp| {
+        let (store, hash, client) = (app.store.clone(), hash.clone(), client.id.clone());
+        async move {
+            store
+                .find_ciba_request(&hash, &client)
+                .await
+                .expect("db")
+                .expect("row")
+        }
+    };
+    assert!(row(&app).await.claims.expect("claims").contains("Peeters"));
+    // Still collectable: nothing is cleared.
+    app.store
+        .clear_stale_ciba_claims(app.clock_now(), 60)
+        .await
+        .expect("housekeeping");
+    assert!(row(&app).await.claims.expect("claims").contains("Peeters"));
+    app.clock.advance(121);
+    app.store
+        .clear_stale_ciba_claims(app.clock_now(), 60)
+        .await
+        .expect("housekeeping");
+    assert_eq!(row(&app).await.claims.as_deref(), Some("{}"));
+    assert_eq!(
+        error_of(poll(&app, &client, &id).await).await,
+        "expired_token"
+    );
+}

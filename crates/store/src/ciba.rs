@@ -320,6 +320,21 @@ impl Store {
         Ok(true)
     }
 
+    /// Drops the attributes of answered requests whose tokens can no longer be fetched (the
+    /// `auth_req_id` expired and a code's lifetime passed since the answer: see the CIBA grant),
+    /// so that an answer nobody collected does not keep personal data until its row goes.
+    pub async fn clear_stale_ciba_claims(&self, now: i64, code_lifetime: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE ciba_requests SET claims = '{}' WHERE status = $1 AND claims <> '{}' AND deadline <= $2 AND auth_time <= $3",
+        )
+        .bind(LoginState::CodeIssued.status())
+        .bind(now)
+        .bind(now - code_lifetime)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     /// Ping-mode requests waiting at the scheme whose next poll is due (the background poller).
     pub async fn due_ciba_pings(&self, now: i64, limit: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(

@@ -77,7 +77,17 @@ pub(crate) async fn backchannel(
 ) -> Response {
     match start(&b, ip.as_deref(), &headers, &body).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // CIBA Core §13: at this endpoint access_denied is a 403 (at the token endpoint,
+            // a 400 like every other refusal).
+            let forbidden =
+                matches!(&e, BrokerError::Token { error } if error.code == ErrorCode::AccessDenied);
+            let mut resp = e.into_response();
+            if forbidden {
+                *resp.status_mut() = axum::http::StatusCode::FORBIDDEN;
+            }
+            resp
+        }
     }
 }
 
