@@ -122,3 +122,4 @@ discover-intro = Sie haben einen QR-Code gescannt. Die itsme-App welcher Sandbox
 discover-submit = Scannen
 discover-done = Fertig: Die itsme-App hat Sie identifiziert. Kehren Sie dorthin zurück, wo der Code angezeigt wurde.
 discover-expired = Dieser QR-Code ist abgelaufen oder wurde bereits gescannt. Scannen Sie den neuen.
+app-approved-decoupled = Bestätigt. Der anfragende Dienst erhält jetzt Ihre Antwort; Sie können die App schließen.

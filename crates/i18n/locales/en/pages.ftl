@@ -122,3 +122,4 @@ discover-intro = You scanned a QR code. Which sandbox person's itsme app is scan
 discover-submit = Scan
 discover-done = Done: the itsme app identified you. Go back to where the code was shown.
 discover-expired = This QR code has expired or was already scanned. Scan the new one.
+app-approved-decoupled = Confirmed. The service that asked now receives your answer; you can close the app.

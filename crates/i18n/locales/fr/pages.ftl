@@ -122,3 +122,4 @@ discover-intro = Vous avez scanné un code QR. L’app itsme de quelle personne 
 discover-submit = Scanner
 discover-done = C’est fait : l’app itsme vous a identifié. Revenez là où le code était affiché.
 discover-expired = Ce code QR a expiré ou a déjà été scanné. Scannez le nouveau.
+app-approved-decoupled = Confirmé. Le service qui l’a demandé reçoit maintenant votre réponse ; vous pouvez fermer l’app.

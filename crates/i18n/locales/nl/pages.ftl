@@ -122,3 +122,4 @@ discover-intro = U scande een QR-code. De itsme-app van welke sandboxpersoon sca
 discover-submit = Scannen
 discover-done = Klaar: de itsme-app heeft u geïdentificeerd. Ga terug naar waar de code getoond werd.
 discover-expired = Deze QR-code is verlopen of werd al gescand. Scan de nieuwe.
+app-approved-decoupled = Bevestigd. De dienst die het vroeg, krijgt nu uw antwoord; u kunt de app sluiten.

@@ -54,9 +54,9 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
         if let Some(e) = &ciba.notification_endpoint {
             v["backchannel_client_notification_endpoint"] = json!(e);
         }
-        if ciba.signed_requests {
-            v["backchannel_authentication_request_signing_alg"] = json!("RS256 or ES256");
-        }
+        // Not CIBA's backchannel_authentication_request_signing_alg: any of RS256 and ES256
+        // is accepted, so the registration says only that signing is required.
+        v["backchannel_signed_requests_required"] = json!(ciba.signed_requests);
     }
     v
 }
@@ -359,6 +359,111 @@ fn new_client_id() -> String {
         if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return id;
         }
+    }
+}
+
+#[cfg(test)]
+mod ciba_tests {
+    use super::*;
+
+    fn input(mode: Option<&str>, endpoint: Option<&str>, signed: Option<bool>) -> ClientInput {
+        ClientInput {
+            name: Some("Till".into()),
+            ciba_mode: mode.map(str::to_string),
+            ciba_notification_endpoint: endpoint.map(str::to_string),
+            ciba_signed_requests: signed,
+            ..ClientInput::default()
+        }
+    }
+
+    fn record(ciba: Option<CibaRegistration>) -> ClientRecord {
+        let (c, _) = merge("id".into(), None, &input(Some("poll"), None, None)).expect("valid");
+        ClientRecord {
+            id: c.id,
+            name: c.name,
+            secret_hash: c.secret_hash,
+            redirect_uris: c.redirect_uris,
+            auth_method: c.auth_method,
+            jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
+            account: c.account,
+            grants: c.grants,
+            id_token_alg: c.id_token_alg,
+            ciba,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_backchannel_only_client_needs_no_redirect_uri_but_others_do() {
+        let (c, secret) = merge("id".into(), None, &input(Some("poll"), None, None)).expect("ok");
+        assert!(c.redirect_uris.is_empty() && secret.is_some());
+        assert_eq!(c.ciba.expect("ciba").mode, CibaMode::Poll);
+        assert!(merge("id".into(), None, &input(None, None, None)).is_err());
+    }
+
+    #[test]
+    fn ping_needs_an_endpoint_and_poll_takes_none() {
+        assert!(merge("id".into(), None, &input(Some("ping"), None, None)).is_err());
+        assert!(
+            merge(
+                "id".into(),
+                None,
+                &input(Some("poll"), Some("https://rp.example/n"), None)
+            )
+            .is_err()
+        );
+        assert!(
+            merge(
+                "id".into(),
+                None,
+                &input(Some("ping"), Some("ftp://rp.example/n"), None)
+            )
+            .is_err()
+        );
+        assert!(
+            merge(
+                "id".into(),
+                None,
+                &input(Some("carrier-pigeon"), None, None)
+            )
+            .is_err()
+        );
+        let (c, _) = merge(
+            "id".into(),
+            None,
+            &input(Some("ping"), Some("https://rp.example/n"), None),
+        )
+        .expect("ok");
+        assert_eq!(
+            c.ciba.expect("ciba").notification_endpoint.as_deref(),
+            Some("https://rp.example/n")
+        );
+        // Options without a mode mean nothing: refused rather than ignored.
+        assert!(merge("id".into(), None, &input(None, None, Some(true))).is_err());
+    }
+
+    #[test]
+    fn updates_keep_or_withdraw_the_registration() {
+        let current = record(Some(CibaRegistration {
+            mode: CibaMode::Ping,
+            notification_endpoint: Some("https://rp.example/n".into()),
+            signed_requests: false,
+        }));
+        let mut keep = input(None, None, None);
+        keep.redirect_uris = vec!["https://rp.example/cb".into()];
+        let (c, _) = merge("id".into(), Some(&current), &keep).expect("ok");
+        assert_eq!(c.ciba, current.ciba);
+        let (c, _) = merge("id".into(), Some(&current), &{
+            let mut none = input(Some("none"), None, None);
+            none.redirect_uris = vec!["https://rp.example/cb".into()];
+            none
+        })
+        .expect("ok");
+        assert_eq!(c.ciba, None);
+        // Signed requests need keys, not a secret.
+        assert!(merge("id".into(), Some(&current), &input(None, None, Some(true))).is_err());
     }
 }
 

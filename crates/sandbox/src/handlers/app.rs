@@ -123,6 +123,10 @@ pub(super) fn render_app(
     let (done, approved) = match state {
         ActionState::AwaitingPhone => (Some(tr.t("app-pending-none")), false),
         ActionState::AwaitingApp { .. } => (None, false),
+        // A decoupled request has no browser waiting: the service that asked gets the answer.
+        ActionState::Approved | ActionState::Redeemed if action.is_decoupled() => {
+            (Some(tr.t("app-approved-decoupled")), true)
+        }
         ActionState::Approved | ActionState::Redeemed => (Some(tr.t("app-approved")), true),
         ActionState::Rejected(Rejection::Refused | Rejection::Cancelled) => {
             (Some(tr.t("app-refused")), false)
