@@ -443,8 +443,9 @@ pub(super) async fn create_discovery(
     body: Bytes,
 ) -> Reply {
     let now = sb.clock.now();
+    // One signature to verify, as at the token endpoint: the same limit.
     sb.limits
-        .sandbox_authorization_per_ip
+        .sandbox_token_per_ip
         .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, None))?;
     let form = parse_pairs(&body).map_err(|e| bad("invalid_request", e.to_string()))?;
