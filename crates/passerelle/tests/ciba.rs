@@ -267,7 +267,10 @@ async fn a_manual_persona_approves_in_the_sandbox_inbox() {
         .expect("approve");
     assert_eq!(approved.status(), StatusCode::OK);
     let text = approved.text().await.expect("html");
-    assert!(text.contains("close the app"), "no browser is waiting: {text}");
+    assert!(
+        text.contains("close the app"),
+        "no browser is waiting: {text}"
+    );
     app.clock.advance(5);
     let resp = poll(&app, &client, &auth_req_id).await;
     assert_eq!(resp.status(), StatusCode::OK);
