@@ -306,6 +306,27 @@ async fn polling_faster_than_the_interval_is_slow_down_and_the_interval_grows() 
         error_of(poll(&app, &client, &id).await).await,
         "authorization_pending"
     );
+    // Waiting is not a refusal: of the polls above, none reaches the audit trail. A real
+    // refusal, queued after them, is written; once it is there, they would be too.
+    assert_eq!(
+        error_of(poll(&app, &client, "made-up").await).await,
+        "invalid_grant"
+    );
+    let count = || {
+        app.sql(
+            "UPDATE audit_events SET kind = kind WHERE kind = 'token.refused'",
+            &[],
+        )
+    };
+    let mut refused = 0;
+    for _ in 0..100 {
+        refused = count().await;
+        if refused > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused, 1, "only the invalid_grant is a refusal");
 }
 
 #[tokio::test]

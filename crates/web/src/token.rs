@@ -39,6 +39,10 @@ pub(crate) async fn token(
 ) -> Response {
     match issue(&b, ip.as_deref(), &headers, &body).await {
         Ok(r) => r,
+        // A CIBA poll told to wait is the grant working as designed, not a refusal: it is
+        // neither counted nor audited (a client polls every few seconds while the person
+        // decides).
+        Err(Refused { error, .. }) if is_wait(&error) => error.into_response(),
         Err(Refused { error, client }) => {
             b.metrics.token_refused();
             // Only a refusal to an authenticated client is audited: anyone can send requests
@@ -55,6 +59,18 @@ pub(crate) async fn token(
             error.into_response()
         }
     }
+}
+
+/// Whether a token error only tells a CIBA client to wait (`authorization_pending`,
+/// `slow_down`).
+fn is_wait(error: &BrokerError) -> bool {
+    matches!(
+        error,
+        BrokerError::Token { error } if matches!(
+            error.code,
+            ErrorCode::AuthorizationPending | ErrorCode::SlowDown
+        )
+    )
 }
 
 /// A refused token request, with the client when it had authenticated.
