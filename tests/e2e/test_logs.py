@@ -48,6 +48,42 @@ def run(binary, tmp_path_factory, personas):
         token = rp.redeem(callback)
         seen += [query(callback)["code"], token["access_token"]]
 
+        # CIBA: a backchannel-only client; a scripted persona's poll login, and the manual persona
+        # approving in the sandbox inbox (whose URL carries the phone number).
+        till = server.cli_json("client", "add", "--name", unique("Log till"), "--account", "sandbox", "--ciba-mode", "poll")
+        seen.append(till["client_secret"])
+        till_auth = (till["client_id"], till["client_secret"])
+
+        def backchannel(phone):
+            r = requests.post(
+                server.discovery["backchannel_authentication_endpoint"],
+                data={"scope": ALL_SCOPES, "login_hint": phone, "binding_message": "Till 9"},
+                auth=till_auth,
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            return r.json()["auth_req_id"]
+
+        def ciba_tokens(auth_req_id):
+            r = requests.post(
+                server.discovery["token_endpoint"],
+                data={"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": auth_req_id},
+                auth=till_auth,
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        approver = next(p for p in personas if p["behaviour"] == "approve")
+        for phone in (approver["phone_number"], manual["phone_number"]):
+            auth_req_id = backchannel(phone)
+            if phone == manual["phone_number"]:
+                inbox = requests.get(f"{server.base}/sandbox/v2/app/inbox", params={"phone": phone}, timeout=10)
+                link = next(a["href"] for a in Page(inbox.text).links if "/app/actions/" in a["href"])
+                requests.post(urljoin(inbox.url, link), data={"code": manual["code"], "decision": "approve"}, timeout=10)
+            t = ciba_tokens(auth_req_id)
+            seen += [auth_req_id, t["access_token"], t["id_token"]]
+
         # Failures that carry credentials.
         bad = "wrong-secret-" + "z" * 20
         requests.post(server.discovery["token_endpoint"], data={"grant_type": "authorization_code", "code": "c" * 43}, auth=(basic["client_id"], bad), timeout=10)

@@ -45,6 +45,12 @@ AHEAD_OF_CODE: list[str] = []
 # - token endpoints: a well-formed request carries a code schemathesis made up (400
 #   invalid_grant), client credentials in the body besides the Basic header (400
 #   invalid_request), or at the sandbox, a client assertion nobody signed (400 invalid_client);
+# - the backchannel endpoint (CIBA): a well-formed request names a phone number nobody has
+#   (400 unknown_user_id), carries a made-up id_token_hint or request object (400), or client
+#   credentials in the body besides the Basic header (400);
+# - the sandbox's backchannel endpoint and user discovery sessions: a client assertion nobody
+#   signed (401), and their per-address limits (429: the backchannel request costs three RSA
+#   verifications, and shares the sandbox authorization endpoint's limit);
 # - userinfo by POST: an `access_token` in the body besides the Authorization header (400),
 #   or alone and made up (401).
 BASIC = """
@@ -57,8 +63,12 @@ CONFIG = """
 bearer = "{access_token}"
 
 [[operations]]
-include-path = ["/auth/open/connect/token", "/sandbox/v2/token"]
+include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
+
+[[operations]]
+include-path = ["/sandbox/v2/backchannel/authentication", "/sandbox/v2/user_discovery_sessions"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
 
 [[operations]]
 include-path = "/auth/open/connect/userinfo"
@@ -88,6 +98,8 @@ def fuzzed(request, binary, tmp_path_factory):
     try:
         server.start()
         client = server.add_client("OpenAPI fuzzing")
+        # Past client authentication at the backchannel endpoint too.
+        server.cli("client", "update", client["client_id"], "--ciba-mode", "poll")
         token = login(RelyingParty(server, client, scope=ALL_SCOPES), "+32470000001").token
         yield backend, server, client, token
         assert server.stop() == 0

@@ -7,6 +7,7 @@
 //! Nothing here touches the network, the disk, the database, the clock or the random generator:
 //! `now` and random values are passed in, so every rule is testable on its own.
 
+pub mod ciba;
 pub mod flow;
 pub mod login;
 pub mod nin;

@@ -23,6 +23,14 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// CIBA Core §11: the decoupled login ran out of time.
     ExpiredToken,
+    /// CIBA Core §11: the person has not answered yet; poll again after the interval.
+    AuthorizationPending,
+    /// CIBA Core §11: polled faster than the interval; the interval grows by 5 s.
+    SlowDown,
+    /// CIBA Core §13: the hint names nobody the scheme knows.
+    UnknownUserId,
+    /// CIBA Core §13: the binding message is too long or holds characters the app cannot show.
+    InvalidBindingMessage,
 }
 
 impl ErrorCode {
@@ -43,6 +51,10 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::UnknownUserId => "unknown_user_id",
+            ErrorCode::InvalidBindingMessage => "invalid_binding_message",
         }
     }
 
@@ -264,6 +276,31 @@ impl IdTokenAlg {
 
     pub fn parse(s: &str) -> Option<IdTokenAlg> {
         IdTokenAlg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// How a client registered for CIBA receives the result (CIBA Core §5; push mode is not offered:
+/// FAPI-CIBA forbids it, and it delivers tokens outside the token endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CibaMode {
+    /// The client polls the token endpoint.
+    Poll,
+    /// The broker notifies the client's endpoint, then the client calls the token endpoint.
+    Ping,
+}
+
+impl CibaMode {
+    pub const ALL: [CibaMode; 2] = [CibaMode::Poll, CibaMode::Ping];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CibaMode::Poll => "poll",
+            CibaMode::Ping => "ping",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CibaMode> {
+        CibaMode::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 

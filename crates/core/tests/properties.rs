@@ -9,6 +9,25 @@ use proptest::prelude::*;
 
 proptest! {
     #[test]
+    fn backchannel_requests_never_panic(pairs in proptest::collection::vec(("[a-z_]{1,18}", ".{0,80}"), 0..10), ping in proptest::bool::ANY) {
+        use passerelle_core::ciba::{CibaPolicy, Hint, validate_backchannel_request};
+        use passerelle_core::oidc::CibaMode;
+        let Ok(params) = Params::from_pairs(pairs) else { return Ok(()) };
+        let mode = if ping { CibaMode::Ping } else { CibaMode::Poll };
+        let policy = CibaPolicy { account: Account::Production, grants: &[], mode };
+        if let Ok(r) = validate_backchannel_request(&params, policy) {
+            prop_assert!(r.scopes.contains("openid"));
+            if let Hint::Phone(p) = &r.hint {
+                prop_assert!(passerelle_core::ciba::is_e164(p));
+            }
+            prop_assert_eq!(r.client_notification_token.is_some(), ping);
+            if let Some(m) = &r.binding_message {
+                prop_assert!(m.chars().count() <= 64 && !m.contains('\n'));
+            }
+        }
+    }
+
+    #[test]
     fn national_numbers_never_panic_and_valid_ones_are_eleven_digits(s in ".{0,20}", year in 1990i32..2100) {
         if parse_national_number(&s, year).is_some() {
             prop_assert!(s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit()));
@@ -74,9 +93,11 @@ proptest! {
     }
 
     #[test]
-    fn the_login_state_machine_never_panics_and_never_leaves_an_end(events in proptest::collection::vec(0u8..8, 0..14), step in 0i64..200) {
-        use passerelle_core::login::{self, Channel, Failure, Login, LoginEvent, LoginState};
-        let mut l = Login { state: LoginState::Requested, channel: Channel::Redirect, expires_at: 1_600 };
+    fn the_login_state_machine_never_panics_and_never_leaves_an_end(events in proptest::collection::vec(0u8..10, 0..14), step in 0i64..200, channel in 0usize..4) {
+        use passerelle_core::login::{self, Channel, Effect, Failure, Login, LoginEvent, LoginState};
+        // Every channel, the decoupled ones (CIBA poll and ping) included.
+        let channel = Channel::ALL[channel];
+        let mut l = Login { state: LoginState::Requested, channel, expires_at: 1_600 };
         let mut now = 1_000;
         let mut answered = 0;
         let mut redeemed = 0;
@@ -88,12 +109,19 @@ proptest! {
                 3 => LoginEvent::CodeRedeemed,
                 4 => LoginEvent::Failed(Failure::Denied),
                 5 => LoginEvent::Failed(Failure::SchemeUnavailable),
+                6 => LoginEvent::Failed(Failure::Expired),
+                7 => LoginEvent::Failed(Failure::SchemeError),
                 _ => LoginEvent::Observed,
             };
             now += step;
             let was_final = l.state.is_final();
-            if let Ok((next, _)) = login::advance(l, event, now) {
+            if let Ok((next, effects)) = login::advance(l, event, now) {
                 prop_assert!(!was_final || next.state == l.state, "an ended login cannot move");
+                prop_assert_eq!(next.channel, channel, "a login keeps its channel");
+                for e in effects {
+                    let (Effect::DeliverCode(c) | Effect::DeliverError(c, _)) = e;
+                    prop_assert_eq!(c, channel, "results go through the login's channel");
+                }
                 if next.state == LoginState::Answered && l.state != LoginState::Answered { answered += 1; }
                 if next.state == LoginState::Redeemed && l.state != LoginState::Redeemed { redeemed += 1; }
                 l = next;

@@ -9,6 +9,10 @@ use serde_json::{Map, Value, json};
 /// The prefix of itsme's own claim URIs.
 pub const PREFIX: &str = "http://itsme.services/v2/claim/";
 
+/// The grant type of a poll for a decoupled login (OpenID CIBA Core §10.1), at itsme's token
+/// endpoint and at the broker's.
+pub const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
+
 /// itsme claim URIs, by their short names.
 pub mod uri {
     pub const BE_NATIONAL_NUMBER: &str = "http://itsme.services/v2/claim/BENationalNumber";

@@ -11,6 +11,13 @@ use serde_json::{Value, json};
 use crate::claims;
 use crate::metrics::{OutcomeCounters, UpstreamCounters, UpstreamEndpoint};
 
+mod decoupled;
+
+pub use decoupled::{
+    BackchannelRequest, BackchannelStarted, DecoupledResult, DiscoveryPoll, LoginHintToken,
+    SchemeRefusal, UserDiscovery, notify_client,
+};
+
 /// Where the scheme wants the claims delivered. itsme recommends the ID token, which saves the
 /// userinfo call and two RSA operations per login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +35,11 @@ pub struct Endpoints {
     pub userinfo: String,
     pub jwks: String,
     pub token_audience: String,
+    /// The backchannel authentication endpoint (itsme's decoupled API, CIBA), when the scheme
+    /// has one.
+    pub backchannel: Option<String>,
+    /// Where user discovery sessions are opened (itsme's QR path of the decoupled API).
+    pub user_discovery: Option<String>,
 }
 
 /// Everything that makes the connector talk to one itsme environment.
@@ -49,6 +61,10 @@ pub struct ConnectorConfig {
     pub request_encryption: EncAlg,
     /// Send the RP's display name in the request object (the sandbox shows it in the app).
     pub send_client_name: bool,
+    /// Name a person by phone number in a backchannel request (`login_hint_token` of type
+    /// `phone_number`): an extension of the sandbox; itsme's decoupled API does not take phone
+    /// numbers.
+    pub phone_login_hints: bool,
     /// Where the connector counts its calls to the scheme, by endpoint and outcome
     /// (`UpstreamCounters::default()` counts nothing).
     pub counters: UpstreamCounters,
@@ -234,6 +250,12 @@ impl Connector {
         }
         let token = field("token_endpoint")?;
         Ok(Endpoints {
+            backchannel: doc
+                .get("backchannel_authentication_endpoint")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            // itsme documents it beside its other endpoints, not in its discovery document.
+            user_discovery: Some(format!("{}/user_discovery_sessions", self.config.issuer)),
             authorization: field("authorization_endpoint")?,
             userinfo: field("userinfo_endpoint")?,
             jwks: field("jwks_uri")?,
@@ -363,17 +385,29 @@ impl Connector {
             ("client_assertion", &assertion),
         ];
         let exchanged = self
-            .exchange_code(&endpoints.token, &form, nonce, now)
+            .exchange_code(&endpoints.token, &form, Some(nonce), now)
             .await;
         self.config
             .counters
             .of(UpstreamEndpoint::Token)
             .count(&exchanged);
-        let (mut claims, sub, access_token) = exchanged?;
+        self.identity_from(&endpoints.userinfo, exchanged?, acr)
+            .await
+    }
+
+    /// The identity of a verified token answer: the ID token's claims, merged with userinfo's
+    /// when the claims are delivered there (its `sub` must be the ID token's), and how the person
+    /// approved, checked against the strength `acr` asked for.
+    async fn identity_from(
+        &self,
+        userinfo_url: &str,
+        (mut claims, sub, access_token): (Claims, String, Option<String>),
+        acr: Acr,
+    ) -> Result<SchemeIdentity, ConnectorError> {
         let amr = amr_of(&claims, acr)?;
         if let Some(access_token) = access_token {
             let answered = async {
-                let userinfo = self.userinfo(&endpoints.userinfo, &access_token).await?;
+                let userinfo = self.userinfo(userinfo_url, &access_token).await?;
                 if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
                     return Err(protocol("userinfo sub differs from the ID token's"));
                 }
@@ -397,7 +431,7 @@ impl Connector {
         &self,
         token_endpoint: &str,
         form: &[(&str, &str)],
-        nonce: &str,
+        nonce: Option<&str>,
         now: i64,
     ) -> Result<(Claims, String, Option<String>), ConnectorError> {
         let resp = self
@@ -427,6 +461,17 @@ impl Connector {
                 protocol(msg)
             });
         }
+        self.tokens_from(&body, nonce, now).await
+    }
+
+    /// The checks of a successful token answer: the verified ID token's claims, its `sub`, and
+    /// the access token when claims come from userinfo.
+    async fn tokens_from(
+        &self,
+        body: &Value,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<(Claims, String, Option<String>), ConnectorError> {
         let id_token = body
             .get("id_token")
             .and_then(Value::as_str)
@@ -490,7 +535,14 @@ impl Connector {
         scheme_keys.verify(&jws, &[SigAlg::Rs256]).map_err(protocol)
     }
 
-    fn check_id_token(&self, claims: &Claims, nonce: &str, now: i64) -> Result<(), ConnectorError> {
+    /// Checks the scheme's ID token; `nonce` is the login's, or `None` for a decoupled login
+    /// (CIBA has no nonce, so the token must carry none).
+    fn check_id_token(
+        &self,
+        claims: &Claims,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<(), ConnectorError> {
         let check = passerelle_jose::ClaimsCheck {
             issuer: Some(&self.config.issuer),
             audience: passerelle_jose::Audience::Only(&self.config.client_id),
@@ -508,7 +560,7 @@ impl Connector {
                 P::InTheFuture(member) => format!("the ID token's {member} is in the future"),
             })
         })?;
-        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        if claims.get("nonce").and_then(Value::as_str) != nonce {
             return Err(protocol("the ID token's nonce does not match the request"));
         }
         Ok(())

@@ -11,6 +11,7 @@ mod connector;
 pub mod metrics;
 
 pub use connector::{
-    ClaimsDelivery, Connector, ConnectorConfig, ConnectorError, Endpoints, JwksCache,
-    SchemeIdentity, UpstreamRequest,
+    BackchannelRequest, BackchannelStarted, ClaimsDelivery, Connector, ConnectorConfig,
+    ConnectorError, DecoupledResult, DiscoveryPoll, Endpoints, JwksCache, LoginHintToken,
+    SchemeIdentity, SchemeRefusal, UpstreamRequest, UserDiscovery, notify_client,
 };

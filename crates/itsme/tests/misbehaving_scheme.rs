@@ -160,10 +160,13 @@ async fn setup() -> (Shared, Connector) {
             userinfo: format!("{base}/userinfo"),
             jwks: format!("{base}/jwks"),
             token_audience: format!("{base}/token"),
+            backchannel: None,
+            user_discovery: None,
         }),
         claims_delivery: ClaimsDelivery::IdToken,
         request_encryption: EncAlg::RsaOaep256,
         send_client_name: false,
+        phone_login_hints: false,
         counters: UpstreamCounters::default(),
     };
     let (signing, _) = SigningKey::generate(SigAlg::Rs256).expect("key");

@@ -182,6 +182,8 @@ pub struct App {
     pub audit_retention_days: i64,
     /// The task that writes queued audit events; it ends when the broker is dropped.
     pub audit_writer: tokio::task::JoinHandle<()>,
+    /// The broker, for the background poller of ping-mode backchannel logins.
+    pub broker: Arc<passerelle_web::Broker>,
 }
 
 /// The URL at which this process can reach itself (for the connector's back channel to the
@@ -283,10 +285,13 @@ pub async fn build(
                 userinfo: format!("{internal}/sandbox/v2/userinfo"),
                 jwks: format!("{internal}/sandbox/v2/jwkSet"),
                 token_audience: format!("{sandbox_issuer}/token"),
+                backchannel: Some(format!("{internal}/sandbox/v2/backchannel/authentication")),
+                user_discovery: Some(format!("{internal}/sandbox/v2/user_discovery_sessions")),
             }),
             claims_delivery: settings.sandbox_claims_delivery,
             request_encryption: EncAlg::RsaOaep256,
             send_client_name: true,
+            phone_login_hints: true,
             counters: metrics.upstream("sandbox"),
         },
         // Each connector owns its parsed keys; both use the same stored connector keys.
@@ -306,6 +311,7 @@ pub async fn build(
                 claims_delivery: it.claims_delivery,
                 request_encryption: EncAlg::RsaOaep256,
                 send_client_name: false,
+                phone_login_hints: false,
                 counters: metrics.upstream("production"),
             },
             connector_sig,
@@ -337,6 +343,7 @@ pub async fn build(
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
     });
+    let ciba_broker = broker.clone();
     let router = Router::new()
         .route("/", get(landing))
         .route("/openapi.json", get(openapi))
@@ -412,6 +419,7 @@ pub async fn build(
         limits,
         audit_retention_days: settings.audit_retention_days,
         audit_writer,
+        broker: ciba_broker,
     })
 }
 
@@ -524,6 +532,19 @@ pub async fn serve(
     } = listeners.into();
     let upkeep = tokio::spawn(crate::ops::upkeep(app.metrics.clone()));
     let notifications = app.listener;
+    // Ping-mode backchannel logins: the scheme is asked about them, and their clients
+    // notified, by every node, once a second (each poll claimed by one node in the database).
+    let ciba_poller = {
+        let broker = app.broker.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                passerelle_web::ciba::poll_pending(&broker).await;
+            }
+        })
+    };
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),
@@ -561,6 +582,7 @@ pub async fn serve(
         _ = grace => tracing::warn!("requests still running after 5 s were dropped at shutdown"),
     }
     housekeeping.abort();
+    ciba_poller.abort();
     if let Some(n) = notifications {
         n.abort();
     }
@@ -656,6 +678,9 @@ async fn housekeeping(
         limits.forget_idle();
         let now = clock.now();
         if let Err(e) = store.clear_stale_code_claims(now - code_lifetime).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        if let Err(e) = store.clear_stale_ciba_claims(now, code_lifetime).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         if let Err(e) = store

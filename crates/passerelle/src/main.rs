@@ -55,7 +55,7 @@ enum Command {
     Migrate,
     /// Manage relying-party clients.
     #[command(subcommand)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -141,6 +141,16 @@ struct ClientFields {
     /// The ID token's signing algorithm: RS256 (default) or ES256.
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// Let the client use CIBA (backchannel logins): poll or ping; none withdraws it.
+    #[arg(long, value_name = "MODE")]
+    ciba_mode: Option<String>,
+    /// Where a ping-mode client is notified that a backchannel login ended (https; http only
+    /// for localhost or a sandbox client).
+    #[arg(long, value_name = "URI")]
+    ciba_notification_endpoint: Option<String>,
+    /// Whether the client's backchannel requests must be signed request objects (true/false).
+    #[arg(long, value_name = "BOOL")]
+    ciba_signed_requests: Option<bool>,
 }
 
 impl ClientFields {
@@ -156,6 +166,9 @@ impl ClientFields {
             clear_grants,
             id_token_alg: self.id_token_alg,
             rotate_secret,
+            ciba_mode: self.ciba_mode,
+            ciba_notification_endpoint: self.ciba_notification_endpoint,
+            ciba_signed_requests: self.ciba_signed_requests,
         }
     }
 }
@@ -344,7 +357,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => {
             let store = open(&config).await?;
             let now = clock.now();
-            match cmd {
+            match *cmd {
                 ClientCommand::Add { fields, json } => {
                     let (c, secret) =
                         clients::add(&store, &fields.input(false, false), now).await?;

@@ -105,6 +105,21 @@ const NOT_JSON: &[(&str, &str, &str)] = &[
         "/sandbox/v2/app/actions/{id}",
         "the app emulator, HTML",
     ),
+    (
+        "get",
+        "/sandbox/v2/app/inbox",
+        "the emulated phone's inbox, HTML",
+    ),
+    (
+        "get",
+        "/sandbox/v2/app/discover/{id}",
+        "the emulated app scanning a QR code, HTML",
+    ),
+    (
+        "post",
+        "/sandbox/v2/app/discover/{id}",
+        "the emulated app scanning a QR code, HTML",
+    ),
 ];
 
 const METHODS: &[&str] = &[
@@ -940,4 +955,84 @@ async fn operations_documented_ahead_of_the_code_are_not_served_yet() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn ciba_answers_validate_against_the_document() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let v = Validator::new(&doc);
+    let http = reqwest::Client::new();
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    app.set_ciba(
+        &client,
+        Some(passerelle_store::CibaRegistration {
+            mode: passerelle_core::oidc::CibaMode::Poll,
+            notification_endpoint: None,
+            signed_requests: false,
+        }),
+    )
+    .await;
+    let ciba = "/auth/open/connect/ciba";
+    let token = "/auth/open/connect/token";
+    let send = |path: &'static str, secret: &str, form: Vec<(&'static str, String)>| {
+        let req = http
+            .post(app.url(path))
+            .basic_auth(&client.id, Some(secret))
+            .form(&form);
+        async move { Answer::of(req.send().await.expect("send")).await }
+    };
+    let start = |phone: &str| {
+        vec![
+            ("scope", "openid profile".to_string()),
+            ("login_hint", phone.to_string()),
+        ]
+    };
+    let poll = |id: &str| {
+        vec![
+            (
+                "grant_type",
+                "urn:openid:params:grant-type:ciba".to_string(),
+            ),
+            ("auth_req_id", id.to_string()),
+        ]
+    };
+    // Refusals at the backchannel endpoint, and a wrong secret.
+    for (secret, form, status) in [
+        (
+            client.secret.as_str(),
+            start("+32479999999"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            client.secret.as_str(),
+            start("nope"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("wrong", start("+32470000001"), StatusCode::UNAUTHORIZED),
+    ] {
+        let answer = send(ciba, secret, form).await;
+        assert_eq!(answer.status, status);
+        v.assert_valid("post", ciba, &answer);
+    }
+    // Pending, slow_down, then (a scripted persona) the tokens.
+    let manual = send(ciba, &client.secret, start("+32470000007")).await;
+    v.assert_valid("post", ciba, &manual);
+    let id = manual.json()["auth_req_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for expected in ["authorization_pending", "slow_down"] {
+        let answer = send(token, &client.secret, poll(&id)).await;
+        assert_eq!(answer.json()["error"], expected);
+        v.assert_valid("post", token, &answer);
+    }
+    let approved = send(ciba, &client.secret, start("+32470000001")).await;
+    let id = approved.json()["auth_req_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let answer = send(token, &client.secret, poll(&id)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    v.assert_valid("post", token, &answer);
 }

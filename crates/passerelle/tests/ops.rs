@@ -274,6 +274,7 @@ async fn fetches_of_client_keys_are_counted() {
         account: passerelle_core::scopes::Account::Sandbox,
         grants: vec![],
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
+        ciba: None,
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let b64 = |v: Value| {

@@ -114,8 +114,39 @@ pub(crate) struct AppPage<'a> {
     /// Whether a fingerprint or face may approve (`acr_basic`).
     pub biometrics: bool,
     pub icon: Option<Icon>,
-    /// The relying party's binding message (CIBA).
-    pub binding: Option<String>,
+    /// The binding message of a decoupled request, worded for the person.
+    pub binding_message: Option<String>,
+}
+
+/// The emulated app's side of a QR scan: which sandbox account scans it.
+#[derive(Template)]
+#[template(path = "discover.html")]
+pub(crate) struct DiscoverPage<'a> {
+    pub tr: &'a Translator,
+    pub action: String,
+    pub phone: String,
+    pub error: Option<String>,
+    pub done: Option<String>,
+}
+
+/// One pending action in the emulated phone's inbox.
+pub(crate) struct InboxRow {
+    /// Who asks, worded for the person.
+    pub from: String,
+    pub binding_message: Option<String>,
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+pub(crate) struct InboxPage<'a> {
+    pub tr: &'a Translator,
+    pub action: String,
+    pub phone: String,
+    /// A valid phone number was given: show its inbox.
+    pub shown: bool,
+    pub rows: Vec<InboxRow>,
+    pub error: Option<String>,
 }
 
 /// One row of the personas page.

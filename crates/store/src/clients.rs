@@ -1,7 +1,7 @@
 //! Relying-party clients. The server reads them on every request (no cache), so a change made
 //! with the CLI while the server runs takes effect at once.
 
-use passerelle_core::oidc::{ClientAuthMethod, IdTokenAlg};
+use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg};
 use passerelle_core::scopes::Account;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -21,8 +21,22 @@ pub struct ClientRecord {
     pub account: Account,
     pub grants: Vec<String>,
     pub id_token_alg: IdTokenAlg,
+    /// Whether and how the client may use CIBA (`None`: it may not).
+    pub ciba: Option<CibaRegistration>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A client's CIBA registration (CIBA Core §4: `backchannel_token_delivery_mode`,
+/// `backchannel_client_notification_endpoint`, and whether its requests must be signed,
+/// `backchannel_authentication_request_signing_alg`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CibaRegistration {
+    pub mode: CibaMode,
+    /// Where a ping-mode client is notified (required for ping).
+    pub notification_endpoint: Option<String>,
+    /// Every backchannel request must come as a signed `request` object (§7.1.1).
+    pub signed_requests: bool,
 }
 
 /// The fields of a client to insert or replace.
@@ -38,6 +52,7 @@ pub struct NewClient {
     pub account: Account,
     pub grants: Vec<String>,
     pub id_token_alg: IdTokenAlg,
+    pub ciba: Option<CibaRegistration>,
 }
 
 fn to_json(list: &[String]) -> String {
@@ -56,6 +71,14 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
         account: decode(row, "clients", "account", Account::parse)?,
         grants: json_list(&row.try_get::<String, _>("grants")?)?,
         id_token_alg: decode(row, "clients", "id_token_alg", IdTokenAlg::parse)?,
+        ciba: match crate::decode_opt(row, "clients", "ciba_mode", CibaMode::parse)? {
+            None => None,
+            Some(mode) => Some(CibaRegistration {
+                mode,
+                notification_endpoint: row.try_get("ciba_notification_endpoint")?,
+                signed_requests: row.try_get::<i64, _>("ciba_signed_requests")? != 0,
+            }),
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -65,29 +88,40 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
 fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
     crate::AuditEvent::new(kind, "ok", now.saturating_mul(1_000_000))
         .client(&c.id)
-        .detail(format!(
-            "account={} auth={} id_token_alg={} grants=[{}] redirect_uris={}{}",
-            c.account.as_str(),
-            c.auth_method.as_str(),
-            c.id_token_alg.as_str(),
-            c.grants.join(" "),
-            c.redirect_uris.len(),
-            if c.secret_hash.is_some() {
-                " secret"
-            } else {
-                ""
-            }
-        ))
+        .detail(
+            format!(
+                "account={} auth={} id_token_alg={} grants=[{}] redirect_uris={}{}",
+                c.account.as_str(),
+                c.auth_method.as_str(),
+                c.id_token_alg.as_str(),
+                c.grants.join(" "),
+                c.redirect_uris.len(),
+                if c.secret_hash.is_some() {
+                    " secret"
+                } else {
+                    ""
+                }
+            ) + &match &c.ciba {
+                Some(ciba) => format!(
+                    " ciba={}{}",
+                    ciba.mode.as_str(),
+                    if ciba.signed_requests { " signed" } else { "" }
+                ),
+                None => String::new(),
+            },
+        )
 }
 
-const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, created_at, updated_at";
+const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
+    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, created_at, updated_at";
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
+             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $11, $11)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -100,6 +134,9 @@ impl Store {
         .bind(to_json(&c.grants))
         .bind(c.id_token_alg.as_str())
         .bind(now)
+        .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
+        .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
+        .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
@@ -113,7 +150,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
-             account = $8, grants = $9, id_token_alg = $10, updated_at = $11 WHERE id = $1",
+             account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
+             ciba_signed_requests = $14 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -126,6 +164,9 @@ impl Store {
         .bind(to_json(&c.grants))
         .bind(c.id_token_alg.as_str())
         .bind(now)
+        .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
+        .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
+        .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {
@@ -168,6 +209,8 @@ impl Store {
             "DELETE FROM access_tokens WHERE client_id = $1",
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM login_transactions WHERE client_id = $1",
+            "DELETE FROM ciba_requests WHERE client_id = $1",
+            "DELETE FROM subject_links WHERE client_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

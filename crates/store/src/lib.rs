@@ -7,6 +7,7 @@
 //! order, each in its own transaction together with its version row.
 
 mod audit;
+mod ciba;
 mod clients;
 mod keys;
 mod logins;
@@ -25,10 +26,14 @@ use sqlx::error::DatabaseError as _;
 use sqlx::{AnyPool, Executor as _};
 
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
-pub use clients::{ClientRecord, NewClient};
+pub use ciba::{CibaRequest, Pace};
+pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use rest::{ApiToken, RestSession};
-pub use sandbox::{Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken};
+pub use sandbox::{
+    Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
+    SandboxPace, SandboxToken,
+};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the
@@ -231,6 +236,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/0008_mobile_and_acr.sql"),
     ),
+    (9, include_str!("../../../migrations/0009_ciba.sql")),
     (
         10,
         include_str!("../../../migrations/0010_rest_sessions.sql"),
@@ -408,6 +414,9 @@ impl Store {
             "DELETE FROM used_jtis WHERE (namespace, jti) IN (SELECT namespace, jti FROM used_jtis WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_actions WHERE id IN (SELECT id FROM sandbox_actions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_tokens WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM sandbox_discovery_sessions WHERE id IN (SELECT id FROM sandbox_discovery_sessions WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
         ] {
             loop {
                 let deleted = sqlx::query(sql)

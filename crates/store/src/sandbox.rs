@@ -34,10 +34,30 @@ pub struct SandboxAction {
     pub approved_with: Option<Method>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// A decoupled action (itsme's backchannel API) only: how often its client may poll, in
+    /// seconds (`None` for an action of the redirect flow).
+    pub poll_interval: Option<i64>,
+}
+
+impl SandboxAction {
+    /// Whether the action came from the backchannel endpoint (no browser, no redirect URI).
+    pub fn is_decoupled(&self) -> bool {
+        self.poll_interval.is_some()
+    }
+}
+
+/// What pacing decided of a client's poll of a decoupled action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxPace {
+    InTime,
+    /// Too soon: the interval is now this many seconds.
+    TooFast {
+        interval: i64,
+    },
 }
 
 const COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, service, claims, code_challenge, ui_locales, login_hint, \
-    phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at, approved_with";
+    phone_number, status, rejection, attempts, deadline, code_hash, created_at, expires_at, approved_with, poll_interval";
 
 fn action_state(r: &AnyRow) -> Result<ActionState> {
     let status: String = r.try_get("status")?;
@@ -72,6 +92,7 @@ fn from_row(r: &AnyRow) -> Result<SandboxAction> {
         approved_with: decode_opt(r, "sandbox_actions", "approved_with", Method::parse)?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
+        poll_interval: r.try_get("poll_interval")?,
     })
 }
 
@@ -111,6 +132,48 @@ pub struct Approval<'a> {
     pub expires_at: i64,
 }
 
+/// Where a user discovery session stands (itsme's `PENDING_USER_DISCOVERY`, `USER_DISCOVERED`,
+/// and, once its token went into a backchannel request, used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryStatus {
+    Pending,
+    Discovered,
+    Used,
+}
+
+impl DiscoveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscoveryStatus::Pending => "pending",
+            DiscoveryStatus::Discovered => "discovered",
+            DiscoveryStatus::Used => "used",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DiscoveryStatus> {
+        [
+            DiscoveryStatus::Pending,
+            DiscoveryStatus::Discovered,
+            DiscoveryStatus::Used,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
+/// A user discovery session of the sandbox (itsme's QR path).
+#[derive(Debug, Clone)]
+pub struct DiscoverySession {
+    pub id: String,
+    pub client_id: String,
+    pub status: DiscoveryStatus,
+    /// Who scanned the QR, once someone did.
+    pub phone_number: Option<String>,
+    pub poll_interval: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// An access token issued by the sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxToken {
@@ -128,7 +191,7 @@ impl Store {
     /// authorization request, replayed or reloaded): then nothing is inserted.
     pub async fn insert_sandbox_action(&self, a: &SandboxAction, now: i64) -> Result<NewAction> {
         let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+            "INSERT INTO sandbox_actions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
              ON CONFLICT (client_id, state) DO NOTHING"
         )))
         .bind(&a.id)
@@ -150,6 +213,7 @@ impl Store {
         .bind(a.created_at)
         .bind(a.expires_at)
         .bind(a.approved_with.map(Method::as_str))
+        .bind(a.poll_interval)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -213,14 +277,81 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Redeems an approved action's code, once, before its deadline.
-    pub async fn redeem_sandbox_code(
+    /// A live action by the hash of its code (for a decoupled action: of its `auth_req_id`, which
+    /// is its code). Changes nothing.
+    pub async fn find_sandbox_action_by_code(
         &self,
         code_hash: &str,
         now: i64,
     ) -> Result<Option<SandboxAction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 RETURNING {COLUMNS}"
+            "SELECT {COLUMNS} FROM sandbox_actions WHERE code_hash = $1 AND expires_at > $2"
+        )))
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Records a client's poll of a decoupled action: in time when at least its interval passed
+    /// since the last poll (or it is the first); otherwise its interval grows by 5 s. One
+    /// conditional statement each, so racing polls are each judged once.
+    pub async fn pace_sandbox_poll(&self, id: &str, now: i64) -> Result<SandboxPace> {
+        let in_time = sqlx::query(
+            "UPDATE sandbox_actions SET last_poll_at = $2 WHERE id = $1 AND poll_interval IS NOT NULL \
+             AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if in_time.rows_affected() == 1 {
+            return Ok(SandboxPace::InTime);
+        }
+        let interval: Option<i64> = sqlx::query_scalar(
+            "UPDATE sandbox_actions SET poll_interval = poll_interval + 5, last_poll_at = $2 \
+             WHERE id = $1 AND poll_interval IS NOT NULL RETURNING poll_interval",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(SandboxPace::TooFast {
+            interval: interval.unwrap_or(5),
+        })
+    }
+
+    /// The actions waiting in the app of the person with this phone number: the emulated
+    /// phone's inbox, oldest first.
+    pub async fn list_sandbox_inbox(&self, phone: &str, now: i64) -> Result<Vec<SandboxAction>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sandbox_actions WHERE phone_number = $1 AND status = 'awaiting_app' \
+             AND deadline > $2 AND expires_at > $2 ORDER BY created_at, id LIMIT 50"
+        )))
+        .bind(phone)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Redeems an approved action's code, once, before its deadline: an action of the redirect
+    /// flow, or with `decoupled` one of the backchannel API (whose `auth_req_id` is its code), so
+    /// that neither kind can be redeemed by the other's grant.
+    pub async fn redeem_sandbox_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        decoupled: bool,
+    ) -> Result<Option<SandboxAction>> {
+        let kind = if decoupled {
+            "poll_interval IS NOT NULL"
+        } else {
+            "poll_interval IS NULL"
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 AND {kind} RETURNING {COLUMNS}"
         )))
         .bind(code_hash)
         .bind(now)
@@ -417,5 +548,126 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
+    }
+}
+
+impl Store {
+    pub async fn insert_discovery_session(&self, d: &DiscoverySession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sandbox_discovery_sessions (id, client_id, status, phone_number, token_hash, poll_interval, last_poll_at, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, NULL, $6, $7)",
+        )
+        .bind(&d.id)
+        .bind(&d.client_id)
+        .bind(d.status.as_str())
+        .bind(&d.phone_number)
+        .bind(d.poll_interval)
+        .bind(d.created_at)
+        .bind(d.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live user discovery session.
+    pub async fn find_discovery_session(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<DiscoverySession>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT id, client_id, status, phone_number, poll_interval, created_at, expires_at \
+             FROM sandbox_discovery_sessions WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(DiscoverySession {
+            id: r.try_get("id")?,
+            client_id: r.try_get("client_id")?,
+            status: crate::decode(
+                &r,
+                "sandbox_discovery_sessions",
+                "status",
+                DiscoveryStatus::parse,
+            )?,
+            phone_number: r.try_get("phone_number")?,
+            poll_interval: r.try_get("poll_interval")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        }))
+    }
+
+    /// Records a client's poll of a discovery session: in time when at least its interval passed
+    /// since the last poll (or it is the first); otherwise its interval grows by 5 s.
+    pub async fn pace_discovery_poll(&self, id: &str, now: i64) -> Result<SandboxPace> {
+        let in_time = sqlx::query(
+            "UPDATE sandbox_discovery_sessions SET last_poll_at = $2 WHERE id = $1 \
+             AND (last_poll_at IS NULL OR last_poll_at + poll_interval <= $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if in_time.rows_affected() == 1 {
+            return Ok(SandboxPace::InTime);
+        }
+        let interval: Option<i64> = sqlx::query_scalar(
+            "UPDATE sandbox_discovery_sessions SET poll_interval = poll_interval + 5, last_poll_at = $2 \
+             WHERE id = $1 RETURNING poll_interval",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(SandboxPace::TooFast {
+            interval: interval.unwrap_or(5),
+        })
+    }
+
+    /// A person's app scanned the session's QR: pending → discovered, once, with the hash of
+    /// the user_identifier_token it will hand out. `false` when the session no longer waits.
+    pub async fn discover_user(
+        &self,
+        id: &str,
+        phone: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE sandbox_discovery_sessions SET status = 'discovered', phone_number = $2, token_hash = $3 \
+             WHERE id = $1 AND status = 'pending' AND expires_at > $4",
+        )
+        .bind(id)
+        .bind(phone)
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Spends a user_identifier_token of `client_id`, once: the phone number of the person it
+    /// names, or `None` when it is unknown, another client's, used or expired.
+    pub async fn take_user_identifier(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE sandbox_discovery_sessions SET status = 'used' \
+             WHERE token_hash = $1 AND client_id = $2 AND status = 'discovered' AND expires_at > $3 RETURNING phone_number",
+        )
+        .bind(token_hash)
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }

@@ -12,6 +12,7 @@
 
 mod authorize;
 mod callback;
+pub mod ciba;
 mod client_auth;
 mod discovery;
 mod error;
@@ -217,6 +218,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(discovery::jwks),
         )
         .route("/connect/token", axum::routing::post(token::token))
+        .route("/connect/ciba", axum::routing::post(ciba::backchannel))
         .route(
             "/connect/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

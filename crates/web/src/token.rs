@@ -1,4 +1,5 @@
-//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): the authorization-code grant.
+//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): the authorization-code grant, and
+//! the CIBA grant (`crate::ciba::grant`).
 
 use std::sync::Arc;
 
@@ -38,6 +39,10 @@ pub(crate) async fn token(
 ) -> Response {
     match issue(&b, ip.as_deref(), &headers, &body).await {
         Ok(r) => r,
+        // A CIBA poll told to wait is the grant working as designed, not a refusal: it is
+        // neither counted nor audited (a client polls every few seconds while the person
+        // decides).
+        Err(Refused { error, .. }) if is_wait(&error) => error.into_response(),
         Err(Refused { error, client }) => {
             b.metrics.token_refused();
             // Only a refusal to an authenticated client is audited: anyone can send requests
@@ -54,6 +59,18 @@ pub(crate) async fn token(
             error.into_response()
         }
     }
+}
+
+/// Whether a token error only tells a CIBA client to wait (`authorization_pending`,
+/// `slow_down`).
+fn is_wait(error: &BrokerError) -> bool {
+    matches!(
+        error,
+        BrokerError::Token { error } if matches!(
+            error.code,
+            ErrorCode::AuthorizationPending | ErrorCode::SlowDown
+        )
+    )
 }
 
 /// A refused token request, with the client when it had authenticated.
@@ -115,6 +132,9 @@ async fn redeem(
         Some("client_credentials") => {
             return crate::rest::client_credentials(b, &client, form).await;
         }
+        Some(passerelle_itsme::claims::CIBA_GRANT) => {
+            return crate::ciba::grant(b, client, form).await;
+        }
         None => {
             return Err(BrokerError::token(
                 ErrorCode::InvalidRequest,
@@ -124,7 +144,7 @@ async fn redeem(
         Some(_) => {
             return Err(BrokerError::token(
                 ErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code or client_credentials",
+                "grant_type must be authorization_code, client_credentials or urn:openid:params:grant-type:ciba",
             ));
         }
     }
@@ -206,52 +226,20 @@ async fn redeem(
     let attributes: Map<String, Value> =
         serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&record.scope);
-    let alg = match client.id_token_alg {
-        IdTokenAlg::Rs256 => SigAlg::Rs256,
-        IdTokenAlg::Es256 => SigAlg::Es256,
-    };
     let access_token = random_token(32);
-
-    let mut id = Claims::new();
-    id.insert("iss".into(), json!(b.issuer));
-    id.insert("sub".into(), json!(record.sub));
-    id.insert("aud".into(), json!(client.id));
-    id.insert("exp".into(), json!(now + b.lifetimes.id_token));
-    id.insert("iat".into(), json!(now));
-    id.insert("nbf".into(), json!(now));
-    id.insert("auth_time".into(), json!(record.auth_time));
-    if let Some(n) = &record.nonce {
-        id.insert("nonce".into(), json!(n));
-    }
-    id.insert("acr".into(), json!("high"));
-    // How the person approved in the app (RFC 8176); codes issued before it was recorded say
-    // only that another party authenticated them.
-    if record.amr.is_empty() {
-        id.insert("amr".into(), json!(["external"]));
-    } else {
-        id.insert("amr".into(), json!(record.amr));
-    }
-    id.insert("idp".into(), json!("itsme"));
-    id.insert(
-        "at_hash".into(),
-        json!(passerelle_jose::left_half_hash(&access_token)),
-    );
-    // Whoever answered: a production client served by the sandbox (no real itsme configured)
-    // gets made-up people too, and must be able to tell.
-    if record.scheme == Scheme::Sandbox {
-        id.insert("sandbox".into(), json!(true));
-    }
-    let in_id_token = scopes.id_token_claims();
-    for (k, v) in &attributes {
-        if in_id_token.contains(k.as_str()) {
-            id.insert(k.clone(), v.clone());
-        }
-    }
-    let id_token = b
-        .keys
-        .for_alg(alg)
-        .sign(&id, Some("JWT"))
-        .map_err(BrokerError::internal)?;
+    let id_token = sign_id_token(
+        b,
+        &client,
+        &IdTokenFacts {
+            sub: &record.sub,
+            auth_time: record.auth_time,
+            nonce: record.nonce.as_deref(),
+            scheme: record.scheme,
+            scopes: &scopes,
+            attributes: &attributes,
+            access_token: &access_token,
+        },
+    )?;
 
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(record.sub));
@@ -295,4 +283,64 @@ async fn redeem(
         axum::Json(body),
     )
         .into_response())
+}
+
+/// What an ID token says about a login (OIDC Core §2), whichever grant issues it.
+pub(crate) struct IdTokenFacts<'a> {
+    pub sub: &'a str,
+    pub auth_time: i64,
+    /// The authorization request's nonce (a CIBA login has none).
+    pub nonce: Option<&'a str>,
+    pub scheme: Scheme,
+    pub scopes: &'a GrantedScopes,
+    /// The login's RP-facing attributes; those of scopes marked `in_id_token` go in.
+    pub attributes: &'a Map<String, Value>,
+    pub access_token: &'a str,
+}
+
+/// Builds and signs the ID token of a login for `client`, with the key of its registered
+/// algorithm: the authorization-code grant and the CIBA grant issue the same token.
+pub(crate) fn sign_id_token(
+    b: &Broker,
+    client: &ClientRecord,
+    facts: &IdTokenFacts<'_>,
+) -> Result<String, BrokerError> {
+    let now = b.clock.now();
+    let alg = match client.id_token_alg {
+        IdTokenAlg::Rs256 => SigAlg::Rs256,
+        IdTokenAlg::Es256 => SigAlg::Es256,
+    };
+    let mut id = Claims::new();
+    id.insert("iss".into(), json!(b.issuer));
+    id.insert("sub".into(), json!(facts.sub));
+    id.insert("aud".into(), json!(client.id));
+    id.insert("exp".into(), json!(now + b.lifetimes.id_token));
+    id.insert("iat".into(), json!(now));
+    id.insert("nbf".into(), json!(now));
+    id.insert("auth_time".into(), json!(facts.auth_time));
+    if let Some(n) = facts.nonce {
+        id.insert("nonce".into(), json!(n));
+    }
+    id.insert("acr".into(), json!("high"));
+    id.insert("amr".into(), json!(["external"]));
+    id.insert("idp".into(), json!("itsme"));
+    id.insert(
+        "at_hash".into(),
+        json!(passerelle_jose::left_half_hash(facts.access_token)),
+    );
+    // Whoever answered: a production client served by the sandbox (no real itsme configured)
+    // gets made-up people too, and must be able to tell.
+    if facts.scheme == Scheme::Sandbox {
+        id.insert("sandbox".into(), json!(true));
+    }
+    let in_id_token = facts.scopes.id_token_claims();
+    for (k, v) in facts.attributes {
+        if in_id_token.contains(k.as_str()) {
+            id.insert(k.clone(), v.clone());
+        }
+    }
+    b.keys
+        .for_alg(alg)
+        .sign(&id, Some("JWT"))
+        .map_err(BrokerError::internal)
 }

@@ -1,10 +1,12 @@
 //! `passerelle client add|list|show|update|remove`. Output uses the RFC 7591 member names.
 
 use anyhow::{Context as _, bail};
-use passerelle_core::oidc::{ClientAuthMethod, IdTokenAlg};
+use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg};
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
-use passerelle_store::{ClientRecord, NewClient, Store, random_token, token_hash};
+use passerelle_store::{
+    CibaRegistration, ClientRecord, NewClient, Store, random_token, token_hash,
+};
 use serde_json::{Value, json};
 
 /// What the operator asked for; `None` keeps the current value on update.
@@ -20,6 +22,10 @@ pub struct ClientInput {
     pub clear_grants: bool,
     pub id_token_alg: Option<String>,
     pub rotate_secret: bool,
+    /// `poll`, `ping` or `none`.
+    pub ciba_mode: Option<String>,
+    pub ciba_notification_endpoint: Option<String>,
+    pub ciba_signed_requests: Option<bool>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -43,6 +49,15 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if let Some(j) = &c.jwks {
         v["jwks"] = serde_json::from_str(j).unwrap_or(Value::Null);
     }
+    if let Some(ciba) = &c.ciba {
+        v["backchannel_token_delivery_mode"] = json!(ciba.mode.as_str());
+        if let Some(e) = &ciba.notification_endpoint {
+            v["backchannel_client_notification_endpoint"] = json!(e);
+        }
+        // Not CIBA's backchannel_authentication_request_signing_alg: any of RS256 and ES256
+        // is accepted, so the registration says only that signing is required.
+        v["backchannel_signed_requests_required"] = json!(ciba.signed_requests);
+    }
     v
 }
 
@@ -65,6 +80,23 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     crate::out!("ID token alg:  {}", c.id_token_alg.as_str());
     for u in &c.redirect_uris {
         crate::out!("redirect URI:  {u}");
+    }
+    match &c.ciba {
+        None => crate::out!("CIBA:          (not allowed)"),
+        Some(ciba) => {
+            crate::out!(
+                "CIBA:          {} mode{}",
+                ciba.mode.as_str(),
+                if ciba.signed_requests {
+                    ", signed requests only"
+                } else {
+                    ""
+                }
+            );
+            if let Some(e) = &ciba.notification_endpoint {
+                crate::out!("notification:  {e}");
+            }
+        }
     }
     crate::out!(
         "grants:        {}",
@@ -137,8 +169,12 @@ fn merge(
     } else {
         input.redirect_uris.clone()
     };
-    if redirect_uris.is_empty() {
-        bail!("at least one --redirect-uri is required");
+    let ciba = merge_ciba(current, input, account)?;
+    // A client that only logs people in through the back channel needs no redirect URI.
+    if redirect_uris.is_empty() && ciba.is_none() {
+        bail!(
+            "at least one --redirect-uri is required (or --ciba-mode for a backchannel-only client)"
+        );
     }
     for u in &redirect_uris {
         check_redirect_uri(u, account)?;
@@ -209,7 +245,13 @@ fn merge(
         Some(text) => IdTokenAlg::parse(text).context("--id-token-alg must be RS256 or ES256")?,
         None => current.map_or(IdTokenAlg::Rs256, |c| c.id_token_alg),
     };
+    if ciba.as_ref().is_some_and(|c| c.signed_requests) && auth_method.uses_secret() {
+        bail!(
+            "--ciba-signed-requests needs the client's public keys: use --auth-method private_key_jwt with --jwks or --jwks-uri"
+        );
+    }
     let client = NewClient {
+        ciba,
         id,
         name: name.trim().to_string(),
         secret_hash,
@@ -222,6 +264,57 @@ fn merge(
         id_token_alg,
     };
     Ok((client, secret))
+}
+
+/// The CIBA registration `input` asks for, over the current one.
+fn merge_ciba(
+    current: Option<&ClientRecord>,
+    input: &ClientInput,
+    account: Account,
+) -> anyhow::Result<Option<CibaRegistration>> {
+    let current = current.and_then(|c| c.ciba.clone());
+    let mode = match input.ciba_mode.as_deref() {
+        Some("none") => return Ok(None),
+        Some(text) => {
+            Some(CibaMode::parse(text).context("--ciba-mode must be poll, ping or none")?)
+        }
+        None => current.as_ref().map(|c| c.mode),
+    };
+    let Some(mode) = mode else {
+        if input.ciba_notification_endpoint.is_some() || input.ciba_signed_requests.is_some() {
+            bail!("--ciba-notification-endpoint and --ciba-signed-requests need --ciba-mode");
+        }
+        return Ok(None);
+    };
+    let notification_endpoint = match (&input.ciba_notification_endpoint, mode) {
+        (Some(uri), _) => Some(uri.clone()),
+        (None, CibaMode::Ping) => current
+            .as_ref()
+            .and_then(|c| c.notification_endpoint.clone()),
+        (None, CibaMode::Poll) => None,
+    };
+    match (&notification_endpoint, mode) {
+        (None, CibaMode::Ping) => bail!("ping mode needs --ciba-notification-endpoint URI"),
+        (Some(_), CibaMode::Poll) => {
+            bail!(
+                "--ciba-notification-endpoint is for ping mode; poll-mode clients are not notified"
+            )
+        }
+        (Some(uri), CibaMode::Ping) => {
+            // CIBA §4: an https URL; like redirect URIs, http only for localhost or a sandbox client.
+            check_redirect_uri(uri, account)
+                .map_err(|e| anyhow::anyhow!("--ciba-notification-endpoint: {e}"))?;
+        }
+        (None, CibaMode::Poll) => {}
+    }
+    let signed_requests = input
+        .ciba_signed_requests
+        .unwrap_or_else(|| current.is_some_and(|c| c.signed_requests));
+    Ok(Some(CibaRegistration {
+        mode,
+        notification_endpoint,
+        signed_requests,
+    }))
 }
 
 pub async fn add(
@@ -267,6 +360,111 @@ fn new_client_id() -> String {
         if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return id;
         }
+    }
+}
+
+#[cfg(test)]
+mod ciba_tests {
+    use super::*;
+
+    fn input(mode: Option<&str>, endpoint: Option<&str>, signed: Option<bool>) -> ClientInput {
+        ClientInput {
+            name: Some("Till".into()),
+            ciba_mode: mode.map(str::to_string),
+            ciba_notification_endpoint: endpoint.map(str::to_string),
+            ciba_signed_requests: signed,
+            ..ClientInput::default()
+        }
+    }
+
+    fn record(ciba: Option<CibaRegistration>) -> ClientRecord {
+        let (c, _) = merge("id".into(), None, &input(Some("poll"), None, None)).expect("valid");
+        ClientRecord {
+            id: c.id,
+            name: c.name,
+            secret_hash: c.secret_hash,
+            redirect_uris: c.redirect_uris,
+            auth_method: c.auth_method,
+            jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
+            account: c.account,
+            grants: c.grants,
+            id_token_alg: c.id_token_alg,
+            ciba,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_backchannel_only_client_needs_no_redirect_uri_but_others_do() {
+        let (c, secret) = merge("id".into(), None, &input(Some("poll"), None, None)).expect("ok");
+        assert!(c.redirect_uris.is_empty() && secret.is_some());
+        assert_eq!(c.ciba.expect("ciba").mode, CibaMode::Poll);
+        assert!(merge("id".into(), None, &input(None, None, None)).is_err());
+    }
+
+    #[test]
+    fn ping_needs_an_endpoint_and_poll_takes_none() {
+        assert!(merge("id".into(), None, &input(Some("ping"), None, None)).is_err());
+        assert!(
+            merge(
+                "id".into(),
+                None,
+                &input(Some("poll"), Some("https://rp.example/n"), None)
+            )
+            .is_err()
+        );
+        assert!(
+            merge(
+                "id".into(),
+                None,
+                &input(Some("ping"), Some("ftp://rp.example/n"), None)
+            )
+            .is_err()
+        );
+        assert!(
+            merge(
+                "id".into(),
+                None,
+                &input(Some("carrier-pigeon"), None, None)
+            )
+            .is_err()
+        );
+        let (c, _) = merge(
+            "id".into(),
+            None,
+            &input(Some("ping"), Some("https://rp.example/n"), None),
+        )
+        .expect("ok");
+        assert_eq!(
+            c.ciba.expect("ciba").notification_endpoint.as_deref(),
+            Some("https://rp.example/n")
+        );
+        // Options without a mode mean nothing: refused rather than ignored.
+        assert!(merge("id".into(), None, &input(None, None, Some(true))).is_err());
+    }
+
+    #[test]
+    fn updates_keep_or_withdraw_the_registration() {
+        let current = record(Some(CibaRegistration {
+            mode: CibaMode::Ping,
+            notification_endpoint: Some("https://rp.example/n".into()),
+            signed_requests: false,
+        }));
+        let mut keep = input(None, None, None);
+        keep.redirect_uris = vec!["https://rp.example/cb".into()];
+        let (c, _) = merge("id".into(), Some(&current), &keep).expect("ok");
+        assert_eq!(c.ciba, current.ciba);
+        let (c, _) = merge("id".into(), Some(&current), &{
+            let mut none = input(Some("none"), None, None);
+            none.redirect_uris = vec!["https://rp.example/cb".into()];
+            none
+        })
+        .expect("ok");
+        assert_eq!(c.ciba, None);
+        // Signed requests need keys, not a secret.
+        assert!(merge("id".into(), Some(&current), &input(None, None, Some(true))).is_err());
     }
 }
 

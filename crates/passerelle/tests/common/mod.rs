@@ -388,6 +388,7 @@ impl TestApp {
             account: passerelle_core::scopes::Account::parse(account).expect("an account"),
             grants: grants.iter().map(|s| s.to_string()).collect(),
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
+            ciba: None,
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -663,6 +664,35 @@ impl TestApp {
             account: r.account,
             grants: grants.iter().map(|g| g.to_string()).collect(),
             id_token_alg: r.id_token_alg,
+            ciba: r.ciba,
+        };
+        assert!(self.store.update_client(&update, T0).await.expect("update"));
+    }
+
+    /// Registers a client for CIBA (as `passerelle client update --ciba-mode …` does).
+    pub async fn set_ciba(
+        &self,
+        client: &TestClient,
+        ciba: Option<passerelle_store::CibaRegistration>,
+    ) {
+        let r = self
+            .store
+            .find_client(&client.id)
+            .await
+            .expect("db")
+            .expect("client");
+        let update = passerelle_store::NewClient {
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            redirect_uris: r.redirect_uris,
+            auth_method: r.auth_method,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+            account: r.account,
+            grants: r.grants,
+            id_token_alg: r.id_token_alg,
+            ciba,
         };
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }

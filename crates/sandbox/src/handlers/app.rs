@@ -123,6 +123,10 @@ pub(super) fn render_app(
     let (done, approved) = match state {
         ActionState::AwaitingPhone => (Some(tr.t("app-pending-none")), false),
         ActionState::AwaitingApp { .. } => (None, false),
+        // A decoupled request has no browser waiting: the service that asked gets the answer.
+        ActionState::Approved | ActionState::Redeemed if action.is_decoupled() => {
+            (Some(tr.t("app-approved-decoupled")), true)
+        }
         ActionState::Approved | ActionState::Redeemed => (Some(tr.t("app-approved")), true),
         ActionState::Rejected(Rejection::Refused | Rejection::Cancelled) => {
             (Some(tr.t("app-refused")), false)
@@ -152,6 +156,13 @@ pub(super) fn render_app(
         let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
         sb.path(&format!("/app/device?next={next}"))
     });
+    let binding_message = serde_json::from_str::<Value>(&action.claims)
+        .ok()
+        .and_then(|d| {
+            d.get("binding_message")
+                .and_then(Value::as_str)
+                .map(|m| tr.t_with("app-binding-message", &[("message", m.to_string())]))
+        });
     Ok(html(
         StatusCode::OK,
         &AppPage {
@@ -167,10 +178,10 @@ pub(super) fn render_app(
             return_label: tr.t_with("app-return", &[("client", requester(action))]),
             return_url,
             biometrics: acr_of(action) == Acr::Basic,
-            icon: (mode == Mode::Desktop)
+            icon: (mode == Mode::Desktop && !action.is_decoupled())
                 .then(|| icon(sb, &tr, action, "app-icon"))
                 .flatten(),
-            binding: detail(action, "binding_message"),
+            binding_message,
         },
     ))
 }

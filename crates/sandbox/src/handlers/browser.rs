@@ -188,83 +188,14 @@ pub(super) async fn authorization(
     if text("response_type").as_deref() != Some("code") {
         return fail("unsupported_response_type", "response_type must be code");
     }
-    let scope = text("scope").unwrap_or_default();
-    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-    if !scopes.contains(&"openid") {
-        return fail("invalid_scope", "scope must contain openid");
-    }
-    let Some(service) = scopes
-        .iter()
-        .filter_map(|s| s.strip_prefix("service:"))
-        .find_map(|code| {
-            client
-                .services
-                .iter()
-                .find(|(c, _)| c == code)
-                .map(|(_, s)| *s)
-        })
-    else {
-        return fail(
-            "invalid_scope",
-            "scope must contain service:<SERVICE_CODE> with a service code registered for this client",
-        );
-    };
     let code_challenge = text("code_challenge");
     if code_challenge.is_some() && text("code_challenge_method").as_deref() != Some("S256") {
         return fail("invalid_request", "code_challenge_method must be S256");
     }
-    let claims_request = match p.get("claims") {
-        None => json!({}),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => return fail("invalid_request", "claims must be a JSON object"),
-        },
-        Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return fail("invalid_request", "claims must be a JSON object"),
+    let (service, mut details) = match request_details(client, &p) {
+        Ok(r) => r,
+        Err((error, description)) => return fail(error, description),
     };
-    let id_token_claims = claim_names(&claims_request, "id_token");
-    let mut userinfo_claims = claim_names(&claims_request, "userinfo");
-    for s in &scopes {
-        let extra: &[&str] = match *s {
-            "profile" => &[
-                "family_name",
-                "given_name",
-                "name",
-                "gender",
-                "locale",
-                "birthdate",
-            ],
-            "email" => &["email", "email_verified"],
-            "address" => &["address"],
-            "phone" => &["phone_number", "phone_number_verified"],
-            "idDocument" => &[
-                uri::ID_DOCUMENT_SN,
-                uri::ID_DOCUMENT_TYPE,
-                uri::ID_ISSUING_COUNTRY,
-                uri::VALIDITY_FROM,
-                uri::VALIDITY_TO,
-            ],
-            "eid" => &[uri::BE_NATIONAL_NUMBER, uri::BE_EID_SN],
-            _ => &[],
-        };
-        for c in extra {
-            if !userinfo_claims.iter().any(|x| x == c) {
-                userinfo_claims.push(c.to_string());
-            }
-        }
-    }
-    if service == Service::Identification
-        && id_token_claims.is_empty()
-        && userinfo_claims.is_empty()
-    {
-        return fail(
-            "invalid_request",
-            "an Identification must ask for at least one claim",
-        );
-    }
-    let requester = text("passerelle_client_name")
-        .filter(|n| !n.is_empty() && n.len() <= 100)
-        .unwrap_or_else(|| client.name.clone());
     // itsme's default lets the person choose biometrics; acr_advanced demands the code.
     let acr = match text("acr_values") {
         Some(v)
@@ -276,13 +207,8 @@ pub(super) async fn authorization(
         _ => Acr::Basic,
     };
     let mode = Mode::for_request(&headers, text("display").as_deref());
-    let details = json!({
-        "id_token": id_token_claims,
-        "userinfo": userinfo_claims,
-        "requester": requester,
-        "acr": acr.as_str(),
-        "mode": mode.as_str(),
-    });
+    details["acr"] = json!(acr.as_str());
+    details["mode"] = json!(mode.as_str());
     let login_hint = text("login_hint").filter(|h| h.len() <= 32);
     let action = SandboxAction {
         id: random_token(18),
@@ -302,6 +228,7 @@ pub(super) async fn authorization(
         approved_with: None,
         created_at: now,
         expires_at: now + ACTION_LIFETIME,
+        poll_interval: None,
     };
     let tr = translator(action.ui_locales.as_deref(), &headers);
     // A request object makes one action, whatever the number of times it is presented: a reload
@@ -365,6 +292,93 @@ fn watch(sb: &Sandbox, id: &str, until: &'static str) -> Watch {
     }
 }
 
+/// The service and the details an action keeps (claims asked for in the ID token and at
+/// userinfo, the requester's name) from a request object's `scope`, `claims` and
+/// `passerelle_client_name`; or the OAuth error and description that refuse it. Shared by the
+/// authorization endpoint and the backchannel endpoint.
+pub(super) fn request_details(
+    client: &SandboxClient,
+    p: &Map<String, Value>,
+) -> Result<(Service, Value), (&'static str, &'static str)> {
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let scope = text("scope").unwrap_or_default();
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    if !scopes.contains(&"openid") {
+        return Err(("invalid_scope", "scope must contain openid"));
+    }
+    let Some(service) = scopes
+        .iter()
+        .filter_map(|s| s.strip_prefix("service:"))
+        .find_map(|code| {
+            client
+                .services
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, s)| *s)
+        })
+    else {
+        return Err((
+            "invalid_scope",
+            "scope must contain service:<SERVICE_CODE> with a service code registered for this client",
+        ));
+    };
+    let claims_request = match p.get("claims") {
+        None => json!({}),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return Err(("invalid_request", "claims must be a JSON object")),
+        },
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(("invalid_request", "claims must be a JSON object")),
+    };
+    let id_token_claims = claim_names(&claims_request, "id_token");
+    let mut userinfo_claims = claim_names(&claims_request, "userinfo");
+    for s in &scopes {
+        let extra: &[&str] = match *s {
+            "profile" => &[
+                "family_name",
+                "given_name",
+                "name",
+                "gender",
+                "locale",
+                "birthdate",
+            ],
+            "email" => &["email", "email_verified"],
+            "address" => &["address"],
+            "phone" => &["phone_number", "phone_number_verified"],
+            "idDocument" => &[
+                uri::ID_DOCUMENT_SN,
+                uri::ID_DOCUMENT_TYPE,
+                uri::ID_ISSUING_COUNTRY,
+                uri::VALIDITY_FROM,
+                uri::VALIDITY_TO,
+            ],
+            "eid" => &[uri::BE_NATIONAL_NUMBER, uri::BE_EID_SN],
+            _ => &[],
+        };
+        for c in extra {
+            if !userinfo_claims.iter().any(|x| x == c) {
+                userinfo_claims.push(c.to_string());
+            }
+        }
+    }
+    if service == Service::Identification
+        && id_token_claims.is_empty()
+        && userinfo_claims.is_empty()
+    {
+        return Err((
+            "invalid_request",
+            "an Identification must ask for at least one claim",
+        ));
+    }
+    let requester = text("passerelle_client_name")
+        .filter(|n| !n.is_empty() && n.len() <= 100)
+        .unwrap_or_else(|| client.name.clone());
+    let details =
+        json!({ "id_token": id_token_claims, "userinfo": userinfo_claims, "requester": requester });
+    Ok((service, details))
+}
+
 pub(super) fn requester(action: &SandboxAction) -> String {
     serde_json::from_str::<Value>(&action.claims)
         .ok()
@@ -425,6 +439,20 @@ pub(super) fn icon(
     })
 }
 
+/// A live action of the redirect flow: a decoupled action has no browser, so the phone page,
+/// cancel and the waiting page do not know it.
+async fn browser_action(sb: &Sandbox, tr: &Translator, id: &str) -> Result<SandboxAction, Failure> {
+    let action = live_action(sb, tr, id).await?;
+    if action.is_decoupled() {
+        return Err(Failure::Page {
+            status: StatusCode::NOT_FOUND,
+            tr: tr.clone(),
+            message: tr.t("broker-error-expired"),
+        });
+    }
+    Ok(action)
+}
+
 pub(super) async fn live_action(
     sb: &Sandbox,
     tr: &Translator,
@@ -452,7 +480,7 @@ pub(super) async fn phone(
         .phone_per_ip
         .check_ip(ip.as_deref())
         .map_err(|t| Failure::throttled(t, Some(&tr)))?;
-    let action = live_action(&sb, &tr, &id).await?;
+    let action = browser_action(&sb, &tr, &id).await?;
     let tr = translator(action.ui_locales.as_deref(), &headers);
     if action.status != ActionState::AwaitingPhone {
         return Ok(Redirect::to(&sb.path(&format!("/actions/{id}/wait"))).into_response());
@@ -491,7 +519,7 @@ pub(super) async fn phone(
 
 pub(super) async fn cancel(State(sb): Shared, Path(id): Path<String>, headers: HeaderMap) -> Reply {
     let tr = translator(None, &headers);
-    let action = live_action(&sb, &tr, &id).await?;
+    let action = browser_action(&sb, &tr, &id).await?;
     let (action, _) = apply(&sb, action, ActionEvent::CancelPressed, None).await?;
     let state = action.status;
     finish(&sb, &tr, &action, state)
@@ -549,7 +577,7 @@ pub(super) async fn wait(
     let started = Instant::now();
     let tr = translator(None, &headers);
     loop {
-        let action = live_action(&sb, &tr, &id).await?;
+        let action = browser_action(&sb, &tr, &id).await?;
         let tr = translator(action.ui_locales.as_deref(), &headers);
         let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
         let state = action.status;

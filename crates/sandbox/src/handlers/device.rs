@@ -251,6 +251,11 @@ pub(super) async fn scan(
 /// The app of this browser's person opens on `action`: the action is theirs from now on (as if
 /// they had typed their number), or the app asks first which test person this phone is.
 async fn enter(sb: &Sandbox, headers: &HeaderMap, action: SandboxAction, back: &str) -> Reply {
+    if action.is_decoupled() {
+        // A decoupled request reaches the app through its inbox, never by a link or a code.
+        let tr = translator(action.ui_locales.as_deref(), headers);
+        return Err(Failure::page(&tr, tr.t("app-finished")));
+    }
     let Some(persona) = device_persona(sb, headers) else {
         return Ok(device_page(
             sb,

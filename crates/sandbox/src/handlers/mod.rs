@@ -23,26 +23,28 @@ use passerelle_itsme::claims::uri;
 use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::{ClientIp, later};
 use passerelle_store::{
-    Approval, CodeAttempt, NewAction, SandboxAction, SandboxToken, StoreError, random_token,
-    token_hash,
+    Approval, CodeAttempt, NewAction, SandboxAction, SandboxPace, SandboxToken, StoreError,
+    random_token, token_hash,
 };
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use crate::pages::{
-    AppPage, DeviceChoice, DevicePage, Icon, MessagePage, OpenPage, PersonaRow, PersonasPage,
-    PhonePage, QrBox, WaitPage, Watch, html,
+    AppPage, DeviceChoice, DevicePage, DiscoverPage, Icon, InboxPage, InboxRow, MessagePage,
+    OpenPage, PersonaRow, PersonasPage, PhonePage, QrBox, WaitPage, Watch, html,
 };
 use crate::{Persona, Sandbox, SandboxClient};
 
 mod app;
 mod browser;
+mod decoupled;
 mod device;
 mod oidc;
 
 use app::*;
 use browser::*;
+use decoupled::*;
 use device::*;
 use oidc::*;
 
@@ -71,6 +73,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/app/actions/{id}/scan", get(scan))
         .route("/app/device", get(device_form).post(device_submit))
         .route("/actions/{id}/qr", get(qr_image))
+        .route("/app/inbox", get(inbox_page))
+        .route("/app/discover/{id}", get(discover_page).post(discover_page))
         .route_layer(axum::middleware::from_fn_with_state(
             unavailable_page as later::UnavailablePage,
             later::unavailable_as_page,
@@ -79,6 +83,12 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwkSet", get(jwks))
         .route("/token", post(token))
+        .route(
+            "/backchannel/authentication",
+            post(backchannel_authentication),
+        )
+        .route("/user_discovery_sessions", post(create_discovery))
+        .route("/user_discovery_sessions/{id}", post(poll_discovery))
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/actions/{id}/status", get(status))
         .route("/assets/wait.js", get(wait_script))
@@ -112,6 +122,13 @@ enum Failure {
         status: StatusCode,
         error: &'static str,
         description: String,
+    },
+    /// An error of itsme's decoupled API (backchannel endpoint, CIBA grant): itsme names the
+    /// description `detail`, not `error_description` (`_CIBA/ciba.md`).
+    Decoupled {
+        status: StatusCode,
+        error: &'static str,
+        detail: String,
     },
     /// A bearer-token error at userinfo (RFC 6750 §3).
     Bearer {
@@ -208,6 +225,23 @@ impl IntoResponse for Failure {
                     axum::Json(body),
                 )
                     .into_response()
+            }
+            Failure::Decoupled {
+                status,
+                error,
+                detail,
+            } => {
+                let body = json!({ "error": error, "detail": detail });
+                let mut resp = (
+                    status,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    axum::Json(body),
+                )
+                    .into_response();
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    later::with_retry_after(&mut resp, 5);
+                }
+                resp
             }
             Failure::Bearer { error, description } => {
                 let challenge = match error {

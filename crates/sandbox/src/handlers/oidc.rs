@@ -43,7 +43,11 @@ pub(super) async fn discovery(State(sb): Shared) -> Response {
         "scopes_supported": ["openid", "profile", "email", "address", "phone", "idDocument", "eid"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", passerelle_itsme::claims::CIBA_GRANT],
+        "backchannel_authentication_endpoint": format!("{i}/backchannel/authentication"),
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_authentication_request_signing_alg_values_supported": ["RS256"],
+        "backchannel_user_code_parameter_supported": false,
         "subject_types_supported": ["pairwise"],
         "acr_values_supported": [uri::ACR_BASIC, uri::ACR_ADVANCED],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -120,9 +124,16 @@ pub(super) async fn authenticate_client<'a>(
     // itsme documents its token endpoint's URL as the assertion's audience; the issuer (RFC
     // 7523bis) is accepted too. Either as a single string: never an array.
     let token_endpoint = format!("{}/token", sb.issuer);
+    // itsme's decoupled API documents its backchannel endpoint as the audience of the
+    // assertions of user discovery sessions.
+    let backchannel_endpoint = format!("{}/backchannel/authentication", sb.issuer);
     let check = passerelle_jose::ClaimsCheck {
         issuer: None,
-        audience: passerelle_jose::Audience::OneOf(&[&token_endpoint, &sb.issuer]),
+        audience: passerelle_jose::Audience::OneOf(&[
+            &token_endpoint,
+            &sb.issuer,
+            &backchannel_endpoint,
+        ]),
         now,
         max_lifetime: Some(3600),
         expiry_skew: 0,
@@ -200,18 +211,24 @@ pub(super) async fn token(
         .sandbox_token_per_client
         .check(&client.client_id)
         .map_err(|t| Failure::throttled(t, None))?;
-    if form.get("grant_type") != Some("authorization_code") {
-        return Err(Failure::token(
-            "unsupported_grant_type",
-            "grant_type must be authorization_code",
-        ));
+    match form.get("grant_type") {
+        Some("authorization_code") => {}
+        Some(passerelle_itsme::claims::CIBA_GRANT) => {
+            return super::decoupled::ciba_grant(&sb, client, &form, now).await;
+        }
+        _ => {
+            return Err(Failure::token(
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or urn:openid:params:grant-type:ciba",
+            ));
+        }
     }
     let code = form
         .get("code")
         .ok_or_else(|| Failure::token("invalid_request", "code is missing"))?;
     let action = sb
         .store
-        .redeem_sandbox_code(&token_hash(code), now)
+        .redeem_sandbox_code(&token_hash(code), now, false)
         .await?
         .ok_or_else(|| {
             Failure::token(
@@ -239,8 +256,19 @@ pub(super) async fn token(
             "code_verifier does not match the code_challenge",
         ));
     }
+    issue_tokens(&sb, client, &action, now).await
+}
+
+/// The ID token (signed, then encrypted to the client) and the access token of a redeemed
+/// action, for the authorization-code grant and the CIBA grant alike.
+pub(super) async fn issue_tokens(
+    sb: &Sandbox,
+    client: &SandboxClient,
+    action: &SandboxAction,
+    now: i64,
+) -> Reply {
     let persona = sb
-        .persona_of(&action)
+        .persona_of(action)
         .ok_or_else(|| Failure::Internal("the persona of an approved action is gone".into()))?;
     let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
     let mut claims = persona.claims_for(&claim_names_list(&details, "id_token"));
@@ -262,7 +290,7 @@ pub(super) async fn token(
     if let Some(n) = &action.nonce {
         claims.insert("nonce".into(), json!(n));
     }
-    let id_token = seal(&sb, client, &claims)?;
+    let id_token = seal(sb, client, &claims)?;
     let access_token = random_token(32);
     sb.store
         .insert_sandbox_token(&SandboxToken {
