@@ -208,11 +208,18 @@ pub(crate) const WAIT_SCRIPT: &str = r#"(function () {
   var img = document.getElementById('qr');
   var src = box.getAttribute('data-src');
   if (img && src) setInterval(function () { img.src = src + '?r=' + Date.now(); }, 15000);
+  // Once the person leaves the page (the phone form, Cancel), their navigation moves the login
+  // on: a second one from here would race it to the broker, which takes one answer only.
+  var leaving = false;
+  window.addEventListener('beforeunload', function () { leaving = true; });
+  window.addEventListener('pageshow', function (e) { if (e.persisted && leaving) { leaving = false; poll(); } });
   function poll() {
+    if (leaving) return;
     fetch(box.getAttribute('data-status'), { credentials: 'same-origin', cache: 'no-store' })
       .then(function (r) { return r.ok ? r.json() : { later: true }; })
       .then(function (j) {
-        if (j[until]) { window.location.assign(box.getAttribute('data-next')); }
+        if (leaving) return;
+        if (j[until]) { leaving = true; window.location.assign(box.getAttribute('data-next')); }
         else { setTimeout(poll, j.later ? 3000 : 100); }
       })
       .catch(function () { setTimeout(poll, 3000); });

@@ -150,7 +150,7 @@ test('a manual persona approves in the app; the waiting tab moves on by itself',
     assert.match(shown, new RegExp(p.attributes.nin), 'the app shows the national number requested');
     assert.equal(page.url(), waitingUrl, 'the first tab is still waiting');
     await app.locator('input[name=code]').fill(p.code);
-    await app.getByRole('button', { name: 'Confirm' }).click();
+    await app.getByRole('button', { name: 'Confirm', exact: true }).click();
     await app.locator('.ok[role=status]').waitFor();
     // From here on the test never touches the first tab: it must reach the RP by itself.
 

@@ -121,6 +121,34 @@ test('on a phone, a return in another browser: that browser is told so, the firs
   }
 });
 
+test('on a phone, a first tab still awake finishes the login as soon as the app answers in another browser', { timeout: 90_000 }, async () => {
+  const shots = new Shots('mobile-other-browser-first-awake');
+  const first = await rig.context(PHONE);
+  const other = await rig.context(PHONE);
+  try {
+    const page = await rig.login(first);
+    const href = await page.locator('#open-app').getAttribute('href');
+    const app = await other.newPage();
+    await app.goto(new URL(href, rig.passerelle.base).href);
+    await choosePerson(app, shots);
+    await app.getByRole('button', { name: 'Confirm with fingerprint' }).tap();
+    // The first tab's script learns of the answer at once: the login is over before any return.
+    const outcome = await rig.outcome(page);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome));
+    assert.deepEqual(outcome.claims.amr, ['fpt', 'mfa']);
+    const back = app.getByRole('link', { name: `Return to ${CLIENT_NAME}` });
+    await back.tap();
+    // The sandbox says "This request is finished" and to start again, which is not true of a
+    // login that succeeded in the first tab: a page to improve, not a promise to keep.
+    await app.getByRole('alert').waitFor();
+    await shots.take(app, 'return-after-the-end');
+    assert.ok(!app.url().startsWith(rig.rp.redirectUri), 'the other browser never reaches the RP');
+  } finally {
+    await other.close();
+    await first.close();
+  }
+});
+
 test('on a desktop, the QR code scanned with a phone: the desktop page moves on by itself', { timeout: 90_000 }, async () => {
   const shots = new Shots('desktop-qr');
   const desktop = await rig.context(DESKTOP);
