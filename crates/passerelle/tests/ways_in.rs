@@ -232,6 +232,12 @@ async fn a_return_in_another_browser_completes_the_login_once_in_the_first() {
     let resp = app.redeem(&client, &q["code"], &first.verifier).await;
     assert_eq!(resp.status(), StatusCode::OK);
 
+    // The app's return link, followed again in the other browser once the first tab finished,
+    // says the login is complete (not an error), and carries nothing.
+    let resp = other.get(app.url(&back)).send().await.expect("back again");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.expect("body");
+    assert!(page.contains("complete"), "{page}");
     // Once done, the answer is spent: the other browser, again, gets no code.
     let resp = other.get(app.url(&callback)).send().await.expect("again");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);

@@ -166,6 +166,13 @@ pub(crate) struct PersonasPage<'a> {
     pub rows: Vec<PersonaRow>,
 }
 
+/// An action that finished elsewhere (its code was redeemed through another browser or tab).
+#[derive(Template)]
+#[template(path = "done.html")]
+pub(crate) struct DonePage<'a> {
+    pub tr: &'a Translator,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub(crate) struct MessagePage<'a> {

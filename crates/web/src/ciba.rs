@@ -743,6 +743,9 @@ async fn issue(
             scopes: &scopes,
             attributes: &attributes,
             access_token: &access_token,
+            // A decoupled login demands the itsme code (acr_advanced), and the connector refused
+            // any answer that does not say so.
+            amr: &["pin".to_string(), "mfa".to_string()],
         },
     )?;
     let mut userinfo = Map::new();

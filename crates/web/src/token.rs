@@ -238,6 +238,7 @@ async fn redeem(
             scopes: &scopes,
             attributes: &attributes,
             access_token: &access_token,
+            amr: &record.amr,
         },
     )?;
 
@@ -296,6 +297,8 @@ pub(crate) struct IdTokenFacts<'a> {
     /// The login's RP-facing attributes; those of scopes marked `in_id_token` go in.
     pub attributes: &'a Map<String, Value>,
     pub access_token: &'a str,
+    /// How the person approved (RFC 8176); empty for codes issued before it was recorded.
+    pub amr: &'a [String],
 }
 
 /// Builds and signs the ID token of a login for `client`, with the key of its registered
@@ -322,7 +325,13 @@ pub(crate) fn sign_id_token(
         id.insert("nonce".into(), json!(n));
     }
     id.insert("acr".into(), json!("high"));
-    id.insert("amr".into(), json!(["external"]));
+    // How the person approved in the app (RFC 8176); codes issued before it was recorded say
+    // only that another party authenticated them.
+    if facts.amr.is_empty() {
+        id.insert("amr".into(), json!(["external"]));
+    } else {
+        id.insert("amr".into(), json!(facts.amr));
+    }
     id.insert("idp".into(), json!("itsme"));
     id.insert(
         "at_hash".into(),

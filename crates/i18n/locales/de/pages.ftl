@@ -160,3 +160,5 @@ discover-submit = Scannen
 discover-done = Fertig: Die itsme-App hat Sie identifiziert. Kehren Sie dorthin zurück, wo der Code angezeigt wurde.
 discover-expired = Dieser QR-Code ist abgelaufen oder wurde bereits gescannt. Scannen Sie den neuen.
 app-approved-decoupled = Bestätigt. Der anfragende Dienst erhält jetzt Ihre Antwort; Sie können die App schließen.
+done-title = Fertig
+done-elsewhere = Diese Anmeldung ist abgeschlossen, in dem Browser, in dem sie begonnen hat. Sie können diese Seite schließen.

@@ -160,3 +160,5 @@ discover-submit = Scan
 discover-done = Done: the itsme app identified you. Go back to where the code was shown.
 discover-expired = This QR code has expired or was already scanned. Scan the new one.
 app-approved-decoupled = Confirmed. The service that asked now receives your answer; you can close the app.
+done-title = Done
+done-elsewhere = This login is complete: it finished in the browser where it started. You can close this page.

@@ -160,3 +160,5 @@ discover-submit = Scanner
 discover-done = C’est fait : l’app itsme vous a identifié. Revenez là où le code était affiché.
 discover-expired = Ce code QR a expiré ou a déjà été scanné. Scannez le nouveau.
 app-approved-decoupled = Confirmé. Le service qui l’a demandé reçoit maintenant votre réponse ; vous pouvez fermer l’app.
+done-title = Terminé
+done-elsewhere = Cette connexion est terminée, dans le navigateur où elle a commencé. Vous pouvez fermer cette page.

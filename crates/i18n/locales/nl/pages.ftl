@@ -160,3 +160,5 @@ discover-submit = Scannen
 discover-done = Klaar: de itsme-app heeft u geïdentificeerd. Ga terug naar waar de code getoond werd.
 discover-expired = Deze QR-code is verlopen of werd al gescand. Scan de nieuwe.
 app-approved-decoupled = Bevestigd. De dienst die het vroeg, krijgt nu uw antwoord; u kunt de app sluiten.
+done-title = Klaar
+done-elsewhere = Deze aanmelding is afgerond, in de browser waarin ze begon. U kunt deze pagina sluiten.

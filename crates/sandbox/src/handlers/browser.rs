@@ -551,6 +551,9 @@ pub(super) fn finish(
             "access_denied",
             r.description(),
         )),
+        // The answer already went back, through another browser or tab (a return from the app
+        // that lost the race with the waiting tab): nothing is wrong, and nothing more to do.
+        ActionState::Redeemed => Ok(html(StatusCode::OK, &crate::pages::DonePage { tr })),
         _ => Err(Failure::Page {
             status: StatusCode::GONE,
             tr: tr.clone(),
