@@ -964,3 +964,42 @@ async fn an_answer_nobody_collects_loses_its_attributes() {
         "expired_token"
     );
 }
+
+#[tokio::test]
+async fn any_node_serves_any_step_of_a_decoupled_login() {
+    let first = TestApp::spawn().await;
+    let second = first.second_node().await;
+    let client = ciba_client(&first).await;
+    let id = start(&first, &client, &[("scope", "openid"), ("login_hint", ELS)]).await;
+    // Polled on the second node, approved in the inbox of the first, fetched on the second.
+    assert_eq!(
+        error_of(poll(&second, &client, &id).await).await,
+        "authorization_pending"
+    );
+    let browser = first.browser();
+    let page = browser
+        .get(first.url("/sandbox/v2/app/inbox?phone=%2B32470000007"))
+        .send()
+        .await
+        .expect("inbox")
+        .text()
+        .await
+        .expect("html");
+    let link = html_attr(&page, "class=\"button\"", "href");
+    let approved = browser
+        .post(first.url(&link))
+        .form(&[("decision", "approve"), ("code", "24680")])
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), StatusCode::OK);
+    first.clock.advance(5);
+    let resp = poll(&second, &client, &id).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tokens: Value = resp.json().await.expect("json");
+    assert!(first.userinfo(&tokens).await["sub"].is_string());
+    assert_eq!(
+        error_of(poll(&first, &client, &id).await).await,
+        "invalid_grant"
+    );
+}
