@@ -23,6 +23,7 @@ CREATE TABLE rest_sessions (
     ui_locales TEXT,
     subject TEXT,
     subject_read_at BIGINT,
+    upstream TEXT,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );

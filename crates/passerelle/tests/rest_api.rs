@@ -280,3 +280,62 @@ async fn sessions_expire_and_bad_requests_are_problems() {
         .expect("start");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_headless_session_identifies_the_person_who_scans_its_code() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let token = api_token(&app, &client).await;
+    let resp = create(
+        &app,
+        &token,
+        json!({ "flow": "headless", "requestedAttributes": ["firstName", "lastName"] }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let session: Value = resp.json().await.expect("json");
+    let id = session["id"].as_str().expect("id").to_string();
+    assert!(
+        session.get("authenticationUrl").is_none(),
+        "no browser redirect"
+    );
+    let headless = &session["headless"];
+    assert_eq!(headless["stage"], "SCAN");
+    assert!(
+        headless["qrCode"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("data:image/svg+xml;base64,")),
+        "{headless}"
+    );
+    // The phone "scans" the code: its link, where the person says which account scans.
+    let link = headless["appLink"].as_str().expect("appLink").to_string();
+    let phone = app.browser();
+    let page = phone
+        .get(&link)
+        .send()
+        .await
+        .expect("scan")
+        .text()
+        .await
+        .expect("body");
+    let form = html_attr(&page, "<form method=\"post\"", "action");
+    let resp = phone
+        .post(app.url(&form))
+        .form(&[("phone", "+32470000001")])
+        .send()
+        .await
+        .expect("scan");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    // Reads within the interval do not call the scheme; after it, the session moves on.
+    let same: Value = read(&app, &token, &id).await.json().await.expect("json");
+    assert_eq!(same["headless"]["stage"], "SCAN");
+    app.clock.advance(5);
+    let approving: Value = read(&app, &token, &id).await.json().await.expect("json");
+    assert_eq!(approving["status"], "CREATED", "{approving}");
+    assert_eq!(approving["headless"]["stage"], "APPROVE", "{approving}");
+    app.clock.advance(5);
+    let done: Value = read(&app, &token, &id).await.json().await.expect("json");
+    assert_eq!(done["status"], "SUCCESS", "{done}");
+    assert!(done["subject"]["firstName"].is_string(), "{done}");
+    assert!(done.get("headless").is_none());
+}

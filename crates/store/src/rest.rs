@@ -35,12 +35,14 @@ pub struct RestSession {
     pub subject: Option<String>,
     /// When the subject was read (and dropped).
     pub subject_read_at: Option<i64>,
+    /// Where a headless session stands at the scheme (JSON).
+    pub upstream: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
 
 const COLUMNS: &str = "id, client_id, flow, status, requested_attributes, requested_loa, scope, callback_urls, ui_locales, \
-    subject, subject_read_at, created_at, expires_at";
+    subject, subject_read_at, created_at, expires_at, upstream";
 
 fn from_row(r: &AnyRow) -> Result<RestSession> {
     Ok(RestSession {
@@ -55,6 +57,7 @@ fn from_row(r: &AnyRow) -> Result<RestSession> {
         ui_locales: r.try_get("ui_locales")?,
         subject: r.try_get("subject")?,
         subject_read_at: r.try_get("subject_read_at")?,
+        upstream: r.try_get("upstream")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -98,7 +101,7 @@ impl Store {
 
     pub async fn insert_rest_session(&self, s: &RestSession) -> Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO rest_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO rest_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )))
         .bind(&s.id)
         .bind(&s.client_id)
@@ -113,6 +116,7 @@ impl Store {
         .bind(s.subject_read_at)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(&s.upstream)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -180,6 +184,27 @@ impl Store {
                 .await?;
         }
         Ok(subject.flatten())
+    }
+
+    /// Moves a live, unfinished headless session's upstream state from `from` to `to`, only if
+    /// nobody moved it since it was read (compare and swap): `false` when somebody did.
+    pub async fn move_rest_upstream(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let moved = sqlx::query(
+            "UPDATE rest_sessions SET upstream = $3 WHERE id = $1 AND upstream = $2 AND status = 'CREATED' AND expires_at > $4",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(moved.rows_affected() == 1)
     }
 
     /// Housekeeping: expired sessions lose their subject at once, and their row an hour later

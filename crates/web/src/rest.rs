@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use passerelle_core::login::{Acr, Channel, Failure};
+use passerelle_core::login::{Acr, Channel, Failure, Scheme};
 use passerelle_core::oidc::{ErrorCode, Params, ResponseMode};
 use passerelle_core::rest::{self, API_SCOPE, Flow, SessionStatus};
 use passerelle_core::scopes::{Account, GrantedScopes};
@@ -255,6 +255,33 @@ fn view(b: &Broker, s: &RestSession, now: i64) -> Map<String, Value> {
     out.insert("callbackUrls".into(), Value::Object(callbacks));
     out.insert("sessionLifetime".into(), json!(s.expires_at - s.created_at));
     out.insert("expiresAt".into(), json!(rfc3339(s.expires_at)));
+    if s.flow == Flow::Headless && status == SessionStatus::Created {
+        let up: Value = s
+            .upstream
+            .as_deref()
+            .and_then(|u| serde_json::from_str(u).ok())
+            .unwrap_or_default();
+        let mut headless = Map::new();
+        if up["stage"] == "discovery" {
+            headless.insert("stage".into(), json!("SCAN"));
+            if let Some(qr) = up["qr"].as_str() {
+                headless.insert("qrCode".into(), json!(data_uri(qr)));
+            }
+            if let Some(at) = up["qr_expires_at"].as_str() {
+                headless.insert("qrExpiresAt".into(), json!(at));
+            }
+            if let Some(link) = up["link"].as_str() {
+                headless.insert("appLink".into(), json!(link));
+            }
+        } else {
+            headless.insert("stage".into(), json!("APPROVE"));
+        }
+        headless.insert(
+            "pollInterval".into(),
+            json!(up["interval"].as_i64().unwrap_or(5)),
+        );
+        out.insert("headless".into(), Value::Object(headless));
+    }
     if s.flow == Flow::Redirect && status == SessionStatus::Created {
         out.insert(
             "authenticationUrl".into(),
@@ -335,13 +362,6 @@ async fn create_session(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<
         }
         _ => return Err(Problem::bad("flow must be redirect or headless")),
     };
-    if flow == Flow::Headless {
-        return Err(Problem::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "Not Implemented",
-            "the headless flow is not available in this version; use flow redirect (or OpenID CIBA)",
-        ));
-    }
     let attributes = strings("requestedAttributes")?.unwrap_or_default();
     if attributes.len() > 32 {
         return Err(Problem::bad("requestedAttributes has too many entries"));
@@ -386,13 +406,22 @@ async fn create_session(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<
         }
         Some(_) => return Err(Problem::bad("language must be en, nl, fr or de")),
     };
-    // Where the person comes back: URLs the client registered, exactly.
-    let callbacks = req
-        .get("callbackUrls")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Problem::bad("callbackUrls {success, abort, error} is required"))?;
+    // Where the person comes back: URLs the client registered, exactly (headless: nowhere).
+    let no_callbacks = Map::new();
+    let callbacks = match (flow, req.get("callbackUrls").and_then(Value::as_object)) {
+        (_, Some(c)) => c,
+        (Flow::Headless, None) => &no_callbacks,
+        (Flow::Redirect, None) => {
+            return Err(Problem::bad(
+                "callbackUrls {success, abort, error} is required",
+            ));
+        }
+    };
     let mut urls = Map::new();
     for key in ["success", "abort", "error"] {
+        if flow == Flow::Headless && !callbacks.contains_key(key) {
+            continue;
+        }
         let url = callbacks
             .get(key)
             .and_then(Value::as_str)
@@ -405,6 +434,11 @@ async fn create_session(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<
         urls.insert(key.into(), json!(url));
     }
     let now = b.clock.now();
+    // Headless: the scheme's user discovery session (a QR code, and the link it holds) starts now.
+    let upstream = match flow {
+        Flow::Redirect => None,
+        Flow::Headless => Some(start_headless(b, &client, now).await?.to_string()),
+    };
     let session = RestSession {
         id: random_token(24),
         client_id: client.id.clone(),
@@ -417,6 +451,7 @@ async fn create_session(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Result<
         ui_locales: language,
         subject: None,
         subject_read_at: None,
+        upstream,
         created_at: now,
         expires_at: now + lifetime,
     };
@@ -447,7 +482,20 @@ async fn read_session(b: &Broker, id: &str, headers: &HeaderMap) -> Result<Respo
         .await?
         .filter(|s| s.client_id == client.id)
         .ok_or_else(Problem::not_found)?;
-    let now = b.clock.now();
+    let mut now = b.clock.now();
+    let session = if session.flow == Flow::Headless
+        && session.status == SessionStatus::Created
+        && session.expires_at > now
+    {
+        advance_headless(b, &client, &session, now).await?;
+        now = b.clock.now();
+        b.store
+            .find_rest_session(id)
+            .await?
+            .ok_or_else(Problem::not_found)?
+    } else {
+        session
+    };
     let mut out = view(b, &session, now);
     if session.status == SessionStatus::Success {
         out.insert("provider".into(), json!("itsme"));
@@ -623,4 +671,252 @@ async fn callback_location(
     };
     let url = urls[key].as_str().unwrap_or_default();
     Ok(with_session(url, id))
+}
+
+/// A QR image the scheme sent as base64, as a `data:` URI of its type.
+fn data_uri(b64: &str) -> String {
+    let kind = if b64.starts_with("PHN2") || b64.starts_with("PD94") {
+        "image/svg+xml"
+    } else if b64.starts_with("iVBOR") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    format!("data:{kind};base64,{b64}")
+}
+
+/// How often the scheme's user discovery and token endpoints may be polled (itsme: 5 s).
+const HEADLESS_INTERVAL: i64 = 5;
+
+/// Starts a headless session's user discovery session at the scheme; its upstream state.
+async fn start_headless(b: &Broker, client: &ClientRecord, now: i64) -> Result<Value, Problem> {
+    let unavailable = || {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "the itsme scheme cannot be reached right now; try again in a moment",
+        )
+    };
+    let scheme = b.scheme_for_account(client.account).ok_or_else(|| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "this Passerelle has no real itsme environment configured, so it does not serve production clients",
+        )
+    })?;
+    let connector = b
+        .connector_for(scheme)
+        .ok_or_else(|| Problem::from(StoreError::Corrupt("no connector for the scheme".into())))?;
+    let discovery = match connector.start_user_discovery(now, &random_token(16)).await {
+        Ok(d) => d,
+        Err(passerelle_itsme::ConnectorError::Unavailable(detail)) => {
+            tracing::warn!(error = %detail, "the itsme scheme is unavailable");
+            return Err(unavailable());
+        }
+        Err(passerelle_itsme::ConnectorError::Protocol(detail)) => {
+            tracing::error!(error = %detail, "the scheme's user discovery answer was rejected");
+            return Err(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+                "the itsme scheme's answer could not be used",
+            ));
+        }
+    };
+    Ok(json!({
+        "stage": "discovery",
+        "scheme": scheme.as_str(),
+        "discovery_id": discovery.id,
+        "qr": discovery.qr_code,
+        "qr_expires_at": discovery.qr_expires_at,
+        "link": discovery.link,
+        "interval": HEADLESS_INTERVAL,
+        "next_poll_at": now + HEADLESS_INTERVAL,
+    }))
+}
+
+/// Moves a headless session on by at most one call to the scheme, when its interval allows:
+/// the user discovery session until a person scanned the code, then the backchannel request for
+/// that person until they answered. The call is claimed first (compare and swap on the upstream
+/// state), so that racing reads make one call, and its answer is recorded the same way.
+async fn advance_headless(
+    b: &Broker,
+    client: &ClientRecord,
+    session: &RestSession,
+    now: i64,
+) -> Result<(), Problem> {
+    use passerelle_itsme::ConnectorError as E;
+    use passerelle_itsme::{BackchannelRequest, DecoupledResult, DiscoveryPoll, LoginHintToken};
+    let Some(text) = session.upstream.as_deref() else {
+        return Ok(());
+    };
+    let mut up: Value = serde_json::from_str(text)
+        .map_err(|e| Problem::from(StoreError::Corrupt(format!("rest_sessions.upstream: {e}"))))?;
+    if up["next_poll_at"].as_i64().unwrap_or(0) > now {
+        return Ok(());
+    }
+    let interval = up["interval"].as_i64().unwrap_or(HEADLESS_INTERVAL);
+    up["next_poll_at"] = json!(now + interval);
+    let claimed = up.to_string();
+    if !b
+        .store
+        .move_rest_upstream(&session.id, text, &claimed, now)
+        .await?
+    {
+        return Ok(());
+    }
+    let end = |status: SessionStatus| async move {
+        b.store
+            .end_rest_session(&session.id, status, None, now)
+            .await?;
+        tracing::info!(rest.session = %&session.id[..8], rest.status = status.as_str(), "headless REST session ended");
+        Ok::<(), Problem>(())
+    };
+    let Some(connector) = up["scheme"]
+        .as_str()
+        .and_then(Scheme::parse)
+        .filter(|s| b.still_serves(client.account, *s))
+        .and_then(|s| b.connector_for(s))
+    else {
+        return end(SessionStatus::Error).await;
+    };
+    let slower = |mut up: Value| {
+        up["interval"] = json!(interval + 5);
+        up["next_poll_at"] = json!(now + interval + 5);
+        up.to_string()
+    };
+    let jti = random_token(16);
+    let next = match up["stage"].as_str() {
+        Some("discovery") => {
+            let id = up["discovery_id"].as_str().unwrap_or_default().to_string();
+            match connector.poll_user_discovery(&id, now, &jti).await {
+                Ok(DiscoveryPoll::Pending(d)) => {
+                    up["qr"] = json!(d.qr_code);
+                    up["qr_expires_at"] = json!(d.qr_expires_at);
+                    up["link"] = json!(d.link);
+                    up.to_string()
+                }
+                Ok(DiscoveryPoll::SlowDown) => slower(up),
+                Ok(DiscoveryPoll::Expired) => return end(SessionStatus::Expired).await,
+                Ok(DiscoveryPoll::Discovered {
+                    user_identifier_token,
+                }) => {
+                    let scopes =
+                        GrantedScopes::parse(&session.scope, client.account, &client.grants)
+                            .map_err(|e| {
+                                Problem::new(StatusCode::FORBIDDEN, "Forbidden", e.to_string())
+                            })?;
+                    let hint = LoginHintToken::UserIdentifierToken(user_identifier_token);
+                    let request = BackchannelRequest {
+                        scopes: &scopes,
+                        hint: &hint,
+                        binding_message: None,
+                        requested_expiry: None,
+                        client_name: &client.name,
+                    };
+                    match connector
+                        .backchannel_authentication(&request, now, &random_token(16))
+                        .await
+                    {
+                        Ok(Ok(started)) => {
+                            b.metrics.login_started(scopes.service());
+                            let interval = started.interval.max(HEADLESS_INTERVAL);
+                            json!({
+                                "stage": "backchannel",
+                                "scheme": up["scheme"],
+                                "auth_req_id": started.auth_req_id,
+                                "interval": interval,
+                                "next_poll_at": now + interval,
+                            })
+                            .to_string()
+                        }
+                        Ok(Err(refusal)) => {
+                            tracing::info!(scheme.error = %refusal.error, "the scheme refused a headless session's backchannel request");
+                            return end(if refusal.error == "access_denied" {
+                                SessionStatus::Abort
+                            } else {
+                                SessionStatus::Error
+                            })
+                            .await;
+                        }
+                        Err(E::Unavailable(detail)) => {
+                            // The person scanned, and the token is single-use: nothing to retry.
+                            tracing::warn!(error = %detail, "the itsme scheme is unavailable");
+                            return end(SessionStatus::Error).await;
+                        }
+                        Err(E::Protocol(detail)) => {
+                            tracing::error!(error = %detail, "the scheme's backchannel answer was rejected");
+                            return end(SessionStatus::Error).await;
+                        }
+                    }
+                }
+                Err(E::Unavailable(detail)) => {
+                    tracing::warn!(error = %detail, "the itsme scheme is unavailable; polled again later");
+                    return Ok(());
+                }
+                Err(E::Protocol(detail)) => {
+                    tracing::error!(error = %detail, "the scheme's user discovery answer was rejected");
+                    return end(SessionStatus::Error).await;
+                }
+            }
+        }
+        Some("backchannel") => {
+            let auth_req_id = up["auth_req_id"].as_str().unwrap_or_default().to_string();
+            match connector.poll_decoupled(&auth_req_id, now, &jti).await {
+                Ok(DecoupledResult::Pending) => return Ok(()),
+                Ok(DecoupledResult::SlowDown) => slower(up),
+                Ok(DecoupledResult::Denied(_)) => return end(SessionStatus::Abort).await,
+                Ok(DecoupledResult::Expired) => return end(SessionStatus::Expired).await,
+                Ok(DecoupledResult::Lost) => return end(SessionStatus::Error).await,
+                Ok(DecoupledResult::Identity(identity)) => {
+                    let scopes = GrantedScopes::from_stored(&session.scope);
+                    let mut claims = passerelle_itsme::claims::filter_for_scopes(
+                        &passerelle_itsme::claims::map_to_rp_claims(&identity.claims),
+                        &scopes,
+                    );
+                    let sub = b.pairwise_sub(&client.id, &identity.sub).map_err(|_| {
+                        Problem::from(StoreError::Corrupt("pairwise subject".into()))
+                    })?;
+                    if scopes.contains("idp-id") {
+                        claims.insert("idp_id".into(), json!(identity.sub));
+                    }
+                    let subject = Value::Object(rest::subject(&sub, &claims)).to_string();
+                    if b.store
+                        .end_rest_session(&session.id, SessionStatus::Success, Some(&subject), now)
+                        .await?
+                    {
+                        b.metrics.login_approved(scopes.service());
+                        b.audit(
+                            passerelle_store::AuditEvent::new(
+                                "login.approved",
+                                "ok",
+                                b.clock.now_micros(),
+                            )
+                            .client(&client.id)
+                            .service(scopes.service().as_str())
+                            .subject(b.audit_subject(&sub))
+                            .detail(format!(
+                                "scheme={} channel=rest_session flow=headless",
+                                up["scheme"].as_str().unwrap_or("")
+                            )),
+                        )
+                        .await;
+                    }
+                    return Ok(());
+                }
+                Err(E::Unavailable(detail)) => {
+                    tracing::warn!(error = %detail, "the itsme scheme is unavailable; polled again later");
+                    return Ok(());
+                }
+                Err(E::Protocol(detail)) => {
+                    tracing::error!(error = %detail, "the scheme's answer was rejected");
+                    return end(SessionStatus::Error).await;
+                }
+            }
+        }
+        _ => return end(SessionStatus::Error).await,
+    };
+    b.store
+        .move_rest_upstream(&session.id, &claimed, &next, now)
+        .await?;
+    Ok(())
 }

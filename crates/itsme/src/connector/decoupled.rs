@@ -95,6 +95,9 @@ pub struct UserDiscovery {
     pub qr_code: String,
     /// Until when this QR code can be scanned (RFC 3339, as the scheme wrote it).
     pub qr_expires_at: String,
+    /// The link the QR code holds, when the scheme says it (the sandbox does, as
+    /// `sandbox_scan_url`; itsme does not): what a phone opens instead of scanning.
+    pub link: Option<String>,
 }
 
 /// What one poll of a user discovery session said.
@@ -122,6 +125,8 @@ fn pending_of(body: &Value) -> Result<UserDiscovery, ConnectorError> {
         qr_code: text(token.and_then(|t| t.get("qr_code")))
             .ok_or_else(|| protocol("the user discovery answer has no qr_code"))?,
         qr_expires_at: text(token.and_then(|t| t.get("expires_at"))).unwrap_or_default(),
+        link: text(body.get("sandbox_scan_url"))
+            .filter(|l| l.len() <= 2048 && (l.starts_with("https://") || l.starts_with("http://"))),
     })
 }
 
