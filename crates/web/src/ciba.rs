@@ -79,12 +79,21 @@ pub(crate) async fn backchannel(
         Ok(r) => r,
         Err(e) => {
             // CIBA Core §13: at this endpoint access_denied is a 403 (at the token endpoint,
-            // a 400 like every other refusal).
-            let forbidden =
-                matches!(&e, BrokerError::Token { error } if error.code == ErrorCode::AccessDenied);
+            // a 400 like every other refusal); an unreachable scheme is a 503 to retry.
+            let code = match &e {
+                BrokerError::Token { error } => Some(error.code),
+                _ => None,
+            };
             let mut resp = e.into_response();
-            if forbidden {
-                *resp.status_mut() = axum::http::StatusCode::FORBIDDEN;
+            match code {
+                Some(ErrorCode::AccessDenied) => {
+                    *resp.status_mut() = axum::http::StatusCode::FORBIDDEN;
+                }
+                Some(ErrorCode::TemporarilyUnavailable) => {
+                    *resp.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    passerelle_limits::later::with_retry_after(&mut resp, 5);
+                }
+                _ => {}
             }
             resp
         }
