@@ -241,17 +241,19 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
     let sub = b.pairwise_sub(&tx.client_id, &identity.sub)?;
     let sub_for_audit = sub.clone();
-    // So that the client can name this person again in a backchannel request (id_token_hint).
-    if let Err(e) = b
-        .store
-        .link_subject(
-            &tx.client_id,
-            &sub,
-            tx.scheme,
-            &identity.sub,
-            now + crate::ciba::SUBJECT_LINK_SECS,
-        )
-        .await
+    // So that a client registered for CIBA can name this person again in a backchannel request
+    // (id_token_hint). Other clients cannot, and their logins pay no extra write.
+    if client.ciba.is_some()
+        && let Err(e) = b
+            .store
+            .link_subject(
+                &tx.client_id,
+                &sub,
+                tx.scheme,
+                &identity.sub,
+                now + crate::ciba::SUBJECT_LINK_SECS,
+            )
+            .await
     {
         tracing::warn!(error = %e, "cannot remember the subject for id_token_hint");
     }
