@@ -519,12 +519,25 @@ async fn bad_backchannel_requests_get_cibas_errors_never_a_500() {
 async fn an_id_token_hint_names_the_person_of_an_earlier_login_even_expired() {
     let app = TestApp::spawn().await;
     let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    // A login made before the client was registered for CIBA is not remembered for hints (its
+    // logins pay no extra write).
+    let (login, q) = app.login(&client, "openid", JAN).await;
+    let resp = app.redeem(&client, &q["code"], &login.verifier).await;
+    let tokens: Value = resp.json().await.expect("json");
+    let unlinked = tokens["id_token"].as_str().expect("id_token").to_string();
+    app.set_ciba(&client, poll_mode()).await;
+    let resp = backchannel(
+        &app,
+        &client,
+        &[("scope", "openid"), ("id_token_hint", &unlinked)],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let (login, q) = app.login(&client, "openid profile", JAN).await;
     let resp = app.redeem(&client, &q["code"], &login.verifier).await;
     let tokens: Value = resp.json().await.expect("json");
     let earlier = tokens["id_token"].as_str().expect("id_token").to_string();
     let first = app.verify_id_token(&earlier, &client.id).await;
-    app.set_ciba(&client, poll_mode()).await;
     app.clock.advance(3600);
     let id = start(
         &app,

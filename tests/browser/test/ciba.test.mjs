@@ -73,3 +73,44 @@ test('an unknown phone number is unknown_user_id', async () => {
     (e) => e.error === 'unknown_user_id',
   );
 });
+
+test('a manual persona approves a CIBA request in the emulated phone\'s inbox, in Chromium', { timeout: 120_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const { Shots, PHONE, MANUAL, CHROMIUM, CHROMIUM_ARGS, axeViolations } = await import('../lib/browser.mjs');
+  const shots = new Shots('ciba-inbox');
+  const started = await client.initiateBackchannelAuthentication(config, {
+    scope: 'openid profile',
+    login_hint: MANUAL.phone,
+    binding_message: 'Kiosk 7',
+  });
+  const polled = client.pollBackchannelAuthenticationGrant(config, started, undefined,
+    { signal: AbortSignal.timeout(90_000) });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const context = await browser.newContext({ locale: 'en-US', bypassCSP: true, ...PHONE });
+    const page = await context.newPage();
+    await page.goto(`${passerelle.base}/sandbox/v2/app/inbox?phone=${encodeURIComponent(MANUAL.phone)}`);
+    await page.getByText('Kiosk 7').first().waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'the inbox has no axe violations');
+    await shots.take(page, 'inbox');
+    await page.getByRole('link', { name: 'Open' }).first().click();
+    await page.getByRole('heading', { name: 'itsme app (sandbox)' }).waitFor();
+    const main = await page.locator('main').textContent();
+    assert.match(main, /CIBA Kiosk/, 'the app says who asks');
+    assert.match(main, /Kiosk 7/, 'the app shows the binding message');
+    assert.deepEqual(await axeViolations(page), [], 'the app page has no axe violations');
+    await shots.take(page, 'app');
+    await page.getByLabel('Your 5-digit itsme code').fill(MANUAL.code);
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+    await page.locator('.ok').waitFor();
+    await shots.take(page, 'approved');
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+  const tokens = await polled;
+  const claims = tokens.claims();
+  assert.equal(claims.aud, registration.client_id);
+  assert.deepEqual(claims.amr, ['pin', 'mfa']);
+  console.log(`screenshots: ${shots.dir}`);
+});

@@ -355,12 +355,13 @@ pub(super) async fn inbox_page(
 ) -> Reply {
     let tr = translator(None, &headers);
     let params = parse_pairs(query.unwrap_or_default().as_bytes()).unwrap_or_default();
-    let typed: String = params
-        .get("phone")
-        .unwrap_or_default()
-        .chars()
-        .take(40)
-        .collect();
+    // Without a number, the inbox of the person this browser's emulated phone belongs to.
+    let typed: String = match params.get("phone") {
+        Some(p) => p.chars().take(40).collect(),
+        None => device_persona(&sb, &headers)
+            .map(|p| p.phone_number.clone())
+            .unwrap_or_default(),
+    };
     let number = crate::personas::normalize_phone(&typed);
     let mut rows = Vec::new();
     let mut error = None;

@@ -280,7 +280,7 @@ pub(super) async fn issue_tokens(
     claims.insert("nbf".into(), json!(now));
     claims.insert("exp".into(), json!(now + TOKEN_LIFETIME));
     claims.insert("auth_time".into(), json!(now));
-    claims.insert("acr".into(), json!(acr_of(&action).uri()));
+    claims.insert("acr".into(), json!(acr_of(action).uri()));
     // A sandbox extension: itsme's ID token names only the strength asked for (`acr`); the
     // sandbox also tells how the person approved (RFC 8176), so that relying parties can see
     // it in their `amr`.
