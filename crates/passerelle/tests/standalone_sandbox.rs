@@ -225,3 +225,127 @@ async fn the_standalone_sandbox_accepts_only_its_clients() {
     let refused = sandbox_server::build(&settings, listener.local_addr().expect("a"), clock).await;
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn a_ciba_login_goes_to_the_standalone_sandbox_by_id_token_hint() {
+    let p = pair().await;
+    let app = &p.broker;
+    let client = app
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    app.set_ciba(
+        &client,
+        Some(passerelle_store::CibaRegistration {
+            mode: passerelle_core::oidc::CibaMode::Poll,
+            notification_endpoint: None,
+            signed_requests: false,
+        }),
+    )
+    .await;
+    // itsme's decoupled API takes no phone numbers: a production client names the person with
+    // an ID token of an earlier login.
+    let (earlier, _) = login(&p, &client, "openid").await;
+    let earlier_sub = earlier["sub"].clone();
+    let http = reqwest::Client::new();
+    let phone_hint = http
+        .post(app.url("/auth/open/connect/ciba"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[("scope", "openid"), ("login_hint", "+32470000001")])
+        .send()
+        .await
+        .expect("ciba");
+    assert_eq!(
+        phone_hint.status(),
+        StatusCode::BAD_REQUEST,
+        "no phone numbers at itsme"
+    );
+    let id_token = id_token_of_a_login(&p, &client).await;
+    let resp = http
+        .post(app.url("/auth/open/connect/ciba"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("scope", "openid profile"),
+            ("id_token_hint", id_token.as_str()),
+        ])
+        .send()
+        .await
+        .expect("ciba");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let started: serde_json::Value = resp.json().await.expect("json");
+    let auth_req_id = started["auth_req_id"].as_str().expect("auth_req_id");
+    // The scripted persona answers at once; the scheme may be polled after its interval.
+    app.clock.advance(5);
+    let resp = http
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "urn:openid:params:grant-type:ciba"),
+            ("auth_req_id", auth_req_id),
+        ])
+        .send()
+        .await
+        .expect("poll");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tokens: serde_json::Value = resp.json().await.expect("json");
+    let id = app
+        .verify_id_token(tokens["id_token"].as_str().expect("id"), &client.id)
+        .await;
+    assert_eq!(
+        id["sub"], earlier_sub,
+        "the same person, through the standalone sandbox"
+    );
+    assert!(id.get("sandbox").is_none());
+    let userinfo = app.userinfo(&tokens).await;
+    assert_eq!(userinfo["family_name"], "Peeters");
+}
+
+/// The raw ID token of a redirect login at the standalone sandbox.
+async fn id_token_of_a_login(p: &Pair, client: &TestClient) -> String {
+    let app = &p.broker;
+    let browser = app.browser();
+    let (verifier, challenge) = pkce();
+    let resp = browser
+        .get(app.url("/auth/open/connect/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", RP_CALLBACK),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let page = browser
+        .get(location(&resp))
+        .send()
+        .await
+        .expect("phone page")
+        .text()
+        .await
+        .expect("body");
+    let form = html_attr(&page, "<form method=\"post\"", "action");
+    let origin = p.scheme.trim_end_matches("/v2");
+    let resp = browser
+        .post(format!("{origin}{form}"))
+        .form(&[("phone", "+32470000001")])
+        .send()
+        .await
+        .expect("phone");
+    let resp = browser
+        .get(format!("{origin}{}", location(&resp)))
+        .send()
+        .await
+        .expect("wait");
+    let rp = app.follow_to_rp(&browser, location(&resp)).await;
+    let tokens: serde_json::Value = app
+        .redeem(client, &query_of(&rp)["code"], &verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    tokens["id_token"].as_str().expect("id_token").to_string()
+}
