@@ -52,7 +52,10 @@ AHEAD_OF_CODE: list[str] = []
 #   signed (401), and their per-address limits (429: the backchannel request costs three RSA
 #   verifications, and shares the sandbox authorization endpoint's limit);
 # - userinfo by POST: an `access_token` in the body besides the Authorization header (400),
-#   or alone and made up (401).
+#   or alone and made up (401);
+# - the REST API: a session whose callback URLs are not the client's registered redirect URIs
+#   (400), a headless session while the sandbox's user discovery limit is spent (503), and a
+#   made-up session id (404).
 BASIC = """
 [auth.openapi.clientSecretBasic]
 username = "{client_id}"
@@ -61,6 +64,9 @@ password = "{client_secret}"
 CONFIG = """
 [auth.openapi.bearerAuth]
 bearer = "{access_token}"
+
+[auth.openapi.apiToken]
+bearer = "{api_token}"
 
 [[operations]]
 include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba"]
@@ -74,6 +80,14 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
 include-path = "/auth/open/connect/userinfo"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
+
+[[operations]]
+include-path = "/auth/rest/sessions"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "503"]
+
+[[operations]]
+include-path = "/auth/rest/sessions/{{id}}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404"]
 """
 
 
@@ -101,6 +115,14 @@ def fuzzed(request, binary, tmp_path_factory):
         # Past client authentication at the backchannel endpoint too.
         server.cli("client", "update", client["client_id"], "--ciba-mode", "poll")
         token = login(RelyingParty(server, client, scope=ALL_SCOPES), "+32470000001").token
+        api = requests.post(
+            f"{server.issuer}/connect/token",
+            auth=(client["client_id"], client["client_secret"]),
+            data={"grant_type": "client_credentials", "scope": "signicat-api"},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert api.status_code == 200, api.text
+        token["api_token"] = api.json()["access_token"]
         yield backend, server, client, token
         assert server.stop() == 0
     finally:
@@ -132,7 +154,7 @@ def test_schemathesis_finds_nothing(fuzzed, tmp_path):
     backend, server, client, token = fuzzed
     config = tmp_path / "schemathesis.toml"
     basic = BASIC.format(client_id=client["client_id"], client_secret=client["client_secret"])
-    config.write_text((basic if backend == "sqlite" else "") + CONFIG.format(access_token=token["access_token"]))
+    config.write_text((basic if backend == "sqlite" else "") + CONFIG.format(access_token=token["access_token"], api_token=token["api_token"]))
     examples = os.environ.get("PASSERELLE_SCHEMATHESIS_EXAMPLES", str(EXAMPLES[backend]))
     command = [
         str(SCHEMATHESIS),
