@@ -61,7 +61,9 @@ CREATE INDEX subject_links_expiry ON subject_links (expires_at);
 -- 429 and 5 s more).
 ALTER TABLE sandbox_actions ADD COLUMN poll_interval BIGINT;
 ALTER TABLE sandbox_actions ADD COLUMN last_poll_at BIGINT;
-CREATE INDEX sandbox_actions_phone ON sandbox_actions (phone_number, status);
+-- The inbox lists a person's actions waiting in the app. Partial, so that the actions that never
+-- wait there (scripted personas' logins: most of them) cost no index write on the login path.
+CREATE INDEX sandbox_actions_inbox ON sandbox_actions (phone_number) WHERE status = 'awaiting_app';
 
 -- The sandbox's user discovery sessions (itsme's QR path of the decoupled API): a session waits
 -- until a person's emulated app "scans" its dynamic QR, then hands its client a single-use
