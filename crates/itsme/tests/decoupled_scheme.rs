@@ -55,6 +55,8 @@ async fn answer(State(scheme): State<Shared>, body: axum::body::Bytes) -> Respon
                 ("sub", json!("itsme-person-1")),
                 ("iat", json!(NOW)),
                 ("exp", json!(NOW + 300)),
+                // What was asked: a decoupled request demands the itsme code.
+                ("acr", json!("http://itsme.services/v2/claim/acr_advanced")),
             ] {
                 c.insert(k.into(), v);
             }
@@ -240,6 +242,15 @@ async fn polls_read_itsmes_errors_and_verify_the_id_token() {
     set(
         &scheme,
         Answer::Tokens(vec![("aud", json!("someone-else"))]),
+    );
+    assert!(matches!(poll().await, Err(ConnectorError::Protocol(_))));
+    // An answer weaker than asked (acr_basic, where the code was demanded) is no identity.
+    set(
+        &scheme,
+        Answer::Tokens(vec![(
+            "acr",
+            json!("http://itsme.services/v2/claim/acr_basic"),
+        )]),
     );
     assert!(matches!(poll().await, Err(ConnectorError::Protocol(_))));
 }
