@@ -359,7 +359,34 @@ pub async fn build(
         )))
         .nest("/auth/rest", passerelle_web::rest_router(broker.clone()))
         .nest("/auth/open", passerelle_web::router(broker))
-        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
+        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox));
+    let router = protective_layers(router, settings.client_ip_header.as_deref())
+        // Outermost, so the latency includes every layer above; still per route, after routing.
+        .layer(metrics.layer());
+    Ok(App {
+        router,
+        store,
+        clock,
+        public_url,
+        issuer,
+        sandbox_issuer,
+        persona_count,
+        deployment,
+        lifetimes: settings.lifetimes,
+        listener,
+        metrics,
+        limits,
+        audit_retention_days: settings.audit_retention_days,
+        audit_writer,
+        broker: ciba_broker,
+    })
+}
+
+/// The layers every server of this binary puts around its routes (the broker's `serve` and the
+/// standalone sandbox): a trace span by route pattern, a panic catcher, a 64 KiB body limit,
+/// `nosniff`, a 30 s limit on every request, and the client address for the rate limits.
+pub(crate) fn protective_layers(router: Router, client_ip_header: Option<&str>) -> Router {
+    router
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 // The route pattern, never the concrete path or query: those carry codes and ids.
@@ -394,33 +421,11 @@ pub async fn build(
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(ClientIpSource {
                 // Checked by the configuration; a name that does not parse is refused there.
-                header: settings
-                    .client_ip_header
-                    .as_deref()
-                    .and_then(|h| axum::http::HeaderName::try_from(h).ok()),
+                header: client_ip_header.and_then(|h| axum::http::HeaderName::try_from(h).ok()),
                 warned: std::sync::atomic::AtomicBool::new(false),
             }),
             client_ip,
         ))
-        // Outermost, so the latency includes every layer above; still per route, after routing.
-        .layer(metrics.layer());
-    Ok(App {
-        router,
-        store,
-        clock,
-        public_url,
-        issuer,
-        sandbox_issuer,
-        persona_count,
-        deployment,
-        lifetimes: settings.lifetimes,
-        listener,
-        metrics,
-        limits,
-        audit_retention_days: settings.audit_retention_days,
-        audit_writer,
-        broker: ciba_broker,
-    })
 }
 
 struct Landing {
@@ -610,12 +615,12 @@ pub async fn serve(
 /// limited as "unknown".
 /// Where `client_ip` reads a request's address: the configured proxy header (its name parsed
 /// once), and whether its "not an address" warning was given already (once per application).
-pub(crate) struct ClientIpSource {
-    pub(crate) header: Option<axum::http::HeaderName>,
-    pub(crate) warned: std::sync::atomic::AtomicBool,
+struct ClientIpSource {
+    header: Option<axum::http::HeaderName>,
+    warned: std::sync::atomic::AtomicBool,
 }
 
-pub(crate) async fn client_ip(
+async fn client_ip(
     State(source): State<Arc<ClientIpSource>>,
     mut req: Request<axum::body::Body>,
     next: axum::middleware::Next,

@@ -11,19 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use passerelle_core::scopes::Service;
 use passerelle_jose::{PublicKeys, SigAlg};
 use passerelle_limits::{LimitSettings, Limits};
 use passerelle_sandbox::{Sandbox, SandboxClient};
 use passerelle_store::{Clock, Store};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::app::{decryption_key, load_personas, open_store, secret, signing_key};
 use crate::config::SandboxClientFile;
@@ -159,43 +152,8 @@ pub async fn build(
                 axum::Json(serde_json::json!({ "status": "ok", "mode": "sandbox-standalone" }))
             }),
         )
-        .nest(PATH, passerelle_sandbox::router(sandbox))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_else(|| "unmatched".into());
-                tracing::info_span!("http", http.method = %req.method(), http.route = %route)
-            }),
-        )
-        .layer(CatchPanicLayer::custom(|_| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                axum::Json(serde_json::json!({"error": "server_error"})),
-            )
-                .into_response()
-        }))
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            axum::http::header::X_CONTENT_TYPE_OPTIONS,
-            axum::http::HeaderValue::from_static("nosniff"),
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(crate::app::ClientIpSource {
-                header: settings
-                    .client_ip_header
-                    .as_deref()
-                    .and_then(|h| axum::http::HeaderName::try_from(h).ok()),
-                warned: std::sync::atomic::AtomicBool::new(false),
-            }),
-            crate::app::client_ip,
-        ));
+        .nest(PATH, passerelle_sandbox::router(sandbox));
+    let router = crate::app::protective_layers(router, settings.client_ip_header.as_deref());
     Ok(SandboxApp {
         router,
         store,
