@@ -14,3 +14,4 @@ pub mod nin;
 pub mod oidc;
 pub mod rest;
 pub mod scopes;
+pub mod signing;

@@ -135,7 +135,8 @@ struct ClientFields {
     /// sandbox (default: every attribute, sandbox scheme only) or production.
     #[arg(long)]
     account: Option<String>,
-    /// A protected scope this client may request; repeat for several.
+    /// A protected scope this client may request, or signicat-api (the REST APIs) or signing
+    /// (the signing API); repeat for several.
     #[arg(long = "grant", value_name = "SCOPE")]
     grants: Vec<String>,
     /// The ID token's signing algorithm: RS256 (default) or ES256.
@@ -151,6 +152,10 @@ struct ClientFields {
     /// Whether the client's backchannel requests must be signed request objects (true/false).
     #[arg(long, value_name = "BOOL")]
     ciba_signed_requests: Option<bool>,
+    /// Where the signing API POSTs this client's events (https; http only for localhost or a
+    /// sandbox client); none withdraws it.
+    #[arg(long, value_name = "URI")]
+    signing_webhook: Option<String>,
 }
 
 impl ClientFields {
@@ -169,6 +174,7 @@ impl ClientFields {
             ciba_mode: self.ciba_mode,
             ciba_notification_endpoint: self.ciba_notification_endpoint,
             ciba_signed_requests: self.ciba_signed_requests,
+            signing_webhook: self.signing_webhook,
         }
     }
 }

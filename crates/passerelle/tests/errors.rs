@@ -968,6 +968,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         grants: vec![],
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
+        signing_webhook: None,
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let client = TestClient {

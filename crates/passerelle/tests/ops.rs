@@ -275,6 +275,7 @@ async fn fetches_of_client_keys_are_counted() {
         grants: vec![],
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
+        signing_webhook: None,
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let b64 = |v: Value| {

@@ -23,6 +23,8 @@ pub struct ClientRecord {
     pub id_token_alg: IdTokenAlg,
     /// Whether and how the client may use CIBA (`None`: it may not).
     pub ciba: Option<CibaRegistration>,
+    /// Where the signing API delivers this client's events (`None`: polling only).
+    pub signing_webhook: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -53,6 +55,7 @@ pub struct NewClient {
     pub grants: Vec<String>,
     pub id_token_alg: IdTokenAlg,
     pub ciba: Option<CibaRegistration>,
+    pub signing_webhook: Option<String>,
 }
 
 fn to_json(list: &[String]) -> String {
@@ -79,6 +82,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
                 signed_requests: row.try_get::<i64, _>("ciba_signed_requests")? != 0,
             }),
         },
+        signing_webhook: row.try_get("signing_webhook")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -108,20 +112,24 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                     if ciba.signed_requests { " signed" } else { "" }
                 ),
                 None => String::new(),
+            } + if c.signing_webhook.is_some() {
+                " signing_webhook"
+            } else {
+                ""
             },
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, created_at, updated_at";
+    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at";
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $11, $11)",
+             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $11, $11)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -137,6 +145,7 @@ impl Store {
         .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
+        .bind(&c.signing_webhook)
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
@@ -151,7 +160,7 @@ impl Store {
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
-             ciba_signed_requests = $14 WHERE id = $1",
+             ciba_signed_requests = $14, signing_webhook = $15 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -167,6 +176,7 @@ impl Store {
         .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
+        .bind(&c.signing_webhook)
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {
@@ -211,6 +221,11 @@ impl Store {
             "DELETE FROM login_transactions WHERE client_id = $1",
             "DELETE FROM ciba_requests WHERE client_id = $1",
             "DELETE FROM subject_links WHERE client_id = $1",
+            "DELETE FROM sign_prepared WHERE session_id IN (SELECT id FROM sign_sessions WHERE client_id = $1)",
+            "DELETE FROM sign_sessions WHERE client_id = $1",
+            "DELETE FROM sign_documents WHERE client_id = $1",
+            "DELETE FROM sign_collections WHERE client_id = $1",
+            "DELETE FROM sign_events WHERE client_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

@@ -13,6 +13,7 @@ mod keys;
 mod logins;
 mod rest;
 mod sandbox;
+mod signing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -30,6 +31,9 @@ pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use rest::{ApiToken, RestSession};
+pub use signing::{
+    ORIGIN_SIGNED, ORIGIN_UPLOAD, Prepared, SignDocument, SignEvent, SignSession, SignedResult,
+};
 pub use sandbox::{
     Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
     SandboxPace, SandboxToken,
@@ -241,6 +245,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../../migrations/0010_rest_sessions.sql"),
     ),
+    (12, include_str!("../../../migrations/0012_signing.sql")),
 ];
 
 /// Which database a URL points at.

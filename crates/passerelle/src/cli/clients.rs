@@ -26,6 +26,8 @@ pub struct ClientInput {
     pub ciba_mode: Option<String>,
     pub ciba_notification_endpoint: Option<String>,
     pub ciba_signed_requests: Option<bool>,
+    /// Where signing events go; `none` removes it.
+    pub signing_webhook: Option<String>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -57,6 +59,9 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
         // Not CIBA's backchannel_authentication_request_signing_alg: any of RS256 and ES256
         // is accepted, so the registration says only that signing is required.
         v["backchannel_signed_requests_required"] = json!(ciba.signed_requests);
+    }
+    if let Some(w) = &c.signing_webhook {
+        v["signing_webhook"] = json!(w);
     }
     v
 }
@@ -230,10 +235,14 @@ fn merge(
         current.map(|c| c.grants.clone()).unwrap_or_default()
     };
     for g in &input.grants {
-        // `signicat-api` lets the client use the Authentication REST API (client-credentials).
-        if g != passerelle_core::rest::API_SCOPE && !protected_scope_names().any(|p| p == g) {
+        // `signicat-api` lets the client use the Authentication REST API (client-credentials);
+        // `signing` the signing API, which Signicat too makes available on request.
+        if g != passerelle_core::rest::API_SCOPE
+            && g != passerelle_core::signing::GRANT
+            && !protected_scope_names().any(|p| p == g)
+        {
             bail!(
-                "--grant {g:?} is not a protected scope; choose from {}, or signicat-api (the Authentication REST API)",
+                "--grant {g:?} is not a protected scope; choose from {}, or signicat-api (the Authentication REST API), or signing (the signing API)",
                 protected_scope_names().collect::<Vec<_>>().join(", ")
             );
         }
@@ -250,8 +259,17 @@ fn merge(
             "--ciba-signed-requests needs the client's public keys: use --auth-method private_key_jwt with --jwks or --jwks-uri"
         );
     }
+    let signing_webhook = match input.signing_webhook.as_deref() {
+        None => current.and_then(|c| c.signing_webhook.clone()),
+        Some("none") => None,
+        Some(u) => {
+            check_redirect_uri(u, account).map_err(|e| anyhow::anyhow!("--signing-webhook: {e}"))?;
+            Some(u.to_string())
+        }
+    };
     let client = NewClient {
         ciba,
+        signing_webhook,
         id,
         name: name.trim().to_string(),
         secret_hash,
@@ -391,6 +409,7 @@ mod ciba_tests {
             grants: c.grants,
             id_token_alg: c.id_token_alg,
             ciba,
+            signing_webhook: None,
             created_at: 0,
             updated_at: 0,
         }

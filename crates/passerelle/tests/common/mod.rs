@@ -389,6 +389,7 @@ impl TestApp {
             grants: grants.iter().map(|s| s.to_string()).collect(),
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
             ciba: None,
+            signing_webhook: None,
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -665,6 +666,7 @@ impl TestApp {
             grants: grants.iter().map(|g| g.to_string()).collect(),
             id_token_alg: r.id_token_alg,
             ciba: r.ciba,
+            signing_webhook: r.signing_webhook,
         };
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
@@ -693,6 +695,7 @@ impl TestApp {
             grants: r.grants,
             id_token_alg: r.id_token_alg,
             ciba,
+            signing_webhook: r.signing_webhook,
         };
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
