@@ -112,14 +112,18 @@ pub enum Channel {
     DecoupledPing,
     /// A session of the Authentication REST API, read by the API client.
     RestSession,
+    /// The identification of a signer of the signing API (an advanced signature): the result
+    /// seals the session's documents.
+    Signing,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [
+    pub const ALL: [Channel; 5] = [
         Channel::Redirect,
         Channel::DecoupledPoll,
         Channel::DecoupledPing,
         Channel::RestSession,
+        Channel::Signing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +132,7 @@ impl Channel {
             Channel::DecoupledPoll => "decoupled_poll",
             Channel::DecoupledPing => "decoupled_ping",
             Channel::RestSession => "rest_session",
+            Channel::Signing => "signing",
         }
     }
 

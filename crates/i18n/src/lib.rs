@@ -106,6 +106,22 @@ impl Translator {
         LOCALES.lookup_with_args(&self.lang, key, &map)
     }
 
+    /// The message `key` with named arguments and one numeric argument, for plurals.
+    pub fn t_with_count(
+        &self,
+        key: &str,
+        args: &[(&'static str, String)],
+        name: &'static str,
+        n: i64,
+    ) -> String {
+        let mut map: HashMap<Cow<'static, str>, FluentValue> = args
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(*k), FluentValue::from(v.clone())))
+            .collect();
+        map.insert(Cow::Borrowed(name), FluentValue::from(n));
+        LOCALES.lookup_with_args(&self.lang, key, &map)
+    }
+
     /// The message `key` with one numeric argument, for plurals.
     pub fn t_count(&self, key: &str, name: &'static str, n: i64) -> String {
         let mut map: HashMap<Cow<'static, str>, FluentValue> = HashMap::new();
@@ -235,7 +251,7 @@ mod coverage {
                 if !is_source {
                     continue;
                 }
-                for call in ["t(\"", "t_with(\"", "t_count(\""] {
+                for call in ["t(\"", "t_with(\"", "t_count(\"", "t_with_count(\""] {
                     for (i, _) in text.match_indices(call) {
                         let rest = &text[i + call.len()..];
                         let key: String = rest.chars().take_while(|c| *c != '"').collect();

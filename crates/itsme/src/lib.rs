@@ -7,8 +7,10 @@
 //! at itsme's e2e or production environment, or at the built-in sandbox, is configuration only.
 
 pub mod claims;
+pub mod csc;
 mod connector;
 pub mod metrics;
+pub mod outbound;
 
 pub use connector::{
     BackchannelRequest, BackchannelStarted, ClaimsDelivery, Connector, ConnectorConfig,

@@ -61,6 +61,82 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     /// The bearer token that opens `/metrics` on the main listener; `None`: 404 there.
     pub metrics_token: Option<Secret>,
+    pub signing: SigningSettings,
+}
+
+/// The signing API's settings, files read.
+#[derive(Debug, Clone)]
+pub struct SigningSettings {
+    pub max_document_bytes: usize,
+    pub document_lifetime: i64,
+    pub retention_after_download: i64,
+    /// The TSA for production clients.
+    pub tsa_url: Option<String>,
+    /// The operator's sealing key for production clients.
+    pub seal: Option<passerelle_web::signing::KeyAndChain>,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        SigningSettings {
+            max_document_bytes: 10 * 1024 * 1024,
+            document_lifetime: 7 * 86_400,
+            retention_after_download: 600,
+            tsa_url: None,
+            seal: None,
+        }
+    }
+}
+
+/// The DER blocks of a PEM file with the given label (`CERTIFICATE`, `PRIVATE KEY`).
+fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let (begin, end) = (format!("-----BEGIN {label}-----"), format!("-----END {label}-----"));
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(&begin) {
+        let after = &rest[i + begin.len()..];
+        let Some(j) = after.find(&end) else { break };
+        let b64: String = after[..j].chars().filter(|c| !c.is_whitespace()).collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64) {
+            out.push(der);
+        }
+        rest = &after[j + end.len()..];
+    }
+    out
+}
+
+impl SigningSettings {
+    fn from_file(f: &crate::config::SigningFile) -> anyhow::Result<SigningSettings> {
+        let d = SigningSettings::default();
+        let seal = match (&f.seal_key_file, &f.seal_chain_file) {
+            (Some(k), Some(c)) => {
+                let key = std::fs::read_to_string(k)
+                    .with_context(|| format!("cannot read {}", k.display()))?;
+                let chain = std::fs::read_to_string(c)
+                    .with_context(|| format!("cannot read {}", c.display()))?;
+                let key_pkcs8 = pem_blocks(&key, "PRIVATE KEY")
+                    .into_iter()
+                    .next()
+                    .with_context(|| format!("{} holds no PKCS#8 PRIVATE KEY", k.display()))?;
+                let chain = pem_blocks(&chain, "CERTIFICATE");
+                if chain.is_empty() {
+                    anyhow::bail!("{} holds no CERTIFICATE", c.display());
+                }
+                Some(passerelle_web::signing::KeyAndChain { key_pkcs8, chain })
+            }
+            _ => None,
+        };
+        Ok(SigningSettings {
+            max_document_bytes: f.max_document_bytes.unwrap_or(d.max_document_bytes),
+            document_lifetime: f.document_lifetime_seconds.unwrap_or(d.document_lifetime),
+            retention_after_download: f
+                .retention_after_download_seconds
+                .unwrap_or(d.retention_after_download),
+            tsa_url: f.tsa_url.clone(),
+            seal,
+        })
+    }
 }
 
 impl Settings {
@@ -87,6 +163,7 @@ impl Settings {
                 .serve_production_clients_in_test_deployment,
             lifetimes: c.lifetimes,
             metrics_token: c.metrics_token.clone(),
+            signing: SigningSettings::from_file(&c.signing)?,
         })
     }
 }
@@ -326,6 +403,35 @@ pub async fn build(
         (None, true) => Deployment::TestDeployment,
         (None, false) => Deployment::SandboxOnly,
     };
+    // Signing: sandbox clients sign with the sandbox's CSC service, TSA and a TEST ONLY seal;
+    // production clients only with what the operator configured (nothing falls back).
+    let signing = passerelle_web::signing::Signing::new(
+        settings.signing.max_document_bytes,
+        settings.signing.document_lifetime,
+        settings.signing.retention_after_download,
+        passerelle_web::signing::SchemeSigning {
+            csc: None,
+            tsa_url: Some(format!("{internal}/sandbox/v2/tsa")),
+            seal: None,
+            test_seal: true,
+        },
+        match deployment {
+            // A test deployment's production clients are answered by the sandbox.
+            Deployment::TestDeployment => passerelle_web::signing::SchemeSigning {
+                csc: None,
+                tsa_url: Some(format!("{internal}/sandbox/v2/tsa")),
+                seal: None,
+                test_seal: true,
+            },
+            _ => passerelle_web::signing::SchemeSigning {
+                csc: None,
+                tsa_url: settings.signing.tsa_url.clone(),
+                seal: settings.signing.seal.clone(),
+                test_seal: false,
+            },
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot set up signing: {e}"))?;
     let broker = Arc::new(Broker {
         store: store.clone(),
         clock: clock.clone(),
@@ -342,6 +448,7 @@ pub async fn build(
         limits: limits.clone(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
+        signing,
     });
     let ciba_broker = broker.clone();
     let router = Router::new()
@@ -358,8 +465,16 @@ pub async fn build(
             settings.metrics_token.as_ref().map(Secret::expose),
         )))
         .nest("/auth/rest", passerelle_web::rest_router(broker.clone()))
-        .nest("/auth/open", passerelle_web::router(broker))
-        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox));
+        .nest("/auth/open", passerelle_web::router(broker.clone()))
+        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Documents are larger: the signing API has its own limit (plus room for nothing else).
+        .nest(
+            "/sign",
+            passerelle_web::signing_router(broker).layer(RequestBodyLimitLayer::new(
+                settings.signing.max_document_bytes.saturating_add(1),
+            )),
+        );
     let router = protective_layers(router, settings.client_ip_header.as_deref())
         // Outermost, so the latency includes every layer above; still per route, after routing.
         .layer(metrics.layer());
@@ -382,8 +497,11 @@ pub async fn build(
     })
 }
 
+/// The largest request body any route but the signing API's takes.
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
 /// The layers every server of this binary puts around its routes (the broker's `serve` and the
-/// standalone sandbox): a trace span by route pattern, a panic catcher, a 64 KiB body limit,
+/// standalone sandbox): a trace span by route pattern, a panic catcher,
 /// `nosniff`, a 30 s limit on every request, and the client address for the rate limits.
 pub(crate) fn protective_layers(router: Router, client_ip_header: Option<&str>) -> Router {
     router
@@ -405,7 +523,6 @@ pub(crate) fn protective_layers(router: Router, client_ip_header: Option<&str>) 
             )
                 .into_response()
         }))
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
         // No response of ours is meant to be sniffed into another type.
         .layer(SetResponseHeaderLayer::if_not_present(
             axum::http::header::X_CONTENT_TYPE_OPTIONS,
@@ -550,6 +667,12 @@ pub async fn serve(
             }
         })
     };
+    // Signing sessions past their due date expire, and their events go to clients' webhooks,
+    // from every node (each event claimed by one node in the database).
+    let signing_events = passerelle_web::signing::webhook::spawn(
+        app.broker.clone(),
+        Duration::from_secs(2),
+    );
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),
@@ -588,6 +711,7 @@ pub async fn serve(
     }
     housekeeping.abort();
     ciba_poller.abort();
+    signing_events.abort();
     if let Some(n) = notifications {
         n.abort();
     }
@@ -696,6 +820,10 @@ async fn housekeeping(
         }
         // REST sessions lose their attributes at expiry, and their row an hour later.
         if let Err(e) = store.expire_rest_sessions(now).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        // Documents and results past their retention, and sessions ended a week ago.
+        if let Err(e) = store.delete_expired_signing(now, 7 * 86_400).await {
             tracing::warn!(error = %e, "housekeeping failed");
         }
         // Blocks that ran out, and counts of wrong codes a day old, are forgotten.

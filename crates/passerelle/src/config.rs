@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub metrics_token: Option<String>,
     #[serde(default)]
     pub lifetimes: LifetimesFile,
+    #[serde(default)]
+    pub signing: SigningFile,
 }
 
 /// The `[lifetimes]` table, in seconds.
@@ -108,6 +110,26 @@ pub struct RateLimitsFile {
     pub app_code_per_ip: Option<u32>,
 }
 
+/// The signing API (`[signing]`).
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SigningFile {
+    /// The largest document accepted, in bytes (default 10 MiB).
+    pub max_document_bytes: Option<usize>,
+    /// How long an uploaded document or an undownloaded result is kept (default 7 days).
+    pub document_lifetime_seconds: Option<i64>,
+    /// How long a signed result and its original are kept once downloaded (default 10 min).
+    pub retention_after_download_seconds: Option<i64>,
+    /// The time-stamping authority for production clients' signatures (RFC 3161). Without
+    /// it production clients cannot sign (sandbox clients use the sandbox's TSA).
+    pub tsa_url: Option<String>,
+    /// Passerelle's sealing key for production clients' advanced signatures (PKCS#8 PEM) and
+    /// its certificate chain (PEM, the seal's certificate first). Without them production
+    /// clients cannot use AUTHENTICATION_BASED.
+    pub seal_key_file: Option<PathBuf>,
+    pub seal_chain_file: Option<PathBuf>,
+}
+
 /// A real itsme environment for production clients.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +139,10 @@ pub struct ItsmeFile {
     pub service_authentication: Option<String>,
     pub service_identification: Option<String>,
     pub claims_delivery: Option<String>,
+    /// itsme's CSC signing API (qualified signatures), e.g.
+    /// `https://sign.e2e.itsme.services/csc/v1`, with the client secret itsme gave for it.
+    pub csc_base_url: Option<String>,
+    pub csc_client_secret: Option<String>,
 }
 
 /// Values from flags and their environment variables (clap reads both).
@@ -161,6 +187,7 @@ pub struct Config {
     pub lifetimes: passerelle_web::Lifetimes,
     /// `[[sandbox.clients]]`: the clients of `passerelle sandbox serve`.
     pub sandbox_clients: Vec<SandboxClientFile>,
+    pub signing: SigningFile,
 }
 
 /// A secret from the configuration: never shown by `Debug`.
@@ -190,6 +217,8 @@ pub struct ItsmeConfig {
     pub service_authentication: String,
     pub service_identification: String,
     pub claims_delivery: passerelle_itsme::ClaimsDelivery,
+    /// itsme's CSC API and its client secret, when qualified signing is configured.
+    pub csc: Option<(String, Secret)>,
 }
 
 #[cfg(not(test))]
@@ -514,7 +543,25 @@ impl Config {
                 let d = env("PASSERELLE_ITSME_CLAIMS_DELIVERY").or(it.claims_delivery);
                 let claims_delivery =
                     delivery(d.as_deref(), "itsme.claims_delivery", &mut problems);
+                let csc_base = env("PASSERELLE_ITSME_CSC_BASE_URL").or(it.csc_base_url);
+                let csc_secret = env("PASSERELLE_ITSME_CSC_CLIENT_SECRET").or(it.csc_client_secret);
+                let csc = match (csc_base, csc_secret) {
+                    (Some(base), Some(secret)) => {
+                        if !base.starts_with("https://") {
+                            problems.push("itsme.csc_base_url must be an https URL".into());
+                        }
+                        Some((base.trim_end_matches('/').to_string(), Secret::new(secret)))
+                    }
+                    (None, None) => None,
+                    _ => {
+                        problems.push(
+                            "itsme.csc_base_url and itsme.csc_client_secret go together".into(),
+                        );
+                        None
+                    }
+                };
                 Some(ItsmeConfig {
+                    csc,
                     issuer: issuer.trim_end_matches('/').to_string(),
                     client_id,
                     service_authentication,
@@ -551,6 +598,32 @@ impl Config {
                 false
             }
         };
+        let signing = file.signing.clone();
+        if let Some(n) = signing.max_document_bytes
+            && !(1024..=100 * 1024 * 1024).contains(&n)
+        {
+            problems.push("signing.max_document_bytes must be between 1 KiB and 100 MiB".into());
+        }
+        for (key, v) in [
+            ("document_lifetime_seconds", signing.document_lifetime_seconds),
+            (
+                "retention_after_download_seconds",
+                signing.retention_after_download_seconds,
+            ),
+        ] {
+            if v.is_some_and(|v| !(60..=90 * 86_400).contains(&v)) {
+                problems.push(format!("signing.{key} must be between 60 seconds and 90 days"));
+            }
+        }
+        if let Some(u) = &signing.tsa_url
+            && !u.starts_with("https://")
+            && !u.starts_with("http://")
+        {
+            problems.push("signing.tsa_url must be an http(s) URL".into());
+        }
+        if signing.seal_key_file.is_some() != signing.seal_chain_file.is_some() {
+            problems.push("signing.seal_key_file and signing.seal_chain_file go together".into());
+        }
         let ops = ops_config(
             OpsFile {
                 metrics_listen: file.metrics_listen,
@@ -582,6 +655,7 @@ impl Config {
                 metrics_token: ops.metrics_token,
                 lifetimes: ops.lifetimes,
                 sandbox_clients,
+                signing,
             })
         } else {
             Err(problems.join("\n"))

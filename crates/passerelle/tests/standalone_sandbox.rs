@@ -33,6 +33,7 @@ async fn pair() -> Pair {
             service_authentication: "BROKER_AUTH".into(),
             service_identification: "BROKER_IDENT".into(),
             claims_delivery: passerelle_itsme::ClaimsDelivery::Userinfo,
+            csc: None,
         }),
         ..Options::default()
     })

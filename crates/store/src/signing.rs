@@ -326,6 +326,18 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whether an unfinished session of the client signs or shows this document.
+    pub async fn sign_document_in_open_session(&self, client_id: &str, id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sign_sessions WHERE client_id = $1 AND state = 'READY' AND request LIKE $2 LIMIT 1",
+        )
+        .bind(client_id)
+        .bind(format!("%\"{id}\"%"))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn insert_sign_collection(
         &self,
         id: &str,

@@ -93,6 +93,12 @@ async fn end_failed(
     }) {
         return crate::rest::deliver_failure(b, tx, f).await;
     }
+    if let Some(f) = effects.iter().find_map(|e| match e {
+        Effect::DeliverError(Channel::Signing, f) => Some(*f),
+        _ => None,
+    }) {
+        return crate::signing::deliver_failure(b, tx, f, tr).await;
+    }
     let delivered = effects.iter().find_map(|e| match e {
         Effect::DeliverError(Channel::Redirect, f) => f.error_code(),
         _ => None,
@@ -259,6 +265,18 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     }
     if scopes.contains("idp-id") {
         claims.insert("idp_id".into(), json!(identity.sub));
+    }
+    if tx.channel == Channel::Signing {
+        b.metrics.login_approved(scopes.service());
+        b.audit(
+            AuditEvent::new("login.approved", "ok", b.clock.now_micros())
+                .client(&tx.client_id)
+                .service(scopes.service().as_str())
+                .subject(b.audit_subject(&sub_for_audit))
+                .detail(format!("scheme={} channel=signing", tx.scheme.as_str())),
+        )
+        .await;
+        return crate::signing::deliver(b, &tx, &claims, &tr).await;
     }
     if tx.channel == Channel::RestSession {
         b.metrics.login_approved(scopes.service());

@@ -19,6 +19,7 @@ mod error;
 mod metrics;
 mod pages;
 mod rest;
+pub mod signing;
 mod token;
 mod userinfo;
 
@@ -37,6 +38,7 @@ use sha2::Sha256;
 pub use error::BrokerError;
 pub use metrics::{LatencyLayer, Metrics};
 pub use rest::router as rest_router;
+pub use signing::router as signing_router;
 
 /// Lifetimes, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +130,8 @@ pub struct Broker {
     /// Rate limits per source address and per client (shared with the sandbox).
     pub limits: Arc<passerelle_limits::Limits>,
     pub lifetimes: Lifetimes,
+    /// The signing API's settings (`<base>/sign`).
+    pub signing: signing::Signing,
 }
 
 impl Broker {

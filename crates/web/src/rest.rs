@@ -41,15 +41,15 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .with_state(broker)
 }
 
-/// An RFC 9457 problem, the API's error shape.
-struct Problem {
-    status: StatusCode,
-    title: &'static str,
-    detail: String,
+/// An RFC 9457 problem, the API's error shape (the signing API's too).
+pub(crate) struct Problem {
+    pub(crate) status: StatusCode,
+    pub(crate) title: &'static str,
+    pub(crate) detail: String,
 }
 
 impl Problem {
-    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
+    pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
         Problem {
             status,
             title,
@@ -57,7 +57,7 @@ impl Problem {
         }
     }
 
-    fn bad(detail: impl Into<String>) -> Problem {
+    pub(crate) fn bad(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
     }
 
@@ -128,16 +128,21 @@ pub(crate) fn may_use_api(client: &ClientRecord) -> bool {
     client.account == Account::Sandbox || client.grants.iter().any(|g| g == API_SCOPE)
 }
 
+/// Whether a client may get an API token: for this API, or for the signing API.
+fn may_get_api_token(client: &ClientRecord) -> bool {
+    may_use_api(client) || crate::signing::may_sign(client)
+}
+
 /// The client-credentials grant (RFC 6749 §4.4) for an authenticated client: an API token.
 pub(crate) async fn client_credentials(
     b: &Broker,
     client: &ClientRecord,
     form: &Params,
 ) -> Result<Response, BrokerError> {
-    if !may_use_api(client) {
+    if !may_get_api_token(client) {
         return Err(BrokerError::token(
             ErrorCode::UnauthorizedClient,
-            "this client may not use the Authentication REST API; the operator grants it with `passerelle client update CLIENT_ID --grant signicat-api`",
+            "this client may not use the Authentication REST API or the signing API; the operator grants them with `passerelle client update CLIENT_ID --grant signicat-api` or `--grant signing`",
         ));
     }
     let scope = form.get("scope").unwrap_or(API_SCOPE);
@@ -176,6 +181,16 @@ pub(crate) async fn client_credentials(
 
 /// The API client behind a request's bearer token, still allowed to use the API.
 async fn api_client(b: &Broker, headers: &HeaderMap) -> Result<ClientRecord, Problem> {
+    bearer_client(b, headers, may_use_api).await
+}
+
+/// The client behind a request's bearer token (from the client-credentials grant), if `allowed`
+/// still lets it use the API it calls.
+pub(crate) async fn bearer_client(
+    b: &Broker,
+    headers: &HeaderMap,
+    allowed: fn(&ClientRecord) -> bool,
+) -> Result<ClientRecord, Problem> {
     let unauthorized =
         |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail);
     let token = headers
@@ -199,12 +214,18 @@ async fn api_client(b: &Broker, headers: &HeaderMap) -> Result<ClientRecord, Pro
         .store
         .find_client(&record.client_id)
         .await?
-        .filter(may_use_api)
-        .ok_or_else(|| unauthorized("the token's client may no longer use the API"))?;
+        .filter(|c| allowed(c))
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "this client may not use this API (the operator grants it per client)",
+            )
+        })?;
     Ok(client)
 }
 
-fn rfc3339(t: i64) -> String {
+pub(crate) fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| {
@@ -215,7 +236,7 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// `url` with `sessionId` appended, as Signicat's callback URLs are.
-fn with_session(url: &str, id: &str) -> String {
+pub(crate) fn with_session(url: &str, id: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             u.query_pairs_mut().append_pair("sessionId", id);

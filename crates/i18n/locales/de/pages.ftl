@@ -162,3 +162,34 @@ discover-expired = Dieser QR-Code ist abgelaufen oder wurde bereits gescannt. Sc
 app-approved-decoupled = Bestätigt. Der anfragende Dienst erhält jetzt Ihre Antwort; Sie können die App schließen.
 done-title = Fertig
 done-elsewhere = Diese Anmeldung ist abgeschlossen, in dem Browser, in dem sie begonnen hat. Sie können diese Seite schließen.
+
+## Signing (the signer's pages of the signing API)
+sign-title = Dokumente mit itsme unterschreiben
+sign-intro = { $sender } bittet Sie, { $count ->
+    [one] ein Dokument
+   *[other] { $count } Dokumente
+    } zu unterschreiben.
+sign-documents = Dokumente
+sign-document-detail = { $kind }, { $size }
+sign-document-view-only = nur zum Lesen
+sign-flow-qualified = Sie unterschreiben mit einer qualifizierten elektronischen Signatur in der itsme-App. Sie bestätigen zweimal: zuerst Ihr itsme-Signaturkonto, dann diese Dokumente, alle zusammen, mit Ihrem itsme-Code.
+sign-flow-advanced = Sie bestätigen mit itsme, wer Sie sind. Passerelle versiegelt diese Dokumente dann in Ihrem Namen (eine fortgeschrittene elektronische Signatur, die die von itsme geprüfte Identität und die Uhrzeit festhält).
+sign-agree = Ich habe die Dokumente gelesen und bin einverstanden, sie zu unterschreiben.
+sign-button = Mit itsme unterschreiben
+sign-decline = Ablehnen
+sign-agree-missing = Kreuzen Sie das Kästchen an, um zu bestätigen, dass Sie die Dokumente gelesen haben und sie unterschreiben wollen.
+sign-form-stale = Diese Seite ist veraltet oder wurde in einem anderen Browser geöffnet. Öffnen Sie den Signaturlink erneut.
+sign-unknown = Diese Signaturanfrage gibt es nicht oder sie ist nicht mehr verfügbar.
+sign-done-title = Unterschrieben
+sign-done = Diese Dokumente wurden unterschrieben. Sie können diese Seite schließen.
+sign-rejected-title = Abgelehnt
+sign-rejected = Diese Dokumente wurden nicht unterschrieben: die Unterschrift wurde abgelehnt.
+sign-expired = Diese Signaturanfrage ist abgelaufen, bevor sie unterschrieben wurde.
+sign-blocked = Diese Signaturanfrage ist noch nicht offen: zuerst muss eine andere Person unterschreiben.
+sign-busy = Diese Dokumente werden gerade unterschrieben. Warten Sie einen Moment und öffnen Sie den Signaturlink dann erneut.
+sign-not-offered = { $client } kann diese Art von Signatur hier nicht anfordern: sie ist auf diesem Passerelle nicht eingerichtet. Es wurde nichts unterschrieben.
+sign-wrong-person = Diese Signaturanfrage ist für eine andere Person. Es wurde nichts unterschrieben.
+sign-error-browser = Diese Unterschrift wurde in einem anderen Browser begonnen. Gehen Sie zu diesem Browser zurück und versuchen Sie es dort erneut.
+sign-error-scheme = itsme konnte die Unterschrift nicht abschließen. Es wurde nichts unterschrieben; Sie können es erneut versuchen.
+sign-error-documents = Die Dokumente dieser Signaturanfrage sind nicht mehr verfügbar. Es wurde nichts unterschrieben.
+sign-try-again = Erneut versuchen

@@ -162,3 +162,34 @@ discover-expired = This QR code has expired or was already scanned. Scan the new
 app-approved-decoupled = Confirmed. The service that asked now receives your answer; you can close the app.
 done-title = Done
 done-elsewhere = This login is complete: it finished in the browser where it started. You can close this page.
+
+## Signing (the signer's pages of the signing API)
+sign-title = Sign documents with itsme
+sign-intro = { $sender } asks you to sign { $count ->
+    [one] one document
+   *[other] { $count } documents
+    }.
+sign-documents = Documents
+sign-document-detail = { $kind }, { $size }
+sign-document-view-only = for reading only
+sign-flow-qualified = You sign with a qualified electronic signature in the itsme app. You approve twice: first your itsme signing account, then these documents, all at once, with your itsme code.
+sign-flow-advanced = You confirm who you are with itsme. Passerelle then seals these documents in your name (an advanced electronic signature recording the identity itsme verified and the time).
+sign-agree = I have read the documents and I agree to sign them.
+sign-button = Sign with itsme
+sign-decline = Decline
+sign-agree-missing = Tick the box to confirm that you read the documents and agree to sign them.
+sign-form-stale = This page is out of date or was opened in another browser. Open the signing link again.
+sign-unknown = This signing request does not exist or is no longer available.
+sign-done-title = Signed
+sign-done = These documents have been signed. You can close this page.
+sign-rejected-title = Declined
+sign-rejected = These documents were not signed: the signing was declined.
+sign-expired = This signing request expired before it was signed.
+sign-blocked = This signing request is not open yet: it waits for another person to sign first.
+sign-busy = These documents are being signed right now. Wait a moment, then open the signing link again.
+sign-not-offered = { $client } cannot ask for this kind of signature here: it is not configured on this Passerelle. Nothing was signed.
+sign-wrong-person = This signing request is for another person. Nothing was signed.
+sign-error-browser = This signing was started in another browser. Go back to the browser where you started it and try again there.
+sign-error-scheme = itsme could not complete the signing. Nothing was signed; you can try again.
+sign-error-documents = The documents of this signing request are no longer available. Nothing was signed.
+sign-try-again = Try again

@@ -162,3 +162,34 @@ discover-expired = Ce code QR a expiré ou a déjà été scanné. Scannez le no
 app-approved-decoupled = Confirmé. Le service qui l’a demandé reçoit maintenant votre réponse ; vous pouvez fermer l’app.
 done-title = Terminé
 done-elsewhere = Cette connexion est terminée, dans le navigateur où elle a commencé. Vous pouvez fermer cette page.
+
+## Signing (the signer's pages of the signing API)
+sign-title = Signer des documents avec itsme
+sign-intro = { $sender } vous demande de signer { $count ->
+    [one] un document
+   *[other] { $count } documents
+    }.
+sign-documents = Documents
+sign-document-detail = { $kind }, { $size }
+sign-document-view-only = pour lecture seulement
+sign-flow-qualified = Vous signez avec une signature électronique qualifiée dans l'app itsme. Vous confirmez deux fois : d'abord votre compte de signature itsme, puis ces documents, tous ensemble, avec votre code itsme.
+sign-flow-advanced = Vous confirmez votre identité avec itsme. Passerelle scelle ensuite ces documents en votre nom (une signature électronique avancée qui enregistre l'identité vérifiée par itsme et l'heure).
+sign-agree = J'ai lu les documents et j'accepte de les signer.
+sign-button = Signer avec itsme
+sign-decline = Refuser
+sign-agree-missing = Cochez la case pour confirmer que vous avez lu les documents et acceptez de les signer.
+sign-form-stale = Cette page n'est plus à jour ou a été ouverte dans un autre navigateur. Ouvrez à nouveau le lien de signature.
+sign-unknown = Cette demande de signature n'existe pas ou n'est plus disponible.
+sign-done-title = Signé
+sign-done = Ces documents ont été signés. Vous pouvez fermer cette page.
+sign-rejected-title = Refusé
+sign-rejected = Ces documents n'ont pas été signés : la signature a été refusée.
+sign-expired = Cette demande de signature a expiré avant d'être signée.
+sign-blocked = Cette demande de signature n'est pas encore ouverte : une autre personne doit d'abord signer.
+sign-busy = Ces documents sont en cours de signature. Attendez un instant, puis ouvrez à nouveau le lien de signature.
+sign-not-offered = { $client } ne peut pas demander ce type de signature ici : il n'est pas configuré sur ce Passerelle. Rien n'a été signé.
+sign-wrong-person = Cette demande de signature est destinée à une autre personne. Rien n'a été signé.
+sign-error-browser = Cette signature a été commencée dans un autre navigateur. Retournez dans ce navigateur et réessayez-y.
+sign-error-scheme = itsme n'a pas pu terminer la signature. Rien n'a été signé ; vous pouvez réessayer.
+sign-error-documents = Les documents de cette demande de signature ne sont plus disponibles. Rien n'a été signé.
+sign-try-again = Réessayer

@@ -162,3 +162,34 @@ discover-expired = Deze QR-code is verlopen of werd al gescand. Scan de nieuwe.
 app-approved-decoupled = Bevestigd. De dienst die het vroeg, krijgt nu uw antwoord; u kunt de app sluiten.
 done-title = Klaar
 done-elsewhere = Deze aanmelding is afgerond, in de browser waarin ze begon. U kunt deze pagina sluiten.
+
+## Signing (the signer's pages of the signing API)
+sign-title = Documenten ondertekenen met itsme
+sign-intro = { $sender } vraagt u { $count ->
+    [one] één document
+   *[other] { $count } documenten
+    } te ondertekenen.
+sign-documents = Documenten
+sign-document-detail = { $kind }, { $size }
+sign-document-view-only = alleen ter inzage
+sign-flow-qualified = U ondertekent met een gekwalificeerde elektronische handtekening in de itsme-app. U bevestigt twee keer: eerst uw itsme-ondertekeningsaccount, daarna deze documenten, allemaal tegelijk, met uw itsme-code.
+sign-flow-advanced = U bevestigt met itsme wie u bent. Passerelle verzegelt deze documenten daarna in uw naam (een geavanceerde elektronische handtekening die de door itsme gecontroleerde identiteit en het tijdstip vastlegt).
+sign-agree = Ik heb de documenten gelezen en ik ga akkoord om ze te ondertekenen.
+sign-button = Ondertekenen met itsme
+sign-decline = Weigeren
+sign-agree-missing = Vink het vakje aan om te bevestigen dat u de documenten gelezen hebt en ze wilt ondertekenen.
+sign-form-stale = Deze pagina is verouderd of werd in een andere browser geopend. Open de ondertekeningslink opnieuw.
+sign-unknown = Dit ondertekeningsverzoek bestaat niet of is niet meer beschikbaar.
+sign-done-title = Ondertekend
+sign-done = Deze documenten zijn ondertekend. U kunt deze pagina sluiten.
+sign-rejected-title = Geweigerd
+sign-rejected = Deze documenten werden niet ondertekend: de ondertekening werd geweigerd.
+sign-expired = Dit ondertekeningsverzoek is verlopen voor het ondertekend werd.
+sign-blocked = Dit ondertekeningsverzoek is nog niet open: eerst moet iemand anders ondertekenen.
+sign-busy = Deze documenten worden op dit moment ondertekend. Wacht even en open de ondertekeningslink daarna opnieuw.
+sign-not-offered = { $client } kan dit soort handtekening hier niet vragen: het is niet ingesteld op deze Passerelle. Er werd niets ondertekend.
+sign-wrong-person = Dit ondertekeningsverzoek is voor iemand anders. Er werd niets ondertekend.
+sign-error-browser = Deze ondertekening werd in een andere browser gestart. Ga terug naar die browser en probeer het daar opnieuw.
+sign-error-scheme = itsme kon de ondertekening niet voltooien. Er werd niets ondertekend; u kunt het opnieuw proberen.
+sign-error-documents = De documenten van dit ondertekeningsverzoek zijn niet meer beschikbaar. Er werd niets ondertekend.
+sign-try-again = Opnieuw proberen

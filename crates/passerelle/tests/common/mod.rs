@@ -137,6 +137,8 @@ pub struct Options {
     pub personas: Option<String>,
     /// Opens `/metrics` on the main listener with this bearer token.
     pub metrics_token: Option<String>,
+    /// The signing API's settings.
+    pub signing: passerelle::app::SigningSettings,
     /// Serves `/metrics` on a second listener, bound to 127.0.0.1:0.
     pub metrics_listener: bool,
     pub lifetimes: passerelle_web::Lifetimes,
@@ -156,6 +158,7 @@ impl Default for Options {
             claims_delivery: passerelle_itsme::ClaimsDelivery::IdToken,
             personas: None,
             metrics_token: None,
+            signing: Default::default(),
             metrics_listener: false,
             lifetimes: Default::default(),
             itsme: None,
@@ -248,6 +251,7 @@ impl TestApp {
                 .metrics_token
                 .clone()
                 .map(passerelle::config::Secret::new),
+            signing: options.signing.clone(),
         };
         let built = app::build(&settings, addr, clock.clone())
             .await
