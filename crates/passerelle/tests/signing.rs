@@ -1,0 +1,501 @@
+//! The signing API (Signicat Sign API v2 shape) over real HTTP, on the database the suite runs
+//! against: documents, sessions, the signer in the sandbox, and the signed documents checked by
+//! validators — Passerelle's own, and pyHanko and OpenSSL when `PASSERELLE_PYHANKO` names
+//! pyHanko (scripts/test sets it; `PASSERELLE_REQUIRE_VALIDATORS=1` makes its absence a
+//! failure).
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const OTHER: &str = "https://rp.example/other";
+/// Jan Pieter Peeters, who approves (his national number).
+const JAN: (&str, &str) = ("+32470000001", "85073001744");
+/// Sophie Janssens, who refuses in the app.
+const SOPHIE: &str = "+32470000004";
+
+/// A one-page PDF with a classic cross-reference table, its text in the page.
+pub fn sample_pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+async fn api_token(app: &TestApp, client: &TestClient) -> String {
+    let resp = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "signicat-api"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.expect("json");
+    body["access_token"].as_str().expect("token").to_string()
+}
+
+async fn upload(app: &TestApp, token: &str, mime: &str, bytes: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/sign/documents"))
+        .bearer_auth(token)
+        .header("content-type", mime)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload")
+}
+
+async fn upload_ok(app: &TestApp, token: &str, mime: &str, bytes: Vec<u8>) -> String {
+    let resp = upload(app, token, mime, bytes).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.expect("json");
+    v["documentId"].as_str().expect("id").to_string()
+}
+
+fn session(flow: &str, documents: &[&str], nin: Option<&str>) -> Value {
+    let mut s = json!({
+        "title": "Loan agreement",
+        "documents": documents.iter().map(|d| json!({"action": "SIGN", "documentId": d})).collect::<Vec<_>>(),
+        "signingSetup": [{"signingFlow": flow, "identityProviders": [{"idpName": "itsme"}]}],
+        "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER},
+        "externalReference": "order-42",
+    });
+    if let Some(n) = nin {
+        s["signer"] = json!({"nationalIdentificationNumber": n});
+    }
+    s
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/sign/signing-sessions"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("create")
+}
+
+async fn create_ok(app: &TestApp, token: &str, body: Value) -> Value {
+    let resp = create(app, token, json!([body])).await;
+    let status = resp.status();
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v[0].clone()
+}
+
+async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.json().await.expect("json")
+}
+
+async fn download(app: &TestApp, token: &str, id: &str) -> Vec<u8> {
+    let resp = reqwest::Client::new()
+        .get(app.url(&format!("/sign/documents/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.bytes().await.expect("bytes").to_vec()
+}
+
+/// The signer opens `signatureUrl` and decides; returns the browser and the answer.
+async fn decide(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    signature_url: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let page = browser.get(signature_url).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    let token = html_attr(&html, "name=\"token\"", "value");
+    browser
+        .post(signature_url)
+        .form(&[("token", token.as_str()), ("decision", decision), ("agree", "yes")])
+        .send()
+        .await
+        .expect("decide")
+}
+
+/// The signer signs with a persona at the sandbox's phone page; returns where the browser
+/// ends (the RP, or a page of Passerelle's as `page:<status>`).
+async fn sign_as(app: &TestApp, signature_url: &str, phone: &str) -> String {
+    let browser = app.browser();
+    let resp = decide(app, &browser, signature_url, "sign").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{:?}", resp.text().await);
+    walk(app, &browser, location(&resp), phone).await
+}
+
+/// Follows the browser through the scheme: every phone page gets `phone`.
+async fn walk(app: &TestApp, browser: &reqwest::Client, mut url: String, phone: &str) -> String {
+    for _ in 0..20 {
+        if url.starts_with("https://rp.example/") {
+            return url;
+        }
+        let resp = browser.get(app.url(&url)).send().await.expect("hop");
+        if resp.status().is_redirection() {
+            url = location(&resp);
+            continue;
+        }
+        let status = resp.status();
+        let html = resp.text().await.expect("html");
+        if html.contains("name=\"phone\"") {
+            let form = html_attr(&html, "<form method=\"post\"", "action");
+            let resp = browser
+                .post(app.url(&form))
+                .form(&[("phone", phone)])
+                .send()
+                .await
+                .expect("phone");
+            assert!(resp.status().is_redirection(), "{}", resp.status());
+            url = location(&resp);
+            continue;
+        }
+        return format!("page:{}", status.as_u16());
+    }
+    panic!("too many hops");
+}
+
+/// The roots a validator trusts for what the sandbox signs: its qualified CA and the seal's.
+async fn trust(app: &TestApp) -> Vec<Vec<u8>> {
+    let mut roots = Vec::new();
+    for path in ["/sandbox/v2/ca/root.pem", "/sign/seal/chain.pem"] {
+        let pem = reqwest::get(app.url(path))
+            .await
+            .expect("ca")
+            .text()
+            .await
+            .expect("pem");
+        roots.extend(pem_certificates(&pem).into_iter().last());
+    }
+    roots
+}
+
+fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    pem.split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .filter_map(|b| b.split("-----END CERTIFICATE-----").next())
+        .filter_map(|b| {
+            let b64: String = b.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        })
+        .collect()
+}
+
+fn to_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+}
+
+/// pyHanko's verdict on a signed PDF (`None` when pyHanko is not available and not required).
+fn pyhanko_valid(pdf: &[u8], roots: &[Vec<u8>]) -> Option<bool> {
+    let Ok(pyhanko) = std::env::var("PASSERELLE_PYHANKO") else {
+        assert!(
+            std::env::var("PASSERELLE_REQUIRE_VALIDATORS").as_deref() != Ok("1"),
+            "PASSERELLE_REQUIRE_VALIDATORS=1 but PASSERELLE_PYHANKO is not set (scripts/install-deps installs pyHanko in .venv)"
+        );
+        eprintln!("pyHanko not available: set PASSERELLE_PYHANKO to check with it");
+        return None;
+    };
+    let dir = std::env::temp_dir().join(format!("pyhanko-{}", passerelle_store::random_token(8)));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("signed.pdf");
+    std::fs::write(&file, pdf).expect("write");
+    let mut cmd = std::process::Command::new(pyhanko);
+    cmd.args(["sign", "validate", "--executive-summary", "--no-revocation-check"]);
+    for (i, r) in roots.iter().enumerate() {
+        let path = dir.join(format!("root{i}.pem"));
+        std::fs::write(&path, to_pem(r)).expect("write root");
+        cmd.arg("--trust").arg(path);
+    }
+    cmd.arg("--trust-replace").arg(&file);
+    let out = cmd.output().expect("run pyhanko");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("pyhanko: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(out.status.success() && stdout.contains(":VALID") && !stdout.contains("INVALID"))
+}
+
+/// OpenSSL's verdict on a detached CAdES signature.
+fn openssl_valid(cms: &[u8], content: &[u8], roots: &[Vec<u8>]) -> bool {
+    let dir = std::env::temp_dir().join(format!("cms-{}", passerelle_store::random_token(8)));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (sig, doc, ca) = (dir.join("sig.der"), dir.join("doc.bin"), dir.join("ca.pem"));
+    std::fs::write(&sig, cms).expect("write");
+    std::fs::write(&doc, content).expect("write");
+    std::fs::write(&ca, roots.iter().map(|r| to_pem(r)).collect::<String>()).expect("write");
+    let out = std::process::Command::new("openssl")
+        .args(["cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in"])
+        .arg(&sig)
+        .arg("-content")
+        .arg(&doc)
+        .arg("-CAfile")
+        .arg(&ca)
+        .args(["-out", "/dev/null"])
+        .output()
+        .expect("run openssl");
+    let _ = std::fs::remove_dir_all(&dir);
+    out.status.success()
+}
+
+/// Every validator at hand agrees that `pdf` is validly signed, and that it is not once one
+/// byte of the signed range changes.
+fn assert_valid_pdf(pdf: &[u8], original: &[u8], roots: &[Vec<u8>]) {
+    assert!(pdf.starts_with(original), "the original bytes are kept as they were");
+    let reports = passerelle_sign::verify::pdf(pdf, roots).expect("verify");
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].valid, "{:?}", reports[0]);
+    assert!(reports[0].covers_whole_file);
+    assert!(reports[0].timestamp.is_some(), "B-T: time-stamped");
+    if let Some(ok) = pyhanko_valid(pdf, roots) {
+        assert!(ok, "pyHanko says the signed PDF is valid");
+    }
+    let mut tampered = pdf.to_vec();
+    let at = original.len() / 2;
+    tampered[at] ^= 0x01;
+    let reports = passerelle_sign::verify::pdf(&tampered, roots).expect("verify");
+    assert!(!reports.iter().any(|r| r.valid), "a changed byte invalidates it");
+    if let Some(ok) = pyhanko_valid(&tampered, roots) {
+        assert!(!ok, "pyHanko refuses the changed PDF");
+    }
+}
+
+fn assert_valid_cades(cms: &[u8], content: &[u8], roots: &[Vec<u8>]) {
+    let report = passerelle_sign::verify::detached(cms, content, roots).expect("verify");
+    assert!(report.valid, "{report:?}");
+    assert!(openssl_valid(cms, content, roots), "openssl cms -verify accepts it");
+    let mut changed = content.to_vec();
+    changed[0] ^= 0x01;
+    assert!(!passerelle_sign::verify::detached(cms, &changed, roots).expect("verify").valid);
+    assert!(!openssl_valid(cms, &changed, roots), "openssl refuses a changed document");
+}
+
+async fn signing_client(app: &TestApp) -> (TestClient, String) {
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let token = api_token(app, &client).await;
+    (client, token)
+}
+
+#[tokio::test]
+async fn an_advanced_signature_after_identification_seals_every_document() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let (pdf1, pdf2) = (sample_pdf("Loan agreement"), sample_pdf("General terms"));
+    let text = b"Annex: repayment schedule\n".to_vec();
+    let d1 = upload_ok(&app, &token, "application/pdf", pdf1.clone()).await;
+    let d2 = upload_ok(&app, &token, "application/pdf", pdf2.clone()).await;
+    let d3 = upload_ok(&app, &token, "text/plain", text.clone()).await;
+    let s = create_ok(
+        &app,
+        &token,
+        session("AUTHENTICATION_BASED", &[&d1, &d2, &d3], Some(JAN.1)),
+    )
+    .await;
+    assert_eq!(s["lifecycle"]["state"], "READY");
+    let id = s["id"].as_str().expect("id");
+    let url = s["signatureUrl"].as_str().expect("url");
+    assert!(url.starts_with(&format!("{}/sign/signer/", app.base)), "{url}");
+
+    let back = sign_as(&app, url, JAN.0).await;
+    assert_eq!(
+        back,
+        format!("{RP_CALLBACK}?sessionId={id}&externalReference=order-42")
+    );
+    let done = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(done["lifecycle"]["state"], "SIGNED", "{done}");
+    assert_eq!(done["lifecycle"]["stateIsFinal"], true);
+    let signatures = done["output"]["signatures"].as_array().expect("signatures");
+    assert_eq!(signatures.len(), 3);
+    let roots = trust(&app).await;
+    for (sig, (original, kind)) in signatures.iter().zip([
+        (&pdf1, "PADES"),
+        (&pdf2, "PADES"),
+        (&text, "CADES"),
+    ]) {
+        assert_eq!(sig["signatureType"], kind);
+        let signed = download(&app, &token, sig["resultDocumentId"].as_str().expect("id")).await;
+        if kind == "PADES" {
+            assert_valid_pdf(&signed, original, &roots);
+            // The signature names who signed, as itsme verified them.
+            let tail = String::from_utf8_lossy(&signed[original.len()..]).to_string();
+            assert!(tail.contains("Jan Pieter Peeters"), "the signer is named");
+        } else {
+            assert_valid_cades(&signed, original, &roots);
+        }
+    }
+    // The session's events, by polling: created, then signed.
+    let events = get_json(&app, &token, "/sign/events").await;
+    let names: Vec<&str> = events["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|e| e["eventData"]["signingSessionId"] == json!(id))
+        .map(|e| e["eventName"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["signing-session.created", "signing-session.signed"]);
+    // The signing link of a signed session is a page saying so, and signs nothing again.
+    let page = app.browser().get(url).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("signed"));
+}
+
+#[tokio::test]
+async fn the_wrong_person_signs_nothing_and_a_refusal_rejects() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let d = upload_ok(&app, &token, "application/pdf", sample_pdf("Contract")).await;
+    // The session names Jan; Marie identifies: refused, nothing signed, still open.
+    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], Some(JAN.1))).await;
+    let id = s["id"].as_str().expect("id");
+    let url = s["signatureUrl"].as_str().expect("url");
+    assert_eq!(sign_as(&app, url, "+32470000002").await, "page:403");
+    let still = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(still["lifecycle"]["state"], "READY");
+    assert_eq!(still["output"]["signatures"], json!([]));
+    // Then Jan signs it.
+    assert!(sign_as(&app, url, JAN.0).await.starts_with(RP_CALLBACK));
+    // A person who refuses in the app rejects the session.
+    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], None)).await;
+    let id = s["id"].as_str().expect("id");
+    let back = sign_as(&app, s["signatureUrl"].as_str().expect("url"), SOPHIE).await;
+    assert!(back.starts_with(&format!("{OTHER}?sessionId={id}")), "{back}");
+    let rejected = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(rejected["lifecycle"]["state"], "REJECTED");
+    // Declining on the page rejects too.
+    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], None)).await;
+    let resp = decide(&app, &app.browser(), s["signatureUrl"].as_str().expect("url"), "decline").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(location(&resp).starts_with(OTHER));
+}
+
+#[tokio::test]
+async fn bad_documents_and_sessions_are_problems() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let problem = |resp: reqwest::Response, status: StatusCode| async move {
+        assert_eq!(resp.status(), status);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let v: Value = resp.json().await.expect("json");
+        v["detail"].as_str().expect("detail").to_string()
+    };
+    // Not a PDF, encrypted, already signed, malformed, empty, too large.
+    let d = problem(upload(&app, &token, "application/pdf", b"hello".to_vec()).await, StatusCode::BAD_REQUEST).await;
+    assert!(d.contains("not a PDF"), "{d}");
+    let mut broken = sample_pdf("x");
+    broken.truncate(broken.len() / 2);
+    broken.extend_from_slice(b"garbage");
+    problem(upload(&app, &token, "application/pdf", broken).await, StatusCode::BAD_REQUEST).await;
+    let encrypted = String::from_utf8_lossy(&sample_pdf("x"))
+        .replace("/Root 1 0 R", "/Root 1 0 R /Encrypt << /Filter /Standard /V 1 /R 2 /O (x) /U (y) /P -4 >>")
+        .into_bytes();
+    let d = problem(upload(&app, &token, "application/pdf", encrypted).await, StatusCode::BAD_REQUEST).await;
+    assert!(d.contains("encrypted"), "{d}");
+    problem(upload(&app, &token, "application/pdf", vec![]).await, StatusCode::BAD_REQUEST).await;
+    problem(
+        upload(&app, &token, "application/pdf", vec![b'%'; 11 * 1024 * 1024]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    // Without a token, or with an OIDC client that may not sign: 401 / 403.
+    let resp = reqwest::Client::new()
+        .post(app.url("/sign/documents"))
+        .body("x")
+        .send()
+        .await
+        .expect("no token");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Another client's document cannot be named, read or deleted.
+    let (_, other) = signing_client(&app).await;
+    let mine = upload_ok(&app, &token, "application/pdf", sample_pdf("mine")).await;
+    let d = problem(
+        create(&app, &other, json!([session("PKISIGNING", &[&mine], None)])).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(d.contains("not an uploaded document of this client"), "{d}");
+    let resp = reqwest::Client::new()
+        .get(app.url(&format!("/sign/documents/{mine}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // Bad sessions.
+    for (body, needle) in [
+        (json!({}), "array"),
+        (json!([{"documents": []}]), "documents"),
+        (json!([session("SOMETHING", &[&mine], None)]), "signingFlow"),
+        (
+            json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": "https://evil.example/", "cancel": OTHER, "error": OTHER}}]),
+            "registered",
+        ),
+        (json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER}, "dueDate": "2000-01-01T00:00:00Z"}]), "dueDate"),
+        (json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER}, "shoeSize": 44}]), "shoeSize"),
+    ] {
+        let d = problem(create(&app, &token, body).await, StatusCode::BAD_REQUEST).await;
+        assert!(d.contains(needle), "{needle}: {d}");
+    }
+    // A document an unfinished session uses cannot be deleted.
+    create_ok(&app, &token, session("PKISIGNING", &[&mine], None)).await;
+    let resp = reqwest::Client::new()
+        .delete(app.url(&format!("/sign/documents/{mine}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    // A forged signer form: 403 page, nothing moves.
+    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&mine], None)).await;
+    let resp = app
+        .browser()
+        .post(s["signatureUrl"].as_str().expect("url"))
+        .form(&[("token", "forged"), ("decision", "sign"), ("agree", "yes")])
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
