@@ -38,7 +38,11 @@ impl SignedAttributes {
 
 /// Whether `signature` (PKCS#1 v1.5, SHA-256) over `attrs` was made by the key of
 /// `signer_cert_der`. Call it on every signature a remote service returns, before embedding.
-pub fn check_signature(attrs: &SignedAttributes, signature: &[u8], signer_cert_der: &[u8]) -> Result<()> {
+pub fn check_signature(
+    attrs: &SignedAttributes,
+    signature: &[u8],
+    signer_cert_der: &[u8],
+) -> Result<()> {
     todo!()
 }
 

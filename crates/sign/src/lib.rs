@@ -21,6 +21,7 @@
 pub mod ca;
 pub mod cades;
 pub mod keys;
+mod oids;
 pub mod pdf;
 pub mod tsp;
 pub mod verify;
