@@ -508,8 +508,8 @@ mod tests {
             "Passerelle TEST ONLY",
             Duration::days(365),
         )
-        .unwrap();
-        Authority::from_issued(&root).unwrap()
+        .expect("ok");
+        Authority::from_issued(&root).expect("ok")
     }
 
     fn person() -> Profile {
@@ -525,8 +525,8 @@ mod tests {
     #[test]
     fn a_person_certificate_looks_like_the_one_itsme_issues() {
         let ca = root();
-        let key = crate::keys::generate_rsa_2048().unwrap();
-        let public = crate::keys::public_key_der(&key).unwrap();
+        let key = crate::keys::generate_rsa_2048().expect("ok");
+        let public = crate::keys::public_key_der(&key).expect("ok");
         let der = ca
             .issue(
                 &person(),
@@ -534,27 +534,27 @@ mod tests {
                 OffsetDateTime::now_utc(),
                 Duration::days(200),
             )
-            .unwrap();
+            .expect("ok");
 
         assert_eq!(
-            subject_line(&der).unwrap(),
+            subject_line(&der).expect("ok"),
             "CN=Stéphane Test, GN=Stéphane, SN=Test, serialNumber=89112433518, L=Brussel, C=BE"
         );
         assert_eq!(
-            subject_serial_number(&der).unwrap().as_deref(),
+            subject_serial_number(&der).expect("ok").as_deref(),
             Some("89112433518")
         );
 
-        let cert = Certificate::from_der(&der).unwrap();
+        let cert = Certificate::from_der(&der).expect("ok");
         let tbs = cert.tbs_certificate();
         assert_eq!(tbs.serial_number().as_bytes().len(), 16);
-        let (critical, ku) = tbs.get_extension::<Ku>().unwrap().unwrap();
+        let (critical, ku) = tbs.get_extension::<Ku>().expect("ok").expect("ok");
         assert!(critical && ku.digital_signature() && ku.non_repudiation() && !ku.key_cert_sign());
-        let (_, eku) = tbs.get_extension::<Eku>().unwrap().unwrap();
+        let (_, eku) = tbs.get_extension::<Eku>().expect("ok").expect("ok");
         assert_eq!(eku.0.len(), 2);
 
-        let x509 = X509::from_der(&der).unwrap();
-        let text = String::from_utf8(x509.to_text().unwrap()).unwrap();
+        let x509 = X509::from_der(&der).expect("ok");
+        let text = String::from_utf8(x509.to_text().expect("ok")).expect("ok");
         for needle in [
             "0.4.0.194112.1.2",
             "1.3.6.1.4.1.99999.2.1",
@@ -567,10 +567,10 @@ mod tests {
         }
         let ext = tbs
             .extensions()
-            .unwrap()
+            .expect("ok")
             .iter()
             .find(|e| e.extn_id.to_string() == oids::QC_STATEMENTS)
-            .unwrap();
+            .expect("ok");
         let qc = ext.extn_value.as_bytes();
         for oid in [
             oids::QC_COMPLIANCE,
@@ -579,7 +579,7 @@ mod tests {
             oids::QC_PDS,
             oids::SEMANTICS_ID_NATURAL,
         ] {
-            let needle = oid.to_der().unwrap();
+            let needle = oid.to_der().expect("ok");
             assert!(
                 qc.windows(needle.len()).any(|w| w == needle),
                 "{oid} missing"
@@ -588,31 +588,36 @@ mod tests {
         assert!(qc.windows(PDS_URL.len()).any(|w| w == PDS_URL.as_bytes()));
 
         assert!(
-            x509.verify(&X509::from_der(ca.cert_der()).unwrap().public_key().unwrap())
-                .unwrap()
+            x509.verify(
+                &X509::from_der(ca.cert_der())
+                    .expect("ok")
+                    .public_key()
+                    .expect("ok")
+            )
+            .expect("ok")
         );
     }
 
     #[test]
     fn a_time_stamping_certificate_has_a_critical_time_stamping_eku() {
         let ca = root();
-        let key = crate::keys::generate_rsa_2048().unwrap();
+        let key = crate::keys::generate_rsa_2048().expect("ok");
         let der = ca
             .issue(
                 &Profile::TimeStamping {
                     common_name: "Passerelle TEST ONLY TSA".into(),
                 },
-                &crate::keys::public_key_der(&key).unwrap(),
+                &crate::keys::public_key_der(&key).expect("ok"),
                 OffsetDateTime::now_utc(),
                 Duration::days(10),
             )
-            .unwrap();
-        let cert = Certificate::from_der(&der).unwrap();
+            .expect("ok");
+        let cert = Certificate::from_der(&der).expect("ok");
         let (critical, eku) = cert
             .tbs_certificate()
             .get_extension::<Eku>()
-            .unwrap()
-            .unwrap();
+            .expect("ok")
+            .expect("ok");
         assert!(critical);
         assert_eq!(eku.0, vec![oids::ID_KP_TIME_STAMPING]);
     }
@@ -620,23 +625,23 @@ mod tests {
     #[test]
     fn an_issuing_ca_and_a_seal_can_be_issued_and_chain() {
         let ca = root();
-        let key = crate::keys::generate_rsa_2048().unwrap();
+        let key = crate::keys::generate_rsa_2048().expect("ok");
         let issuing_der = ca
             .issue(
                 &Profile::IssuingCa {
                     common_name: "Passerelle TEST ONLY Issuing CA".into(),
                 },
-                &crate::keys::public_key_der(&key).unwrap(),
+                &crate::keys::public_key_der(&key).expect("ok"),
                 OffsetDateTime::now_utc(),
                 Duration::days(100),
             )
-            .unwrap();
+            .expect("ok");
         let issuing = Authority::from_issued(&Issued {
             key_pkcs8: key,
             cert_der: issuing_der,
         })
-        .unwrap();
-        let seal_key = crate::keys::generate_rsa_2048().unwrap();
+        .expect("ok");
+        let seal_key = crate::keys::generate_rsa_2048().expect("ok");
         let seal = issuing
             .issue(
                 &Profile::Seal {
@@ -644,25 +649,26 @@ mod tests {
                     organization: "Passerelle TEST ONLY".into(),
                     country: "be".into(),
                 },
-                &crate::keys::public_key_der(&seal_key).unwrap(),
+                &crate::keys::public_key_der(&seal_key).expect("ok"),
                 OffsetDateTime::now_utc(),
                 Duration::days(10),
             )
-            .unwrap();
+            .expect("ok");
         assert_eq!(
-            subject_line(&seal).unwrap(),
+            subject_line(&seal).expect("ok"),
             "CN=Passerelle TEST ONLY Seal, O=Passerelle TEST ONLY, C=BE"
         );
-        assert_eq!(subject_serial_number(&seal).unwrap(), None);
-        let text = String::from_utf8(X509::from_der(&seal).unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(subject_serial_number(&seal).expect("ok"), None);
+        let text = String::from_utf8(X509::from_der(&seal).expect("ok").to_text().expect("ok"))
+            .expect("ok");
         assert!(text.contains("0.4.0.194112.1.1"));
     }
 
     #[test]
     fn bad_names_and_keys_are_refused() {
         let ca = root();
-        let public =
-            crate::keys::public_key_der(&crate::keys::generate_rsa_2048().unwrap()).unwrap();
+        let public = crate::keys::public_key_der(&crate::keys::generate_rsa_2048().expect("ok"))
+            .expect("ok");
         let now = OffsetDateTime::now_utc();
         let mut bad = PersonSubject {
             given_name: "A".into(),

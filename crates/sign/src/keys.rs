@@ -108,19 +108,19 @@ mod tests {
 
     #[test]
     fn a_prehash_signature_verifies_like_an_ordinary_sha256_rsa_signature() {
-        let key = generate_rsa_2048().unwrap();
+        let key = generate_rsa_2048().expect("ok");
         let message = b"hello";
         let hash = crate::sha256(message);
-        let signature = sign_sha256_prehash(&key, &hash).unwrap();
+        let signature = sign_sha256_prehash(&key, &hash).expect("ok");
         assert_eq!(signature.len(), 256);
 
-        let public = PKey::public_key_from_der(&public_key_der(&key).unwrap()).unwrap();
-        assert!(verify_sha256_data(&public, message, &signature).unwrap());
-        assert!(verify_prehash_with(&public, &hash, &signature).unwrap());
+        let public = PKey::public_key_from_der(&public_key_der(&key).expect("ok")).expect("ok");
+        assert!(verify_sha256_data(&public, message, &signature).expect("ok"));
+        assert!(verify_prehash_with(&public, &hash, &signature).expect("ok"));
         let mut other = hash;
         other[0] ^= 1;
-        assert!(!verify_prehash_with(&public, &other, &signature).unwrap());
-        assert!(!verify_prehash_with(&public, &hash, &signature[1..]).unwrap());
+        assert!(!verify_prehash_with(&public, &other, &signature).expect("ok"));
+        assert!(!verify_prehash_with(&public, &hash, &signature[1..]).expect("ok"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod cades;
 pub mod keys;
 mod oids;
 pub mod pdf;
+mod signed_data;
 pub mod tsp;
 pub mod verify;
 
