@@ -17,6 +17,7 @@ pub const ID_AA_SIGNATURE_TIME_STAMP_TOKEN: Oid = Oid::new_unwrap("1.2.840.11354
 pub const ID_CT_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
 
 // Algorithms (RFC 5754, RFC 8017, RFC 5758).
+#[cfg(test)]
 pub const ID_SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");
 pub const ID_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
