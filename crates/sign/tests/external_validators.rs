@@ -196,6 +196,152 @@ fn pyhanko_accepts_a_detached_cades_signature() {
     cleanup(&dir);
 }
 
+/// A one-thread HTTP/1.1 server on 127.0.0.1:0 answering time-stamp queries with the test TSA
+/// (`POST`, `application/timestamp-query`), for pyHanko's RFC 3161 client.
+fn serve_tsa(pki: &'static Pki) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/tsa", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for (serial, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let reply = pki
+                .tsa
+                .respond(&body, serial as u128 + 1, time::OffsetDateTime::now_utc());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                passerelle_sign::tsp::REPLY_CONTENT_TYPE,
+                reply.len()
+            );
+            stream.write_all(head.as_bytes()).ok();
+            stream.write_all(&reply).ok();
+        }
+    });
+    url
+}
+
+#[test]
+fn our_verifier_and_tsa_work_with_pyhanko_as_the_signer() {
+    let Some(pyhanko) = pyhanko() else { return };
+    let pki: &'static Pki = Box::leak(Box::new(Pki::new()));
+    let tsa_url = serve_tsa(pki);
+    let dir = work_dir("pyhanko-signer");
+    let key = openssl::pkey::PKey::private_key_from_pkcs8(&pki.person.key_pkcs8).expect("key");
+    std::fs::write(
+        dir.join("key.pem"),
+        key.private_key_to_pem_pkcs8().expect("pem"),
+    )
+    .expect("write");
+    write_pem(&dir.join("cert.pem"), &[&pki.person.cert_der]);
+    write_pem(&dir.join("chain.pem"), &[&pki.issuing_ca.cert_der]);
+    write_pem(&dir.join("root.pem"), &[&pki.root.cert_der]);
+    for (name, original) in test_pdfs() {
+        let input = dir.join(format!("{name}.pdf"));
+        let output = dir.join(format!("{name}-by-pyhanko.pdf"));
+        std::fs::write(&input, &original).expect("write");
+        let signed = Command::new(&pyhanko)
+            .args([
+                "sign",
+                "addsig",
+                "--field",
+                "Sig1",
+                "--use-pades",
+                "--timestamp-url",
+                &tsa_url,
+            ])
+            .args(["pemder", "--no-pass", "--key"])
+            .arg(dir.join("key.pem"))
+            .arg("--cert")
+            .arg(dir.join("cert.pem"))
+            .arg("--chain")
+            .arg(dir.join("chain.pem"))
+            .arg(&input)
+            .arg(&output)
+            .output()
+            .expect("pyhanko runs");
+        assert!(signed.status.success(), "{name}: {}", text(&signed));
+        let bytes = std::fs::read(&output).expect("read");
+        let reports = verify::pdf(&bytes, &pki.trust()).expect("verify");
+        assert_eq!(reports.len(), 1, "{name}");
+        let report = &reports[0];
+        assert_eq!(report.field, "Sig1");
+        assert!(report.valid, "{name}: {:?}", report.problems);
+        assert!(
+            report.covers_whole_file && report.timestamp.is_some(),
+            "{name}"
+        );
+
+        let mut tampered = bytes.clone();
+        tampered[original.len() / 3] ^= 0x01;
+        assert!(
+            verify::pdf(&tampered, &pki.trust())
+                .expect("verify")
+                .iter()
+                .all(|r| !r.valid)
+        );
+    }
+    cleanup(&dir);
+}
+
+#[test]
+fn our_verifier_accepts_a_cades_signature_made_by_openssl() {
+    let pki = Pki::new();
+    let dir = work_dir("openssl-signer");
+    let key = openssl::pkey::PKey::private_key_from_pkcs8(&pki.person.key_pkcs8).expect("key");
+    std::fs::write(
+        dir.join("key.pem"),
+        key.private_key_to_pem_pkcs8().expect("pem"),
+    )
+    .expect("write");
+    write_pem(&dir.join("cert.pem"), &[&pki.person.cert_der]);
+    write_pem(&dir.join("intermediate.pem"), &[&pki.issuing_ca.cert_der]);
+    let content = b"TEST ONLY: signed by openssl cms -sign -cades\n";
+    std::fs::write(dir.join("doc.bin"), content).expect("write");
+    let output = Command::new("openssl")
+        .args([
+            "cms", "-sign", "-binary", "-cades", "-md", "sha256", "-outform", "DER", "-in",
+        ])
+        .arg(dir.join("doc.bin"))
+        .arg("-signer")
+        .arg(dir.join("cert.pem"))
+        .arg("-inkey")
+        .arg(dir.join("key.pem"))
+        .arg("-certfile")
+        .arg(dir.join("intermediate.pem"))
+        .arg("-out")
+        .arg(dir.join("sig.der"))
+        .output()
+        .expect("openssl runs");
+    assert!(output.status.success(), "{}", text(&output));
+    let cms = std::fs::read(dir.join("sig.der")).expect("read");
+    let report = verify::detached(&cms, content, &pki.trust()).expect("verify");
+    assert!(report.valid, "{:?}", report.problems);
+    assert!(report.timestamp.is_none());
+    assert!(
+        !verify::detached(&cms, b"other", &pki.trust())
+            .expect("verify")
+            .valid
+    );
+    cleanup(&dir);
+}
+
 fn openssl_cms_verify(dir: &Path, content: &Path) -> Output {
     Command::new("openssl")
         .args(["cms", "-verify", "-binary", "-inform", "DER", "-in"])

@@ -308,6 +308,16 @@ fn hostile_bytes_never_panic() {
         }
         inputs.push(random);
     }
+    // Crafted: deep nesting, and a page tree that is its own kid.
+    let mut deep = b"%PDF-1.4\n1 0 obj\n".to_vec();
+    deep.extend(std::iter::repeat_n(b'[', 200_000));
+    deep.extend_from_slice(b"\nendobj\ntrailer\n<</Root 1 0 R>>\n%%EOF\n");
+    inputs.push(deep);
+    let mut deep_dict = b"%PDF-1.4\n1 0 obj\n".to_vec();
+    deep_dict.extend(std::iter::repeat_n(&b"<</A "[..], 100_000).flatten());
+    deep_dict.extend_from_slice(b"\nendobj\ntrailer\n<</Root 1 0 R>>\n%%EOF\n");
+    inputs.push(deep_dict);
+    inputs.push(cyclic_page_tree());
     for input in &inputs {
         let _ = pdf::inspect(input);
         let _ = pdf::prepare(input, &fields());
@@ -315,4 +325,23 @@ fn hostile_bytes_never_panic() {
         let _ = verify::pdf(input, &pki.trust());
         let _ = verify::detached(input, b"content", &pki.trust());
     }
+}
+
+fn cyclic_page_tree() -> Vec<u8> {
+    use lopdf::{Document, Object, dictionary};
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Count" => 1,
+            "Kids" => vec![Object::Reference(pages_id)],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save");
+    out
 }
