@@ -471,8 +471,10 @@ pub async fn build(
         // Documents are larger: the signing API has its own limit (plus room for nothing else).
         .nest(
             "/sign",
-            passerelle_web::signing_router(broker).layer(RequestBodyLimitLayer::new(
-                settings.signing.max_document_bytes.saturating_add(1),
+            // Enforced by the body extractors, so that a document too large is a problem
+            // (RFC 9457) like every other refusal of the API.
+            passerelle_web::signing_router(broker).layer(axum::extract::DefaultBodyLimit::max(
+                settings.signing.max_document_bytes,
             )),
         );
     let router = protective_layers(router, settings.client_ip_header.as_deref())

@@ -111,8 +111,19 @@ fn disposition_filename(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `POST /documents`: the raw bytes, typed by `Content-Type`.
-pub(crate) async fn upload(State(b): State<Arc<Broker>>, headers: HeaderMap, body: Bytes) -> Response {
-    answer(upload_document(&b, &headers, &body).await)
+pub(crate) async fn upload(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => answer(upload_document(&b, &headers, &body).await),
+        // The body limit (the layer around this API) stopped it: a problem, like every refusal.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            too_large(b.signing.max_document_bytes).into_response()
+        }
+        Err(e) => Problem::bad(format!("the body could not be read: {e}")).into_response(),
+    }
 }
 
 async fn upload_document(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Answer {
@@ -1040,4 +1051,36 @@ pub(crate) async fn events(
         }
         .await,
     )
+}
+
+/// `GET /seal/chain.pem`: the certificate chain of the seal on sandbox clients' advanced
+/// signatures (TEST ONLY), for validators to trust. Public, like any CA certificate.
+pub(crate) async fn seal_chain(State(b): State<Arc<Broker>>) -> Response {
+    match super::seal::seal_for(&b, passerelle_core::login::Scheme::Sandbox).await {
+        Ok(seal) => {
+            let pem: String = seal
+                .chain
+                .iter()
+                .map(|c| passerelle_sign::ca::to_pem(c))
+                .collect();
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/x-pem-file"),
+                    (header::CACHE_CONTROL, "public, max-age=300"),
+                ],
+                pem,
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot make the sandbox seal");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "the seal's certificates are not available right now",
+            )
+            .into_response()
+        }
+    }
 }

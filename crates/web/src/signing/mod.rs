@@ -150,6 +150,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(api::read_session).delete(api::delete_session),
         )
         .route("/events", get(api::events))
+        .route("/seal/chain.pem", get(api::seal_chain))
         .route("/signer/callback", get(signer::csc_callback))
         .route("/signer/{id}", get(signer::page).post(signer::decide))
         .route("/signer/{id}/documents/{doc}", get(signer::view_document))
