@@ -411,7 +411,7 @@ pub async fn build(
         settings.signing.retention_after_download,
         passerelle_web::signing::SchemeSigning {
             csc: None,
-            tsa_url: Some(format!("{internal}/sandbox/v2/tsa")),
+            tsa_url: Some(format!("{internal}/sandbox/tsa")),
             seal: None,
             test_seal: true,
         },
@@ -419,7 +419,7 @@ pub async fn build(
             // A test deployment's production clients are answered by the sandbox.
             Deployment::TestDeployment => passerelle_web::signing::SchemeSigning {
                 csc: None,
-                tsa_url: Some(format!("{internal}/sandbox/v2/tsa")),
+                tsa_url: Some(format!("{internal}/sandbox/tsa")),
                 seal: None,
                 test_seal: true,
             },

@@ -196,7 +196,7 @@ async fn walk(app: &TestApp, browser: &reqwest::Client, mut url: String, phone: 
 /// The roots a validator trusts for what the sandbox signs: its qualified CA and the seal's.
 async fn trust(app: &TestApp) -> Vec<Vec<u8>> {
     let mut roots = Vec::new();
-    for path in ["/sandbox/v2/ca/root.pem", "/sign/seal/chain.pem"] {
+    for path in ["/sandbox/ca/root.pem", "/sign/seal/chain.pem"] {
         let pem = reqwest::get(app.url(path))
             .await
             .expect("ca")

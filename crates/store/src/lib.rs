@@ -13,7 +13,7 @@ mod keys;
 mod logins;
 mod rest;
 mod sandbox;
-mod signing;
+mod signing_api;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -31,7 +31,7 @@ pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use rest::{ApiToken, RestSession};
-pub use signing::{
+pub use signing_api::{
     ORIGIN_SIGNED, ORIGIN_UPLOAD, Prepared, SignDocument, SignEvent, SignSession, SignedResult,
 };
 pub use sandbox::{
