@@ -59,6 +59,9 @@ enum Command {
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Electronic signatures.
+    #[command(subcommand)]
+    Sign(SignCommand),
     /// Read the audit trail: logins, tokens, refusals, client and key changes (no personal
     /// data; people appear as keyed hashes).
     Audit {
@@ -72,6 +75,26 @@ enum Command {
         /// At most this many events (oldest first).
         #[arg(long, default_value_t = 1000)]
         limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SignCommand {
+    /// Check the signatures of a signed PDF, or a detached CAdES signature (`.p7s`) with
+    /// `--content`: the digest, the signature, the certificate path to a trusted root, the time
+    /// stamp, and that nothing was appended. Exits 1 unless every signature is valid.
+    Verify {
+        /// The signed PDF, or the detached signature.
+        file: PathBuf,
+        /// The signed document of a detached signature.
+        #[arg(long, value_name = "FILE")]
+        content: Option<PathBuf>,
+        /// A root certificate (PEM or DER) to trust; repeat for several. Without it: the
+        /// sandbox's TEST ONLY roots in this Passerelle's database (its qualified CA and seal).
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -421,6 +444,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             store.close().await;
+            Ok(())
+        }
+        Command::Sign(SignCommand::Verify {
+            file,
+            content,
+            trust,
+            json,
+        }) => {
+            let roots = if trust.is_empty() {
+                let store = open(&config).await?;
+                let roots = passerelle::cli::sign::sandbox_roots(&store).await?;
+                store.close().await;
+                roots
+            } else {
+                passerelle::cli::sign::read_roots(&trust)?
+            };
+            let valid = passerelle::cli::sign::verify(&file, content.as_deref(), &roots, json)?;
+            if !valid {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Audit {

@@ -3,3 +3,4 @@
 pub mod audit;
 pub mod clients;
 pub mod personas;
+pub mod sign;
