@@ -248,6 +248,7 @@ pub async fn build(
                 (SERVICE_AUTHENTICATION.into(), Service::Authentication),
                 (SERVICE_IDENTIFICATION.into(), Service::Identification),
             ],
+            csc: None,
         }],
         settings.app_timeout_seconds,
     );
@@ -359,7 +360,8 @@ pub async fn build(
         )))
         .nest("/auth/rest", passerelle_web::rest_router(broker.clone()))
         .nest("/auth/open", passerelle_web::router(broker))
-        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox));
+        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox.clone()))
+        .nest("/sandbox", passerelle_sandbox::signing_router(sandbox));
     let router = protective_layers(router, settings.client_ip_header.as_deref())
         // Outermost, so the latency includes every layer above; still per route, after routing.
         .layer(metrics.layer());

@@ -162,3 +162,19 @@ discover-expired = Dieser QR-Code ist abgelaufen oder wurde bereits gescannt. Sc
 app-approved-decoupled = Bestätigt. Der anfragende Dienst erhält jetzt Ihre Antwort; Sie können die App schließen.
 done-title = Fertig
 done-elsewhere = Diese Anmeldung ist abgeschlossen, in dem Browser, in dem sie begonnen hat. Sie können diese Seite schließen.
+
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } möchte Ihr itsme-Signaturkonto verwenden. Geben Sie die Mobilnummer Ihres itsme-Kontos ein.
+csc-open-intro-service = { $client } möchte Ihr itsme-Signaturkonto verwenden. Öffnen Sie die itsme-App auf diesem Telefon, um fortzufahren.
+csc-open-intro-credential = { $client } bittet Sie, mit itsme zu unterschreiben. Öffnen Sie die itsme-App auf diesem Telefon, um fortzufahren.
+csc-app-asks-service = { $client } möchte Ihr itsme-Signaturkonto verwenden.
+csc-app-asks-credential = { $client } bittet Sie, mit Ihrem qualifizierten Zertifikat zu unterschreiben.
+csc-app-create-cert = Dies ist Ihre erste Unterschrift mit itsme: Mit Ihrer Bestätigung wird Ihr qualifiziertes Zertifikat für elektronische Signaturen erstellt. In dieser Sandbox dient das Zertifikat nur zum Testen.
+csc-app-service-known = Jede Unterschrift wird Ihnen einzeln zur Bestätigung vorgelegt.
+csc-app-description = Beschreibung
+csc-app-documents-label = Zu unterschreiben
+csc-app-documents = { $count ->
+    [one] Ein Dokument
+   *[other] { $count } Dokumente
+}
+csc-error-not-registered = Dieser Client ist in der Sandbox nicht für das Unterschreiben mit itsme registriert.

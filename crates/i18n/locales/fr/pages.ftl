@@ -162,3 +162,19 @@ discover-expired = Ce code QR a expiré ou a déjà été scanné. Scannez le no
 app-approved-decoupled = Confirmé. Le service qui l’a demandé reçoit maintenant votre réponse ; vous pouvez fermer l’app.
 done-title = Terminé
 done-elsewhere = Cette connexion est terminée, dans le navigateur où elle a commencé. Vous pouvez fermer cette page.
+
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } souhaite utiliser votre compte de signature itsme. Saisissez le numéro de GSM de votre compte itsme.
+csc-open-intro-service = { $client } souhaite utiliser votre compte de signature itsme. Ouvrez l'app itsme sur ce téléphone pour continuer.
+csc-open-intro-credential = { $client } vous demande de signer avec itsme. Ouvrez l'app itsme sur ce téléphone pour continuer.
+csc-app-asks-service = { $client } souhaite utiliser votre compte de signature itsme.
+csc-app-asks-credential = { $client } vous demande de signer avec votre certificat qualifié.
+csc-app-create-cert = C'est votre première signature avec itsme : en confirmant, vous créez votre certificat qualifié de signature électronique. Dans ce bac à sable, le certificat ne sert qu'aux tests.
+csc-app-service-known = Chaque signature vous sera demandée séparément.
+csc-app-description = Description
+csc-app-documents-label = À signer
+csc-app-documents = { $count ->
+    [one] Un document
+   *[other] { $count } documents
+}
+csc-error-not-registered = Ce client n'est pas enregistré pour la signature itsme dans le bac à sable.

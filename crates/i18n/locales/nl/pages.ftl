@@ -162,3 +162,19 @@ discover-expired = Deze QR-code is verlopen of werd al gescand. Scan de nieuwe.
 app-approved-decoupled = Bevestigd. De dienst die het vroeg, krijgt nu uw antwoord; u kunt de app sluiten.
 done-title = Klaar
 done-elsewhere = Deze aanmelding is afgerond, in de browser waarin ze begon. U kunt deze pagina sluiten.
+
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } wil uw itsme-ondertekeningsaccount gebruiken. Vul het gsm-nummer van uw itsme-account in.
+csc-open-intro-service = { $client } wil uw itsme-ondertekeningsaccount gebruiken. Open de itsme-app op deze telefoon om verder te gaan.
+csc-open-intro-credential = { $client } vraagt u te ondertekenen met itsme. Open de itsme-app op deze telefoon om verder te gaan.
+csc-app-asks-service = { $client } wil uw itsme-ondertekeningsaccount gebruiken.
+csc-app-asks-credential = { $client } vraagt u te ondertekenen met uw gekwalificeerd certificaat.
+csc-app-create-cert = Dit is uw eerste handtekening met itsme: als u bevestigt, wordt uw gekwalificeerd certificaat voor elektronische handtekeningen aangemaakt. In deze sandbox dient het certificaat alleen om te testen.
+csc-app-service-known = Elke handtekening wordt u afzonderlijk gevraagd.
+csc-app-description = Beschrijving
+csc-app-documents-label = Te ondertekenen
+csc-app-documents = { $count ->
+    [one] Eén document
+   *[other] { $count } documenten
+}
+csc-error-not-registered = Deze client is in de sandbox niet geregistreerd voor ondertekenen met itsme.
