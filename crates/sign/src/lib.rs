@@ -21,7 +21,9 @@
 pub mod ca;
 pub mod cades;
 pub mod keys;
+mod oids;
 pub mod pdf;
+mod signed_data;
 pub mod tsp;
 pub mod verify;
 
