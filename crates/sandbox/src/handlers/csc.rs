@@ -545,7 +545,9 @@ fn authenticate<'a>(
             let (scheme, rest) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
         });
-    let (id, secret) = match basic {
+    // Each presented (client id, secret) reading: RFC 6749 §2.3.1 form-encodes both parts
+    // before base64, many clients do not; a Basic header is read both ways.
+    let candidates: Vec<(String, String)> = match basic {
         Some(encoded) => {
             let decoded = STANDARD
                 .decode(encoded)
@@ -561,34 +563,45 @@ fn authenticate<'a>(
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default()
             };
-            let (id, secret) = (form(id), form(secret));
-            if optional_string(fields, "client_id")?.is_some_and(|c| c != id) {
-                return Err(unauthorized("client_id differs from the Basic credentials"));
-            }
-            (id, secret)
+            vec![
+                (id.to_string(), secret.to_string()),
+                (form(id), form(secret)),
+            ]
         }
-        None => (
+        None => vec![(
             string(fields, "client_id")
                 .map_err(|_| unauthorized("client_id is missing"))?
                 .to_string(),
             string(fields, "client_secret")
                 .map_err(|_| unauthorized("client_secret is missing"))?
                 .to_string(),
-        ),
+        )],
     };
-    let client = sb
-        .client(&id)
-        .ok_or_else(|| unauthorized("unknown client"))?;
-    let Some(registration) = &client.csc else {
-        return Err(invalid_for_client());
-    };
-    use sha2::Digest as _;
-    let expected = Sha256::digest(registration.client_secret.as_bytes());
-    let presented = Sha256::digest(secret.as_bytes());
-    if !bool::from(expected.ct_eq(&presented)) {
-        return Err(unauthorized("the client secret is wrong"));
+    let body_id = optional_string(fields, "client_id")?;
+    let mut known = None;
+    for (id, secret) in &candidates {
+        if body_id.is_some_and(|c| c != id) {
+            continue;
+        }
+        let Some(client) = sb.client(id) else {
+            continue;
+        };
+        let Some(registration) = &client.csc else {
+            return Err(invalid_for_client());
+        };
+        known = Some(client);
+        use sha2::Digest as _;
+        let expected = Sha256::digest(registration.client_secret.as_bytes());
+        let presented = Sha256::digest(secret.as_bytes());
+        if bool::from(expected.ct_eq(&presented)) {
+            return Ok(client);
+        }
     }
-    Ok(client)
+    Err(unauthorized(if known.is_some() {
+        "the client secret is wrong"
+    } else {
+        "unknown client, or client_id differs from the Basic credentials"
+    }))
 }
 
 fn invalid_for_client() -> Failure {
