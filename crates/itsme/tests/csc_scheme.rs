@@ -71,13 +71,9 @@ struct Scheme {
     store: Store,
 }
 
-async fn spawn() -> Scheme {
-    let store = fresh_store().await;
-    let clock = ManualClock::new(T0);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+/// A sandbox node on `store`, issuer `issuer`, with one client registered for signing and one
+/// that is not.
+fn node(store: &Store, clock: &Arc<ManualClock>, issuer: String) -> Sandbox {
     let (signing, _) = SigningKey::generate(SigAlg::Rs256).expect("key");
     let (decryption, _) = DecryptionKey::generate().expect("key");
     let personas =
@@ -105,7 +101,7 @@ async fn spawn() -> Scheme {
     let mut sandbox = Sandbox::new(
         store.clone(),
         clock.clone(),
-        format!("{origin}/sandbox/v2"),
+        issuer,
         signing,
         decryption,
         b"sandbox secret for the test".to_vec(),
@@ -116,6 +112,17 @@ async fn spawn() -> Scheme {
     sandbox.limits = Arc::new(passerelle_limits::Limits::new(
         passerelle_limits::LimitSettings::off(),
     ));
+    sandbox
+}
+
+async fn spawn() -> Scheme {
+    let store = fresh_store().await;
+    let clock = ManualClock::new(T0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let sandbox = node(&store, &clock, format!("{origin}/sandbox/v2"));
     let sandbox = Arc::new(sandbox);
     let app = axum::Router::new()
         .nest("/sandbox/v2", passerelle_sandbox::router(sandbox.clone()))
@@ -982,4 +989,29 @@ async fn the_tsa_stamps_a_time_stamp_query_and_nothing_else() {
         .await
         .expect("tsa");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_share_one_ca_and_one_credential_per_person() {
+    let store = fresh_store().await;
+    let clock = ManualClock::new(T0);
+    let a = node(&store, &clock, "https://one.test/sandbox/v2".into());
+    let b = node(&store, &clock, "https://two.test/sandbox/v2".into());
+    let (ca_a, ca_b) = tokio::join!(a.authorities(), b.authorities());
+    let (ca_a, ca_b) = (ca_a.expect("CA"), ca_b.expect("CA"));
+    assert_eq!(ca_a.root_der, ca_b.root_der);
+    assert_eq!(ca_a.issuing_der, ca_b.issuing_der);
+    assert_eq!(ca_a.tsa_der, ca_b.tsa_der);
+    let jan = Personas::parse(passerelle_sandbox::personas::BUILTIN, "2026-11-18")
+        .expect("personas")
+        .find(JAN)
+        .expect("Jan")
+        .clone();
+    let (one, two) = tokio::join!(a.signing_credential(&jan), b.signing_credential(&jan));
+    let (one, two) = (one.expect("credential"), two.expect("credential"));
+    assert_eq!(
+        one.id, two.id,
+        "the node that lost the race uses the winner's"
+    );
+    assert_eq!(one.cert_der, two.cert_der);
 }

@@ -279,7 +279,7 @@ impl Sandbox {
             .insert_signing_credential(&candidate, now)
             .await?;
         if stored.id == candidate.id {
-            tracing::info!(sandbox.credential = %&stored.id[..8], "sandbox signing certificate created");
+            tracing::info!(sandbox.credential = %stored.id.get(..8).unwrap_or_default(), "sandbox signing certificate created");
         }
         Ok(stored)
     }

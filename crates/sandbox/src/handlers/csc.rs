@@ -1027,6 +1027,6 @@ mod tests {
 
     #[test]
     fn csc_times_are_generalized_time() {
-        assert_eq!(csc_time(1_795_000_000), "20261118080640Z");
+        assert_eq!(csc_time(1_795_000_000), "20261118110640Z");
     }
 }
