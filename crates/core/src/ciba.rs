@@ -71,8 +71,9 @@ pub fn is_e164(s: &str) -> bool {
 }
 
 /// Whether the itsme app can show `c`: printable characters of ISO-8859-15, the character set
-/// itsme requires for text shown in the app.
-fn is_showable(c: char) -> bool {
+/// itsme requires for text shown in the app (a binding message, a signing request's
+/// description).
+pub(crate) fn is_showable(c: char) -> bool {
     matches!(c, ' '..='~')
         || (('\u{a0}'..='\u{ff}').contains(&c)
             && !matches!(

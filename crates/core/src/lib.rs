@@ -3,11 +3,13 @@
 //! The attribute catalogue (which RP-facing scope carries which claims, which are protected),
 //! the choice of itsme service, the Belgian national-number rules, the validation of an OpenID
 //! Connect authorization request, the state machine of an action in the sandbox's itsme app, and the state machine of a login
-//! at the broker, and the words of the Authentication REST API.
+//! at the broker, the words of the Authentication REST API, and the limits of itsme's signing
+//! service (CSC).
 //! Nothing here touches the network, the disk, the database, the clock or the random generator:
 //! `now` and random values are passed in, so every rule is testable on its own.
 
 pub mod ciba;
+pub mod csc;
 pub mod flow;
 pub mod login;
 pub mod nin;

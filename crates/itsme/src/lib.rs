@@ -5,6 +5,8 @@
 //! URIs, redeems the code with private_key_jwt, decrypts and verifies the nested ID token (and
 //! userinfo), and maps itsme's claims to the Signicat-style claims Passerelle returns. Pointing it
 //! at itsme's e2e or production environment, or at the built-in sandbox, is configuration only.
+//!
+//! [`csc`] is the client of itsme's signing service (the CSC API v1), for qualified signatures.
 
 pub mod claims;
 pub mod csc;

@@ -308,6 +308,10 @@ pub async fn build(
         connector_enc.public_jwk().clone(),
     ]);
 
+    // The broker signs through the in-process sandbox's CSC service with this secret.
+    let csc_secret = String::from_utf8(secret(&store, "sandbox-csc-secret", now).await?)
+        .context("the stored CSC secret is not text")?;
+    let sign_callback = format!("{public_url}/sign/signer/callback");
     let mut sandbox = Sandbox::new(
         store.clone(),
         clock.clone(),
@@ -325,6 +329,11 @@ pub async fn build(
                 (SERVICE_AUTHENTICATION.into(), Service::Authentication),
                 (SERVICE_IDENTIFICATION.into(), Service::Identification),
             ],
+            csc: Some(passerelle_sandbox::CscRegistration {
+                client_secret: csc_secret.clone(),
+                redirect_uris: vec![sign_callback.clone()],
+                account_ids: None,
+            }),
         }],
         settings.app_timeout_seconds,
     );
@@ -405,12 +414,42 @@ pub async fn build(
     };
     // Signing: sandbox clients sign with the sandbox's CSC service, TSA and a TEST ONLY seal;
     // production clients only with what the operator configured (nothing falls back).
+    let csc_clock = {
+        let clock = clock.clone();
+        Arc::new(move || clock.now()) as Arc<dyn Fn() -> i64 + Send + Sync>
+    };
+    let sandbox_csc = Arc::new(
+        passerelle_itsme::csc::CscClient::new(passerelle_itsme::csc::CscConfig {
+            base_url: format!("{public_url}/sandbox/csc/v1"),
+            client_id: EMBEDDED_CLIENT_ID.into(),
+            client_secret: csc_secret,
+            redirect_uri: sign_callback.clone(),
+            sca_name: Some("Passerelle".into()),
+        })
+        .map_err(|e| anyhow::anyhow!("cannot set up the sandbox's signing client: {e}"))?
+        .with_clock(csc_clock.clone()),
+    );
+    let production_csc = match settings.itsme.as_ref().and_then(|it| {
+        it.csc.as_ref().map(|(base, secret)| (it, base, secret))
+    }) {
+        None => None,
+        Some((it, base, secret)) => Some(Arc::new(
+            passerelle_itsme::csc::CscClient::new(passerelle_itsme::csc::CscConfig {
+                base_url: base.clone(),
+                client_id: it.client_id.clone(),
+                client_secret: secret.expose().to_string(),
+                redirect_uri: sign_callback.clone(),
+                sca_name: None,
+            })
+            .map_err(|e| anyhow::anyhow!("cannot set up itsme's signing client: {e}"))?,
+        )),
+    };
     let signing = passerelle_web::signing::Signing::new(
         settings.signing.max_document_bytes,
         settings.signing.document_lifetime,
         settings.signing.retention_after_download,
         passerelle_web::signing::SchemeSigning {
-            csc: None,
+            csc: Some(sandbox_csc.clone()),
             tsa_url: Some(format!("{internal}/sandbox/tsa")),
             seal: None,
             test_seal: true,
@@ -418,13 +457,13 @@ pub async fn build(
         match deployment {
             // A test deployment's production clients are answered by the sandbox.
             Deployment::TestDeployment => passerelle_web::signing::SchemeSigning {
-                csc: None,
+                csc: Some(sandbox_csc),
                 tsa_url: Some(format!("{internal}/sandbox/tsa")),
                 seal: None,
                 test_seal: true,
             },
             _ => passerelle_web::signing::SchemeSigning {
-                csc: None,
+                csc: production_csc,
                 tsa_url: settings.signing.tsa_url.clone(),
                 seal: settings.signing.seal.clone(),
                 test_seal: false,
@@ -466,9 +505,10 @@ pub async fn build(
         )))
         .nest("/auth/rest", passerelle_web::rest_router(broker.clone()))
         .nest("/auth/open", passerelle_web::router(broker.clone()))
-        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox))
+        .nest("/sandbox/v2", passerelle_sandbox::router(sandbox.clone()))
+        .nest("/sandbox", passerelle_sandbox::signing_router(sandbox))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        // Documents are larger: the signing API has its own limit (plus room for nothing else).
+        // Documents are larger: the signing API has its own limit.
         .nest(
             "/sign",
             // Enforced by the body extractors, so that a document too large is a problem

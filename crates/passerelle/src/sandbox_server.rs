@@ -120,6 +120,7 @@ pub async fn build(
             redirect_uris: c.redirect_uris.clone(),
             keys: client_keys(c).await?,
             services,
+            csc: None,
         });
     }
     let personas = load_personas(settings.personas.as_deref(), clock.as_ref())?;

@@ -6,10 +6,17 @@
 //! asks for which data, with the 5-digit code, approve and refuse. Scripted personas decide as
 //! soon as their phone number is submitted, so automated tests never wait. Every state change of
 //! an action goes through [`passerelle_core::flow::advance`] and one conditional update.
+//!
+//! Beside the OIDC provider (mounted at the issuer, `<base>/v2`), [`signing_router`] serves
+//! itsme's signing service (CSC API v1, hash-signing variant) at `<base>/csc/v1`, whose two
+//! authorizations are actions in the same emulated app, and the sandbox's qualified trust
+//! services, TEST ONLY: its CA's certificates (`<base>/ca/root.pem`, `<base>/ca/chain.pem`) and an
+//! RFC 3161 time-stamping authority (`<base>/tsa`).
 
 mod handlers;
 mod pages;
 pub mod personas;
+pub mod signing;
 mod waiters;
 
 use std::sync::Arc;
@@ -18,7 +25,7 @@ use passerelle_core::scopes::Service;
 use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigningKey};
 use passerelle_store::{Clock, Store};
 
-pub use handlers::router;
+pub use handlers::{router, signing_router};
 pub use personas::{Persona, Personas};
 
 /// itsme's subject for a persona towards a sandbox client: stable, 36 characters, different per
@@ -55,6 +62,32 @@ pub struct SandboxClient {
     pub keys: PublicKeys,
     /// Service codes registered for this client.
     pub services: Vec<(String, Service)>,
+    /// The client's registration with the signing service (CSC); `None`: it may not use it
+    /// (`unauthorized_client`).
+    pub csc: Option<CscRegistration>,
+}
+
+/// A client's registration with the sandbox's signing service (itsme's CSC API v1).
+#[derive(Clone)]
+pub struct CscRegistration {
+    /// The OAuth 2.0 client secret: the token endpoint's client authentication, and (its
+    /// SHA-256) the key of the client's `account_token`s.
+    pub client_secret: String,
+    /// Where the two authorizations may send the browser back: exact matches.
+    pub redirect_uris: Vec<String>,
+    /// The accounts the client may name in its `account_token`s (itsme's "restricted"
+    /// servers); `None` accepts any.
+    pub account_ids: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for CscRegistration {
+    // The secret stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CscRegistration")
+            .field("redirect_uris", &self.redirect_uris)
+            .field("account_ids", &self.account_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything the sandbox needs; shared by its handlers.
@@ -82,6 +115,8 @@ pub struct Sandbox {
     /// Rate limits per source address and per client (shared with the broker).
     pub limits: Arc<passerelle_limits::Limits>,
     waiters: waiters::Waiters,
+    /// The signing service's CA and TSA, loaded on first use.
+    authorities: tokio::sync::OnceCell<Arc<signing::Authorities>>,
 }
 
 impl Sandbox {
@@ -112,6 +147,7 @@ impl Sandbox {
             limits: Arc::new(passerelle_limits::Limits::default()),
             audit_secret: Vec::new(),
             waiters: waiters::Waiters::default(),
+            authorities: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -116,6 +116,16 @@ pub(crate) struct AppPage<'a> {
     pub icon: Option<Icon>,
     /// The binding message of a decoupled request, worded for the person.
     pub binding_message: Option<String>,
+    /// What a request of the signing service shows instead of the data asked for.
+    pub signing: Option<SigningView>,
+}
+
+/// A signing request in the app: a note (the certificate the first service authorization
+/// creates), the description the client sent and how many documents are signed.
+pub(crate) struct SigningView {
+    pub note: Option<String>,
+    pub description: Option<String>,
+    pub documents: Option<String>,
 }
 
 /// The emulated app's side of a QR scan: which sandbox account scans it.

@@ -13,6 +13,7 @@ mod keys;
 mod logins;
 mod rest;
 mod sandbox;
+mod signing;
 mod signing_api;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use sandbox::{
     Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
     SandboxPace, SandboxToken,
 };
+pub use signing::{SigningCredential, SigningToken};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the
@@ -245,6 +247,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../../migrations/0010_rest_sessions.sql"),
     ),
+    (
+        11,
+        include_str!("../../../migrations/0011_sandbox_signing.sql"),
+    ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
 ];
 
@@ -422,6 +428,7 @@ impl Store {
             "DELETE FROM sandbox_discovery_sessions WHERE id IN (SELECT id FROM sandbox_discovery_sessions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM sandbox_signing_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_signing_tokens WHERE expires_at <= $1 LIMIT $2)",
         ] {
             loop {
                 let deleted = sqlx::query(sql)
@@ -541,6 +548,9 @@ impl Store {
             "sandbox_tokens",
             "sandbox_accounts",
             "audit_events",
+            "sandbox_signing_credentials",
+            "sandbox_signing_accounts",
+            "sandbox_signing_tokens",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Config(format!("unknown table {table}")));

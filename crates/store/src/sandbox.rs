@@ -17,7 +17,8 @@ pub struct SandboxAction {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub nonce: Option<String>,
-    /// `authentication` or `identification`, from the service code.
+    /// `authentication` or `identification`, from the service code; for the signing service,
+    /// `csc_service` or `csc_credential` (`core::csc::Dance`).
     pub service: String,
     /// The OIDC `claims` request (JSON).
     pub claims: String,
@@ -350,11 +351,35 @@ impl Store {
         } else {
             "poll_interval IS NULL"
         };
+        // The signing service's actions are redeemed at its own token endpoint only.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 AND {kind} RETURNING {COLUMNS}"
+            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 AND {kind} \
+             AND service IN ('authentication', 'identification') RETURNING {COLUMNS}"
         )))
         .bind(code_hash)
         .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Redeems an approved action of the sandbox's signing service (a service or a credential
+    /// authorization, `core::csc::Dance`), once, before its code's deadline: the OIDC token
+    /// endpoint cannot redeem these, nor this one an OIDC action.
+    pub async fn redeem_signing_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<SandboxAction>> {
+        use passerelle_core::csc::Dance;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sandbox_actions SET status = 'redeemed' WHERE code_hash = $1 AND status = 'approved' AND deadline > $2 \
+             AND poll_interval IS NULL AND service IN ($3, $4) RETURNING {COLUMNS}"
+        )))
+        .bind(code_hash)
+        .bind(now)
+        .bind(Dance::Service.as_str())
+        .bind(Dance::Credential.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(from_row).transpose()

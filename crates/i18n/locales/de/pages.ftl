@@ -193,3 +193,18 @@ sign-error-browser = Diese Unterschrift wurde in einem anderen Browser begonnen.
 sign-error-scheme = itsme konnte die Unterschrift nicht abschließen. Es wurde nichts unterschrieben; Sie können es erneut versuchen.
 sign-error-documents = Die Dokumente dieser Signaturanfrage sind nicht mehr verfügbar. Es wurde nichts unterschrieben.
 sign-try-again = Erneut versuchen
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } möchte Ihr itsme-Signaturkonto verwenden. Geben Sie die Mobilnummer Ihres itsme-Kontos ein.
+csc-open-intro-service = { $client } möchte Ihr itsme-Signaturkonto verwenden. Öffnen Sie die itsme-App auf diesem Telefon, um fortzufahren.
+csc-open-intro-credential = { $client } bittet Sie, mit itsme zu unterschreiben. Öffnen Sie die itsme-App auf diesem Telefon, um fortzufahren.
+csc-app-asks-service = { $client } möchte Ihr itsme-Signaturkonto verwenden.
+csc-app-asks-credential = { $client } bittet Sie, mit Ihrem qualifizierten Zertifikat zu unterschreiben.
+csc-app-create-cert = Dies ist Ihre erste Unterschrift mit itsme: Mit Ihrer Bestätigung wird Ihr qualifiziertes Zertifikat für elektronische Signaturen erstellt. In dieser Sandbox dient das Zertifikat nur zum Testen.
+csc-app-service-known = Jede Unterschrift wird Ihnen einzeln zur Bestätigung vorgelegt.
+csc-app-description = Beschreibung
+csc-app-documents-label = Zu unterschreiben
+csc-app-documents = { $count ->
+    [one] Ein Dokument
+   *[other] { $count } Dokumente
+}
+csc-error-not-registered = Dieser Client ist in der Sandbox nicht für das Unterschreiben mit itsme registriert.

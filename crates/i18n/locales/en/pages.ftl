@@ -193,3 +193,18 @@ sign-error-browser = This signing was started in another browser. Go back to the
 sign-error-scheme = itsme could not complete the signing. Nothing was signed; you can try again.
 sign-error-documents = The documents of this signing request are no longer available. Nothing was signed.
 sign-try-again = Try again
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } wants to use your itsme signing account. Enter the mobile number of your itsme account.
+csc-open-intro-service = { $client } wants to use your itsme signing account. Open the itsme app on this phone to continue.
+csc-open-intro-credential = { $client } asks you to sign with itsme. Open the itsme app on this phone to continue.
+csc-app-asks-service = { $client } wants to use your itsme signing account.
+csc-app-asks-credential = { $client } asks you to sign with your qualified certificate.
+csc-app-create-cert = This is your first signature with itsme: confirming creates your qualified certificate for electronic signatures. In this sandbox, the certificate is for testing only.
+csc-app-service-known = You will be asked to confirm each signature separately.
+csc-app-description = Description
+csc-app-documents-label = To sign
+csc-app-documents = { $count ->
+    [one] One document
+   *[other] { $count } documents
+}
+csc-error-not-registered = This client is not registered for itsme signing in the sandbox.

@@ -193,3 +193,18 @@ sign-error-browser = Cette signature a été commencée dans un autre navigateur
 sign-error-scheme = itsme n'a pas pu terminer la signature. Rien n'a été signé ; vous pouvez réessayer.
 sign-error-documents = Les documents de cette demande de signature ne sont plus disponibles. Rien n'a été signé.
 sign-try-again = Réessayer
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } souhaite utiliser votre compte de signature itsme. Saisissez le numéro de GSM de votre compte itsme.
+csc-open-intro-service = { $client } souhaite utiliser votre compte de signature itsme. Ouvrez l'app itsme sur ce téléphone pour continuer.
+csc-open-intro-credential = { $client } vous demande de signer avec itsme. Ouvrez l'app itsme sur ce téléphone pour continuer.
+csc-app-asks-service = { $client } souhaite utiliser votre compte de signature itsme.
+csc-app-asks-credential = { $client } vous demande de signer avec votre certificat qualifié.
+csc-app-create-cert = C'est votre première signature avec itsme : en confirmant, vous créez votre certificat qualifié de signature électronique. Dans ce bac à sable, le certificat ne sert qu'aux tests.
+csc-app-service-known = Chaque signature vous sera demandée séparément.
+csc-app-description = Description
+csc-app-documents-label = À signer
+csc-app-documents = { $count ->
+    [one] Un document
+   *[other] { $count } documents
+}
+csc-error-not-registered = Ce client n'est pas enregistré pour la signature itsme dans le bac à sable.

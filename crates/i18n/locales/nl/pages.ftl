@@ -193,3 +193,18 @@ sign-error-browser = Deze ondertekening werd in een andere browser gestart. Ga t
 sign-error-scheme = itsme kon de ondertekening niet voltooien. Er werd niets ondertekend; u kunt het opnieuw proberen.
 sign-error-documents = De documenten van dit ondertekeningsverzoek zijn niet meer beschikbaar. Er werd niets ondertekend.
 sign-try-again = Opnieuw proberen
+# itsme's signing service (CSC): the two authorizations in the browser and the app.
+csc-phone-intro = { $client } wil uw itsme-ondertekeningsaccount gebruiken. Vul het gsm-nummer van uw itsme-account in.
+csc-open-intro-service = { $client } wil uw itsme-ondertekeningsaccount gebruiken. Open de itsme-app op deze telefoon om verder te gaan.
+csc-open-intro-credential = { $client } vraagt u te ondertekenen met itsme. Open de itsme-app op deze telefoon om verder te gaan.
+csc-app-asks-service = { $client } wil uw itsme-ondertekeningsaccount gebruiken.
+csc-app-asks-credential = { $client } vraagt u te ondertekenen met uw gekwalificeerd certificaat.
+csc-app-create-cert = Dit is uw eerste handtekening met itsme: als u bevestigt, wordt uw gekwalificeerd certificaat voor elektronische handtekeningen aangemaakt. In deze sandbox dient het certificaat alleen om te testen.
+csc-app-service-known = Elke handtekening wordt u afzonderlijk gevraagd.
+csc-app-description = Beschrijving
+csc-app-documents-label = Te ondertekenen
+csc-app-documents = { $count ->
+    [one] Eén document
+   *[other] { $count } documenten
+}
+csc-error-not-registered = Deze client is in de sandbox niet geregistreerd voor ondertekenen met itsme.

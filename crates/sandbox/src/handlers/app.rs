@@ -103,10 +103,10 @@ pub(super) async fn app_page(
     let tr = translator(None, &headers);
     let action = live_action(&sb, &tr, &id).await?;
     let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
-    render_app(&sb, &headers, &action, None)
+    render_app(&sb, &headers, &action, None).await
 }
 
-pub(super) fn render_app(
+pub(super) async fn render_app(
     sb: &Sandbox,
     headers: &HeaderMap,
     action: &SandboxAction,
@@ -135,10 +135,18 @@ pub(super) fn render_app(
         ActionState::Rejected(Rejection::WrongCode) => (Some(tr.t("app-blocked")), false),
     };
     let who = requester(action);
-    let asks = if action.service == Service::Authentication.as_str() {
-        tr.t_with("app-asks-authentication", &[("client", who)])
-    } else {
-        tr.t_with("app-asks-identification", &[("client", who)])
+    let dance = Dance::parse(&action.service);
+    let asks = match dance {
+        Some(Dance::Service) => tr.t_with("csc-app-asks-service", &[("client", who)]),
+        Some(Dance::Credential) => tr.t_with("csc-app-asks-credential", &[("client", who)]),
+        None if action.service == Service::Authentication.as_str() => {
+            tr.t_with("app-asks-authentication", &[("client", who)])
+        }
+        None => tr.t_with("app-asks-identification", &[("client", who)]),
+    };
+    let signing = match dance {
+        Some(d) if !state.is_decided() => Some(signing_view(sb, &tr, action, d).await?),
+        _ => None,
     };
     let items = persona
         .map(|p| requested_items(&tr, p, action))
@@ -182,8 +190,57 @@ pub(super) fn render_app(
                 .then(|| icon(sb, &tr, action, "app-icon"))
                 .flatten(),
             binding_message,
+            signing,
         },
     ))
+}
+
+/// What the app shows of a signing request: the first service authorization announces the
+/// certificate it creates (itsme's CREATE_CERT); a credential authorization shows its
+/// description and how many documents it signs.
+async fn signing_view(
+    sb: &Sandbox,
+    tr: &Translator,
+    action: &SandboxAction,
+    dance: Dance,
+) -> Result<SigningView, Failure> {
+    Ok(match dance {
+        Dance::Service => {
+            let has_credential = match &action.phone_number {
+                Some(phone) => sb
+                    .store
+                    .find_signing_credential(phone, sb.clock.now())
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            SigningView {
+                note: Some(if has_credential {
+                    tr.t("csc-app-service-known")
+                } else {
+                    tr.t("csc-app-create-cert")
+                }),
+                description: None,
+                documents: None,
+            }
+        }
+        Dance::Credential => {
+            let details: Value = serde_json::from_str(&action.claims).unwrap_or_default();
+            let count = details
+                .get("hashes")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            SigningView {
+                note: None,
+                description: detail(action, "description").filter(|d| !d.is_empty()),
+                documents: Some(tr.t_count(
+                    "csc-app-documents",
+                    "count",
+                    i64::try_from(count).unwrap_or(i64::MAX),
+                )),
+            }
+        }
+    })
 }
 
 pub(super) async fn app_submit(
@@ -205,13 +262,13 @@ pub(super) async fn app_submit(
         Some("fingerprint") => Some(Method::Fingerprint),
         Some("face") => Some(Method::Face),
         Some("refuse" | "approve") => None,
-        _ => return render_app(&sb, &headers, &action, None),
+        _ => return render_app(&sb, &headers, &action, None).await,
     };
     // A deadline that passed takes effect first, so a late code meets a timed-out action.
     let (action, _) = apply(&sb, action, ActionEvent::Observed, None).await?;
     if decision == Some("refuse") {
         let (action, _) = apply(&sb, action, ActionEvent::RefusePressed, None).await?;
-        return render_app(&sb, &headers, &action, None);
+        return render_app(&sb, &headers, &action, None).await;
     }
     if let Some(method) = biometrics {
         // The phone checked the person's fingerprint or face: enough for acr_basic only.
@@ -225,14 +282,14 @@ pub(super) async fn app_submit(
             }
             _ => None,
         };
-        return render_app(&sb, &headers, &action, error);
+        return render_app(&sb, &headers, &action, error).await;
     }
     // A code is checked only for an action the app still shows, against the person's account:
     // three wrong codes in a row block the account (not just this action), counted in the
     // database across actions, nodes and restarts, each attempt exactly once.
     let (ActionState::AwaitingApp { .. }, Some(persona)) = (action.status, sb.persona_of(&action))
     else {
-        return render_app(&sb, &headers, &action, None);
+        return render_app(&sb, &headers, &action, None).await;
     };
     let typed = form.get("code").unwrap_or_default().as_bytes();
     let correct = !persona.code.is_empty() && bool::from(typed.ct_eq(persona.code.as_bytes()));
@@ -278,5 +335,5 @@ pub(super) async fn app_submit(
         }
         _ => None,
     };
-    render_app(&sb, &headers, &action, error)
+    render_app(&sb, &headers, &action, error).await
 }

@@ -257,7 +257,12 @@ pub(super) async fn authorization(
 
 /// Where a new action starts: the phone-number form (and its QR code) on a desktop, the "Open
 /// itsme" link on a phone.
-fn landing(sb: &Sandbox, tr: &Translator, action: &SandboxAction, prefill: String) -> Reply {
+pub(super) fn landing(
+    sb: &Sandbox,
+    tr: &Translator,
+    action: &SandboxAction,
+    prefill: String,
+) -> Reply {
     match Mode::of(action) {
         Mode::Desktop => Ok(phone_page(sb, tr, action, prefill, None, StatusCode::OK)),
         Mode::SameDevice => Ok(open_page(sb, tr, action)),
@@ -272,7 +277,16 @@ pub(super) fn open_page(sb: &Sandbox, tr: &Translator, action: &SandboxAction) -
         StatusCode::OK,
         &OpenPage {
             tr,
-            intro: tr.t_with("open-intro", &[("client", requester(action))]),
+            intro: match Dance::parse(&action.service) {
+                None => tr.t_with("open-intro", &[("client", requester(action))]),
+                Some(Dance::Service) => {
+                    tr.t_with("csc-open-intro-service", &[("client", requester(action))])
+                }
+                Some(Dance::Credential) => tr.t_with(
+                    "csc-open-intro-credential",
+                    &[("client", requester(action))],
+                ),
+            },
             open_url: sb.path(&format!("/app/actions/{}/open", action.id)),
             poll_url: sb.path(&format!("/actions/{}/wait?poll=1", action.id)),
             cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
@@ -402,7 +416,11 @@ pub(super) fn phone_page(
         status,
         &PhonePage {
             tr,
-            intro: tr.t_with("phone-intro", &[("client", requester(action))]),
+            intro: if Dance::parse(&action.service).is_some() {
+                tr.t_with("csc-phone-intro", &[("client", requester(action))])
+            } else {
+                tr.t_with("phone-intro", &[("client", requester(action))])
+            },
             action: sb.path(&format!("/actions/{}/phone", action.id)),
             cancel: sb.path(&format!("/actions/{}/cancel", action.id)),
             personas: sb.path("/personas"),
@@ -525,6 +543,16 @@ pub(super) async fn cancel(State(sb): Shared, Path(id): Path<String>, headers: H
     finish(&sb, &tr, &action, state)
 }
 
+/// The `state` to send back with the answer: the client's. An action of the signing service
+/// keeps it in its details (its `state` column makes each account_token one action, see
+/// `csc::authorize`).
+fn redirect_state(action: &SandboxAction) -> Option<String> {
+    match Dance::parse(&action.service) {
+        Some(_) => detail(action, "state"),
+        None => action.state.clone(),
+    }
+}
+
 /// Sends the browser back to the client once the action is decided.
 pub(super) fn finish(
     sb: &Sandbox,
@@ -532,6 +560,7 @@ pub(super) fn finish(
     action: &SandboxAction,
     state: ActionState,
 ) -> Reply {
+    let client_state = redirect_state(action);
     match state {
         ActionState::Approved => {
             let mut url = url::Url::parse(&action.redirect_uri)
@@ -539,7 +568,7 @@ pub(super) fn finish(
             {
                 let mut q = url.query_pairs_mut();
                 q.append_pair("code", &sb.code_for(&action.id)?);
-                if let Some(s) = &action.state {
+                if let Some(s) = &client_state {
                     q.append_pair("state", s);
                 }
             }
@@ -547,7 +576,7 @@ pub(super) fn finish(
         }
         ActionState::Rejected(r) => Ok(error_redirect(
             &action.redirect_uri,
-            action.state.as_deref(),
+            client_state.as_deref(),
             "access_denied",
             r.description(),
         )),

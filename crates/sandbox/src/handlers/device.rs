@@ -277,7 +277,7 @@ async fn enter(sb: &Sandbox, headers: &HeaderMap, action: SandboxAction, back: &
         let tr = translator(action.ui_locales.as_deref(), headers);
         return Err(Failure::page(&tr, tr.t("app-not-yours")));
     }
-    render_app(sb, headers, &action, None)
+    render_app(sb, headers, &action, None).await
 }
 
 /// What submitting `persona`'s number does to an action: the persona's script, unless its account

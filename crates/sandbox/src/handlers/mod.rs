@@ -1,7 +1,9 @@
 //! The sandbox's HTTP endpoints (itsme OIDC v2 shape) and its pages, by audience: `oidc` (the
 //! scheme's endpoints for its clients), `browser` (the pages a person's browser opens), `app`
-//! (the emulated itsme app); here, the router and the action bookkeeping every room shares
-//! (`apply`, `Failure`, the lifetimes).
+//! (the emulated itsme app), `decoupled` (itsme's decoupled API), `csc` (itsme's signing
+//! service) and `trust` (the signing service's router, the CA's certificates and the TSA); here,
+//! the OIDC provider's router and the action bookkeeping every room shares (`apply`, `Failure`,
+//! the lifetimes).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use passerelle_core::csc::Dance;
 use passerelle_core::flow::{self, ActionEvent, ActionState, Behaviour, Effect, Method, Rejection};
 use passerelle_core::login::Acr;
 use passerelle_core::oidc::{ParamError, Params, verify_pkce};
@@ -32,21 +35,25 @@ use subtle::ConstantTimeEq as _;
 
 use crate::pages::{
     AppPage, DeviceChoice, DevicePage, DiscoverPage, Icon, InboxPage, InboxRow, MessagePage,
-    OpenPage, PersonaRow, PersonasPage, PhonePage, QrBox, WaitPage, Watch, html,
+    OpenPage, PersonaRow, PersonasPage, PhonePage, QrBox, SigningView, WaitPage, Watch, html,
 };
 use crate::{Persona, Sandbox, SandboxClient};
 
 mod app;
 mod browser;
+mod csc;
 mod decoupled;
 mod device;
 mod oidc;
+mod trust;
 
 use app::*;
 use browser::*;
 use decoupled::*;
 use device::*;
 use oidc::*;
+
+pub use trust::signing_router;
 
 type Shared = State<Arc<Sandbox>>;
 
@@ -129,6 +136,13 @@ enum Failure {
         status: StatusCode,
         error: &'static str,
         detail: String,
+    },
+    /// An error of the signing service (CSC API v1 §10.1: RFC 6749 §5.2's shape): 400, or 401
+    /// with a challenge for `invalid_client` (Basic) and `invalid_token` (Bearer).
+    Csc {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
     },
     /// A bearer-token error at userinfo (RFC 6750 §3).
     Bearer {
@@ -225,6 +239,28 @@ impl IntoResponse for Failure {
                     axum::Json(body),
                 )
                     .into_response()
+            }
+            Failure::Csc {
+                status,
+                error,
+                description,
+            } => {
+                let body = json!({ "error": error, "error_description": description });
+                let mut resp = (
+                    status,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    axum::Json(body),
+                )
+                    .into_response();
+                let challenge = match error {
+                    _ if status != StatusCode::UNAUTHORIZED => None,
+                    "invalid_client" => Some("Basic realm=\"itsme-sandbox-csc\"".to_string()),
+                    _ => Some(format!("Bearer error=\"{error}\"")),
+                };
+                if let Some(v) = challenge.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
             }
             Failure::Decoupled {
                 status,
