@@ -220,7 +220,7 @@ impl Store {
     ) -> Result<Option<LoginTransaction>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM login_transactions \
-             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL AND channel IN ($5, $6) \
+             WHERE id = $1 AND expires_at > $2 AND browser_hash = $3 AND status = $4 AND failure IS NULL AND channel IN ($5, $6, $7) \
              RETURNING {LOGIN_COLUMNS}"
         )))
         .bind(id)
@@ -230,6 +230,7 @@ impl Store {
         // The channels whose login goes through a browser.
         .bind(Channel::Redirect.as_str())
         .bind(Channel::RestSession.as_str())
+        .bind(Channel::Signing.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(login_from_row).transpose()
