@@ -510,3 +510,69 @@ async fn bad_documents_and_sessions_are_problems() {
         .expect("forged");
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_qualified_signature_signs_every_document_in_one_approval() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let (pdf1, pdf2) = (sample_pdf("Mortgage deed"), sample_pdf("Insurance"));
+    let xml = b"<contract><amount>250000</amount></contract>".to_vec();
+    let d1 = upload_ok(&app, &token, "application/pdf", pdf1.clone()).await;
+    let d2 = upload_ok(&app, &token, "application/pdf", pdf2.clone()).await;
+    let d3 = upload_ok(&app, &token, "application/xml", xml.clone()).await;
+    let s = create_ok(&app, &token, session("PKISIGNING", &[&d1, &d2, &d3], Some(JAN.1))).await;
+    let id = s["id"].as_str().expect("id");
+    let back = sign_as(&app, s["signatureUrl"].as_str().expect("url"), JAN.0).await;
+    assert_eq!(
+        back,
+        format!("{RP_CALLBACK}?sessionId={id}&externalReference=order-42")
+    );
+    let done = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(done["lifecycle"]["state"], "SIGNED", "{done}");
+    let signatures = done["output"]["signatures"].as_array().expect("signatures");
+    let roots = trust(&app).await;
+    let mut certificates = Vec::new();
+    for (sig, (original, kind)) in signatures.iter().zip([
+        (&pdf1, "PADES"),
+        (&pdf2, "PADES"),
+        (&xml, "CADES"),
+    ]) {
+        assert_eq!(sig["signatureType"], kind);
+        let signed = download(&app, &token, sig["resultDocumentId"].as_str().expect("id")).await;
+        let report = if kind == "PADES" {
+            assert_valid_pdf(&signed, original, &roots);
+            passerelle_sign::verify::pdf(&signed, &roots).expect("verify").remove(0)
+        } else {
+            assert_valid_cades(&signed, original, &roots);
+            passerelle_sign::verify::detached(&signed, original, &roots).expect("verify")
+        };
+        certificates.push(report.signer);
+    }
+    // One person, one certificate from the sandbox's qualified CA: serialNumber is the
+    // national number (as itsme's certificates have it).
+    assert!(certificates.iter().all(|c| c == &certificates[0]), "{certificates:?}");
+    assert!(certificates[0].contains("85073001744"), "{}", certificates[0]);
+    assert!(certificates[0].contains("Peeters"), "{}", certificates[0]);
+}
+
+#[tokio::test]
+async fn a_qualified_signature_refused_in_the_app_rejects_and_a_wrong_person_signs_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let d = upload_ok(&app, &token, "application/pdf", sample_pdf("Deed")).await;
+    let s = create_ok(&app, &token, session("PKISIGNING", &[&d], None)).await;
+    let id = s["id"].as_str().expect("id");
+    let back = sign_as(&app, s["signatureUrl"].as_str().expect("url"), SOPHIE).await;
+    assert!(back.starts_with(&format!("{OTHER}?sessionId={id}")), "{back}");
+    let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(v["lifecycle"]["state"], "REJECTED");
+    // Marie's certificate does not carry Jan's national number: refused before the second
+    // approval, nothing signed, the session still open for Jan.
+    let s = create_ok(&app, &token, session("PKISIGNING", &[&d], Some(JAN.1))).await;
+    let id = s["id"].as_str().expect("id");
+    let url = s["signatureUrl"].as_str().expect("url");
+    assert_eq!(sign_as(&app, url, "+32470000002").await, "page:403");
+    let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(v["lifecycle"]["state"], "READY");
+    assert!(sign_as(&app, url, JAN.0).await.starts_with(RP_CALLBACK));
+}
