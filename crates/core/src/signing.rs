@@ -186,7 +186,11 @@ pub fn same_person(named: &str, verified: &str) -> bool {
     }
     // ETSI EN 319 412-1 §5.1.3 semantics identifier: "PNOBE-89112433518".
     let bare = match verified.trim().split_once('-') {
-        Some((prefix, rest)) if prefix.len() == 5 && prefix.chars().all(|c| c.is_ascii_alphabetic()) => rest,
+        Some((prefix, rest))
+            if prefix.len() == 5 && prefix.chars().all(|c| c.is_ascii_alphabetic()) =>
+        {
+            rest
+        }
         _ => verified,
     };
     named == norm(verified) || named == norm(bare)
@@ -198,7 +202,13 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in [State::Blocked, State::Ready, State::Rejected, State::Signed, State::Expired] {
+        for s in [
+            State::Blocked,
+            State::Ready,
+            State::Rejected,
+            State::Signed,
+            State::Expired,
+        ] {
             assert_eq!(State::parse(s.as_str()), Some(s));
         }
         for s in [

@@ -9,8 +9,8 @@
 //! [`csc`] is the client of itsme's signing service (the CSC API v1), for qualified signatures.
 
 pub mod claims;
-pub mod csc;
 mod connector;
+pub mod csc;
 pub mod metrics;
 pub mod outbound;
 

@@ -91,7 +91,10 @@ impl Default for SigningSettings {
 /// The DER blocks of a PEM file with the given label (`CERTIFICATE`, `PRIVATE KEY`).
 fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
     use base64::Engine as _;
-    let (begin, end) = (format!("-----BEGIN {label}-----"), format!("-----END {label}-----"));
+    let (begin, end) = (
+        format!("-----BEGIN {label}-----"),
+        format!("-----END {label}-----"),
+    );
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find(&begin) {
@@ -429,9 +432,11 @@ pub async fn build(
         .map_err(|e| anyhow::anyhow!("cannot set up the sandbox's signing client: {e}"))?
         .with_clock(csc_clock.clone()),
     );
-    let production_csc = match settings.itsme.as_ref().and_then(|it| {
-        it.csc.as_ref().map(|(base, secret)| (it, base, secret))
-    }) {
+    let production_csc = match settings
+        .itsme
+        .as_ref()
+        .and_then(|it| it.csc.as_ref().map(|(base, secret)| (it, base, secret)))
+    {
         None => None,
         Some((it, base, secret)) => Some(Arc::new(
             passerelle_itsme::csc::CscClient::new(passerelle_itsme::csc::CscConfig {
@@ -711,10 +716,8 @@ pub async fn serve(
     };
     // Signing sessions past their due date expire, and their events go to clients' webhooks,
     // from every node (each event claimed by one node in the database).
-    let signing_events = passerelle_web::signing::webhook::spawn(
-        app.broker.clone(),
-        Duration::from_secs(2),
-    );
+    let signing_events =
+        passerelle_web::signing::webhook::spawn(app.broker.clone(), Duration::from_secs(2));
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),

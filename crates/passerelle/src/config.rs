@@ -605,14 +605,19 @@ impl Config {
             problems.push("signing.max_document_bytes must be between 1 KiB and 100 MiB".into());
         }
         for (key, v) in [
-            ("document_lifetime_seconds", signing.document_lifetime_seconds),
+            (
+                "document_lifetime_seconds",
+                signing.document_lifetime_seconds,
+            ),
             (
                 "retention_after_download_seconds",
                 signing.retention_after_download_seconds,
             ),
         ] {
             if v.is_some_and(|v| !(60..=90 * 86_400).contains(&v)) {
-                problems.push(format!("signing.{key} must be between 60 seconds and 90 days"));
+                problems.push(format!(
+                    "signing.{key} must be between 60 seconds and 90 days"
+                ));
             }
         }
         if let Some(u) = &signing.tsa_url

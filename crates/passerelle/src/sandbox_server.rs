@@ -155,7 +155,9 @@ pub async fn build(
         )
         .nest(PATH, passerelle_sandbox::router(sandbox));
     let router = crate::app::protective_layers(
-        router.layer(tower_http::limit::RequestBodyLimitLayer::new(crate::app::BODY_LIMIT)),
+        router.layer(tower_http::limit::RequestBodyLimitLayer::new(
+            crate::app::BODY_LIMIT,
+        )),
         settings.client_ip_header.as_deref(),
     );
     Ok(SandboxApp {

@@ -33,7 +33,9 @@ pub fn sample_pdf(text: &str) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
@@ -148,7 +150,11 @@ async fn decide(
     let token = html_attr(&html, "name=\"token\"", "value");
     browser
         .post(signature_url)
-        .form(&[("token", token.as_str()), ("decision", decision), ("agree", "yes")])
+        .form(&[
+            ("token", token.as_str()),
+            ("decision", decision),
+            ("agree", "yes"),
+        ])
         .send()
         .await
         .expect("decide")
@@ -166,8 +172,20 @@ async fn sign_as(app: &TestApp, signature_url: &str, phone: &str) -> String {
     let _ = app.browser();
     let resp = decide(app, &browser, signature_url, "sign").await;
     use reqwest::cookie::CookieStore as _;
-    eprintln!("jar: {:?}", jar.cookies(&app.url("/auth/open/connect/itsme/callback").parse().expect("url")));
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{:?}", resp.text().await);
+    eprintln!(
+        "jar: {:?}",
+        jar.cookies(
+            &app.url("/auth/open/connect/itsme/callback")
+                .parse()
+                .expect("url")
+        )
+    );
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        resp.text().await
+    );
     walk(app, &browser, location(&resp), phone).await
 }
 
@@ -196,7 +214,10 @@ async fn walk(app: &TestApp, browser: &reqwest::Client, mut url: String, phone: 
             url = location(&resp);
             continue;
         }
-        eprintln!("ended at {url}: {status}\n{}", html.split("<main>").nth(1).unwrap_or(&html));
+        eprintln!(
+            "ended at {url}: {status}\n{}",
+            html.split("<main>").nth(1).unwrap_or(&html)
+        );
         return format!("page:{}", status.as_u16());
     }
     panic!("too many hops");
@@ -237,7 +258,10 @@ fn to_pem(der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).expect("ascii"))
         .collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 /// pyHanko's verdict on a signed PDF (`None` when pyHanko is not available and not required).
@@ -255,7 +279,12 @@ fn pyhanko_valid(pdf: &[u8], roots: &[Vec<u8>]) -> Option<bool> {
     let file = dir.join("signed.pdf");
     std::fs::write(&file, pdf).expect("write");
     let mut cmd = std::process::Command::new(pyhanko);
-    cmd.args(["sign", "validate", "--executive-summary", "--no-revocation-check"]);
+    cmd.args([
+        "sign",
+        "validate",
+        "--executive-summary",
+        "--no-revocation-check",
+    ]);
     for (i, r) in roots.iter().enumerate() {
         let path = dir.join(format!("root{i}.pem"));
         std::fs::write(&path, to_pem(r)).expect("write root");
@@ -278,7 +307,9 @@ fn openssl_valid(cms: &[u8], content: &[u8], roots: &[Vec<u8>]) -> bool {
     std::fs::write(&doc, content).expect("write");
     std::fs::write(&ca, roots.iter().map(|r| to_pem(r)).collect::<String>()).expect("write");
     let out = std::process::Command::new("openssl")
-        .args(["cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in"])
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in",
+        ])
         .arg(&sig)
         .arg("-content")
         .arg(&doc)
@@ -294,7 +325,10 @@ fn openssl_valid(cms: &[u8], content: &[u8], roots: &[Vec<u8>]) -> bool {
 /// Every validator at hand agrees that `pdf` is validly signed, and that it is not once one
 /// byte of the signed range changes.
 fn assert_valid_pdf(pdf: &[u8], original: &[u8], roots: &[Vec<u8>]) {
-    assert!(pdf.starts_with(original), "the original bytes are kept as they were");
+    assert!(
+        pdf.starts_with(original),
+        "the original bytes are kept as they were"
+    );
     let reports = passerelle_sign::verify::pdf(pdf, roots).expect("verify");
     assert_eq!(reports.len(), 1);
     assert!(reports[0].valid, "{:?}", reports[0]);
@@ -307,7 +341,10 @@ fn assert_valid_pdf(pdf: &[u8], original: &[u8], roots: &[Vec<u8>]) {
     let at = original.len() / 2;
     tampered[at] ^= 0x01;
     let reports = passerelle_sign::verify::pdf(&tampered, roots).expect("verify");
-    assert!(!reports.iter().any(|r| r.valid), "a changed byte invalidates it");
+    assert!(
+        !reports.iter().any(|r| r.valid),
+        "a changed byte invalidates it"
+    );
     if let Some(ok) = pyhanko_valid(&tampered, roots) {
         assert!(!ok, "pyHanko refuses the changed PDF");
     }
@@ -316,11 +353,21 @@ fn assert_valid_pdf(pdf: &[u8], original: &[u8], roots: &[Vec<u8>]) {
 fn assert_valid_cades(cms: &[u8], content: &[u8], roots: &[Vec<u8>]) {
     let report = passerelle_sign::verify::detached(cms, content, roots).expect("verify");
     assert!(report.valid, "{report:?}");
-    assert!(openssl_valid(cms, content, roots), "openssl cms -verify accepts it");
+    assert!(
+        openssl_valid(cms, content, roots),
+        "openssl cms -verify accepts it"
+    );
     let mut changed = content.to_vec();
     changed[0] ^= 0x01;
-    assert!(!passerelle_sign::verify::detached(cms, &changed, roots).expect("verify").valid);
-    assert!(!openssl_valid(cms, &changed, roots), "openssl refuses a changed document");
+    assert!(
+        !passerelle_sign::verify::detached(cms, &changed, roots)
+            .expect("verify")
+            .valid
+    );
+    assert!(
+        !openssl_valid(cms, &changed, roots),
+        "openssl refuses a changed document"
+    );
 }
 
 async fn signing_client(app: &TestApp) -> (TestClient, String) {
@@ -347,7 +394,10 @@ async fn an_advanced_signature_after_identification_seals_every_document() {
     assert_eq!(s["lifecycle"]["state"], "READY");
     let id = s["id"].as_str().expect("id");
     let url = s["signatureUrl"].as_str().expect("url");
-    assert!(url.starts_with(&format!("{}/sign/signer/", app.base)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/sign/signer/", app.base)),
+        "{url}"
+    );
 
     let back = sign_as(&app, url, JAN.0).await;
     assert_eq!(
@@ -360,11 +410,11 @@ async fn an_advanced_signature_after_identification_seals_every_document() {
     let signatures = done["output"]["signatures"].as_array().expect("signatures");
     assert_eq!(signatures.len(), 3);
     let roots = trust(&app).await;
-    for (sig, (original, kind)) in signatures.iter().zip([
-        (&pdf1, "PADES"),
-        (&pdf2, "PADES"),
-        (&text, "CADES"),
-    ]) {
+    for (sig, (original, kind)) in
+        signatures
+            .iter()
+            .zip([(&pdf1, "PADES"), (&pdf2, "PADES"), (&text, "CADES")])
+    {
         assert_eq!(sig["signatureType"], kind);
         let signed = download(&app, &token, sig["resultDocumentId"].as_str().expect("id")).await;
         if kind == "PADES" {
@@ -372,7 +422,10 @@ async fn an_advanced_signature_after_identification_seals_every_document() {
             // The signature names who signed, as itsme verified them.
             // (the signature dictionary's strings are written in hex).
             let tail = String::from_utf8_lossy(&signed[original.len()..]).to_ascii_lowercase();
-            let name: String = "Jan Pieter Peeters".bytes().map(|b| format!("{b:02x}")).collect();
+            let name: String = "Jan Pieter Peeters"
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert!(tail.contains(&name), "the signer is named");
         } else {
             assert_valid_cades(&signed, original, &roots);
@@ -400,7 +453,12 @@ async fn the_wrong_person_signs_nothing_and_a_refusal_rejects() {
     let (_, token) = signing_client(&app).await;
     let d = upload_ok(&app, &token, "application/pdf", sample_pdf("Contract")).await;
     // The session names Jan; Marie identifies: refused, nothing signed, still open.
-    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], Some(JAN.1))).await;
+    let s = create_ok(
+        &app,
+        &token,
+        session("AUTHENTICATION_BASED", &[&d], Some(JAN.1)),
+    )
+    .await;
     let id = s["id"].as_str().expect("id");
     let url = s["signatureUrl"].as_str().expect("url");
     assert_eq!(sign_as(&app, url, "+32470000002").await, "page:403");
@@ -413,12 +471,21 @@ async fn the_wrong_person_signs_nothing_and_a_refusal_rejects() {
     let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], None)).await;
     let id = s["id"].as_str().expect("id");
     let back = sign_as(&app, s["signatureUrl"].as_str().expect("url"), SOPHIE).await;
-    assert!(back.starts_with(&format!("{OTHER}?sessionId={id}")), "{back}");
+    assert!(
+        back.starts_with(&format!("{OTHER}?sessionId={id}")),
+        "{back}"
+    );
     let rejected = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
     assert_eq!(rejected["lifecycle"]["state"], "REJECTED");
     // Declining on the page rejects too.
     let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], None)).await;
-    let resp = decide(&app, &app.browser(), s["signatureUrl"].as_str().expect("url"), "decline").await;
+    let resp = decide(
+        &app,
+        &app.browser(),
+        s["signatureUrl"].as_str().expect("url"),
+        "decline",
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(location(&resp).starts_with(OTHER));
 }
@@ -434,20 +501,45 @@ async fn bad_documents_and_sessions_are_problems() {
         v["detail"].as_str().expect("detail").to_string()
     };
     // Not a PDF, encrypted, already signed, malformed, empty, too large.
-    let d = problem(upload(&app, &token, "application/pdf", b"hello".to_vec()).await, StatusCode::BAD_REQUEST).await;
+    let d = problem(
+        upload(&app, &token, "application/pdf", b"hello".to_vec()).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert!(d.contains("not a PDF"), "{d}");
     let mut broken = sample_pdf("x");
     broken.truncate(broken.len() / 2);
     broken.extend_from_slice(b"garbage");
-    problem(upload(&app, &token, "application/pdf", broken).await, StatusCode::BAD_REQUEST).await;
-    let encrypted = String::from_utf8_lossy(&sample_pdf("x"))
-        .replace("/Root 1 0 R", "/Root 1 0 R /Encrypt << /Filter /Standard /V 1 /R 2 /O (x) /U (y) /P -4 >>")
-        .into_bytes();
-    let d = problem(upload(&app, &token, "application/pdf", encrypted).await, StatusCode::BAD_REQUEST).await;
-    assert!(d.contains("encrypted"), "{d}");
-    problem(upload(&app, &token, "application/pdf", vec![]).await, StatusCode::BAD_REQUEST).await;
     problem(
-        upload(&app, &token, "application/pdf", vec![b'%'; 11 * 1024 * 1024]).await,
+        upload(&app, &token, "application/pdf", broken).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let encrypted = String::from_utf8_lossy(&sample_pdf("x"))
+        .replace(
+            "/Root 1 0 R",
+            "/Root 1 0 R /Encrypt << /Filter /Standard /V 1 /R 2 /O (x) /U (y) /P -4 >>",
+        )
+        .into_bytes();
+    let d = problem(
+        upload(&app, &token, "application/pdf", encrypted).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(d.contains("encrypted"), "{d}");
+    problem(
+        upload(&app, &token, "application/pdf", vec![]).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        upload(
+            &app,
+            &token,
+            "application/pdf",
+            vec![b'%'; 11 * 1024 * 1024],
+        )
+        .await,
         StatusCode::PAYLOAD_TOO_LARGE,
     )
     .await;
@@ -484,8 +576,14 @@ async fn bad_documents_and_sessions_are_problems() {
             json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": "https://evil.example/", "cancel": OTHER, "error": OTHER}}]),
             "registered",
         ),
-        (json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER}, "dueDate": "2000-01-01T00:00:00Z"}]), "dueDate"),
-        (json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER}, "shoeSize": 44}]), "shoeSize"),
+        (
+            json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER}, "dueDate": "2000-01-01T00:00:00Z"}]),
+            "dueDate",
+        ),
+        (
+            json!([{"documents": [{"documentId": mine}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": {"success": RP_CALLBACK, "cancel": OTHER, "error": OTHER}, "shoeSize": 44}]),
+            "shoeSize",
+        ),
     ] {
         let d = problem(create(&app, &token, body).await, StatusCode::BAD_REQUEST).await;
         assert!(d.contains(needle), "{needle}: {d}");
@@ -500,7 +598,12 @@ async fn bad_documents_and_sessions_are_problems() {
         .expect("delete");
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     // A forged signer form: 403 page, nothing moves.
-    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&mine], None)).await;
+    let s = create_ok(
+        &app,
+        &token,
+        session("AUTHENTICATION_BASED", &[&mine], None),
+    )
+    .await;
     let resp = app
         .browser()
         .post(s["signatureUrl"].as_str().expect("url"))
@@ -520,7 +623,12 @@ async fn a_qualified_signature_signs_every_document_in_one_approval() {
     let d1 = upload_ok(&app, &token, "application/pdf", pdf1.clone()).await;
     let d2 = upload_ok(&app, &token, "application/pdf", pdf2.clone()).await;
     let d3 = upload_ok(&app, &token, "application/xml", xml.clone()).await;
-    let s = create_ok(&app, &token, session("PKISIGNING", &[&d1, &d2, &d3], Some(JAN.1))).await;
+    let s = create_ok(
+        &app,
+        &token,
+        session("PKISIGNING", &[&d1, &d2, &d3], Some(JAN.1)),
+    )
+    .await;
     let id = s["id"].as_str().expect("id");
     let back = sign_as(&app, s["signatureUrl"].as_str().expect("url"), JAN.0).await;
     assert_eq!(
@@ -532,16 +640,18 @@ async fn a_qualified_signature_signs_every_document_in_one_approval() {
     let signatures = done["output"]["signatures"].as_array().expect("signatures");
     let roots = trust(&app).await;
     let mut certificates = Vec::new();
-    for (sig, (original, kind)) in signatures.iter().zip([
-        (&pdf1, "PADES"),
-        (&pdf2, "PADES"),
-        (&xml, "CADES"),
-    ]) {
+    for (sig, (original, kind)) in
+        signatures
+            .iter()
+            .zip([(&pdf1, "PADES"), (&pdf2, "PADES"), (&xml, "CADES")])
+    {
         assert_eq!(sig["signatureType"], kind);
         let signed = download(&app, &token, sig["resultDocumentId"].as_str().expect("id")).await;
         let report = if kind == "PADES" {
             assert_valid_pdf(&signed, original, &roots);
-            passerelle_sign::verify::pdf(&signed, &roots).expect("verify").remove(0)
+            passerelle_sign::verify::pdf(&signed, &roots)
+                .expect("verify")
+                .remove(0)
         } else {
             assert_valid_cades(&signed, original, &roots);
             passerelle_sign::verify::detached(&signed, original, &roots).expect("verify")
@@ -550,8 +660,15 @@ async fn a_qualified_signature_signs_every_document_in_one_approval() {
     }
     // One person, one certificate from the sandbox's qualified CA: serialNumber is the
     // national number (as itsme's certificates have it).
-    assert!(certificates.iter().all(|c| c == &certificates[0]), "{certificates:?}");
-    assert!(certificates[0].contains("85073001744"), "{}", certificates[0]);
+    assert!(
+        certificates.iter().all(|c| c == &certificates[0]),
+        "{certificates:?}"
+    );
+    assert!(
+        certificates[0].contains("85073001744"),
+        "{}",
+        certificates[0]
+    );
     assert!(certificates[0].contains("Peeters"), "{}", certificates[0]);
 }
 
@@ -563,7 +680,10 @@ async fn a_qualified_signature_refused_in_the_app_rejects_and_a_wrong_person_sig
     let s = create_ok(&app, &token, session("PKISIGNING", &[&d], None)).await;
     let id = s["id"].as_str().expect("id");
     let back = sign_as(&app, s["signatureUrl"].as_str().expect("url"), SOPHIE).await;
-    assert!(back.starts_with(&format!("{OTHER}?sessionId={id}")), "{back}");
+    assert!(
+        back.starts_with(&format!("{OTHER}?sessionId={id}")),
+        "{back}"
+    );
     let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
     assert_eq!(v["lifecycle"]["state"], "REJECTED");
     // Marie's certificate does not carry Jan's national number: refused before the second
@@ -575,4 +695,177 @@ async fn a_qualified_signature_refused_in_the_app_rejects_and_a_wrong_person_sig
     let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
     assert_eq!(v["lifecycle"]["state"], "READY");
     assert!(sign_as(&app, url, JAN.0).await.starts_with(RP_CALLBACK));
+}
+
+/// Like [`walk`], but stops before following a URL that `stop` picks, and returns it.
+async fn walk_until(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    mut url: String,
+    phone: &str,
+    stop: impl Fn(&str) -> bool,
+) -> String {
+    for _ in 0..20 {
+        if stop(&url) {
+            return url;
+        }
+        let resp = browser.get(app.url(&url)).send().await.expect("hop");
+        if resp.status().is_redirection() {
+            url = location(&resp);
+            continue;
+        }
+        let html = resp.text().await.expect("html");
+        assert!(html.contains("name=\"phone\""), "unexpected page at {url}");
+        let form = html_attr(&html, "<form method=\"post\"", "action");
+        let resp = browser
+            .post(app.url(&form))
+            .form(&[("phone", phone)])
+            .send()
+            .await
+            .expect("phone");
+        url = location(&resp);
+    }
+    panic!("never reached the stop");
+}
+
+#[tokio::test]
+async fn a_restart_between_the_approvals_loses_nothing_and_a_replayed_approval_signs_once() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let pdf = sample_pdf("Lease");
+    let d = upload_ok(&app, &token, "application/pdf", pdf.clone()).await;
+    let s = create_ok(&app, &token, session("PKISIGNING", &[&d], None)).await;
+    let id = s["id"].as_str().expect("id").to_string();
+    let browser = app.browser();
+    let resp = decide(
+        &app,
+        &browser,
+        s["signatureUrl"].as_str().expect("url"),
+        "sign",
+    )
+    .await;
+    // Up to the second approval (the documents' hashes are bound to it): then the server
+    // restarts.
+    let second = walk_until(&app, &browser, location(&resp), JAN.0, |u| {
+        u.contains("/csc/v1/oauth2/authorize") && u.contains("scope=credential")
+    })
+    .await;
+    let app = app.restart().await;
+    // The approval's answer, twenty times at once: one signs, the others sign nothing.
+    let answer = browser
+        .get(app.url(&second))
+        .send()
+        .await
+        .expect("authorize");
+    let answer = if answer.status().is_redirection() {
+        location(&answer)
+    } else {
+        walk_until(&app, &browser, second.clone(), JAN.0, |u| {
+            u.contains("/sign/signer/callback")
+        })
+        .await
+    };
+    let answer = walk_until(&app, &browser, answer, JAN.0, |u| {
+        u.contains("/sign/signer/callback")
+    })
+    .await;
+    let mut tries = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (b, u) = (browser.clone(), app.url(&answer));
+        tries.spawn(async move {
+            let r = b.get(u).send().await.expect("callback");
+            (
+                r.status(),
+                r.headers()
+                    .get("location")
+                    .map(|l| l.to_str().unwrap_or("").to_string()),
+            )
+        });
+    }
+    let outcomes = tries.join_all().await;
+    let successes = outcomes
+        .iter()
+        .filter(|(_, l)| l.as_deref().is_some_and(|l| l.starts_with(RP_CALLBACK)))
+        .count();
+    assert_eq!(successes, 1, "{outcomes:?}");
+    let done = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(done["lifecycle"]["state"], "SIGNED");
+    let signatures = done["output"]["signatures"].as_array().expect("signatures");
+    assert_eq!(signatures.len(), 1);
+    let signed = download(
+        &app,
+        &token,
+        signatures[0]["resultDocumentId"].as_str().expect("id"),
+    )
+    .await;
+    assert_valid_pdf(&signed, &pdf, &trust(&app).await);
+    // Once more, later: nothing happens.
+    let again = browser.get(app.url(&answer)).send().await.expect("replay");
+    assert!(!again.status().is_redirection());
+}
+
+#[tokio::test]
+async fn events_reach_the_clients_webhook_signed_by_the_broker() {
+    use axum::routing::post;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, String)>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let sig = headers
+                    .get("passerelle-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let _ = tx.send((sig, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook_url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let app = TestApp::spawn().await;
+    let (client, token) = signing_client(&app).await;
+    app.set_signing_webhook(&client, Some(&hook_url)).await;
+    let d = upload_ok(&app, &token, "application/pdf", sample_pdf("Hooked")).await;
+    let s = create_ok(&app, &token, session("AUTHENTICATION_BASED", &[&d], None)).await;
+    let id = s["id"].as_str().expect("id");
+    assert!(
+        sign_as(&app, s["signatureUrl"].as_str().expect("url"), JAN.0)
+            .await
+            .starts_with(RP_CALLBACK)
+    );
+    let jwks: Value = reqwest::get(app.url("/auth/open/.well-known/openid-configuration/jwks"))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let keys = passerelle_jose::PublicKeys::from_jwks_json(&jwks.to_string()).expect("keys");
+    let mut names = Vec::new();
+    while names.len() < 2 {
+        let (sig, body) = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+            .await
+            .expect("an event within 20 s")
+            .expect("event");
+        let event: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(event["eventData"]["signingSessionId"], id);
+        assert_eq!(event["accountId"], client.id);
+        // The signature: by the broker's key, over this body, for this client.
+        let claims = keys
+            .verify(&sig.expect("signed"), &[passerelle_jose::SigAlg::Rs256])
+            .expect("verifies with the issuer's JWKS");
+        use base64::Engine as _;
+        let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(passerelle_sign::sha256(body.as_bytes()));
+        assert_eq!(claims["sha256"], digest);
+        assert_eq!(claims["aud"], client.id);
+        names.push(event["eventName"].as_str().expect("name").to_string());
+    }
+    names.sort();
+    assert_eq!(names, ["signing-session.created", "signing-session.signed"]);
 }

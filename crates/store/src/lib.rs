@@ -32,14 +32,14 @@ pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use rest::{ApiToken, RestSession};
-pub use signing_api::{
-    ORIGIN_SIGNED, ORIGIN_UPLOAD, Prepared, SignDocument, SignEvent, SignSession, SignedResult,
-};
 pub use sandbox::{
     Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
     SandboxPace, SandboxToken,
 };
 pub use signing::{SigningCredential, SigningToken};
+pub use signing_api::{
+    ORIGIN_SIGNED, ORIGIN_UPLOAD, Prepared, SignDocument, SignEvent, SignSession, SignedResult,
+};
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as
 /// is. [`StoreError::Unavailable`] is the one a caller answers differently (503, "try again"): the

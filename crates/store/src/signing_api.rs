@@ -500,6 +500,7 @@ impl Store {
     /// Ends a session that is at `from`: its final state, its output, the signed results and
     /// its event, all or nothing. The prepared signatures and the upstream state go. `false`
     /// when it was not at `from` (someone else ended it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn end_sign_session(
         &self,
         id: &str,
@@ -631,7 +632,15 @@ impl Store {
         for s in rows.iter().map(session_from_row) {
             let s = s?;
             if self
-                .end_sign_session(&s.id, s.stage, State::Expired, None, &[], Some(&event(&s)), now)
+                .end_sign_session(
+                    &s.id,
+                    s.stage,
+                    State::Expired,
+                    None,
+                    &[],
+                    Some(&event(&s)),
+                    now,
+                )
                 .await?
             {
                 expired.push(s);
@@ -774,14 +783,29 @@ mod tests {
             created_at: 1,
             expires_at: 100,
         };
-        store.insert_sign_document(&doc, &bytes).await.expect("insert");
+        store
+            .insert_sign_document(&doc, &bytes)
+            .await
+            .expect("insert");
         let back = store
             .sign_document_content(&doc.id, "c", 2)
             .await
             .expect("read")
             .expect("found");
         assert_eq!(back, bytes);
-        assert!(store.sign_document_content(&doc.id, "other", 2).await.expect("read").is_none());
-        assert!(store.sign_document_content(&doc.id, "c", 100).await.expect("read").is_none());
+        assert!(
+            store
+                .sign_document_content(&doc.id, "other", 2)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert!(
+            store
+                .sign_document_content(&doc.id, "c", 100)
+                .await
+                .expect("read")
+                .is_none()
+        );
     }
 }

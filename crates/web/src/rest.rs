@@ -49,7 +49,11 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
+    pub(crate) fn new(
+        status: StatusCode,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Problem {
         Problem {
             status,
             title,
@@ -214,7 +218,7 @@ pub(crate) async fn bearer_client(
         .store
         .find_client(&record.client_id)
         .await?
-        .filter(|c| allowed(c))
+        .filter(allowed)
         .ok_or_else(|| {
             Problem::new(
                 StatusCode::FORBIDDEN,

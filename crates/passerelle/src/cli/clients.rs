@@ -263,7 +263,8 @@ fn merge(
         None => current.and_then(|c| c.signing_webhook.clone()),
         Some("none") => None,
         Some(u) => {
-            check_redirect_uri(u, account).map_err(|e| anyhow::anyhow!("--signing-webhook: {e}"))?;
+            check_redirect_uri(u, account)
+                .map_err(|e| anyhow::anyhow!("--signing-webhook: {e}"))?;
             Some(u.to_string())
         }
     };

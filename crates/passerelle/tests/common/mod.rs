@@ -675,6 +675,31 @@ impl TestApp {
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
 
+    /// Sets a client's signing webhook (as `passerelle client update --signing-webhook` does).
+    pub async fn set_signing_webhook(&self, client: &TestClient, url: Option<&str>) {
+        let r = self
+            .store
+            .find_client(&client.id)
+            .await
+            .expect("db")
+            .expect("client");
+        let update = passerelle_store::NewClient {
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            redirect_uris: r.redirect_uris,
+            auth_method: r.auth_method,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+            account: r.account,
+            grants: r.grants,
+            id_token_alg: r.id_token_alg,
+            ciba: r.ciba,
+            signing_webhook: url.map(str::to_string),
+        };
+        assert!(self.store.update_client(&update, T0).await.expect("update"));
+    }
+
     /// Registers a client for CIBA (as `passerelle client update --ciba-mode …` does).
     pub async fn set_ciba(
         &self,

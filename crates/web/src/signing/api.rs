@@ -106,8 +106,12 @@ fn disposition_filename(headers: &HeaderMap) -> Option<String> {
         let (k, v) = p.trim().split_once('=')?;
         (k.eq_ignore_ascii_case("filename")).then(|| v.trim().trim_matches('"').to_string())
     })?;
-    (!name.is_empty() && name.len() <= 200 && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\'))
-        .then_some(name)
+    (!name.is_empty()
+        && name.len() <= 200
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\'))
+    .then_some(name)
 }
 
 /// `POST /documents`: the raw bytes, typed by `Content-Type`.
@@ -138,9 +142,8 @@ async fn upload_document(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Answer
     }
     let mut pages = None;
     if mime == "application/pdf" {
-        let info = passerelle_sign::pdf::inspect(body).map_err(|e| {
-            Problem::bad(format!("this PDF cannot be signed: {e}"))
-        })?;
+        let info = passerelle_sign::pdf::inspect(body)
+            .map_err(|e| Problem::bad(format!("this PDF cannot be signed: {e}")))?;
         pages = Some(info.pages);
     }
     let now = b.clock.now();
@@ -286,7 +289,10 @@ async fn delete_doc(b: &Broker, id: &str, headers: &HeaderMap) -> Answer {
         .find_sign_document(id, &client.id, now)
         .await?
         .ok_or_else(|| not_found("document"))?;
-    if b.store.sign_document_in_open_session(&client.id, id).await? {
+    if b.store
+        .sign_document_in_open_session(&client.id, id)
+        .await?
+    {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "Conflict",
@@ -341,8 +347,8 @@ pub(crate) async fn patch_metadata(
                 doc.description = text(&obj, "description", 1000)?;
             }
             if obj.contains_key("filename") {
-                doc.filename = text(&obj, "filename", 200)?
-                    .filter(|f| !f.contains('/') && !f.contains('\\'));
+                doc.filename =
+                    text(&obj, "filename", 200)?.filter(|f| !f.contains('/') && !f.contains('\\'));
             }
             if let Some(m) = text(&obj, "mimeType", 100)?
                 && m != doc.mime_type
@@ -547,7 +553,11 @@ async fn create(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Answer {
     let client = client(b, headers).await?;
     let items = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(a)) if !a.is_empty() && a.len() <= 20 => a,
-        Ok(_) => return Err(Problem::bad("the body must be an array of 1 to 20 signing sessions")),
+        Ok(_) => {
+            return Err(Problem::bad(
+                "the body must be an array of 1 to 20 signing sessions",
+            ));
+        }
         Err(e) => return Err(Problem::bad(format!("the body must be JSON: {e}"))),
     };
     let now = b.clock.now();
@@ -567,7 +577,9 @@ async fn create(b: &Broker, headers: &HeaderMap, body: &[u8]) -> Answer {
         .collect();
     for s in &sessions {
         for doc in signed_document_ids(s) {
-            b.store.extend_sign_document(&doc, s.expires_at + 86_400).await?;
+            b.store
+                .extend_sign_document(&doc, s.expires_at + 86_400)
+                .await?;
         }
     }
     b.store.insert_sign_sessions(&sessions, &events).await?;
@@ -617,7 +629,10 @@ async fn new_session(
 ) -> Result<SignSession, Problem> {
     only_keys(obj, SESSION_KEYS)?;
     let title = text(obj, "title", 200)?.unwrap_or_else(|| "Documents".into());
-    if obj.get("packageTo").is_some_and(|p| p != &json!([]) && !p.is_null()) {
+    if obj
+        .get("packageTo")
+        .is_some_and(|p| p != &json!([]) && !p.is_null())
+    {
         return Err(Problem::bad("packageTo is not offered yet"));
     }
     if obj
@@ -644,7 +659,11 @@ async fn new_session(
         let action = match e.get("action").and_then(Value::as_str) {
             None | Some("SIGN") => "SIGN",
             Some("VIEW") => "VIEW",
-            Some(_) => return Err(Problem::bad(format!("documents[{i}].action must be SIGN or VIEW"))),
+            Some(_) => {
+                return Err(Problem::bad(format!(
+                    "documents[{i}].action must be SIGN or VIEW"
+                )));
+            }
         };
         let mut ids = Vec::new();
         match (
@@ -699,7 +718,9 @@ async fn new_session(
     }
     let signed = documents.iter().filter(|d| d["action"] == "SIGN").count();
     if signed == 0 {
-        return Err(Problem::bad("at least one document must have the action SIGN"));
+        return Err(Problem::bad(
+            "at least one document must have the action SIGN",
+        ));
     }
     if signed > MAX_SIGNED_DOCUMENTS {
         return Err(Problem::bad(format!(
@@ -713,9 +734,19 @@ async fn new_session(
         .filter(|s| s.len() == 1)
         .and_then(|s| s[0].as_object())
         .ok_or_else(|| {
-            Problem::bad("signingSetup must hold exactly one entry {signingFlow, identityProviders}")
+            Problem::bad(
+                "signingSetup must hold exactly one entry {signingFlow, identityProviders}",
+            )
         })?;
-    only_keys(setup, &["signingFlow", "identityProviders", "additionalParameters", "vendor"])?;
+    only_keys(
+        setup,
+        &[
+            "signingFlow",
+            "identityProviders",
+            "additionalParameters",
+            "vendor",
+        ],
+    )?;
     let flow = setup
         .get("signingFlow")
         .and_then(Value::as_str)
@@ -767,7 +798,15 @@ async fn new_session(
         let signer = signer
             .as_object()
             .ok_or_else(|| Problem::bad("signer must be an object"))?;
-        only_keys(signer, &["email", "mobile", "nationalIdentificationNumber", "validations"])?;
+        only_keys(
+            signer,
+            &[
+                "email",
+                "mobile",
+                "nationalIdentificationNumber",
+                "validations",
+            ],
+        )?;
         signer_nin = text(signer, "nationalIdentificationNumber", 64)?;
         if let Some(n) = &signer_nin {
             if !n.chars().any(|c| c.is_ascii_alphanumeric()) {
@@ -781,9 +820,9 @@ async fn new_session(
             }
         }
         if let Some(v) = signer.get("validations").filter(|v| !v.is_null()) {
-            let ok = v.as_array().is_some_and(|a| {
-                a.iter().all(|x| x == "NATIONAL_IDENTIFICATION_NUMBER")
-            });
+            let ok = v
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x == "NATIONAL_IDENTIFICATION_NUMBER"));
             if !ok {
                 return Err(Problem::bad(
                     "signer.validations may only hold NATIONAL_IDENTIFICATION_NUMBER",
@@ -817,7 +856,9 @@ async fn new_session(
                 .map_err(|_| Problem::bad("dueDate must be an RFC 3339 date-time"))?
                 .unix_timestamp();
             if t <= now || t > now + MAX_DUE {
-                return Err(Problem::bad("dueDate must be in the future and at most 30 days away"));
+                return Err(Problem::bad(
+                    "dueDate must be in the future and at most 30 days away",
+                ));
             }
             t
         }
@@ -843,7 +884,9 @@ async fn new_session(
     }
     let language = match obj.get("ui").and_then(|u| u.get("language")) {
         None | Some(Value::Null) => None,
-        Some(Value::String(l)) if matches!(l.as_str(), "en" | "nl" | "fr" | "de") => Some(l.clone()),
+        Some(Value::String(l)) if matches!(l.as_str(), "en" | "nl" | "fr" | "de") => {
+            Some(l.clone())
+        }
         Some(_) => return Err(Problem::bad("ui.language must be en, nl, fr or de")),
     };
     let mut request = Map::new();
@@ -888,7 +931,11 @@ async fn new_session(
 
 /// The lifecycle state a reader sees: `BLOCKED` while a session it follows is unsigned,
 /// `EXPIRED` once its due date passed unsigned.
-pub(crate) async fn visible_state(b: &Broker, s: &SignSession, now: i64) -> Result<LifeState, StoreError> {
+pub(crate) async fn visible_state(
+    b: &Broker,
+    s: &SignSession,
+    now: i64,
+) -> Result<LifeState, StoreError> {
     if s.state != LifeState::Ready {
         return Ok(s.state);
     }
@@ -958,10 +1005,17 @@ pub(crate) async fn list_sessions(
             }
             let now = b.clock.now();
             let mut out = Vec::new();
-            for s in b.store.list_sign_sessions(&client.id, limit, offset).await? {
+            for s in b
+                .store
+                .list_sign_sessions(&client.id, limit, offset)
+                .await?
+            {
                 out.push(session_view(&b, &s, now).await?);
             }
-            Ok(json_response(StatusCode::OK, json!({"data": out, "limit": limit, "offset": offset})))
+            Ok(json_response(
+                StatusCode::OK,
+                json!({"data": out, "limit": limit, "offset": offset}),
+            ))
         }
         .await,
     )
@@ -984,7 +1038,10 @@ pub(crate) async fn read_session(
         async {
             let client = client(&b, &headers).await?;
             let s = own_session(&b, &client, &id).await?;
-            Ok(json_response(StatusCode::OK, session_view(&b, &s, b.clock.now()).await?))
+            Ok(json_response(
+                StatusCode::OK,
+                session_view(&b, &s, b.clock.now()).await?,
+            ))
         }
         .await,
     )
@@ -1000,7 +1057,11 @@ pub(crate) async fn delete_session(
             let client = client(&b, &headers).await?;
             let s = own_session(&b, &client, &id).await?;
             let e = event(&b, &s, Event::Deleted, s.state);
-            if !b.store.delete_sign_session(&id, &client.id, Some(&e)).await? {
+            if !b
+                .store
+                .delete_sign_session(&id, &client.id, Some(&e))
+                .await?
+            {
                 return Err(Problem::new(
                     StatusCode::CONFLICT,
                     "Conflict",
@@ -1047,7 +1108,10 @@ pub(crate) async fn events(
                     v
                 })
                 .collect();
-            Ok(json_response(StatusCode::OK, json!({"data": data, "next": next})))
+            Ok(json_response(
+                StatusCode::OK,
+                json!({"data": data, "next": next}),
+            ))
         }
         .await,
     )

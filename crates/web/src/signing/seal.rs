@@ -153,7 +153,9 @@ pub(crate) async fn finish(
         .for_scheme(scheme)
         .tsa_url
         .clone()
-        .ok_or(SignError::NotConfigured("no time-stamping authority is configured"))?;
+        .ok_or(SignError::NotConfigured(
+            "no time-stamping authority is configured",
+        ))?;
     if signatures.len() != prepared.len() {
         return Err(SignError::Internal(format!(
             "{} signatures for {} documents",
@@ -185,13 +187,11 @@ pub(crate) async fn finish(
             None => (cms, "application/pkcs7-signature", "CADES"),
         };
         let id = random_token(18);
-        let collection = request["documents"]
-            .as_array()
-            .and_then(|d| {
-                d.iter()
-                    .find(|d| d["documentId"] == json!(p.document_id))
-                    .and_then(|d| d.get("documentCollectionId").cloned())
-            });
+        let collection = request["documents"].as_array().and_then(|d| {
+            d.iter()
+                .find(|d| d["documentId"] == json!(p.document_id))
+                .and_then(|d| d.get("documentCollectionId").cloned())
+        });
         let mut sig = json!({
             "signatureType": kind,
             "resultDocumentId": id,

@@ -24,8 +24,8 @@ use passerelle_store::{LoginTransaction, SignSession, random_token, token_hash};
 use serde_json::{Map, Value, json};
 
 use super::api::{event, sign_base, signed_document_ids, visible_state};
-use super::seal::{self, SignError, Statement};
 use super::may_sign;
+use super::seal::{self, SignError, Statement};
 use crate::authorize::{NotSent, ToScheme, cookie, send_to_scheme, translator};
 use crate::pages::{Csp, html};
 use crate::{Broker, BrokerError};
@@ -93,7 +93,9 @@ fn problem_page(tr: &Translator, status: StatusCode, key: &str) -> Response {
 
 fn signer_cookie(b: &Broker, value: &str, max_age: i64) -> String {
     let secure = if b.secure_cookies { "; Secure" } else { "" };
-    format!("{COOKIE}={value}; Path=/sign/signer; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    format!(
+        "{COOKIE}={value}; Path=/sign/signer; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    )
 }
 
 fn request_of(s: &SignSession) -> Map<String, Value> {
@@ -204,7 +206,11 @@ async fn show(
         let Some(doc_id) = d["documentId"].as_str() else {
             continue;
         };
-        let Some(doc) = b.store.find_sign_document(doc_id, &s.client_id, now).await? else {
+        let Some(doc) = b
+            .store
+            .find_sign_document(doc_id, &s.client_id, now)
+            .await?
+        else {
             return Ok(problem_page(&tr, StatusCode::GONE, "sign-error-documents"));
         };
         let signs = d["action"] == "SIGN";
@@ -282,20 +288,33 @@ pub(crate) async fn view_document(
             .get("documents")
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|d| d["documentId"] == json!(doc_id)));
-        let doc = b.store.find_sign_document(&doc_id, &s.client_id, now).await?;
-        let content = b.store.sign_document_content(&doc_id, &s.client_id, now).await?;
-        let (Some(doc), Some(content), true, false) =
-            (doc, content, listed, s.state.is_final())
+        let doc = b
+            .store
+            .find_sign_document(&doc_id, &s.client_id, now)
+            .await?;
+        let content = b
+            .store
+            .sign_document_content(&doc_id, &s.client_id, now)
+            .await?;
+        let (Some(doc), Some(content), true, false) = (doc, content, listed, s.state.is_final())
         else {
-            return Ok(problem_page(&tr, StatusCode::NOT_FOUND, "sign-error-documents"));
+            return Ok(problem_page(
+                &tr,
+                StatusCode::NOT_FOUND,
+                "sign-error-documents",
+            ));
         };
         let inline = doc.mime_type == "application/pdf";
         let mut resp = (StatusCode::OK, content).into_response();
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_str(if inline { "application/pdf" } else { "application/octet-stream" })
-                .map_err(BrokerError::internal)?,
+            HeaderValue::from_str(if inline {
+                "application/pdf"
+            } else {
+                "application/octet-stream"
+            })
+            .map_err(BrokerError::internal)?,
         );
         let name = super::api::download_name(&doc).replace('"', "");
         let disposition = format!(
@@ -336,11 +355,7 @@ async fn decision(
 ) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let Some(s) = b.store.find_sign_session(id).await? else {
         return Ok(problem_page(&tr, StatusCode::NOT_FOUND, "sign-unknown"));
     };
@@ -367,7 +382,15 @@ async fn decision(
             let e = event(b, &s, Event::Rejected, LifeState::Rejected);
             if !b
                 .store
-                .end_sign_session(&s.id, s.stage, LifeState::Rejected, None, &[], Some(&e), now)
+                .end_sign_session(
+                    &s.id,
+                    s.stage,
+                    LifeState::Rejected,
+                    None,
+                    &[],
+                    Some(&e),
+                    now,
+                )
                 .await?
             {
                 return Ok(closed_page(&tr, LifeState::Ready));
@@ -379,7 +402,13 @@ async fn decision(
             });
         }
         Some("sign") => {}
-        _ => return Ok(problem_page(&tr, StatusCode::BAD_REQUEST, "sign-form-stale")),
+        _ => {
+            return Ok(problem_page(
+                &tr,
+                StatusCode::BAD_REQUEST,
+                "sign-form-stale",
+            ));
+        }
     }
     if !matches!(field("agree"), Some("yes" | "on" | "true")) {
         return show(b, id, headers, Some(tr.t("sign-agree-missing"))).await;
@@ -412,7 +441,11 @@ async fn decision(
             // (or the client may have it).
             let may_nin =
                 client.account == Account::Sandbox || client.grants.iter().any(|g| g == "nin");
-            let scope = if may_nin { "openid profile nin" } else { "openid profile" };
+            let scope = if may_nin {
+                "openid profile nin"
+            } else {
+                "openid profile"
+            };
             let scopes = GrantedScopes::parse(scope, client.account, &client.grants)
                 .map_err(|e| BrokerError::page(&tr, e.to_string()))?;
             let success = redirect_url(&s, "success", None).unwrap_or_default();
@@ -554,12 +587,7 @@ pub(crate) async fn csc_callback(
     let params: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
         .into_owned()
         .collect();
-    let get = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     callback_step(&b, &headers, get("state"), get("code"), get("error"))
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -576,14 +604,22 @@ async fn callback_step(
     let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 128) else {
         return Ok(problem_page(&tr, StatusCode::BAD_REQUEST, "sign-unknown"));
     };
-    let Some(s) = b.store.find_sign_session_by_step(&token_hash(&state)).await? else {
+    let Some(s) = b
+        .store
+        .find_sign_session_by_step(&token_hash(&state))
+        .await?
+    else {
         return Ok(problem_page(&tr, StatusCode::BAD_REQUEST, "sign-unknown"));
     };
     let tr = translator(language(&s).as_deref(), headers);
     let browser = cookie(headers, COOKIE).map(token_hash);
     if browser.is_none() || browser != s.browser_hash {
         tracing::warn!(sign.session = %&s.id[..8], "signing callback in another browser");
-        return Ok(problem_page(&tr, StatusCode::FORBIDDEN, "sign-error-browser"));
+        return Ok(problem_page(
+            &tr,
+            StatusCode::FORBIDDEN,
+            "sign-error-browser",
+        ));
     }
     let Some(client) = b.store.find_client(&s.client_id).await?.filter(may_sign) else {
         return Ok(problem_page(&tr, StatusCode::NOT_FOUND, "sign-unknown"));
@@ -604,9 +640,16 @@ async fn callback_step(
         }
         if error == "access_denied" {
             let e = event(b, &s, Event::Rejected, LifeState::Rejected);
-            if b
-                .store
-                .end_sign_session(&s.id, s.stage, LifeState::Rejected, None, &[], Some(&e), now)
+            if b.store
+                .end_sign_session(
+                    &s.id,
+                    s.stage,
+                    LifeState::Rejected,
+                    None,
+                    &[],
+                    Some(&e),
+                    now,
+                )
                 .await?
             {
                 tracing::info!(client.id = %s.client_id, sign.session = %&s.id[..8], "signing refused in the itsme app");
@@ -627,7 +670,11 @@ async fn callback_step(
         return Ok(retry_or_error(b, &tr, &s, &code));
     }
     let Some(code) = code.filter(|c| !c.is_empty() && c.len() <= 512) else {
-        return Ok(problem_page(&tr, StatusCode::BAD_REQUEST, "sign-error-scheme"));
+        return Ok(problem_page(
+            &tr,
+            StatusCode::BAD_REQUEST,
+            "sign-error-scheme",
+        ));
     };
     match s.stage {
         Stage::Account => {
@@ -681,9 +728,9 @@ async fn callback_step(
 fn csc_failure(e: CscError) -> SignError {
     match e {
         CscError::Unavailable(d) => SignError::Unavailable(d),
-        CscError::Refused { error, description } => {
-            SignError::Internal(format!("itsme's signing service refused: {error}: {description}"))
-        }
+        CscError::Refused { error, description } => SignError::Internal(format!(
+            "itsme's signing service refused: {error}: {description}"
+        )),
         CscError::Protocol(d) | CscError::Invalid(d) => SignError::Internal(d),
     }
 }
@@ -776,12 +823,15 @@ async fn after_account(
     }
     let bearer = token.access_token;
     let fail = |e: SignError| (e, Some(bearer.clone()));
-    let credential = csc.credential(&bearer).await.map_err(|e| fail(csc_failure(e)))?;
-    let leaf = credential
-        .chain
-        .first()
-        .cloned()
-        .ok_or_else(|| fail(SignError::Internal("the credential has no certificate".into())))?;
+    let credential = csc
+        .credential(&bearer)
+        .await
+        .map_err(|e| fail(csc_failure(e)))?;
+    let leaf = credential.chain.first().cloned().ok_or_else(|| {
+        fail(SignError::Internal(
+            "the credential has no certificate".into(),
+        ))
+    })?;
     if let Some(named) = &s.signer_nin {
         let serial = passerelle_sign::ca::subject_serial_number(&leaf)
             .map_err(|e| fail(SignError::Internal(e.to_string())))?;
@@ -839,7 +889,9 @@ async fn after_account(
         .await
         .map_err(|e| fail(e.into()))?
     {
-        return Err(fail(SignError::Internal("the session moved while preparing".into())));
+        return Err(fail(SignError::Internal(
+            "the session moved while preparing".into(),
+        )));
     }
     let _ = tr;
     Ok(see_other(&url))
@@ -854,7 +906,10 @@ fn description(client: &str, s: &SignSession) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let count = signed_document_ids(s).len();
-    let text = format!("{client}: {title} ({count} document{})", if count == 1 { "" } else { "s" });
+    let text = format!(
+        "{client}: {title} ({count} document{})",
+        if count == 1 { "" } else { "s" }
+    );
     latin9(&text, 255)
 }
 
@@ -898,11 +953,15 @@ async fn after_approval(
     code: &str,
 ) -> Result<Response, SignError> {
     let (Some(bearer), Some(credential)) = (up.bearer.clone(), up.credential.clone()) else {
-        return Err(SignError::Internal("the session lost its signing account".into()));
+        return Err(SignError::Internal(
+            "the session lost its signing account".into(),
+        ));
     };
     let sad = csc.redeem(code).await.map_err(csc_failure)?;
     if sad.kind != TokenKind::Sad {
-        return Err(SignError::Internal("the second approval did not give a SAD".into()));
+        return Err(SignError::Internal(
+            "the second approval did not give a SAD".into(),
+        ));
     }
     let prepared = b.store.sign_prepared(&s.id).await?;
     let hashes = seal::hashes(&prepared)?;
@@ -914,7 +973,9 @@ async fn after_approval(
     let done = end_signed(b, s, results, output).await?;
     revoke(csc, &bearer).await;
     if !done {
-        return Err(SignError::Internal("the session ended another way while signing".into()));
+        return Err(SignError::Internal(
+            "the session ended another way while signing".into(),
+        ));
     }
     tracing::info!(client.id = %s.client_id, sign.session = %&s.id[..8], documents = prepared.len(), "documents signed (qualified)");
     Ok(match redirect_url(s, "success", None) {
@@ -930,8 +991,7 @@ async fn end_signed(
     output: Value,
 ) -> Result<bool, SignError> {
     let e = event(b, s, Event::Signed, LifeState::Signed);
-    Ok(b
-        .store
+    Ok(b.store
         .end_sign_session(
             &s.id,
             Stage::Signing,
@@ -946,7 +1006,10 @@ async fn end_signed(
 
 /// The session of a signer's identification (a login of channel `Signing`), if that login is
 /// still the session's current attempt.
-async fn identifying(b: &Broker, tx: &LoginTransaction) -> Result<Option<SignSession>, BrokerError> {
+async fn identifying(
+    b: &Broker,
+    tx: &LoginTransaction,
+) -> Result<Option<SignSession>, BrokerError> {
     let Some(id) = &tx.state else {
         return Ok(None);
     };
@@ -970,7 +1033,15 @@ pub(crate) async fn deliver(
     let now = b.clock.now();
     if !b
         .store
-        .move_sign_session(&s.id, Stage::Identifying, Stage::Signing, s.step_hash.as_deref(), None, None, now)
+        .move_sign_session(
+            &s.id,
+            Stage::Identifying,
+            Stage::Signing,
+            s.step_hash.as_deref(),
+            None,
+            None,
+            now,
+        )
         .await?
     {
         return Ok(closed_page(tr, LifeState::Ready));
@@ -1062,7 +1133,10 @@ async fn seal_identified(
     let mut signatures = Vec::new();
     for p in &prepared {
         let attrs = passerelle_sign::cades::SignedAttributes::from_der(&p.signed_attributes)?;
-        signatures.push(passerelle_sign::cades::sign_locally(&attrs, &seal.key_pkcs8)?);
+        signatures.push(passerelle_sign::cades::sign_locally(
+            &attrs,
+            &seal.key_pkcs8,
+        )?);
     }
     let (results, output) = seal::finish(b, scheme, s, &prepared, &signatures, &seal.chain).await?;
     end_signed(b, s, results, output).await
@@ -1092,12 +1166,28 @@ pub(crate) async fn deliver_failure(
     let result = if failure == Failure::Denied {
         let e = event(b, &s, Event::Rejected, LifeState::Rejected);
         b.store
-            .end_sign_session(&s.id, Stage::Identifying, LifeState::Rejected, None, &[], Some(&e), now)
+            .end_sign_session(
+                &s.id,
+                Stage::Identifying,
+                LifeState::Rejected,
+                None,
+                &[],
+                Some(&e),
+                now,
+            )
             .await
             .map(|_| redirect_url(&s, "cancel", None))
     } else {
         b.store
-            .move_sign_session(&s.id, Stage::Identifying, Stage::Waiting, None, None, None, now)
+            .move_sign_session(
+                &s.id,
+                Stage::Identifying,
+                Stage::Waiting,
+                None,
+                None,
+                None,
+                now,
+            )
             .await
             .map(|_| {
                 let code = failure.error_code().map_or("server_error", |c| c.as_str());

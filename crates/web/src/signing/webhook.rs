@@ -89,7 +89,10 @@ fn signature(b: &Broker, client_id: &str, body: &str) -> Option<String> {
         .encode(passerelle_sign::sha256(body.as_bytes()));
     let claims = json!({"aud": client_id, "sha256": digest, "iat": b.clock.now(), "iss": b.issuer});
     let claims = claims.as_object()?.clone();
-    b.keys.rs256.sign(&claims, Some("passerelle-event+jwt")).ok()
+    b.keys
+        .rs256
+        .sign(&claims, Some("passerelle-event+jwt"))
+        .ok()
 }
 
 /// Runs [`run_once`] every `every` until the task is dropped.
