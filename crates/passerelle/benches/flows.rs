@@ -14,6 +14,10 @@
 //! The server's warnings go to `$TMPDIR/passerelle-soak-<pid>.log`. Exits with 1 when a flow
 //! failed or memory or descriptors kept growing.
 //!
+//! Signing mode (`--signing advanced|qualified [--documents K]`): each flow is a signing session
+//! of K PDFs, from upload to download, signed by the persona; prints signatures per second,
+//! latency per session and the server's CPU per signature.
+//!
 //! The load generator runs in this process; only the server's own CPU is counted per flow.
 
 use std::io::{BufRead as _, BufReader};
@@ -49,6 +53,11 @@ struct Args {
     report_every: u64,
     /// Where the server's stderr goes (soak mode).
     server_log: Option<std::path::PathBuf>,
+    /// Signing mode: each flow is a signing session signed by the persona, `advanced`
+    /// (AUTHENTICATION_BASED: an identification, then the seal) or `qualified` (PKISIGNING:
+    /// itsme's two approvals through the sandbox's CSC service), of `documents` PDFs.
+    signing: Option<String>,
+    documents: usize,
 }
 
 fn args() -> Args {
@@ -61,6 +70,8 @@ fn args() -> Args {
         minutes: None,
         report_every: 60,
         server_log: None,
+        signing: None,
+        documents: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -75,6 +86,13 @@ fn args() -> Args {
             "--scope" => a.scope = it.next().unwrap_or(a.scope),
             "--phone" => a.phone = it.next().unwrap_or(a.phone),
             "--database-url" => a.database_url = it.next(),
+            "--signing" => a.signing = it.next(),
+            "--documents" => {
+                a.documents = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(a.documents)
+            }
             "--minutes" => a.minutes = it.next().and_then(|v| v.parse().ok()),
             "--report-every" => {
                 a.report_every = it
@@ -335,6 +353,219 @@ async fn flow(
     Ok(())
 }
 
+/// A one-page PDF with a classic cross-reference table.
+fn sample_pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// The cookies of one person's browser (names are unique enough here to ignore paths).
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn take(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all("set-cookie") {
+            let Some((name, value)) = v
+                .to_str()
+                .ok()
+                .and_then(|c| c.split(';').next())
+                .and_then(|c| c.split_once('='))
+            else {
+                continue;
+            };
+            self.0.retain(|(n, _)| n != name);
+            self.0.push((name.to_string(), value.to_string()));
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One signing session, from upload to the signed document: the API client uploads
+/// `documents` PDFs and creates the session, the person opens the signing page, signs, goes
+/// through the sandbox (phone number, the persona approves), and the API client reads the
+/// session and downloads the signed documents.
+async fn sign_flow(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    a: &Args,
+) -> Result<(), String> {
+    fn e(s: &'static str) -> impl Fn(reqwest::Error) -> String {
+        move |err| format!("{s}: {err}")
+    }
+    let flow = match a.signing.as_deref() {
+        Some("qualified") => "PKISIGNING",
+        _ => "AUTHENTICATION_BASED",
+    };
+    let mut docs = Vec::new();
+    for i in 0..a.documents {
+        let r = http
+            .post(format!("{base}/sign/documents"))
+            .bearer_auth(token)
+            .header("content-type", "application/pdf")
+            .body(sample_pdf(&format!("Contract {i} {}", random(6))))
+            .send()
+            .await
+            .map_err(e("upload"))?;
+        let v: serde_json::Value = r.json().await.map_err(e("upload"))?;
+        docs.push(serde_json::json!({"action": "SIGN", "documentId": v["documentId"]}));
+    }
+    let r = http
+        .post(format!("{base}/sign/signing-sessions"))
+        .bearer_auth(token)
+        .json(&serde_json::json!([{
+            "title": "Benchmark",
+            "documents": docs,
+            "signingSetup": [{"signingFlow": flow, "identityProviders": [{"idpName": "itsme"}]}],
+            "redirectSettings": {"success": "https://rp.bench/cb", "cancel": "https://rp.bench/cb", "error": "https://rp.bench/cb"},
+        }]))
+        .send()
+        .await
+        .map_err(e("session"))?;
+    let v: serde_json::Value = r.json().await.map_err(e("session"))?;
+    let id = v[0]["id"]
+        .as_str()
+        .ok_or_else(|| format!("no session: {v}"))?
+        .to_string();
+    let url = v[0]["signatureUrl"]
+        .as_str()
+        .ok_or("no signatureUrl")?
+        .to_string();
+    let mut jar = Jar::default();
+    let r = http.get(&url).send().await.map_err(e("signer page"))?;
+    jar.take(&r);
+    let page = r.text().await.map_err(e("signer page"))?;
+    let form_token = attr_after(&page, "name=\"token\"", "value");
+    let r = http
+        .post(&url)
+        .header("cookie", jar.header())
+        .form(&[
+            ("token", form_token.as_str()),
+            ("decision", "sign"),
+            ("agree", "yes"),
+        ])
+        .send()
+        .await
+        .map_err(e("decide"))?;
+    jar.take(&r);
+    let mut next = location(&r);
+    for _ in 0..20 {
+        if next.starts_with("https://rp.bench/") {
+            break;
+        }
+        let target = if next.starts_with("http") {
+            next.clone()
+        } else {
+            format!("{base}{next}")
+        };
+        let r = http
+            .get(&target)
+            .header("cookie", jar.header())
+            .send()
+            .await
+            .map_err(e("hop"))?;
+        jar.take(&r);
+        if r.status().is_redirection() {
+            next = location(&r);
+            continue;
+        }
+        let page = r.text().await.map_err(e("hop"))?;
+        if !page.contains("name=\"phone\"") {
+            return Err(format!("unexpected page at {target}"));
+        }
+        let action = attr_after(&page, "<form method=\"post\"", "action");
+        let r = http
+            .post(format!("{base}{action}"))
+            .header("cookie", jar.header())
+            .form(&[("phone", a.phone.as_str())])
+            .send()
+            .await
+            .map_err(e("phone"))?;
+        jar.take(&r);
+        next = location(&r);
+    }
+    let r = http
+        .get(format!("{base}/sign/signing-sessions/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(e("read"))?;
+    let v: serde_json::Value = r.json().await.map_err(e("read"))?;
+    if v["lifecycle"]["state"] != "SIGNED" {
+        return Err(format!("session not signed: {}", v["lifecycle"]));
+    }
+    for s in v["output"]["signatures"].as_array().into_iter().flatten() {
+        let r = http
+            .get(format!(
+                "{base}/sign/documents/{}",
+                s["resultDocumentId"].as_str().unwrap_or("")
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(e("download"))?;
+        if !r.status().is_success() {
+            return Err(format!("download {}", r.status()));
+        }
+        let _ = r.bytes().await.map_err(e("download"))?;
+    }
+    Ok(())
+}
+
+/// A client-credentials token for the signing API.
+async fn api_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
+    let r = http
+        .post(format!("{base}/auth/open/connect/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "signicat-api"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    let v: serde_json::Value = r.json().await.expect("token json");
+    v["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string()
+}
+
 fn url_param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
     q.split('&')
@@ -366,7 +597,12 @@ fn main() {
         .build()
         .expect("client");
     let base = server.base.clone();
+    let api = match a.signing {
+        Some(_) => rt.block_on(api_token(&http, &base, &id, &secret)),
+        None => String::new(),
+    };
     let run = |n: usize| {
+        let api = api.clone();
         let (http, base, id, secret, a) = (
             http.clone(),
             base.clone(),
@@ -378,20 +614,26 @@ fn main() {
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for _ in 0..a.concurrency {
-                let (http, base, id, secret, a, next) = (
+                let (http, base, id, secret, a, next, api) = (
                     http.clone(),
                     base.clone(),
                     id.clone(),
                     secret.clone(),
                     a.clone(),
                     next.clone(),
+                    api.clone(),
                 );
                 tasks.push(tokio::spawn(async move {
                     let mut lat = Vec::new();
                     let mut errors = 0usize;
                     while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
                         let t = Instant::now();
-                        match flow(&http, &base, &id, &secret, &a).await {
+                        let done = if a.signing.is_some() {
+                            sign_flow(&http, &base, &api, &a).await
+                        } else {
+                            flow(&http, &base, &id, &secret, &a).await
+                        };
+                        match done {
                             Ok(()) => lat.push(t.elapsed()),
                             Err(err) => {
                                 if errors == 0 {
@@ -414,7 +656,7 @@ fn main() {
             (all, errors)
         })
     };
-    let warmup = (a.flows / 10).clamp(20, 200);
+    let warmup = (a.flows / 10).clamp(if a.signing.is_some() { 5 } else { 20 }, 200);
     let _ = run(warmup);
     if let Some(minutes) = a.minutes {
         let failed = soak(&rt, &http, &base, &id, &secret, &a, pid, minutes);
@@ -428,6 +670,43 @@ fn main() {
     let cpu = cpu_seconds(pid) - cpu0;
     lat.sort();
     let ok = lat.len();
+    if let Some(mode) = &a.signing {
+        let signatures = ok * a.documents;
+        println!("Passerelle end-to-end signing benchmark ({mode})");
+        println!(
+            "  sessions:        {ok} signed, {errors} failed ({warmup} warm-up sessions not counted), {} PDF(s) each, concurrency {}",
+            a.documents, a.concurrency
+        );
+        println!(
+            "  throughput:      {:.1} signatures/s, {:.1} sessions/s ({:.2} s wall)",
+            signatures as f64 / wall,
+            ok as f64 / wall,
+            wall
+        );
+        println!(
+            "  latency per session (upload to download): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.9),
+            percentile(&lat, 0.99),
+            percentile(&lat, 1.0)
+        );
+        println!(
+            "  server CPU:      {:.2} ms per signature, {:.2} ms per session ({:.2} s in total)",
+            cpu * 1000.0 / signatures.max(1) as f64,
+            cpu * 1000.0 / ok.max(1) as f64,
+            cpu
+        );
+        println!(
+            "  server memory:   peak RSS {} MiB, now {} MiB",
+            status_kb(pid, "VmHWM:") / 1024,
+            status_kb(pid, "VmRSS:") / 1024
+        );
+        drop(server);
+        if errors > 0 {
+            std::process::exit(1);
+        }
+        return;
+    }
     println!("Passerelle end-to-end login benchmark");
     println!(
         "  database:        {}",

@@ -163,23 +163,8 @@ async fn decide(
 /// The signer signs with a persona at the sandbox's phone page; returns where the browser
 /// ends (the RP, or a page of Passerelle's as `page:<status>`).
 async fn sign_as(app: &TestApp, signature_url: &str, phone: &str) -> String {
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let browser = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let _ = app.browser();
+    let browser = app.browser();
     let resp = decide(app, &browser, signature_url, "sign").await;
-    use reqwest::cookie::CookieStore as _;
-    eprintln!(
-        "jar: {:?}",
-        jar.cookies(
-            &app.url("/auth/open/connect/itsme/callback")
-                .parse()
-                .expect("url")
-        )
-    );
     assert_eq!(
         resp.status(),
         StatusCode::SEE_OTHER,
@@ -868,4 +853,86 @@ async fn events_reach_the_clients_webhook_signed_by_the_broker() {
     }
     names.sort();
     assert_eq!(names, ["signing-session.created", "signing-session.signed"]);
+}
+
+#[tokio::test]
+async fn a_timeout_in_the_app_signs_nothing_and_leaves_the_session_open() {
+    const PIERRE: &str = "+32470000005"; // never answers (3 s)
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let d = upload_ok(&app, &token, "application/pdf", sample_pdf("Slow")).await;
+    for flow in ["PKISIGNING", "AUTHENTICATION_BASED"] {
+        let s = create_ok(&app, &token, session(flow, &[&d], None)).await;
+        let id = s["id"].as_str().expect("id");
+        let browser = app.browser();
+        let resp = decide(
+            &app,
+            &browser,
+            s["signatureUrl"].as_str().expect("url"),
+            "sign",
+        )
+        .await;
+        // Up to the sandbox's waiting page, where nothing happens; then the app times out.
+        let wait = walk_until(&app, &browser, location(&resp), PIERRE, |u| {
+            u.contains("/wait")
+        })
+        .await;
+        app.clock.advance(4);
+        let back = walk(&app, &browser, wait, PIERRE).await;
+        assert!(
+            back.starts_with(&format!("{OTHER}?sessionId={id}")),
+            "{flow}: {back}"
+        );
+        assert!(back.contains("error="), "{back}");
+        let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+        assert_eq!(
+            v["lifecycle"]["state"], "READY",
+            "{flow}: a timeout is not a refusal"
+        );
+        assert_eq!(v["output"]["signatures"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn signed_documents_go_after_their_retention_once_downloaded() {
+    let app = TestApp::spawn().await;
+    let (client, token) = signing_client(&app).await;
+    let original = upload_ok(&app, &token, "application/pdf", sample_pdf("Kept briefly")).await;
+    let s = create_ok(
+        &app,
+        &token,
+        session("AUTHENTICATION_BASED", &[&original], None),
+    )
+    .await;
+    let id = s["id"].as_str().expect("id");
+    assert!(
+        sign_as(&app, s["signatureUrl"].as_str().expect("url"), JAN.0)
+            .await
+            .starts_with(RP_CALLBACK)
+    );
+    let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    let result = v["output"]["signatures"][0]["resultDocumentId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // Not downloaded: kept (an hour later it is still there).
+    app.clock.advance(3600);
+    let token = api_token(&app, &client).await;
+    let meta = get_json(&app, &token, &format!("/sign/documents/{result}/metadata")).await;
+    assert!(meta.get("downloadedAt").is_none());
+    download(&app, &token, &result).await;
+    // Downloaded: it and its original go after the retention (10 minutes by default).
+    app.clock.advance(599);
+    download(&app, &token, &result).await;
+    app.clock.advance(2);
+    let token = api_token(&app, &client).await;
+    for doc in [&result, &original] {
+        let resp = reqwest::Client::new()
+            .get(app.url(&format!("/sign/documents/{doc}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
 }

@@ -97,7 +97,7 @@ async fn end_failed(
         Effect::DeliverError(Channel::Signing, f) => Some(*f),
         _ => None,
     }) {
-        return crate::signing::deliver_failure(b, tx, f, tr).await;
+        return crate::signing::deliver_failure(b, tx, f, &description, tr).await;
     }
     let delivered = effects.iter().find_map(|e| match e {
         Effect::DeliverError(Channel::Redirect, f) => f.error_code(),

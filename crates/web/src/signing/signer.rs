@@ -588,9 +588,16 @@ pub(crate) async fn csc_callback(
         .into_owned()
         .collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    callback_step(&b, &headers, get("state"), get("code"), get("error"))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    callback_step(
+        &b,
+        &headers,
+        get("state"),
+        get("code"),
+        get("error"),
+        get("error_description"),
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn callback_step(
@@ -599,6 +606,7 @@ async fn callback_step(
     state: Option<String>,
     code: Option<String>,
     error: Option<String>,
+    description: Option<String>,
 ) -> Result<Response, BrokerError> {
     let tr = translator(None, headers);
     let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 128) else {
@@ -638,7 +646,7 @@ async fn callback_step(
         if let Some(bearer) = &up.bearer {
             revoke(&csc, bearer).await;
         }
-        if error == "access_denied" {
+        if error == "access_denied" && !timed_out(description.as_deref()) {
             let e = event(b, &s, Event::Rejected, LifeState::Rejected);
             if b.store
                 .end_sign_session(
@@ -722,6 +730,16 @@ async fn callback_step(
         }
         _ => Ok(closed_page(&tr, LifeState::Ready)),
     }
+}
+
+/// Whether the scheme's `access_denied` says the person did not answer in time (itsme, like the
+/// sandbox, reports a timeout in the app as `access_denied`): the session stays open for
+/// another try, where a refusal rejects it.
+fn timed_out(description: Option<&str>) -> bool {
+    description.is_some_and(|d| {
+        let d = d.to_ascii_lowercase();
+        d.contains("timeout") || d.contains("timed out") || d.contains("in time")
+    })
 }
 
 /// The scheme's errors as a signing failure.
@@ -1148,6 +1166,7 @@ pub(crate) async fn deliver_failure(
     b: &Broker,
     tx: &LoginTransaction,
     failure: Failure,
+    description: &str,
     tr: &Translator,
 ) -> BrokerError {
     let s = match identifying(b, tx).await {
@@ -1163,7 +1182,7 @@ pub(crate) async fn deliver_failure(
         Err(e) => return e,
     };
     let now = b.clock.now();
-    let result = if failure == Failure::Denied {
+    let result = if failure == Failure::Denied && !timed_out(Some(description)) {
         let e = event(b, &s, Event::Rejected, LifeState::Rejected);
         b.store
             .end_sign_session(
