@@ -404,6 +404,11 @@ async fn an_advanced_signature_after_identification_seals_every_document() {
         let signed = download(&app, &token, sig["resultDocumentId"].as_str().expect("id")).await;
         if kind == "PADES" {
             assert_valid_pdf(&signed, original, &roots);
+            // A signed PDF cannot be uploaded to be signed again.
+            let resp = upload(&app, &token, "application/pdf", signed.clone()).await;
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            let detail: Value = resp.json().await.expect("json");
+            assert!(detail["detail"].as_str().expect("detail").contains("already signed"), "{detail}");
             // The signature names who signed, as itsme verified them.
             // (the signature dictionary's strings are written in hex).
             let tail = String::from_utf8_lossy(&signed[original.len()..]).to_ascii_lowercase();
