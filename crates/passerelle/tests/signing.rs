@@ -408,7 +408,13 @@ async fn an_advanced_signature_after_identification_seals_every_document() {
             let resp = upload(&app, &token, "application/pdf", signed.clone()).await;
             assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
             let detail: Value = resp.json().await.expect("json");
-            assert!(detail["detail"].as_str().expect("detail").contains("already signed"), "{detail}");
+            assert!(
+                detail["detail"]
+                    .as_str()
+                    .expect("detail")
+                    .contains("already signed"),
+                "{detail}"
+            );
             // The signature names who signed, as itsme verified them.
             // (the signature dictionary's strings are written in hex).
             let tail = String::from_utf8_lossy(&signed[original.len()..]).to_ascii_lowercase();
@@ -940,4 +946,97 @@ async fn signed_documents_go_after_their_retention_once_downloaded() {
             .expect("download");
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
+}
+
+#[tokio::test]
+async fn a_collection_is_packaged_into_a_sealed_pades_container_once_all_its_sessions_are_signed() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let d1 = upload_ok(&app, &token, "application/pdf", sample_pdf("Part one")).await;
+    let d2 = upload_ok(&app, &token, "application/pdf", sample_pdf("Part two")).await;
+    let resp = reqwest::Client::new()
+        .post(app.url("/sign/document-collections"))
+        .bearer_auth(&token)
+        .json(&json!({"documents": [{"documentId": d1}, {"documentId": d2}], "packageTo": ["PADES_CONTAINER"]}))
+        .send()
+        .await
+        .expect("collection");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let collection: Value = resp.json().await.expect("json");
+    let cid = collection["id"].as_str().expect("id");
+    // Two signers, one session each, over the same collection.
+    let mut sessions = Vec::new();
+    for flow in ["AUTHENTICATION_BASED", "PKISIGNING"] {
+        let mut body = session(flow, &[], None);
+        body["documents"] = json!([{"action": "SIGN", "documentCollectionId": cid}]);
+        sessions.push(create_ok(&app, &token, body).await);
+    }
+    assert!(
+        sign_as(
+            &app,
+            sessions[0]["signatureUrl"].as_str().expect("url"),
+            JAN.0
+        )
+        .await
+        .starts_with(RP_CALLBACK)
+    );
+    let first = get_json(
+        &app,
+        &token,
+        &format!(
+            "/sign/signing-sessions/{}",
+            sessions[0]["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_eq!(
+        first["output"]["packages"],
+        json!([]),
+        "not while the other session is open"
+    );
+    assert!(
+        sign_as(
+            &app,
+            sessions[1]["signatureUrl"].as_str().expect("url"),
+            "+32470000002"
+        )
+        .await
+        .starts_with(RP_CALLBACK)
+    );
+    let mut package = None;
+    for s in &sessions {
+        let v = get_json(
+            &app,
+            &token,
+            &format!("/sign/signing-sessions/{}", s["id"].as_str().expect("id")),
+        )
+        .await;
+        let packages = v["output"]["packages"].as_array().expect("packages");
+        assert_eq!(packages.len(), 1, "{v}");
+        assert_eq!(packages[0]["packageType"], "PADES_CONTAINER");
+        assert_eq!(packages[0]["packageId"], cid);
+        package = packages[0]["resultDocumentId"].as_str().map(str::to_string);
+        assert_eq!(
+            v["output"]["signatures"]
+                .as_array()
+                .expect("signatures")
+                .len(),
+            2
+        );
+    }
+    let container = download(&app, &token, &package.expect("package")).await;
+    let roots = trust(&app).await;
+    let reports = passerelle_sign::verify::pdf(&container, &roots).expect("verify");
+    assert_eq!(reports.len(), 1);
+    assert!(
+        reports[0].valid && reports[0].covers_whole_file,
+        "{:?}",
+        reports[0]
+    );
+    if let Some(ok) = pyhanko_valid(&container, &roots) {
+        assert!(ok, "pyHanko says the container's seal is valid");
+    }
+    // Four signed PDFs inside (two documents, two signers).
+    let text = String::from_utf8_lossy(&container);
+    assert_eq!(text.matches("/Filespec").count(), 4, "four attachments");
 }

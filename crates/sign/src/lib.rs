@@ -20,6 +20,7 @@
 
 pub mod ca;
 pub mod cades;
+pub mod container;
 pub mod keys;
 mod oids;
 pub mod pdf;

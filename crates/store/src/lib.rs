@@ -38,7 +38,8 @@ pub use sandbox::{
 };
 pub use signing::{SigningCredential, SigningToken};
 pub use signing_api::{
-    ORIGIN_SIGNED, ORIGIN_UPLOAD, Prepared, SignDocument, SignEvent, SignSession, SignedResult,
+    ORIGIN_PACKAGE, ORIGIN_SIGNED, ORIGIN_UPLOAD, Prepared, SignDocument, SignEvent, SignSession,
+    SignedResult,
 };
 
 /// A storage failure. Callers log it and answer without its details; it never reaches a client as

@@ -11,6 +11,8 @@ use crate::{Result, Store, decode};
 /// Where a document came from.
 pub const ORIGIN_UPLOAD: &str = "upload";
 pub const ORIGIN_SIGNED: &str = "signed";
+/// A PAdES container of a collection's signed documents, sealed.
+pub const ORIGIN_PACKAGE: &str = "package";
 
 /// A document's description, without its bytes.
 #[derive(Debug, Clone)]
@@ -379,6 +381,44 @@ impl Store {
         .await?;
         row.map(|r| Ok((r.try_get("body")?, r.try_get("created_at")?)))
             .transpose()
+    }
+
+    /// Replaces a collection's body if it is still `from` (compare and swap): how one node
+    /// claims the packaging of a collection.
+    pub async fn swap_sign_collection(&self, id: &str, from: &str, to: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE sign_collections SET body = $3 WHERE id = $1 AND body = $2")
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The sessions of a client that name a collection.
+    pub async fn sign_sessions_of_collection(
+        &self,
+        client_id: &str,
+        collection_id: &str,
+    ) -> Result<Vec<SignSession>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sign_sessions WHERE client_id = $1 AND request LIKE $2 ORDER BY created_at, id"
+        )))
+        .bind(client_id)
+        .bind(format!("%\"documentCollectionId\":\"{collection_id}\"%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Sets a finished session's `output` (its packages arrive after its signatures).
+    pub async fn set_sign_session_output(&self, id: &str, output: &str) -> Result<()> {
+        sqlx::query("UPDATE sign_sessions SET output = $2 WHERE id = $1")
+            .bind(id)
+            .bind(output)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_sign_collection(&self, id: &str, client_id: &str) -> Result<bool> {

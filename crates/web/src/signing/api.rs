@@ -393,14 +393,17 @@ pub(crate) async fn create_collection(
             let client = client(&b, &headers).await?;
             let obj = json_object(&body)?;
             only_keys(&obj, &["id", "documents", "packageTo"])?;
-            if let Some(p) = obj.get("packageTo")
-                && p != &json!([])
-                && !p.is_null()
-            {
-                return Err(Problem::bad(
-                    "packageTo is not offered yet: each document is signed on its own (PAdES for PDFs, CAdES otherwise)",
-                ));
-            }
+            let package_to = match obj.get("packageTo") {
+                None | Some(Value::Null) => vec![],
+                Some(Value::Array(p)) if p.iter().all(|x| x == super::seal::PADES_CONTAINER) => {
+                    p.iter().take(1).cloned().collect()
+                }
+                Some(_) => {
+                    return Err(Problem::bad(
+                        "packageTo may only be [\"PADES_CONTAINER\"] (the collection's signed documents in one sealed PDF)",
+                    ));
+                }
+            };
             let docs = obj
                 .get("documents")
                 .and_then(Value::as_array)
@@ -442,13 +445,13 @@ pub(crate) async fn create_collection(
                 listed.push(entry);
             }
             let id = random_token(18);
-            let body = json!({"documents": listed}).to_string();
+            let body = json!({"documents": listed, "packageTo": package_to}).to_string();
             b.store
                 .insert_sign_collection(&id, &client.id, &body, now, now + b.signing.document_lifetime)
                 .await?;
             Ok(json_response(
                 StatusCode::CREATED,
-                json!({"id": id, "documents": listed, "createdAt": rfc3339(now)}),
+                json!({"id": id, "documents": listed, "packageTo": package_to, "createdAt": rfc3339(now)}),
             ))
         }
         .await,
@@ -470,10 +473,16 @@ pub(crate) async fn read_collection(
                 .ok_or_else(|| not_found("document collection"))?;
             let body: Value = serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("sign_collections.body: {e}")))?;
-            Ok(json_response(
-                StatusCode::OK,
-                json!({"id": id, "documents": body["documents"], "createdAt": rfc3339(created)}),
-            ))
+            let mut out = json!({
+                "id": id,
+                "documents": body["documents"],
+                "packageTo": body.get("packageTo").cloned().unwrap_or(json!([])),
+                "createdAt": rfc3339(created),
+            });
+            if let Some(p) = body["package"].as_str().filter(|p| *p != "pending") {
+                out["output"] = json!({"packages": [{"packageId": id, "packageType": super::seal::PADES_CONTAINER, "resultDocumentId": p}]});
+            }
+            Ok(json_response(StatusCode::OK, out))
         }
         .await,
     )

@@ -308,3 +308,196 @@ fn parse_seal(material: &str) -> Result<KeyAndChain, SignError> {
             .collect::<Result<_, _>>()?,
     })
 }
+
+/// The collections a signed session names whose packaging it may complete.
+fn collections_of(s: &SignSession) -> Vec<String> {
+    let request: Value = serde_json::from_str(&s.request).unwrap_or_default();
+    let mut ids: Vec<String> = request["documents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["documentCollectionId"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// After a session is signed: every collection it names that asks for a PAdES container, and
+/// whose sessions are now all signed, is packaged — once, whichever node gets there first — and
+/// the container's id goes into the output of each of those sessions. A failure is logged; the
+/// signatures stand.
+pub(crate) async fn package_collections(b: &Broker, scheme: Scheme, s: &SignSession) {
+    for id in collections_of(s) {
+        if let Err(e) = package(b, scheme, &s.client_id, &id).await {
+            tracing::error!(error = ?e, "a collection could not be packaged");
+        }
+    }
+}
+
+/// The package type Signicat names a PAdES container.
+pub(crate) const PADES_CONTAINER: &str = "PADES_CONTAINER";
+
+async fn package(
+    b: &Broker,
+    scheme: Scheme,
+    client_id: &str,
+    collection: &str,
+) -> Result<(), SignError> {
+    let now = b.clock.now();
+    let Some((body, _)) = b
+        .store
+        .find_sign_collection(collection, client_id, now)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut v: Value = serde_json::from_str(&body)
+        .map_err(|e| SignError::Internal(format!("sign_collections.body: {e}")))?;
+    let wanted = v["packageTo"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|x| x == PADES_CONTAINER));
+    if !wanted || v.get("package").is_some() {
+        return Ok(());
+    }
+    let sessions = b
+        .store
+        .sign_sessions_of_collection(client_id, collection)
+        .await?;
+    if sessions.is_empty()
+        || sessions
+            .iter()
+            .any(|s| s.state != passerelle_core::signing::State::Signed)
+    {
+        return Ok(());
+    }
+    // Claimed by this node: the body says so.
+    v["package"] = json!("pending");
+    let claimed = v.to_string();
+    if !b
+        .store
+        .swap_sign_collection(collection, &body, &claimed)
+        .await?
+    {
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for s in &sessions {
+        let output: Value = s
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default();
+        for sig in output["signatures"].as_array().into_iter().flatten() {
+            if sig["documentCollectionId"] != json!(collection) {
+                continue;
+            }
+            let Some(id) = sig["resultDocumentId"].as_str() else {
+                continue;
+            };
+            let (Some(doc), Some(bytes)) = (
+                b.store.find_sign_document(id, client_id, now).await?,
+                b.store.sign_document_content(id, client_id, now).await?,
+            ) else {
+                return Err(SignError::Document(
+                    "a signed document of the collection is gone".into(),
+                ));
+            };
+            let mut name = super::api::download_name(&doc);
+            let mut n = 2;
+            while !names.insert(name.clone()) {
+                name = format!("{n}-{}", super::api::download_name(&doc));
+                n += 1;
+            }
+            files.push(passerelle_sign::container::ContainerFile {
+                name,
+                mime_type: doc.mime_type.clone(),
+                description: doc.title.clone(),
+                bytes,
+            });
+        }
+    }
+    let title = format!("Signed documents ({} files)", files.len());
+    let container = passerelle_sign::container::pdf_container(&title, &files)?;
+    // Sealed by Passerelle like an advanced signature, time-stamped.
+    let seal = seal_for(b, scheme).await?;
+    let tsa = b
+        .signing
+        .for_scheme(scheme)
+        .tsa_url
+        .clone()
+        .ok_or(SignError::NotConfigured(
+            "no time-stamping authority is configured",
+        ))?;
+    let leaf = seal
+        .chain
+        .first()
+        .ok_or_else(|| SignError::Internal("the seal has no certificate".into()))?;
+    let p = pdf::prepare(
+        &container,
+        &pdf::SignatureFields {
+            field_name: "Seal".into(),
+            name: Some("Passerelle".into()),
+            reason: Some(format!(
+                "PAdES container of {} signed files, sealed by Passerelle",
+                files.len()
+            )),
+            location: None,
+            contact_info: None,
+            signing_time: time::OffsetDateTime::from_unix_timestamp(now)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        },
+    )?;
+    let attrs = SignedAttributes::new(&p.content_digest, leaf)?;
+    let signature = cades::sign_locally(&attrs, &seal.key_pkcs8)?;
+    let token = time_stamp(b, &tsa, &signature).await?;
+    let cms = cades::assemble(&attrs, &signature, &seal.chain, Some(&token))?;
+    let sealed = pdf::embed(&p.bytes, &cms)?;
+    let id = random_token(18);
+    let doc = SignDocument {
+        id: id.clone(),
+        client_id: client_id.to_string(),
+        mime_type: "application/pdf".into(),
+        sha256: passerelle_sign::sha256(&sealed)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        size: sealed.len() as i64,
+        title: Some(title),
+        description: None,
+        filename: Some(format!(
+            "package-{}.pdf",
+            &collection[..8.min(collection.len())]
+        )),
+        origin: passerelle_store::ORIGIN_PACKAGE.into(),
+        source_document_id: None,
+        session_id: None,
+        downloaded_at: None,
+        created_at: now,
+        expires_at: now + b.signing.document_lifetime,
+    };
+    b.store.insert_sign_document(&doc, &sealed).await?;
+    v["package"] = json!(id);
+    b.store
+        .swap_sign_collection(collection, &claimed, &v.to_string())
+        .await?;
+    let package =
+        json!({"packageId": collection, "packageType": PADES_CONTAINER, "resultDocumentId": id});
+    for s in &sessions {
+        let mut output: Value = s
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_else(|| json!({"signatures": [], "packages": []}));
+        match output["packages"].as_array_mut() {
+            Some(p) => p.push(package.clone()),
+            None => output["packages"] = json!([package.clone()]),
+        }
+        b.store
+            .set_sign_session_output(&s.id, &output.to_string())
+            .await?;
+    }
+    tracing::info!(client.id = %client_id, files = files.len(), "collection packaged into a sealed PAdES container");
+    Ok(())
+}

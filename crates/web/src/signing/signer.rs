@@ -995,6 +995,7 @@ async fn after_approval(
             "the session ended another way while signing".into(),
         ));
     }
+    seal::package_collections(b, scheme, s).await;
     tracing::info!(client.id = %s.client_id, sign.session = %&s.id[..8], documents = prepared.len(), "documents signed (qualified)");
     Ok(match redirect_url(s, "success", None) {
         Some(u) => see_other(&u),
@@ -1157,7 +1158,11 @@ async fn seal_identified(
         )?);
     }
     let (results, output) = seal::finish(b, scheme, s, &prepared, &signatures, &seal.chain).await?;
-    end_signed(b, s, results, output).await
+    let done = end_signed(b, s, results, output).await?;
+    if done {
+        seal::package_collections(b, scheme, s).await;
+    }
+    Ok(done)
 }
 
 /// The callback's end of a signer's identification that failed: a refusal rejects the session;
