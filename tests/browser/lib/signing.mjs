@@ -148,7 +148,7 @@ export class SigningRp {
   }
 
   close() {
-    return new Promise((resolve) => this.server.close(resolve));
+    return new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve()));
   }
 }
 
