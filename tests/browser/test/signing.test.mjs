@@ -53,7 +53,7 @@ async function openSigner(context, session) {
  * Each document's link opens it, in a new tab, as the PDF that was uploaded: asserts the links'
  * names, and what each serves to this browser.
  */
-async function assertDocumentsOpen(page) {
+async function assertDocumentsOpen(page, shots) {
   const links = page.locator('main ul li a');
   assert.equal(await links.count(), DOCUMENTS.length, 'the page lists both documents');
   for (const [i, d] of DOCUMENTS.entries()) {
@@ -67,6 +67,9 @@ async function assertDocumentsOpen(page) {
     assert.equal(response.status(), 200, `${d.filename} opens`);
     assert.equal(response.headers()['content-type'], 'application/pdf');
     assert.match(response.headers()['content-disposition'], /^inline/);
+    assert.equal(tab.url(), href);
+    await tab.waitForLoadState();
+    await shots.take(tab, `document-${i + 1}`);
     await tab.close();
     // The same link, read again by this browser: the bytes uploaded.
     const again = await page.request.get(href);
@@ -88,6 +91,13 @@ async function signWithItsme(page, shots) {
   await page.getByRole('heading', { name: 'Confirm in the itsme app' }).waitFor();
   await shots.take(page, 'waiting-first-approval');
   return new URL(page.url()).pathname;
+}
+
+/** The waiting page and the app show the same icon, for the person to match. */
+async function assertSameIcon(page, app) {
+  const name = await page.locator('.icon-match .icon[role=img]').getAttribute('aria-label');
+  assert.ok(name, 'the waiting page shows an icon');
+  assert.equal(await app.locator('.icon-match .icon[role=img]').getAttribute('aria-label'), name, 'the app shows the same icon');
 }
 
 /** The phone: the request waiting in the manual persona's app, opened from its inbox. */
@@ -116,6 +126,7 @@ async function confirmWithCode(app, shots, step) {
 /** The first approval (the signing account) in the app, and the first tab moving on by itself to the second. */
 async function approveAccount(page, phone, firstWait, shots, { firstTime }) {
   const app = await openInApp(phone, shots, 'account');
+  await assertSameIcon(page, app);
   const main = await app.locator('main').textContent();
   assert.match(main, /wants to use your itsme signing account/, main);
   if (firstTime) {
@@ -132,8 +143,9 @@ async function approveAccount(page, phone, firstWait, shots, { firstTime }) {
 }
 
 /** The second approval as the app shows it: the session's description, and both documents at once. */
-async function openDocumentsApproval(phone, session, shots) {
+async function openDocumentsApproval(page, phone, session, shots) {
   const app = await openInApp(phone, shots, 'documents');
+  await assertSameIcon(page, app);
   const main = await app.locator('main').textContent();
   assert.match(main, /asks you to sign with your qualified certificate/, main);
   const description = await app.locator('dt:has-text("Description") + dd').textContent();
@@ -162,10 +174,10 @@ test('a person signs two PDFs with one approval in the itsme app (qualified), an
   try {
     const page = await openSigner(desktop, session);
     await shots.take(page, 'signer');
-    await assertDocumentsOpen(page);
+    await assertDocumentsOpen(page, shots);
     const firstWait = await signWithItsme(page, shots);
     await approveAccount(page, phone, firstWait, shots, { firstTime: true });
-    const app = await openDocumentsApproval(phone, session, shots);
+    const app = await openDocumentsApproval(page, phone, session, shots);
     await confirmWithCode(app, shots, 'documents');
     await assertEndsAt(page, 'success', session, shots);
 
@@ -191,11 +203,14 @@ test('a person signs two PDFs with one approval in the itsme app (qualified), an
       'a signed PDF keeps the original bytes, in the session\'s order');
     const verdict = await pyhankoValidate(signed, root);
     assert.ok(verdict.ok, `pyHanko: ${DOCUMENTS[i].filename}: ${verdict.out}`);
+    console.log(`pyHanko, ${DOCUMENTS[i].filename} signed: ${verdict.out.trim()}`);
     // And it is not the chain of trust that pyHanko was given that makes it valid by accident:
     // a changed byte in the signed range is INVALID.
     const tampered = Buffer.from(signed);
     tampered[Math.floor(DOCUMENTS[i].pdf.length / 2)] ^= 0x01;
-    assert.equal((await pyhankoValidate(tampered, root)).ok, false, 'pyHanko refuses a changed byte');
+    const refused = await pyhankoValidate(tampered, root);
+    assert.equal(refused.ok, false, 'pyHanko refuses a changed byte');
+    console.log(`pyHanko, ${DOCUMENTS[i].filename} with a changed byte: ${refused.out.trim()}`);
   }
 });
 
@@ -209,7 +224,7 @@ test('a person who refuses the documents in the app: the tab ends at the cancel 
     await shots.take(page, 'signer');
     const firstWait = await signWithItsme(page, shots);
     await approveAccount(page, phone, firstWait, shots, { firstTime: false });
-    const app = await openDocumentsApproval(phone, session, shots);
+    const app = await openDocumentsApproval(page, phone, session, shots);
     await app.getByRole('button', { name: 'Refuse' }).click();
     assert.match(await app.getByRole('status').textContent(), /You refused the request/);
     await shots.take(app, 'documents-refused');
