@@ -4,8 +4,9 @@
 // manual persona types their number on the sandbox's phone page and approves twice in the
 // emulated app on a second page (the phone): the signing account, then both documents in one
 // approval. The relying party then reads the session and has pyHanko validate each signed PDF.
-// Also: a refusal of the second approval in the app, and a person who declines on the signer
-// page. Each page is saved as a screenshot under tests/browser/artifacts/<test>/.
+// Also: a refusal of the second approval in the app, a person who declines on the signer page,
+// and the same-device path of a phone ("Open itsme" for each approval, the app in the same
+// browser). Each page is saved as a screenshot under tests/browser/artifacts/<test>/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, Shots, PHONE, DESKTOP, MANUAL, ARTIFACTS, STEP } from '../lib/browser.mjs';
@@ -267,4 +268,56 @@ test('a person who declines on the signer page: the box unticked is said first, 
   const rejected = await rp.session(session.id);
   assert.equal(rejected.lifecycle.state, 'REJECTED');
   assert.deepEqual(rejected.output?.signatures ?? [], []);
+});
+
+test('on a phone: "Open itsme" for each approval, the app in the same browser, back to the RP, SIGNED', { timeout: 120_000 }, async () => {
+  const shots = new Shots('signing-on-a-phone');
+  const session = await newSession('Loan agreement 2024-118');
+  const context = await rig.context(PHONE);
+  try {
+    const page = await openSigner(context, session);
+    await shots.take(page, 'signer');
+    await page.getByRole('checkbox', { name: 'I have read the documents and I agree to sign them.' }).check();
+    await page.getByRole('button', { name: 'Sign with itsme' }).tap();
+    assert.equal(await page.locator('input[type=tel]').count(), 0, 'no phone-number form on a phone');
+
+    // The first approval: this phone's app, once the person says whose phone it is.
+    await page.locator('#open-app').waitFor();
+    assert.match(await page.locator('main').textContent(), /signing account/);
+    await shots.take(page, 'open-itsme-account');
+    await page.locator('#open-app').tap();
+    await page.getByRole('heading', { name: 'Whose phone is this?' }).waitFor();
+    await page.getByRole('radio', { name: new RegExp(MANUAL.phone.replace('+', '\\+')) }).check();
+    await page.getByRole('button', { name: 'Use this person' }).tap();
+    await page.getByRole('heading', { name: 'itsme app (sandbox)' }).waitFor();
+    assert.match(await page.locator('main').textContent(), /wants to use your itsme signing account/);
+    await shots.take(page, 'app-account');
+    await page.getByLabel('Your 5-digit itsme code').fill(MANUAL.code);
+    await page.getByRole('button', { name: 'Confirm', exact: true }).tap();
+    await page.locator('.ok[role=status]').waitFor();
+    await shots.take(page, 'app-account-confirmed');
+    await page.locator('a.button[href*="/actions/"]').tap();
+
+    // Back in the browser, through Passerelle, to the second approval: "Open itsme" again.
+    await page.waitForURL(/\/actions\/[^/]+\/wait$/);
+    await page.locator('#open-app').waitFor();
+    await shots.take(page, 'open-itsme-documents');
+    await page.locator('#open-app').tap();
+    await page.getByRole('heading', { name: 'itsme app (sandbox)' }).waitFor();
+    const description = await page.locator('dt:has-text("Description") + dd').textContent();
+    assert.ok(description.includes(session.title), description);
+    assert.equal((await page.locator('dt:has-text("To sign") + dd').textContent()).trim(), '2 documents');
+    await shots.take(page, 'app-documents');
+    await page.getByLabel('Your 5-digit itsme code').fill(MANUAL.code);
+    await page.getByRole('button', { name: 'Confirm', exact: true }).tap();
+    await page.locator('.ok[role=status]').waitFor();
+    await shots.take(page, 'app-documents-confirmed');
+    await page.locator('a.button[href*="/actions/"]').tap();
+    await assertEndsAt(page, 'success', session, shots);
+  } finally {
+    await context.close();
+  }
+  const done = await rp.session(session.id);
+  assert.equal(done.lifecycle.state, 'SIGNED', JSON.stringify(done));
+  assert.deepEqual(done.output.signatures.map((s) => s.signatureType), ['PADES', 'PADES']);
 });
