@@ -4,11 +4,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, Shots, PHONE, DESKTOP, MANUAL, ARTIFACTS } from '../lib/browser.mjs';
+import { SigningRp, samplePdf } from '../lib/signing.mjs';
 
 const rig = new Rig();
+const signing = new SigningRp();
 
-before(() => rig.setup());
+before(async () => {
+  await rig.setup();
+  await signing.listen();
+  await signing.register(rig.passerelle);
+});
 after(async () => {
+  await signing.close();
   await rig.teardown();
   console.log(`screenshots: ${ARTIFACTS}`);
 });
@@ -156,6 +163,44 @@ test('the mobile path with the keyboard alone', { timeout: 90_000 }, async () =>
     const outcome = await rig.outcome(page);
     assert.equal(outcome.ok, true, JSON.stringify(outcome));
     assert.deepEqual(outcome.claims.amr, ['fpt', 'mfa']);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the signer page with the keyboard alone: tick the box, press Sign', { timeout: 90_000 }, async () => {
+  const shots = new Shots('keyboard-signer');
+  const ids = [
+    await signing.upload(samplePdf('Loan agreement'), 'loan-agreement.pdf'),
+    await signing.upload(samplePdf('General terms'), 'general-terms.pdf'),
+  ];
+  const session = await signing.createSession(ids);
+  const context = await rig.context(DESKTOP);
+  try {
+    const page = await context.newPage();
+    await page.goto(session.signatureUrl);
+    await page.locator('input[name=agree]').waitFor();
+    await assertTabOrder(page, 'signer page');
+    // Sign without the box: the page says so, and the keyboard goes on from there.
+    await tabTo(page, 'button[value=sign]');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').waitFor();
+    await shots.take(page, 'box-not-ticked');
+    await tabTo(page, 'input[name=agree]');
+    await page.keyboard.press('Space');
+    assert.ok(await page.locator('input[name=agree]').isChecked(), 'Space ticks the box');
+    await tabTo(page, 'button[value=sign]');
+    await shots.take(page, 'sign-focused');
+    await page.keyboard.press('Enter');
+
+    // The sandbox's phone page: its field has the focus, the number typed and Enter.
+    await page.locator('input[name=phone]').waitFor();
+    assert.equal((await focused(page))?.key, 'input:phone', 'the phone field has the focus from the start');
+    await page.keyboard.type(MANUAL.phone);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/actions\/[^/]+\/wait/);
+    await shots.take(page, 'waiting-first-approval');
+    assert.equal((await signing.session(session.id)).lifecycle.state, 'READY', 'signing, not yet signed');
   } finally {
     await context.close();
   }
