@@ -747,6 +747,14 @@ async fn a_restart_between_the_approvals_loses_nothing_and_a_replayed_approval_s
     })
     .await;
     let app = app.restart().await;
+    // The signer opens the signing link again meanwhile (a second tab, or Back): the pending
+    // approval still comes back to this browser.
+    let page = browser
+        .get(s["signatureUrl"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("reopen");
+    assert_eq!(page.status(), StatusCode::OK);
     // The approval's answer, twenty times at once: one signs, the others sign nothing.
     let answer = browser
         .get(app.url(&second))

@@ -208,3 +208,7 @@ csc-app-documents = { $count ->
    *[other] { $count } Dokumente
 }
 csc-error-not-registered = Dieser Client ist in der Sandbox nicht für das Unterschreiben mit itsme registriert.
+sign-app-description = { $client }: { $title } ({ $count ->
+    [one] ein Dokument
+   *[other] { $count } Dokumente
+    })

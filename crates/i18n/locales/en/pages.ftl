@@ -208,3 +208,7 @@ csc-app-documents = { $count ->
    *[other] { $count } documents
 }
 csc-error-not-registered = This client is not registered for itsme signing in the sandbox.
+sign-app-description = { $client }: { $title } ({ $count ->
+    [one] one document
+   *[other] { $count } documents
+    })

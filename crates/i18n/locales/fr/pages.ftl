@@ -208,3 +208,7 @@ csc-app-documents = { $count ->
    *[other] { $count } documents
 }
 csc-error-not-registered = Ce client n'est pas enregistré pour la signature itsme dans le bac à sable.
+sign-app-description = { $client } : { $title } ({ $count ->
+    [one] un document
+   *[other] { $count } documents
+    })

@@ -208,3 +208,7 @@ csc-app-documents = { $count ->
    *[other] { $count } documenten
 }
 csc-error-not-registered = Deze client is in de sandbox niet geregistreerd voor ondertekenen met itsme.
+sign-app-description = { $client }: { $title } ({ $count ->
+    [one] één document
+   *[other] { $count } documenten
+    })

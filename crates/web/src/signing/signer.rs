@@ -242,7 +242,16 @@ async fn show(
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or(client.name.clone());
-    let token = random_token(24);
+    // The browser's token stays what it was (another tab of this signing, or a reload while an
+    // approval is pending, must not cut off the first tab's way back); a new browser gets one.
+    let token = cookie(headers, COOKIE)
+        .filter(|t| {
+            t.len() >= 24
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| random_token(24));
     let page = SessionPage {
         tr: &tr,
         intro: tr.t_with_count("sign-intro", &[("sender", sender)], "count", signed_count),
@@ -890,7 +899,7 @@ async fn after_account(
             language(s).as_deref(),
             &credential.id,
             &hashes,
-            &description(&client, s),
+            &description(tr, &client, s),
         )
         .map_err(|e| fail(csc_failure(e)))?;
     if !b
@@ -911,23 +920,29 @@ async fn after_account(
             "the session moved while preparing".into(),
         )));
     }
-    let _ = tr;
     Ok(see_other(&url))
 }
 
 /// What the app shows for the second approval: who asks and what, in ISO-8859-15, at most 255
 /// characters (itsme's limits).
-fn description(client: &str, s: &SignSession) -> String {
+fn description(tr: &Translator, client: &str, s: &SignSession) -> String {
     let request = request_of(s);
     let title = request
         .get("title")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let count = signed_document_ids(s).len();
-    let text = format!(
-        "{client}: {title} ({count} document{})",
-        if count == 1 { "" } else { "s" }
+    let count = signed_document_ids(s).len() as i64;
+    let text = tr.t_with_count(
+        "sign-app-description",
+        &[("client", client.to_string()), ("title", title.to_string())],
+        "count",
+        count,
     );
+    // Fluent marks its arguments with isolation characters, which ISO-8859-15 lacks.
+    let text: String = text
+        .chars()
+        .filter(|c| !('\u{2066}'..='\u{2069}').contains(c))
+        .collect();
     latin9(&text, 255)
 }
 
