@@ -446,7 +446,8 @@ pub async fn build(
                 redirect_uri: sign_callback.clone(),
                 sca_name: None,
             })
-            .map_err(|e| anyhow::anyhow!("cannot set up itsme's signing client: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("cannot set up itsme's signing client: {e}"))?
+            .with_clock(csc_clock.clone()),
         )),
     };
     let signing = passerelle_web::signing::Signing::new(

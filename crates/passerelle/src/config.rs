@@ -85,6 +85,10 @@ pub struct SandboxClientFile {
     /// The service codes of its Authentication and Identification services.
     pub service_authentication: Option<String>,
     pub service_identification: Option<String>,
+    /// Its registration with the signing service (itsme's CSC API): the client secret, and
+    /// where the two authorizations may send the browser back.
+    pub csc_client_secret: Option<String>,
+    pub csc_redirect_uris: Option<Vec<String>>,
 }
 
 /// `[audit]`.
@@ -522,6 +526,14 @@ impl Config {
                     c.client_id
                 ));
             }
+            if c.csc_client_secret.is_some()
+                != c.csc_redirect_uris.as_ref().is_some_and(|r| !r.is_empty())
+            {
+                problems.push(format!(
+                    "sandbox.clients: client {:?}: csc_client_secret and csc_redirect_uris go together",
+                    c.client_id
+                ));
+            }
         }
         let it = file.itsme.unwrap_or_default();
         let issuer = env("PASSERELLE_ITSME_ISSUER").or(it.issuer);
@@ -547,8 +559,16 @@ impl Config {
                 let csc_secret = env("PASSERELLE_ITSME_CSC_CLIENT_SECRET").or(it.csc_client_secret);
                 let csc = match (csc_base, csc_secret) {
                     (Some(base), Some(secret)) => {
-                        if !base.starts_with("https://") {
-                            problems.push("itsme.csc_base_url must be an https URL".into());
+                        let loopback = url::Url::parse(&base).is_ok_and(|u| {
+                            matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+                        });
+                        if !base.starts_with("https://")
+                            && !(loopback && base.starts_with("http://"))
+                        {
+                            problems.push(
+                                "itsme.csc_base_url must be an https URL (http only on loopback, for a standalone sandbox)"
+                                    .into(),
+                            );
                         }
                         Some((base.trim_end_matches('/').to_string(), Secret::new(secret)))
                     }

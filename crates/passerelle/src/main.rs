@@ -365,6 +365,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     jwks,
                     service_authentication,
                     service_identification,
+                    csc_client_secret: None,
+                    csc_redirect_uris: None,
                 });
             }
             let public_url = match public_url {

@@ -2,7 +2,9 @@
 //! itsme-like provider for another broker or a relying party that speaks itsme's API. Its issuer
 //! is `<public URL>/v2`, as itsme's is `https://idp.<env>.itsme.services/v2`; the clients it
 //! accepts come from `[[sandbox.clients]]` or the command line, each with its redirect URIs, its
-//! keys (a `jwks_uri`, read at start, or the JWKS itself) and its service codes.
+//! keys (a `jwks_uri`, read at start, or the JWKS itself) and its service codes, and optionally
+//! its registration with the signing service (`<public URL>/csc/v1`; the CA at `/ca/root.pem`,
+//! the TSA at `/tsa`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -120,7 +122,14 @@ pub async fn build(
             redirect_uris: c.redirect_uris.clone(),
             keys: client_keys(c).await?,
             services,
-            csc: None,
+            csc: c
+                .csc_client_secret
+                .as_ref()
+                .map(|secret| passerelle_sandbox::CscRegistration {
+                    client_secret: secret.clone(),
+                    redirect_uris: c.csc_redirect_uris.clone().unwrap_or_default(),
+                    account_ids: None,
+                }),
         });
     }
     let personas = load_personas(settings.personas.as_deref(), clock.as_ref())?;
@@ -153,7 +162,10 @@ pub async fn build(
                 axum::Json(serde_json::json!({ "status": "ok", "mode": "sandbox-standalone" }))
             }),
         )
-        .nest(PATH, passerelle_sandbox::router(sandbox));
+        .nest(PATH, passerelle_sandbox::router(sandbox.clone()))
+        // itsme's signing service beside its OIDC provider (itsme: sign.<env>.itsme.services
+        // /csc/v1), the TEST ONLY CA's certificates and the TSA.
+        .merge(passerelle_sandbox::signing_router(sandbox));
     let router = crate::app::protective_layers(
         router.layer(tower_http::limit::RequestBodyLimitLayer::new(
             crate::app::BODY_LIMIT,

@@ -12,6 +12,9 @@ use passerelle::sandbox_server::{self, SandboxSettings};
 use passerelle_store::{Clock, random_token};
 use reqwest::StatusCode;
 
+/// The broker's client secret at the standalone sandbox's signing service.
+const CSC_SECRET: &str = "csc-secret-of-broker-one";
+
 struct Pair {
     broker: TestApp,
     /// The standalone sandbox's issuer, `http://127.0.0.1:<port>/v2`.
@@ -33,8 +36,16 @@ async fn pair() -> Pair {
             service_authentication: "BROKER_AUTH".into(),
             service_identification: "BROKER_IDENT".into(),
             claims_delivery: passerelle_itsme::ClaimsDelivery::Userinfo,
-            csc: None,
+            // itsme's signing service is the standalone sandbox's too.
+            csc: Some((
+                format!("http://{bound}/csc/v1"),
+                passerelle::config::Secret::new(CSC_SECRET),
+            )),
         }),
+        signing: passerelle::app::SigningSettings {
+            tsa_url: Some(format!("http://{bound}/tsa")),
+            ..Default::default()
+        },
         ..Options::default()
     })
     .await;
@@ -55,6 +66,8 @@ async fn pair() -> Pair {
             jwks: None,
             service_authentication: Some("BROKER_AUTH".into()),
             service_identification: Some("BROKER_IDENT".into()),
+            csc_client_secret: Some(CSC_SECRET.into()),
+            csc_redirect_uris: Some(vec![format!("{}/sign/signer/callback", broker.base)]),
         }],
     };
     let clock: Arc<dyn Clock> = broker.clock.clone();
@@ -349,4 +362,195 @@ async fn id_token_of_a_login(p: &Pair, client: &TestClient) -> String {
         .await
         .expect("json");
     tokens["id_token"].as_str().expect("id_token").to_string()
+}
+
+/// A production client granted `signing` signs with a qualified signature at the configured
+/// itsme (the standalone sandbox's CSC service), time-stamped by the configured TSA; an
+/// advanced signature is refused, as no sealing key is configured (fail closed).
+#[tokio::test]
+async fn a_production_client_signs_through_the_configured_signing_service() {
+    let p = pair().await;
+    let app = &p.broker;
+    let client = app
+        .add_client("production", "client_secret_basic", &["signing"])
+        .await;
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/auth/open/connect/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "signicat-api"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = token["access_token"].as_str().expect("token").to_string();
+    let pdf = sample_pdf("Production");
+    let doc: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/sign/documents"))
+        .bearer_auth(&token)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let doc = doc["documentId"].as_str().expect("document id");
+    let create = |flow: &str| {
+        serde_json::json!([{
+            "documents": [{"action": "SIGN", "documentId": doc}],
+            "signingSetup": [{"signingFlow": flow}],
+            "redirectSettings": {"success": RP_CALLBACK, "cancel": RP_CALLBACK, "error": RP_CALLBACK},
+        }])
+    };
+    let session: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/sign/signing-sessions"))
+        .bearer_auth(&token)
+        .json(&create("PKISIGNING"))
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("json");
+    let url = session[0]["signatureUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let id = session[0]["id"].as_str().expect("id").to_string();
+    let browser = app.browser();
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let form_token = html_attr(&page, "name=\"token\"", "value");
+    let resp = browser
+        .post(&url)
+        .form(&[
+            ("token", form_token.as_str()),
+            ("decision", "sign"),
+            ("agree", "yes"),
+        ])
+        .send()
+        .await
+        .expect("decide");
+    let mut next = location(&resp);
+    assert!(next.contains("/csc/v1/oauth2/authorize"), "{next}");
+    assert!(
+        !next.starts_with(&app.base),
+        "to the configured signing service: {next}"
+    );
+    for _ in 0..20 {
+        if next.starts_with(RP_CALLBACK) {
+            break;
+        }
+        let resp = browser.get(app.url(&next)).send().await.expect("hop");
+        if resp.status().is_redirection() {
+            // Relative to where it was answered (the broker, or the standalone sandbox).
+            next = resp.url().join(&location(&resp)).expect("url").to_string();
+            continue;
+        }
+        let at = resp.url().clone();
+        let status = resp.status();
+        let html = resp.text().await.expect("html");
+        assert!(
+            html.contains("<form method=\"post\""),
+            "{status} at {at}: {html}"
+        );
+        let form = html_attr(&html, "<form method=\"post\"", "action");
+        let target = at.join(&form).expect("form url");
+        let resp = browser
+            .post(target)
+            .form(&[("phone", "+32470000001")])
+            .send()
+            .await
+            .expect("phone");
+        next = location(&resp);
+        if !next.starts_with("http") {
+            next = at.join(&next).expect("url").to_string();
+        }
+    }
+    assert!(next.starts_with(RP_CALLBACK), "{next}");
+    let done: serde_json::Value = reqwest::Client::new()
+        .get(app.url(&format!("/sign/signing-sessions/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(done["lifecycle"]["state"], "SIGNED", "{done}");
+    let result = done["output"]["signatures"][0]["resultDocumentId"]
+        .as_str()
+        .expect("result");
+    let signed = reqwest::Client::new()
+        .get(app.url(&format!("/sign/documents/{result}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    // Trusting the standalone sandbox's root (not the embedded sandbox's).
+    let base = p.scheme.trim_end_matches(sandbox_server::PATH);
+    let pem = reqwest::get(format!("{base}/ca/root.pem"))
+        .await
+        .expect("root")
+        .text()
+        .await
+        .expect("pem");
+    use base64::Engine as _;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let root = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("der");
+    let reports = passerelle_sign::verify::pdf(&signed, &[root]).expect("verify");
+    assert!(reports[0].valid, "{:?}", reports[0]);
+    // Advanced: no sealing key configured for production clients, so refused on the page.
+    let session: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/sign/signing-sessions"))
+        .bearer_auth(&token)
+        .json(&create("AUTHENTICATION_BASED"))
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("json");
+    let url = session[0]["signatureUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let browser = app.browser();
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let form_token = html_attr(&page, "name=\"token\"", "value");
+    let resp = browser
+        .post(&url)
+        .form(&[
+            ("token", form_token.as_str()),
+            ("decision", "sign"),
+            ("agree", "yes"),
+        ])
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
