@@ -562,9 +562,9 @@ impl Config {
                         let loopback = url::Url::parse(&base).is_ok_and(|u| {
                             matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
                         });
-                        if !base.starts_with("https://")
-                            && !(loopback && base.starts_with("http://"))
-                        {
+                        let allowed = base.starts_with("https://")
+                            || (loopback && base.starts_with("http://"));
+                        if !allowed {
                             problems.push(
                                 "itsme.csc_base_url must be an https URL (http only on loopback, for a standalone sandbox)"
                                     .into(),
