@@ -5,7 +5,7 @@ generated requests, valid and invalid, with all of its checks: no 5xx, only docu
 content types and headers, bodies that match their schemas, invalid requests refused, valid ones
 accepted, authentication enforced, undocumented methods answered 405. It runs with real
 credentials (a client's secret for `client_secret_basic`, an access token from a real login for
-userinfo), so it gets past client authentication. Zero failures is the bar.
+userinfo, an API token for the REST and signing APIs), so it gets past client authentication. Zero failures is the bar.
 
 On PostgreSQL too, when PASSERELLE_TEST_POSTGRES names a server, with fewer examples and without
 the client's Basic credentials: there schemathesis makes up the client authentication (Basic
@@ -40,7 +40,8 @@ SEED = os.environ.get("PASSERELLE_SCHEMATHESIS_SEED", "20261127")
 # fails so that they are removed from both lists.
 AHEAD_OF_CODE: list[str] = []
 
-# What schemathesis is told beyond the document. Each operation below may refuse a request the
+# What schemathesis is told beyond the document (each `[[operations]]` entry selects by one
+# criterion: two `include-*` keys in one entry select the operations matching either). Each operation below may refuse a request the
 # schema calls valid, for a reason a schema cannot express:
 # - token endpoints: a well-formed request carries a code schemathesis made up (400
 #   invalid_grant), client credentials in the body besides the Basic header (400
@@ -55,7 +56,13 @@ AHEAD_OF_CODE: list[str] = []
 #   or alone and made up (401);
 # - the REST API: a session whose callback URLs are not the client's registered redirect URIs
 #   (400), a headless session while the sandbox's user discovery limit is spent (503), and a
-#   made-up session id (404).
+#   made-up session id (404);
+# - the signing API: an upload of bytes that are not the PDF they claim to be (400), or with a
+#   media type it does not keep (415); a collection or sessions naming documents this client never
+#   uploaded, or redirect URLs it did not register (400); a made-up id (404); deleting a document
+#   an open session uses (409); an `after` cursor beyond 64 bits (400). Its uploads get real PDFs
+#   as well as arbitrary bytes (schemathesis_hooks.py): any of them is 201, 400, 413 or 415.
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 BASIC = """
 [auth.openapi.clientSecretBasic]
 username = "{client_id}"
@@ -73,12 +80,11 @@ include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/con
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 
 [[operations]]
-include-path = ["/sandbox/v2/backchannel/authentication", "/sandbox/v2/user_discovery_sessions"]
+include-path = ["/sandbox/v2/backchannel/authentication", "/sandbox/v2/user_discovery_sessions", "/sandbox/v2/user_discovery_sessions/{{id}}"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
 
 [[operations]]
-include-path = "/auth/open/connect/userinfo"
-include-method = "POST"
+include-name = "POST /auth/open/connect/userinfo"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 
 [[operations]]
@@ -88,6 +94,21 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "503"]
 [[operations]]
 include-path = "/auth/rest/sessions/{{id}}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404"]
+
+[[operations]]
+include-path = "/sign/documents"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "413", "415"]
+
+[[operations]]
+include-name = ["POST /sign/document-collections", "POST /sign/signing-sessions", "GET /sign/signing-sessions", "GET /sign/events"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+
+[[operations]]
+include-path = [
+    "/sign/documents/{{id}}", "/sign/documents/{{id}}/metadata",
+    "/sign/document-collections/{{id}}", "/sign/signing-sessions/{{id}}",
+]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "409"]
 """
 
 
@@ -154,7 +175,7 @@ def test_schemathesis_finds_nothing(fuzzed, tmp_path):
     backend, server, client, token = fuzzed
     config = tmp_path / "schemathesis.toml"
     basic = BASIC.format(client_id=client["client_id"], client_secret=client["client_secret"])
-    config.write_text((basic if backend == "sqlite" else "") + CONFIG.format(access_token=token["access_token"], api_token=token["api_token"]))
+    config.write_text(f'hooks = "{HOOKS}"\n' + (basic if backend == "sqlite" else "") + CONFIG.format(access_token=token["access_token"], api_token=token["api_token"]))
     examples = os.environ.get("PASSERELLE_SCHEMATHESIS_EXAMPLES", str(EXAMPLES[backend]))
     command = [
         str(SCHEMATHESIS),

@@ -2,9 +2,10 @@
 //! it is served with this instance's URL, its operations are exactly the router's JSON routes, and
 //! real answers — successes and errors — validate against it, status, headers and body.
 //!
-//! The router's routes are read from the source (`.route("…", get(…).post(…))` in the three files
-//! that build it, under the prefixes `app.rs` nests them at), so a new route fails this test until
-//! it is either documented or listed in [`NOT_JSON`]. The schemas are checked by a small validator
+//! The router's routes are read from the source (`.route("…", get(…).post(…))` in `app.rs`, the
+//! routers it merges and the routers it nests, under their prefixes: the broker, the REST API,
+//! the sandbox, its signing service and the signing API), so a new route fails this test until it
+//! is either documented or listed in [`NOT_JSON`]. The schemas are checked by a small validator
 //! of the JSON Schema keywords the document uses ([`Validator`]); a keyword it does not know fails
 //! the test rather than being skipped. schemathesis (`tests/e2e/test_openapi.py`) fuzzes the same
 //! document against the real binary.
@@ -136,6 +137,31 @@ const NOT_JSON: &[(&str, &str, &str)] = &[
         "the sandbox CA's issuing and root certificates, PEM",
     ),
     ("post", "/sandbox/tsa", "RFC 3161 time stamps, DER"),
+    (
+        "get",
+        "/sign/signer/{id}",
+        "the signer's page: the documents and the decision, HTML",
+    ),
+    (
+        "post",
+        "/sign/signer/{id}",
+        "the signer's decision: a redirect to itsme or the client, or a page",
+    ),
+    (
+        "get",
+        "/sign/signer/{id}/documents/{doc}",
+        "a document for the signer to read, its own media type",
+    ),
+    (
+        "get",
+        "/sign/signer/callback",
+        "itsme's signing service sends the signer back: a redirect, or a page",
+    ),
+    (
+        "get",
+        "/sign/seal/chain.pem",
+        "the certificates of the sandbox's seal on advanced signatures, PEM",
+    ),
 ];
 
 /// JSON routes left out of the document: the sandbox's emulation of itsme's signing service
@@ -265,7 +291,7 @@ fn router_routes() -> BTreeSet<(String, String)> {
         routes.extend(routes_in(&source("src/ops.rs"), ""));
     }
     let nested = calls(&app, ".nest(");
-    assert_eq!(nested.len(), 4, "app.rs nests four routers: {nested:?}");
+    assert_eq!(nested.len(), 5, "app.rs nests five routers: {nested:?}");
     for args in nested {
         let prefix = args.split('"').nth(1).expect("a nest's path is a literal");
         let file = if args.contains("passerelle_web::router(") {
@@ -276,6 +302,8 @@ fn router_routes() -> BTreeSet<(String, String)> {
             "../sandbox/src/handlers/mod.rs"
         } else if args.contains("passerelle_sandbox::signing_router(") {
             "../sandbox/src/handlers/trust.rs"
+        } else if args.contains("passerelle_web::signing_router(") {
+            "../web/src/signing/mod.rs"
         } else {
             panic!("app.rs nests a router this test does not know: {args}");
         };
@@ -451,8 +479,11 @@ const CHECKED: &[&str] = &[
     "additionalProperties",
     "items",
     "minItems",
+    "maxItems",
     "minimum",
+    "maximum",
     "minLength",
+    "maxLength",
     "pattern",
     "oneOf",
 ];
@@ -512,21 +543,29 @@ impl<'a> Validator<'a> {
             self.validate(target, value, at, out);
             return;
         }
-        if let Some(t) = schema.get("type").and_then(Value::as_str) {
-            let ok = match t {
-                "object" => value.is_object(),
-                "array" => value.is_array(),
-                "string" => value.is_string(),
-                "boolean" => value.is_boolean(),
-                "integer" => value.is_i64() || value.is_u64(),
-                "number" => value.is_number(),
-                "null" => value.is_null(),
-                other => panic!("unknown type {other}"),
-            };
-            if !ok {
-                fail(format!("{value} is not of type {t}"));
-                return;
-            }
+        // `type` is one name, or a list of names (`["string", "null"]`).
+        let types: Vec<&str> = match schema.get("type") {
+            None => Vec::new(),
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .map(|t| t.as_str().expect("a type's name"))
+                .collect(),
+            Some(other) => panic!("type {other} is neither a name nor a list of names"),
+        };
+        let is = |t: &str| match t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "null" => value.is_null(),
+            other => panic!("unknown type {other}"),
+        };
+        if !types.is_empty() && !types.iter().any(|t| is(t)) {
+            fail(format!("{value} is not of type {}", types.join(" or ")));
+            return;
         }
         if let Some(c) = schema.get("const")
             && c != value
@@ -543,11 +582,21 @@ impl<'a> Validator<'a> {
         {
             fail(format!("{value} is below {min}"));
         }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_i64)
+            && value.as_i64().is_some_and(|n| n > max)
+        {
+            fail(format!("{value} is above {max}"));
+        }
         if let Some(s) = value.as_str() {
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && (s.chars().count() as u64) < min
             {
                 fail(format!("{s:?} is shorter than {min}"));
+            }
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && (s.chars().count() as u64) > max
+            {
+                fail(format!("{s:?} is longer than {max}"));
             }
             if let Some(p) = schema.get("pattern").and_then(Value::as_str)
                 && !regex::Regex::new(p).expect("pattern").is_match(s)
@@ -560,6 +609,11 @@ impl<'a> Validator<'a> {
                 && (a.len() as u64) < min
             {
                 fail(format!("fewer than {min} items"));
+            }
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && (a.len() as u64) > max
+            {
+                fail(format!("more than {max} items"));
             }
             if let Some(items) = schema.get("items") {
                 for (i, x) in a.iter().enumerate() {
@@ -665,9 +719,15 @@ impl<'a> Validator<'a> {
                 }
             }
             (Some(_), None) => errors.push("no Content-Type".into()),
-            (Some(content), Some(ct)) => match content.get(&ct) {
+            // An exact media type, else a range (`application/*`, `*/*`).
+            (Some(content), Some(ct)) => match content
+                .get(&ct)
+                .or_else(|| content.get(&format!("{}/*", ct.split('/').next().unwrap_or_default())))
+                .or_else(|| content.get("*/*"))
+            {
                 None => errors.push(format!("Content-Type {ct} is not documented")),
-                Some(media) if ct == "application/json" => {
+                // JSON, and its structured suffix (`application/problem+json`, RFC 6839).
+                Some(media) if ct == "application/json" || ct.ends_with("+json") => {
                     match serde_json::from_slice::<Value>(&answer.body) {
                         Ok(body) => errors.extend(self.errors(&media["schema"], &body, "body")),
                         Err(e) => errors.push(format!("the body is not JSON: {e}")),
@@ -807,6 +867,117 @@ fn the_validator_refuses_what_the_document_does_not_allow() {
     ];
     for (what, path, answer) in wrong {
         let method = if path == token { "post" } else { "get" };
+        assert!(
+            !v.problems(method, path, &answer).is_empty(),
+            "{what} went unnoticed"
+        );
+    }
+    // The signing API's.
+    let problem = ("content-type", "application/problem+json");
+    let document = r#"{"documentId":"d","createdAt":"2026-11-27T08:00:00Z","expiresAt":"2026-12-04T08:00:00Z","mimeType":"application/pdf","size":9,"documentHash":{"algorithm":"SHA-256","value":"0000000000000000000000000000000000000000000000000000000000000000"},"origin":"upload"}"#;
+    let good = answer(201, &[json, no_store], document);
+    assert_eq!(
+        v.problems("post", "/sign/documents", &good),
+        Vec::<String>::new()
+    );
+    let download = "/sign/documents/{id}";
+    let good = answer(
+        200,
+        &[
+            ("content-type", "application/pdf"),
+            no_store,
+            ("content-disposition", "attachment; filename=\"a.pdf\""),
+        ],
+        "%PDF-",
+    );
+    assert_eq!(v.problems("get", download, &good), Vec::<String>::new());
+    let session = r#"{"id":"s","accountId":"c","title":"t","documents":[{"action":"SIGN","documentId":"d"}],"signingSetup":[{"signingFlow":"PKISIGNING","identityProviders":[{"idpName":"itsme"}]}],"redirectSettings":{"success":"a","cancel":"b","error":"c"},"signatureUrl":"http://x/sign/signer/s","lifecycle":{"state":"SIGNED","stateIsFinal":true},"dueDate":"2026-12-04T08:00:00Z","createdAt":"2026-11-27T08:00:00Z","updatedAt":"2026-11-27T08:00:00Z","output":{"signatures":[{"signatureType":"PADES","resultDocumentId":"r","originalDocumentId":"d"}],"packages":[]}}"#;
+    let good = answer(200, &[json, no_store], session);
+    assert_eq!(
+        v.problems("get", "/sign/signing-sessions/{id}", &good),
+        Vec::<String>::new()
+    );
+    let wrong: Vec<(&str, &str, &str, Answer)> = vec![
+        (
+            "a member the document does not list",
+            "post",
+            "/sign/documents",
+            answer(
+                201,
+                &[json, no_store],
+                &document.replace(r#""origin""#, r#""x":1,"origin""#),
+            ),
+        ),
+        (
+            "a hash that is not hex",
+            "post",
+            "/sign/documents",
+            answer(201, &[json, no_store], &document.replace("\"000", "\"zz0")),
+        ),
+        (
+            "a problem as plain JSON",
+            "post",
+            "/sign/documents",
+            answer(
+                400,
+                &[json, no_store],
+                r#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"x"}"#,
+            ),
+        ),
+        (
+            "a 401 without its challenge",
+            "get",
+            "/sign/events",
+            answer(
+                401,
+                &[problem, no_store],
+                r#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"x"}"#,
+            ),
+        ),
+        (
+            "a download that is not an attachment",
+            "get",
+            download,
+            answer(
+                200,
+                &[("content-type", "application/pdf"), no_store],
+                "%PDF-",
+            ),
+        ),
+        (
+            "an event list without its cursor",
+            "get",
+            "/sign/events",
+            answer(200, &[json, no_store], r#"{"data":[]}"#),
+        ),
+        (
+            "a session list with a null limit",
+            "get",
+            "/sign/signing-sessions",
+            answer(
+                200,
+                &[json, no_store],
+                r#"{"data":[],"limit":null,"offset":0}"#,
+            ),
+        ),
+        (
+            "a package",
+            "get",
+            "/sign/signing-sessions/{id}",
+            answer(
+                200,
+                &[json, no_store],
+                &session.replace(r#""packages":[]"#, r#""packages":[{"packageId":"p"}]"#),
+            ),
+        ),
+        (
+            "an unknown state",
+            "get",
+            "/sign/signing-sessions/{id}",
+            answer(200, &[json, no_store], &session.replace("SIGNED", "DONE")),
+        ),
+    ];
+    for (what, method, path, answer) in wrong {
         assert!(
             !v.problems(method, path, &answer).is_empty(),
             "{what} went unnoticed"
@@ -1071,4 +1242,508 @@ async fn ciba_answers_validate_against_the_document() {
     let answer = send(token, &client.secret, poll(&id)).await;
     assert_eq!(answer.status, StatusCode::OK);
     v.assert_valid("post", token, &answer);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The signing API's answers
+// ------------------------------------------------------------------------------------------------
+
+/// A one-page PDF (a classic cross-reference table), enough for the signing API.
+fn one_page_pdf() -> Vec<u8> {
+    let content = "BT /F1 18 Tf 72 720 Td (Contract) Tj ET";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(b"xref\n0 6\n0000000000 65535 f \n");
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+/// A signer signs an advanced session as `phone`: the signing page, its form, then the
+/// sandbox's phone page; returns where the browser ends (the client's redirect URI).
+async fn sign_as(app: &TestApp, signature_url: &str, phone: &str) -> String {
+    let browser = app.browser();
+    let page = browser.get(signature_url).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    let token = html_attr(&html, "name=\"token\"", "value");
+    let resp = browser
+        .post(signature_url)
+        .form(&[
+            ("token", token.as_str()),
+            ("decision", "sign"),
+            ("agree", "yes"),
+        ])
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let mut url = location(&resp);
+    for _ in 0..20 {
+        if url.starts_with("https://rp.example/") {
+            return url;
+        }
+        let resp = browser.get(app.url(&url)).send().await.expect("hop");
+        if resp.status().is_redirection() {
+            url = location(&resp);
+            continue;
+        }
+        let html = resp.text().await.expect("html");
+        let form = html_attr(&html, "<form method=\"post\"", "action");
+        let resp = browser
+            .post(app.url(&form))
+            .form(&[("phone", phone)])
+            .send()
+            .await
+            .expect("phone");
+        assert!(resp.status().is_redirection(), "{}", resp.status());
+        url = location(&resp);
+    }
+    panic!("too many hops");
+}
+
+#[tokio::test]
+async fn signing_answers_validate_against_the_document() {
+    // A small document limit, so that "too large" is cheap to provoke.
+    let app = TestApp::spawn_with(Options {
+        signing: passerelle::app::SigningSettings {
+            max_document_bytes: 64 * 1024,
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let doc = document();
+    let v = Validator::new(&doc);
+    let http = reqwest::Client::new();
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let api_token = |client: TestClient| {
+        let req = http
+            .post(app.url("/auth/open/connect/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "signicat-api"),
+            ]);
+        async move {
+            let answer = Answer::of(req.send().await.expect("token")).await;
+            assert_eq!(answer.status, StatusCode::OK);
+            answer.json()["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string()
+        }
+    };
+    let token = api_token(client.clone()).await;
+    // Each answer is checked against the document and its status returned.
+    let check = |method: &'static str, path: &'static str, req: reqwest::RequestBuilder| {
+        let v = &v;
+        async move {
+            let answer = Answer::of(req.send().await.expect("send")).await;
+            v.assert_valid(method, path, &answer);
+            answer
+        }
+    };
+    let url = |p: &str| app.url(p);
+    let pdf = one_page_pdf();
+
+    // Documents: a PDF and a text, their metadata, a change of it.
+    let up = check(
+        "post",
+        "/sign/documents",
+        http.post(url("/sign/documents"))
+            .bearer_auth(&token)
+            .header("content-type", "application/pdf")
+            .header(
+                "content-disposition",
+                "attachment; filename=\"contract.pdf\"",
+            )
+            .body(pdf.clone()),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::CREATED);
+    assert_eq!(up.json()["pages"], 1);
+    let pdf_id = up.json()["documentId"].as_str().expect("id").to_string();
+    let up = check(
+        "post",
+        "/sign/documents",
+        http.post(url("/sign/documents"))
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .body("Annex: repayment schedule\n"),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::CREATED);
+    let text_id = up.json()["documentId"].as_str().expect("id").to_string();
+    let meta = format!("/sign/documents/{pdf_id}/metadata");
+    let answer = check(
+        "get",
+        "/sign/documents/{id}/metadata",
+        http.get(url(&meta)).bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["filename"], "contract.pdf");
+    let answer = check(
+        "patch",
+        "/sign/documents/{id}/metadata",
+        http.patch(url(&meta))
+            .bearer_auth(&token)
+            .json(&json!({"title": "Loan agreement", "description": null})),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["title"], "Loan agreement");
+    let answer = check(
+        "get",
+        "/sign/documents/{id}",
+        http.get(url(&format!("/sign/documents/{text_id}")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, b"Annex: repayment schedule\n");
+
+    // A collection of the two, read, used by a session, then deleted.
+    let answer = check(
+        "post",
+        "/sign/document-collections",
+        http.post(url("/sign/document-collections"))
+            .bearer_auth(&token)
+            .json(&json!({"documents": [{"documentId": pdf_id, "description": "The agreement"}, {"documentId": text_id}]})),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let collection = answer.json()["id"].as_str().expect("id").to_string();
+    let path = format!("/sign/document-collections/{collection}");
+    let answer = check(
+        "get",
+        "/sign/document-collections/{id}",
+        http.get(url(&path)).bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+
+    // Sessions: an advanced one through the collection, with every optional member; a
+    // qualified one, deleted; the list.
+    let redirects = json!({"success": RP_CALLBACK, "cancel": RP_CALLBACK, "error": RP_CALLBACK});
+    let answer = check(
+        "post",
+        "/sign/signing-sessions",
+        http.post(url("/sign/signing-sessions")).bearer_auth(&token).json(&json!([
+            {
+                "title": "Loan agreement",
+                "documents": [{"action": "SIGN", "documentCollectionId": collection}],
+                "signingSetup": [{"signingFlow": "AUTHENTICATION_BASED", "identityProviders": [{"idpName": "itsme"}]}],
+                "signer": {"nationalIdentificationNumber": "85073001744", "email": "jan@example.org", "validations": ["NATIONAL_IDENTIFICATION_NUMBER"]},
+                "redirectSettings": redirects,
+                "externalReference": "order-42",
+                "senderDisplayName": "Example Bank",
+                "signText": "I agree to the loan.",
+                "ui": {"language": "en"},
+            },
+            {
+                "documents": [{"documentId": pdf_id}],
+                "signingSetup": [{"signingFlow": "PKISIGNING"}],
+                "redirectSettings": redirects,
+            },
+        ])),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let sessions = answer.json();
+    let advanced = sessions[0]["id"].as_str().expect("id").to_string();
+    let qualified = sessions[1]["id"].as_str().expect("id").to_string();
+    let answer = check(
+        "delete",
+        "/sign/document-collections/{id}",
+        http.delete(url(&path)).bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    let answer = check(
+        "delete",
+        "/sign/signing-sessions/{id}",
+        http.delete(url(&format!("/sign/signing-sessions/{qualified}")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+
+    // The advanced session signed; its results, its events, the list.
+    let back = sign_as(
+        &app,
+        sessions[0]["signatureUrl"].as_str().expect("url"),
+        "+32470000001",
+    )
+    .await;
+    assert!(back.starts_with(RP_CALLBACK), "{back}");
+    let answer = check(
+        "get",
+        "/sign/signing-sessions/{id}",
+        http.get(url(&format!("/sign/signing-sessions/{advanced}")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.json()["lifecycle"]["state"], "SIGNED");
+    let signatures = answer.json()["output"]["signatures"].clone();
+    assert_eq!(signatures.as_array().expect("signatures").len(), 2);
+    for s in signatures.as_array().expect("signatures") {
+        let id = s["resultDocumentId"].as_str().expect("id");
+        let answer = check(
+            "get",
+            "/sign/documents/{id}",
+            http.get(url(&format!("/sign/documents/{id}")))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let answer = check(
+            "get",
+            "/sign/documents/{id}/metadata",
+            http.get(url(&format!("/sign/documents/{id}/metadata")))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(answer.json()["origin"], "signed");
+    }
+    let answer = check(
+        "get",
+        "/sign/signing-sessions",
+        http.get(url("/sign/signing-sessions?limit=10&sort=-createdAt"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["data"].as_array().expect("data").len(), 1);
+    let answer = check(
+        "get",
+        "/sign/events",
+        http.get(url("/sign/events")).bearer_auth(&token),
+    )
+    .await;
+    let events = answer.json();
+    let names: Vec<&str> = events["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| e["eventName"].as_str().expect("eventName"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "signing-session.created",
+            "signing-session.created",
+            "signing-session.deleted",
+            "signing-session.signed"
+        ]
+    );
+    let next = events["next"].as_i64().expect("next");
+    let answer = check(
+        "get",
+        "/sign/events",
+        http.get(url(&format!("/sign/events?after={next}")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.json()["data"], json!([]));
+
+    // Refusals, each a problem the document describes.
+    let problems: Vec<(&str, &str, reqwest::RequestBuilder, StatusCode)> = vec![
+        (
+            "post",
+            "/sign/documents",
+            http.post(url("/sign/documents")).body("x"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "post",
+            "/sign/documents",
+            http.post(url("/sign/documents"))
+                .bearer_auth(&token)
+                .header("content-type", "application/pdf")
+                .body(""),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "post",
+            "/sign/documents",
+            http.post(url("/sign/documents"))
+                .bearer_auth(&token)
+                .header("content-type", "application/pdf")
+                .body("hello"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "post",
+            "/sign/documents",
+            http.post(url("/sign/documents"))
+                .bearer_auth(&token)
+                .body("no type"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "post",
+            "/sign/documents",
+            http.post(url("/sign/documents"))
+                .bearer_auth(&token)
+                .header("content-type", "application/octet-stream")
+                .body(vec![0u8; 65 * 1024]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "post",
+            "/sign/signing-sessions",
+            http.post(url("/sign/signing-sessions"))
+                .bearer_auth(&token)
+                .json(&json!([{"documents": []}])),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "post",
+            "/sign/signing-sessions",
+            http.post(url("/sign/signing-sessions"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 65 * 1024]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "post",
+            "/sign/document-collections",
+            http.post(url("/sign/document-collections"))
+                .bearer_auth(&token)
+                .json(&json!({"documents": [{"documentId": "nope"}]})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "patch",
+            "/sign/documents/{id}/metadata",
+            http.patch(url(&meta))
+                .bearer_auth(&token)
+                .json(&json!({"mimeType": "text/plain"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "get",
+            "/sign/documents/{id}",
+            http.get(url("/sign/documents/nope")).bearer_auth(&token),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "get",
+            "/sign/signing-sessions/{id}",
+            http.get(url("/sign/signing-sessions/nope"))
+                .bearer_auth("made-up"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "get",
+            "/sign/signing-sessions/{id}",
+            http.get(url(&format!("/sign/signing-sessions/{qualified}")))
+                .bearer_auth(&token),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "delete",
+            "/sign/document-collections/{id}",
+            http.delete(url(&path)).bearer_auth(&token),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "get",
+            "/sign/events",
+            http.get(url("/sign/events?limit=0")).bearer_auth(&token),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "get",
+            "/sign/events",
+            http.get(url("/sign/events?limit=many")).bearer_auth(&token),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "get",
+            "/sign/signing-sessions",
+            http.get(url("/sign/signing-sessions?sort=title"))
+                .bearer_auth(&token),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (method, path, req, status) in problems {
+        let answer = check(method, path, req).await;
+        assert_eq!(
+            answer.status,
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    // A document an open session uses cannot be deleted (409); once it is, it can (204).
+    let open = http
+        .post(url("/sign/signing-sessions"))
+        .bearer_auth(&token)
+        .json(&json!([{"documents": [{"documentId": text_id}], "signingSetup": [{"signingFlow": "PKISIGNING"}], "redirectSettings": redirects}]))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(open.status(), StatusCode::CREATED);
+    let open: Value = open.json().await.expect("json");
+    let doc_path = format!("/sign/documents/{text_id}");
+    let answer = check(
+        "delete",
+        "/sign/documents/{id}",
+        http.delete(url(&doc_path)).bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    let session = format!(
+        "/sign/signing-sessions/{}",
+        open[0]["id"].as_str().expect("id")
+    );
+    assert_eq!(
+        check(
+            "delete",
+            "/sign/signing-sessions/{id}",
+            http.delete(url(&session)).bearer_auth(&token)
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let answer = check(
+        "delete",
+        "/sign/documents/{id}",
+        http.delete(url(&doc_path)).bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    // A production client with the REST API's grant but not the signing one: 403.
+    let rest_only = app
+        .add_client("production", "client_secret_basic", &["signicat-api"])
+        .await;
+    let rest_token = api_token(rest_only).await;
+    let answer = check(
+        "get",
+        "/sign/events",
+        http.get(url("/sign/events")).bearer_auth(&rest_token),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
 }

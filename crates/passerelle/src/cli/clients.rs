@@ -103,6 +103,9 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
             }
         }
     }
+    if let Some(w) = &c.signing_webhook {
+        crate::out!("webhook:       {w}");
+    }
     crate::out!(
         "grants:        {}",
         if c.grants.is_empty() {
