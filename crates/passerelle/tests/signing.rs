@@ -1015,3 +1015,65 @@ async fn a_collection_is_packaged_into_a_sealed_pades_container_once_all_its_ses
     let text = String::from_utf8_lossy(&container);
     assert_eq!(text.matches("/Filespec").count(), 4, "four attachments");
 }
+
+#[tokio::test]
+async fn a_download_keeps_an_original_that_an_open_session_still_signs() {
+    let app = TestApp::spawn().await;
+    let (client, token) = signing_client(&app).await;
+    let original = upload_ok(&app, &token, "application/pdf", sample_pdf("Shared")).await;
+    let first = create_ok(
+        &app,
+        &token,
+        session("AUTHENTICATION_BASED", &[&original], None),
+    )
+    .await;
+    let mut later = session("AUTHENTICATION_BASED", &[&original], None);
+    later["subsequentTo"] = json!([first["id"]]);
+    let second = create_ok(&app, &token, later).await;
+    assert_eq!(second["lifecycle"]["state"], "BLOCKED");
+    assert!(
+        sign_as(&app, first["signatureUrl"].as_str().expect("url"), JAN.0)
+            .await
+            .starts_with(RP_CALLBACK)
+    );
+    let v = get_json(
+        &app,
+        &token,
+        &format!(
+            "/sign/signing-sessions/{}",
+            first["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    download(
+        &app,
+        &token,
+        v["output"]["signatures"][0]["resultDocumentId"]
+            .as_str()
+            .expect("id"),
+    )
+    .await;
+    app.clock.advance(601);
+    let token = api_token(&app, &client).await;
+    // The second session opens now, and its document is still there to sign.
+    let v = get_json(
+        &app,
+        &token,
+        &format!(
+            "/sign/signing-sessions/{}",
+            second["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_eq!(v["lifecycle"]["state"], "READY");
+    download(&app, &token, &original).await;
+    assert!(
+        sign_as(
+            &app,
+            second["signatureUrl"].as_str().expect("url"),
+            "+32470000002"
+        )
+        .await
+        .starts_with(RP_CALLBACK)
+    );
+}

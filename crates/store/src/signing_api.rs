@@ -278,7 +278,13 @@ impl Store {
         .bind(until)
         .execute(&self.pool)
         .await?;
-        if let Some(source) = &doc.source_document_id {
+        // Its original too, unless another result of it is still to be downloaded or an
+        // unfinished session still signs or shows it.
+        if let Some(source) = &doc.source_document_id
+            && !self
+                .sign_document_in_open_session(&doc.client_id, source)
+                .await?
+        {
             sqlx::query(
                 "UPDATE sign_documents SET expires_at = CASE WHEN expires_at > $2 THEN $2 ELSE expires_at END \
                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM sign_documents r WHERE r.source_document_id = $1 AND r.downloaded_at IS NULL)",

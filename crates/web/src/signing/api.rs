@@ -665,9 +665,10 @@ async fn new_session(
             .as_object()
             .ok_or_else(|| Problem::bad(format!("documents[{i}] must be an object")))?;
         only_keys(e, &["action", "documentId", "documentCollectionId"])?;
-        let action = match e.get("action").and_then(Value::as_str) {
-            None | Some("SIGN") => "SIGN",
-            Some("VIEW") => "VIEW",
+        let action = match e.get("action") {
+            None | Some(Value::Null) => "SIGN",
+            Some(Value::String(a)) if a == "SIGN" => "SIGN",
+            Some(Value::String(a)) if a == "VIEW" => "VIEW",
             Some(_) => {
                 return Err(Problem::bad(format!(
                     "documents[{i}].action must be SIGN or VIEW"
@@ -781,6 +782,26 @@ async fn new_session(
             ));
         }
     }
+    // Fail closed, and say so now rather than to the signer: this deployment must be able to
+    // make the signature for this client's scheme.
+    let offered = b.scheme_for_account(client.account).is_some_and(|scheme| {
+        let conf = b.signing.for_scheme(scheme);
+        conf.tsa_url.is_some()
+            && match flow {
+                SigningFlow::Qualified => conf.csc.is_some(),
+                SigningFlow::Advanced => conf.seal.is_some() || conf.test_seal,
+            }
+    });
+    if !offered {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "{} signatures are not configured on this Passerelle for this client's account (the operator sets [itsme] csc_base_url for PKISIGNING, [signing] seal_key_file for AUTHENTICATION_BASED, and [signing] tsa_url)",
+                flow.api_name()
+            ),
+        ));
+    }
     // Where the signer's browser goes at the end: registered redirect URIs, exactly.
     let redirect = obj
         .get("redirectSettings")
@@ -890,6 +911,20 @@ async fn new_session(
                 .ok_or_else(|| Problem::bad("subsequentTo names no session of this client"))?;
             subsequent.push(json!(id));
         }
+    }
+    if let Some(ui) = obj.get("ui").filter(|u| !u.is_null()) {
+        let ui = ui
+            .as_object()
+            .ok_or_else(|| Problem::bad("ui must be an object {language}"))?;
+        only_keys(ui, &["language"])?;
+    }
+    if obj
+        .get("preAuthentication")
+        .is_some_and(|p| !p.is_null() && !p.is_object())
+    {
+        return Err(Problem::bad(
+            "preAuthentication must be an object {enabled}",
+        ));
     }
     let language = match obj.get("ui").and_then(|u| u.get("language")) {
         None | Some(Value::Null) => None,
