@@ -517,40 +517,21 @@ async fn a_production_client_signs_through_the_configured_signing_service() {
         .expect("der");
     let reports = passerelle_sign::verify::pdf(&signed, &[root]).expect("verify");
     assert!(reports[0].valid, "{:?}", reports[0]);
-    // Advanced: no sealing key configured for production clients, so refused on the page.
-    let session: serde_json::Value = reqwest::Client::new()
+    // Advanced: no sealing key is configured for production clients, so the session is
+    // refused when it is created (fail closed), with a problem that says what is missing.
+    let resp = reqwest::Client::new()
         .post(app.url("/sign/signing-sessions"))
         .bearer_auth(&token)
         .json(&create("AUTHENTICATION_BASED"))
         .send()
         .await
-        .expect("session")
-        .json()
-        .await
-        .expect("json");
-    let url = session[0]["signatureUrl"]
-        .as_str()
-        .expect("url")
-        .to_string();
-    let browser = app.browser();
-    let page = browser
-        .get(&url)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
-    let form_token = html_attr(&page, "name=\"token\"", "value");
-    let resp = browser
-        .post(&url)
-        .form(&[
-            ("token", form_token.as_str()),
-            ("decision", "sign"),
-            ("agree", "yes"),
-        ])
-        .send()
-        .await
-        .expect("decide");
+        .expect("session");
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let problem: serde_json::Value = resp.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("seal_key_file")),
+        "{problem}"
+    );
 }
