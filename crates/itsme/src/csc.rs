@@ -102,8 +102,11 @@ pub struct Credential {
 /// The client of one signing service.
 pub struct CscClient {
     config: CscConfig,
-    /// The service's base, without a trailing slash.
+    /// The service's base, without a trailing slash: where the browser is sent.
     base: String,
+    /// Where this node calls the service (the same base, unless [`CscClient::with_api_base`]
+    /// says otherwise: the embedded sandbox is called over loopback).
+    api_base: String,
     http: reqwest::Client,
     /// Unix seconds, for the account_token's `iat`.
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -163,6 +166,7 @@ impl CscClient {
             .map_err(unavailable)?;
         Ok(CscClient {
             config,
+            api_base: base.clone(),
             base,
             http,
             clock: Arc::new(system_now),
@@ -173,6 +177,13 @@ impl CscClient {
     /// service runs on a manual clock.
     pub fn with_clock(mut self, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> CscClient {
         self.clock = clock;
+        self
+    }
+
+    /// Calls the service at `url` (e.g. a loopback address of this node), while browsers are
+    /// still sent to the configured base.
+    pub fn with_api_base(mut self, url: &str) -> CscClient {
+        self.api_base = url.trim_end_matches('/').to_string();
         self
     }
 
@@ -289,7 +300,7 @@ impl CscClient {
     ) -> Result<(reqwest::StatusCode, Option<Value>), CscError> {
         let mut request = self
             .http
-            .post(format!("{}/{method}", self.base))
+            .post(format!("{}/{method}", self.api_base))
             .header(reqwest::header::ACCEPT, "application/json")
             .json(body);
         if let Some(token) = bearer {

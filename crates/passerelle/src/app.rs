@@ -430,7 +430,10 @@ pub async fn build(
             sca_name: Some("Passerelle".into()),
         })
         .map_err(|e| anyhow::anyhow!("cannot set up the sandbox's signing client: {e}"))?
-        .with_clock(csc_clock.clone()),
+        .with_clock(csc_clock.clone())
+        // The browser goes to the public URL; this node calls the sandbox over loopback, as
+        // the OIDC connector does.
+        .with_api_base(&format!("{internal}/sandbox/csc/v1")),
     );
     let production_csc = match settings
         .itsme

@@ -618,7 +618,43 @@ impl Config {
                 false
             }
         };
-        let signing = file.signing.clone();
+        // `[signing]`, each key overridable by `PASSERELLE_SIGNING_<KEY>`.
+        let mut signing = file.signing.clone();
+        for (key, slot) in [
+            (
+                "DOCUMENT_LIFETIME_SECONDS",
+                &mut signing.document_lifetime_seconds,
+            ),
+            (
+                "RETENTION_AFTER_DOWNLOAD_SECONDS",
+                &mut signing.retention_after_download_seconds,
+            ),
+        ] {
+            if let Some(v) = env(&format!("PASSERELLE_SIGNING_{key}")) {
+                match v.parse() {
+                    Ok(n) => *slot = Some(n),
+                    Err(_) => problems.push(format!(
+                        "PASSERELLE_SIGNING_{key} must be a number of seconds"
+                    )),
+                }
+            }
+        }
+        if let Some(v) = env("PASSERELLE_SIGNING_MAX_DOCUMENT_BYTES") {
+            match v.parse() {
+                Ok(n) => signing.max_document_bytes = Some(n),
+                Err(_) => problems
+                    .push("PASSERELLE_SIGNING_MAX_DOCUMENT_BYTES must be a number of bytes".into()),
+            }
+        }
+        if let Some(v) = env("PASSERELLE_SIGNING_TSA_URL") {
+            signing.tsa_url = Some(v);
+        }
+        if let Some(v) = env("PASSERELLE_SIGNING_SEAL_KEY_FILE") {
+            signing.seal_key_file = Some(v.into());
+        }
+        if let Some(v) = env("PASSERELLE_SIGNING_SEAL_CHAIN_FILE") {
+            signing.seal_chain_file = Some(v.into());
+        }
         if let Some(n) = signing.max_document_bytes
             && !(1024..=100 * 1024 * 1024).contains(&n)
         {
@@ -1125,5 +1161,38 @@ access_token_seconds = 100000
         }
         let err = load(Some("[lifetimes]\ncode = 30\n"), &[]).expect_err("unknown key");
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn signing_keys_come_from_the_file_or_the_environment_and_are_checked() {
+        let c = load(
+            Some("[signing]\nmax_document_bytes = 2048\ntsa_url = \"https://tsa.example/\"\n"),
+            &[("PASSERELLE_SIGNING_RETENTION_AFTER_DOWNLOAD_SECONDS", "120")],
+        )
+        .expect("valid");
+        assert_eq!(c.signing.max_document_bytes, Some(2048));
+        assert_eq!(c.signing.tsa_url.as_deref(), Some("https://tsa.example/"));
+        assert_eq!(c.signing.retention_after_download_seconds, Some(120));
+        let c = load(
+            None,
+            &[("PASSERELLE_SIGNING_TSA_URL", "https://other.example/tsa")],
+        )
+        .expect("valid");
+        assert_eq!(
+            c.signing.tsa_url.as_deref(),
+            Some("https://other.example/tsa")
+        );
+        let err = load(
+            Some("[signing]\nseal_key_file = \"k.pem\"\n"),
+            &[("PASSERELLE_SIGNING_MAX_DOCUMENT_BYTES", "lots")],
+        )
+        .expect_err("invalid");
+        assert!(
+            err.contains("PASSERELLE_SIGNING_MAX_DOCUMENT_BYTES"),
+            "{err}"
+        );
+        assert!(err.contains("seal_chain_file"), "{err}");
+        let err = load(Some("[signing]\ntsa_url = \"ftp://x\"\n"), &[]).expect_err("invalid");
+        assert!(err.contains("tsa_url"), "{err}");
     }
 }
