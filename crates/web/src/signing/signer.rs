@@ -457,12 +457,10 @@ async fn decision(
             };
             let scopes = GrantedScopes::parse(scope, client.account, &client.grants)
                 .map_err(|e| BrokerError::page(&tr, e.to_string()))?;
-            let success = redirect_url(&s, "success", None).unwrap_or_default();
             let registered = request_of(&s)["redirectSettings"]["success"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let _ = success;
             let started = send_to_scheme(
                 b,
                 ToScheme {
@@ -789,6 +787,12 @@ async fn failed(
     {
         tracing::warn!(error = %e, "could not reopen a signing session");
     }
+    failure_page(b, tr, s, e)
+}
+
+/// What the signer sees of a failed step (the session is open again): a page for a problem
+/// with the documents or the person, otherwise the client's error URL.
+fn failure_page(b: &Broker, tr: &Translator, s: &SignSession, e: SignError) -> Response {
     match e {
         SignError::Document(d) => {
             tracing::warn!(sign.session = %&s.id[..8], reason = %d, "a session's documents cannot be signed");
@@ -1094,28 +1098,7 @@ pub(crate) async fn deliver(
             b.store
                 .move_sign_session(&s.id, Stage::Signing, Stage::Waiting, None, None, None, now)
                 .await?;
-            Ok(match e {
-                SignError::WrongPerson => {
-                    tracing::warn!(client.id = %s.client_id, sign.session = %&s.id[..8], "the signer is not the person the session names");
-                    problem_page(tr, StatusCode::FORBIDDEN, "sign-wrong-person")
-                }
-                SignError::Document(d) => {
-                    tracing::warn!(reason = %d, "a session's documents cannot be signed");
-                    problem_page(tr, StatusCode::CONFLICT, "sign-error-documents")
-                }
-                SignError::Unavailable(d) => {
-                    tracing::warn!(error = %d, "sealing failed: unavailable");
-                    retry_or_error(b, tr, &s, "temporarily_unavailable")
-                }
-                SignError::NotConfigured(d) => {
-                    tracing::error!(reason = d, "sealing refused: not configured");
-                    retry_or_error(b, tr, &s, "server_error")
-                }
-                SignError::Internal(d) => {
-                    tracing::error!(error = %d, "sealing failed");
-                    retry_or_error(b, tr, &s, "server_error")
-                }
-            })
+            Ok(failure_page(b, tr, &s, e))
         }
     }
 }
