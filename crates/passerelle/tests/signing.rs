@@ -1077,3 +1077,45 @@ async fn a_download_keeps_an_original_that_an_open_session_still_signs() {
         .starts_with(RP_CALLBACK)
     );
 }
+
+#[tokio::test]
+async fn an_approval_answer_carried_to_another_browser_signs_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, token) = signing_client(&app).await;
+    let d = upload_ok(&app, &token, "application/pdf", sample_pdf("Stolen")).await;
+    let s = create_ok(&app, &token, session("PKISIGNING", &[&d], None)).await;
+    let id = s["id"].as_str().expect("id");
+    let signer = app.browser();
+    let resp = decide(
+        &app,
+        &signer,
+        s["signatureUrl"].as_str().expect("url"),
+        "sign",
+    )
+    .await;
+    // The first approval's answer, taken by a stranger's browser (no signer cookie): refused,
+    // and the signer's own browser still goes on with it.
+    let answer = walk_until(&app, &signer, location(&resp), JAN.0, |u| {
+        u.contains("/sign/signer/callback")
+    })
+    .await;
+    let stranger = app
+        .browser()
+        .get(app.url(&answer))
+        .send()
+        .await
+        .expect("stranger");
+    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+    // A forged state is nobody's step.
+    let forged = app
+        .browser()
+        .get(app.url("/sign/signer/callback?state=forged&code=x"))
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let back = walk(&app, &signer, answer, JAN.0).await;
+    assert!(back.starts_with(RP_CALLBACK), "{back}");
+    let v = get_json(&app, &token, &format!("/sign/signing-sessions/{id}")).await;
+    assert_eq!(v["lifecycle"]["state"], "SIGNED");
+}

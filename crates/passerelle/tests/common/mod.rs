@@ -652,38 +652,31 @@ impl TestApp {
 
     /// Replaces a client's grants, as `passerelle client update` does while the server runs.
     pub async fn set_grants(&self, client: &TestClient, grants: &[&str]) {
-        let r = self
-            .store
-            .find_client(&client.id)
-            .await
-            .expect("db")
-            .expect("client");
-        let update = passerelle_store::NewClient {
-            id: r.id,
-            name: r.name,
-            secret_hash: r.secret_hash,
-            redirect_uris: r.redirect_uris,
-            auth_method: r.auth_method,
-            jwks: r.jwks,
-            jwks_uri: r.jwks_uri,
-            account: r.account,
-            grants: grants.iter().map(|g| g.to_string()).collect(),
-            id_token_alg: r.id_token_alg,
-            ciba: r.ciba,
-            signing_webhook: r.signing_webhook,
-        };
-        assert!(self.store.update_client(&update, T0).await.expect("update"));
+        self.update_client(client, |c| {
+            c.grants = grants.iter().map(|g| g.to_string()).collect()
+        })
+        .await;
     }
 
     /// Sets a client's signing webhook (as `passerelle client update --signing-webhook` does).
     pub async fn set_signing_webhook(&self, client: &TestClient, url: Option<&str>) {
+        self.update_client(client, |c| c.signing_webhook = url.map(str::to_string))
+            .await;
+    }
+
+    /// Changes a stored client as `passerelle client update` does: `change` edits its fields.
+    pub async fn update_client(
+        &self,
+        client: &TestClient,
+        change: impl FnOnce(&mut passerelle_store::NewClient),
+    ) {
         let r = self
             .store
             .find_client(&client.id)
             .await
             .expect("db")
             .expect("client");
-        let update = passerelle_store::NewClient {
+        let mut update = passerelle_store::NewClient {
             id: r.id,
             name: r.name,
             secret_hash: r.secret_hash,
@@ -695,8 +688,9 @@ impl TestApp {
             grants: r.grants,
             id_token_alg: r.id_token_alg,
             ciba: r.ciba,
-            signing_webhook: url.map(str::to_string),
+            signing_webhook: r.signing_webhook,
         };
+        change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
 
@@ -706,27 +700,7 @@ impl TestApp {
         client: &TestClient,
         ciba: Option<passerelle_store::CibaRegistration>,
     ) {
-        let r = self
-            .store
-            .find_client(&client.id)
-            .await
-            .expect("db")
-            .expect("client");
-        let update = passerelle_store::NewClient {
-            id: r.id,
-            name: r.name,
-            secret_hash: r.secret_hash,
-            redirect_uris: r.redirect_uris,
-            auth_method: r.auth_method,
-            jwks: r.jwks,
-            jwks_uri: r.jwks_uri,
-            account: r.account,
-            grants: r.grants,
-            id_token_alg: r.id_token_alg,
-            ciba,
-            signing_webhook: r.signing_webhook,
-        };
-        assert!(self.store.update_client(&update, T0).await.expect("update"));
+        self.update_client(client, |c| c.ciba = ciba).await;
     }
 
     /// Verifies an ID token against the published JWKS and checks iss, aud, exp.
