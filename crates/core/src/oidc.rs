@@ -31,6 +31,11 @@ pub enum ErrorCode {
     UnknownUserId,
     /// CIBA Core §13: the binding message is too long or holds characters the app cannot show.
     InvalidBindingMessage,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing a part, does not verify, or does not fit the
+    /// request.
+    InvalidDpopProof,
+    /// RFC 9449 §8: send the proof again with the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -55,6 +60,8 @@ impl ErrorCode {
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::UnknownUserId => "unknown_user_id",
             ErrorCode::InvalidBindingMessage => "invalid_binding_message",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

@@ -253,6 +253,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0011_sandbox_signing.sql"),
     ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
+    (17, include_str!("../../../migrations/0017_dpop.sql")),
 ];
 
 /// Which database a URL points at.

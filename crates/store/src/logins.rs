@@ -158,6 +158,35 @@ pub struct AccessTokenRecord {
     pub scheme: Option<Scheme>,
     /// The client's account when the token was issued.
     pub account: Option<Account>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6); `None`: a Bearer
+    /// token.
+    pub dpop_jkt: Option<String>,
+}
+
+/// Stores an access token inside the transaction that consumed what gave it (a code, a CIBA
+/// request): every grant writes the same row.
+pub(crate) async fn insert_access_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    t: &AccessTokenRecord,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account, dpop_jkt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.code_hash)
+    .bind(&t.client_id)
+    .bind(&t.sub)
+    .bind(&t.scope)
+    .bind(&t.claims)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.scheme.map(Scheme::as_str))
+    .bind(t.account.map(Account::as_str))
+    .bind(&t.dpop_jkt)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -330,22 +359,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&t.token_hash)
-        .bind(&t.code_hash)
-        .bind(&t.client_id)
-        .bind(&t.sub)
-        .bind(&t.scope)
-        .bind(&t.claims)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.scheme.map(Scheme::as_str))
-        .bind(t.account.map(Account::as_str))
-        .execute(&mut *tx)
-        .await?;
+        insert_access_token(&mut tx, t).await?;
         crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -427,7 +441,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<AccessTokenRecord>> {
         let row = sqlx::query(
-            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account FROM access_tokens \
+            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account, dpop_jkt FROM access_tokens \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
@@ -447,6 +461,7 @@ impl Store {
                 expires_at: r.try_get("expires_at")?,
                 scheme: decode_opt(&r, "access_tokens", "scheme", Scheme::parse)?,
                 account: decode_opt(&r, "access_tokens", "account", Account::parse)?,
+                dpop_jkt: r.try_get("dpop_jkt")?,
             })),
         }
     }

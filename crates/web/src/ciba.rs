@@ -639,6 +639,7 @@ pub(crate) async fn grant(
     b: &Broker,
     client: ClientRecord,
     form: &Params,
+    proof: Option<&passerelle_jose::dpop::Proof>,
 ) -> Result<Response, BrokerError> {
     let auth_req_id = form
         .get("auth_req_id")
@@ -705,7 +706,7 @@ pub(crate) async fn grant(
                 },
             ))
         }
-        LoginState::CodeIssued => issue(b, &client, &req, &hash, now).await,
+        LoginState::CodeIssued => issue(b, &client, &req, &hash, now, proof).await,
     }
 }
 
@@ -716,6 +717,7 @@ async fn issue(
     req: &CibaRequest,
     hash: &str,
     now: i64,
+    proof: Option<&passerelle_jose::dpop::Proof>,
 ) -> Result<Response, BrokerError> {
     let answered_at = req.auth_time.unwrap_or(req.created_at);
     // The answer waits for the client as a code would: until the auth_req_id expires, and at
@@ -772,6 +774,7 @@ async fn issue(
         expires_at: now + b.lifetimes.access_token,
         scheme: Some(req.scheme),
         account: Some(client.account),
+        dpop_jkt: proof.map(|p| p.jkt.clone()),
     };
     let issued = AuditEvent::new("token.issued", "ok", b.clock.now_micros())
         .client(&client.id)
@@ -793,7 +796,7 @@ async fn issue(
         ],
         axum::Json(json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": crate::token::token_type(proof),
             "expires_in": b.lifetimes.access_token,
             "id_token": id_token,
             "scope": req.scope,

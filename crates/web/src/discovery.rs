@@ -52,6 +52,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": passerelle_jose::dpop::PROOF_ALGS,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

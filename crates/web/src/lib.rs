@@ -15,6 +15,7 @@ mod callback;
 pub mod ciba;
 mod client_auth;
 mod discovery;
+mod dpop;
 mod error;
 mod metrics;
 mod pages;

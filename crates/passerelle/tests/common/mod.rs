@@ -394,6 +394,7 @@ impl TestApp {
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
             ciba: None,
             signing_webhook: None,
+            dpop_bound_access_tokens: false,
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -689,6 +690,7 @@ impl TestApp {
             id_token_alg: r.id_token_alg,
             ciba: r.ciba,
             signing_webhook: r.signing_webhook,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
         };
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
