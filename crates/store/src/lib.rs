@@ -254,6 +254,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
     (17, include_str!("../../../migrations/0017_dpop.sql")),
+    (
+        18,
+        include_str!("../../../migrations/0018_id_token_hint.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -37,6 +37,8 @@ pub struct LoginTransaction {
     pub channel: Channel,
     /// The authenticator strength asked of the scheme.
     pub acr: Acr,
+    /// The pairwise subject an `id_token_hint` named: only that person may complete the login.
+    pub hinted_sub: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -53,7 +55,7 @@ impl LoginTransaction {
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr";
+     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub";
 
 /// RFC 8176 values as stored (space-separated): short lowercase words, nothing else.
 fn amr_values(text: &str) -> Option<Vec<String>> {
@@ -100,6 +102,7 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         status: login_state(r)?,
         channel: decode(r, "login_transactions", "channel", Channel::parse)?,
         acr: decode(r, "login_transactions", "acr", Acr::parse)?,
+        hinted_sub: r.try_get("hinted_sub")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -193,8 +196,8 @@ impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
@@ -215,6 +218,7 @@ impl Store {
         .bind(t.created_at)
         .bind(t.expires_at)
         .bind(t.acr.as_str())
+        .bind(&t.hinted_sub)
         .execute(&self.pool)
         .await?;
         Ok(())

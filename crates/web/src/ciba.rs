@@ -402,34 +402,12 @@ fn id_token_subject(
     token: &str,
     now: i64,
 ) -> Result<String, BrokerError> {
-    let not_ours = || {
+    b.hinted_subject(&client.id, token, now).ok_or_else(|| {
         refuse(
             ErrorCode::InvalidRequest,
             "id_token_hint is not an ID token this Passerelle issued to this client",
         )
-    };
-    let keys = PublicKeys::from_jwks(vec![
-        b.keys.rs256.public_jwk().clone(),
-        b.keys.es256.public_jwk().clone(),
-    ]);
-    let claims = keys
-        .verify(token, &[SigAlg::Rs256, SigAlg::Es256])
-        .map_err(|_| not_ours())?;
-    let check = ClaimsCheck {
-        issuer: Some(&b.issuer),
-        audience: Audience::OneOf(&[&client.id]),
-        now,
-        max_lifetime: None,
-        expiry_skew: i64::MAX,
-        future_skew: 60,
-    };
-    check.check(&claims).map_err(|_| not_ours())?;
-    claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= 255)
-        .map(str::to_string)
-        .ok_or_else(not_ours)
+    })
 }
 
 /// Asks the scheme once about a request still waiting there, if its next poll is due and no
@@ -698,6 +676,9 @@ pub(crate) async fn grant(
                 match f {
                     Failure::Denied => "the person refused, did not confirm in time, or is blocked",
                     Failure::Expired => "the auth_req_id expired before the person answered",
+                    Failure::AnotherPerson => {
+                        "another person than the one the request named answered"
+                    }
                     Failure::SchemeUnavailable => "the itsme scheme was unavailable",
                     Failure::SchemeError => "the answer of the itsme scheme could not be verified",
                     Failure::ClientChanged(_) => {

@@ -136,6 +136,31 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// The subject of an `id_token_hint` (OIDC Core §3.1.2.1, CIBA Core §7.1): an ID token this
+    /// broker signed for `client_id`, expired or not (it only names the person). `None` when it
+    /// is anything else.
+    pub(crate) fn hinted_subject(&self, client_id: &str, token: &str, now: i64) -> Option<String> {
+        let keys = passerelle_jose::PublicKeys::from_jwks(vec![
+            self.keys.rs256.public_jwk().clone(),
+            self.keys.es256.public_jwk().clone(),
+        ]);
+        let claims = keys.verify(token, &[SigAlg::Rs256, SigAlg::Es256]).ok()?;
+        let check = passerelle_jose::ClaimsCheck {
+            issuer: Some(&self.issuer),
+            audience: passerelle_jose::Audience::OneOf(&[client_id]),
+            now,
+            max_lifetime: None,
+            expiry_skew: i64::MAX,
+            future_skew: 60,
+        };
+        check.check(&claims).ok()?;
+        claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .map(str::to_string)
+    }
+
     /// The pairwise subject of a person towards a client (OIDC Core §8.1), derived from the
     /// scheme's subject so it is the same across services and logins, and different per client.
     /// HMAC takes keys of any length, so this cannot fail; if it ever did, no subject is made.

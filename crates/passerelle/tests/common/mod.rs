@@ -474,6 +474,16 @@ pub struct Login {
 impl TestApp {
     /// RP → authorize → scheme phone page. Asserts each hop.
     pub async fn begin(&self, client: &TestClient, scope: &str) -> Login {
+        self.begin_with(client, scope, &[]).await
+    }
+
+    /// [`TestApp::begin`] with more authorization parameters (`prompt`, `id_token_hint`…).
+    pub async fn begin_with(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> Login {
         let browser = self.browser();
         let (verifier, challenge) = pkce();
         let state = random_token(8);
@@ -490,6 +500,7 @@ impl TestApp {
                 ("code_challenge", challenge.as_str()),
                 ("code_challenge_method", "S256"),
             ])
+            .query(extra)
             .send()
             .await
             .expect("authorize");
