@@ -183,6 +183,10 @@ struct ClientFields {
     /// (RFC 9449 dpop_bound_access_tokens; true/false).
     #[arg(long, value_name = "BOOL")]
     dpop_bound_access_tokens: Option<bool>,
+    /// Where people may be sent after logging out (RP-initiated logout); repeat for several
+    /// (they replace the current list on update); none removes them.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
 }
 
 impl ClientFields {
@@ -203,6 +207,7 @@ impl ClientFields {
             ciba_signed_requests: self.ciba_signed_requests,
             signing_webhook: self.signing_webhook,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
         }
     }
 }

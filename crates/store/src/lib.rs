@@ -258,6 +258,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../../migrations/0018_id_token_hint.sql"),
     ),
+    (19, include_str!("../../../migrations/0019_logout.sql")),
 ];
 
 /// Which database a URL points at.

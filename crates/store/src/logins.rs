@@ -417,6 +417,17 @@ impl Store {
         Ok(true)
     }
 
+    /// Ends what one login issued to a client (RP-initiated logout): every access token given
+    /// for `code_hash` (the ID token's `sid`). Returns how many went.
+    pub async fn end_grant(&self, client_id: &str, code_hash: &str) -> Result<u64> {
+        let gone = sqlx::query("DELETE FROM access_tokens WHERE client_id = $1 AND code_hash = $2")
+            .bind(client_id)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(gone.rows_affected())
+    }
+
     /// Drops the attributes of codes created before `before` (codes that can no longer be
     /// redeemed): whether never presented, or presented and then refused or beaten by a replay,
     /// a dead code has no reason to hold personal data.

@@ -738,6 +738,7 @@ async fn issue(
             // A decoupled login demands the itsme code (acr_advanced), and the connector refused
             // any answer that does not say so.
             amr: &["pin".to_string(), "mfa".to_string()],
+            sid: &format!("ciba:{hash}"),
         },
     )?;
     let mut userinfo = Map::new();

@@ -25,6 +25,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "amr",
         "idp",
         "at_hash",
+        "sid",
         "sandbox",
     ]
     .into();
@@ -37,6 +38,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "authorization_endpoint": format!("{i}/connect/authorize"),
         "token_endpoint": format!("{i}/connect/token"),
         "userinfo_endpoint": format!("{i}/connect/userinfo"),
+        "end_session_endpoint": format!("{i}/connect/endsession"),
         "jwks_uri": format!("{i}/.well-known/openid-configuration/jwks"),
         "scopes_supported": scopes,
         "claims_supported": claims,

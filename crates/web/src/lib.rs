@@ -17,6 +17,7 @@ mod client_auth;
 mod discovery;
 mod dpop;
 mod error;
+mod logout;
 mod metrics;
 mod pages;
 mod rest;
@@ -136,24 +137,27 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// The subject of an `id_token_hint` (OIDC Core §3.1.2.1, CIBA Core §7.1): an ID token this
-    /// broker signed for `client_id`, expired or not (it only names the person). `None` when it
-    /// is anything else.
-    pub(crate) fn hinted_subject(&self, client_id: &str, token: &str, now: i64) -> Option<String> {
+    /// The claims of an ID token this broker signed (an `id_token_hint`, OIDC Core §3.1.2.1),
+    /// expired or not: a hint only names a person and a login. `None` when it is anything else.
+    /// Which client it was for is the caller's to check (`aud`).
+    pub(crate) fn hinted_claims(&self, token: &str, now: i64) -> Option<passerelle_jose::Claims> {
         let keys = passerelle_jose::PublicKeys::from_jwks(vec![
             self.keys.rs256.public_jwk().clone(),
             self.keys.es256.public_jwk().clone(),
         ]);
         let claims = keys.verify(token, &[SigAlg::Rs256, SigAlg::Es256]).ok()?;
-        let check = passerelle_jose::ClaimsCheck {
-            issuer: Some(&self.issuer),
-            audience: passerelle_jose::Audience::OneOf(&[client_id]),
-            now,
-            max_lifetime: None,
-            expiry_skew: i64::MAX,
-            future_skew: 60,
-        };
-        check.check(&claims).ok()?;
+        let iat = claims.get("iat").and_then(serde_json::Value::as_i64)?;
+        (claims.get("iss").and_then(serde_json::Value::as_str) == Some(self.issuer.as_str())
+            && iat <= now + 60)
+            .then_some(claims)
+    }
+
+    /// The subject of an `id_token_hint` for `client_id` (OIDC Core §3.1.2.1, CIBA Core §7.1).
+    pub(crate) fn hinted_subject(&self, client_id: &str, token: &str, now: i64) -> Option<String> {
+        let claims = self.hinted_claims(token, now)?;
+        if !passerelle_jose::audience_is_only(&claims, client_id) {
+            return None;
+        }
         claims
             .get("sub")
             .and_then(serde_json::Value::as_str)
@@ -234,6 +238,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(authorize::get).post(authorize::post),
         )
         .route("/connect/itsme/callback", get(callback::callback))
+        .route("/connect/endsession", get(logout::get).post(logout::post))
         .route_layer(axum::middleware::from_fn_with_state(
             error::unavailable_page as passerelle_limits::later::UnavailablePage,
             passerelle_limits::later::unavailable_as_page,

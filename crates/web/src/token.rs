@@ -280,6 +280,7 @@ async fn redeem(
             attributes: &attributes,
             access_token: &access_token,
             amr: &record.amr,
+            sid: &code_hash,
         },
     )?;
 
@@ -341,6 +342,9 @@ pub(crate) struct IdTokenFacts<'a> {
     pub access_token: &'a str,
     /// How the person approved (RFC 8176); empty for codes issued before it was recorded.
     pub amr: &'a [String],
+    /// What names this login's grant, as the ID token's `sid`: the hash of the code (or of the
+    /// CIBA request) its tokens came from, which RP-initiated logout ends.
+    pub sid: &'a str,
 }
 
 /// Builds and signs the ID token of a login for `client`, with the key of its registered
@@ -375,6 +379,7 @@ pub(crate) fn sign_id_token(
         id.insert("amr".into(), json!(facts.amr));
     }
     id.insert("idp".into(), json!("itsme"));
+    id.insert("sid".into(), json!(facts.sid));
     id.insert(
         "at_hash".into(),
         json!(passerelle_jose::left_half_hash(facts.access_token)),

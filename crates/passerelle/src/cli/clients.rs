@@ -29,6 +29,8 @@ pub struct ClientInput {
     /// Where signing events go; `none` removes it.
     pub signing_webhook: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Replaces the list when not empty; `none` empties it.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -65,6 +67,9 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
         v["signing_webhook"] = json!(w);
     }
     v["dpop_bound_access_tokens"] = json!(c.dpop_bound_access_tokens);
+    if !c.post_logout_redirect_uris.is_empty() {
+        v["post_logout_redirect_uris"] = json!(c.post_logout_redirect_uris);
+    }
     v
 }
 
@@ -110,6 +115,9 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     }
     if c.dpop_bound_access_tokens {
         crate::out!("DPoP:          every token request, tokens bound to its key");
+    }
+    for u in &c.post_logout_redirect_uris {
+        crate::out!("after logout:  {u}");
     }
     crate::out!(
         "grants:        {}",
@@ -279,10 +287,22 @@ fn merge(
     let dpop_bound_access_tokens = input
         .dpop_bound_access_tokens
         .unwrap_or_else(|| current.is_some_and(|c| c.dpop_bound_access_tokens));
+    let post_logout_redirect_uris = match input.post_logout_redirect_uris.as_slice() {
+        [] => current.map_or_else(Vec::new, |c| c.post_logout_redirect_uris.clone()),
+        [none] if none == "none" => Vec::new(),
+        uris => {
+            for u in uris {
+                check_redirect_uri(u, account)
+                    .map_err(|e| anyhow::anyhow!("--post-logout-redirect-uri: {e}"))?;
+            }
+            uris.to_vec()
+        }
+    };
     let client = NewClient {
         ciba,
         signing_webhook,
         dpop_bound_access_tokens,
+        post_logout_redirect_uris,
         id,
         name: name.trim().to_string(),
         secret_hash,
@@ -424,6 +444,7 @@ mod ciba_tests {
             ciba,
             signing_webhook: None,
             dpop_bound_access_tokens: false,
+            post_logout_redirect_uris: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }

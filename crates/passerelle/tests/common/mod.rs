@@ -395,6 +395,7 @@ impl TestApp {
             ciba: None,
             signing_webhook: None,
             dpop_bound_access_tokens: false,
+            post_logout_redirect_uris: vec!["https://rp.example/bye".to_string()],
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -702,6 +703,7 @@ impl TestApp {
             ciba: r.ciba,
             signing_webhook: r.signing_webhook,
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
         };
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
