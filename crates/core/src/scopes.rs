@@ -185,7 +185,19 @@ pub const SCOPES: &[ScopeDef] = &[
         in_id_token: false,
         description: "where the document was issued (Belgian documents)",
     },
+    ScopeDef {
+        name: OFFLINE_ACCESS,
+        claims: &[],
+        protected: false,
+        login: true,
+        in_id_token: false,
+        description: "a refresh token (OIDC Core §11), for clients the operator granted refresh_token; ignored otherwise",
+    },
 ];
+
+/// The scope that asks for a refresh token (OIDC Core §11). It releases no claim and changes no
+/// service; whether a refresh token is issued is the client's grant `refresh_token`.
+pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Looks a scope up by name.
 pub fn find_scope(name: &str) -> Option<&'static ScopeDef> {
@@ -297,6 +309,23 @@ impl GrantedScopes {
             .map(|s| s.name)
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// These scopes without `name` (`offline_access` for a client that gets no refresh token).
+    pub fn without(&self, name: &str) -> GrantedScopes {
+        GrantedScopes {
+            scopes: self
+                .scopes
+                .iter()
+                .copied()
+                .filter(|s| s.name != name)
+                .collect(),
+        }
+    }
+
+    /// Whether every scope of `self` is also in `other` (a refresh may narrow, never widen).
+    pub fn is_within(&self, other: &GrantedScopes) -> bool {
+        self.scopes.iter().all(|s| other.contains(s.name))
     }
 
     /// Every RP-facing claim these scopes release (userinfo).

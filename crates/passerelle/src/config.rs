@@ -47,6 +47,8 @@ pub struct LifetimesFile {
     pub code_seconds: Option<i64>,
     pub access_token_seconds: Option<i64>,
     pub id_token_seconds: Option<i64>,
+    pub refresh_token_seconds: Option<i64>,
+    pub refresh_family_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -760,11 +762,13 @@ struct Ops {
 }
 
 /// Bounds of each lifetime, in seconds, with the reason shown when a value is outside them.
-const LIFETIME_BOUNDS: [(&str, i64, i64); 4] = [
+const LIFETIME_BOUNDS: [(&str, i64, i64); 6] = [
     ("login_seconds", 60, 3600),
     ("code_seconds", 1, 600),
     ("access_token_seconds", 60, 86_400),
     ("id_token_seconds", 60, 86_400),
+    ("refresh_token_seconds", 60, 31_536_000),
+    ("refresh_family_seconds", 60, 31_536_000),
 ];
 
 /// Metrics exposure and lifetimes: environment over file over defaults, every problem reported.
@@ -848,7 +852,24 @@ fn ops_config(
             file.lifetimes.id_token_seconds,
             defaults.id_token,
         ),
+        refresh_token: lifetime(
+            "refresh_token_seconds",
+            file.lifetimes.refresh_token_seconds,
+            defaults.refresh_token,
+        ),
+        refresh_family: lifetime(
+            "refresh_family_seconds",
+            file.lifetimes.refresh_family_seconds,
+            defaults.refresh_family,
+        ),
     };
+    // A refresh token never outlives its family, so a longer one would only mislead.
+    if lifetimes.refresh_token > lifetimes.refresh_family {
+        problems.push(format!(
+            "lifetimes.refresh_token_seconds ({}) must be at most lifetimes.refresh_family_seconds ({})",
+            lifetimes.refresh_token, lifetimes.refresh_family
+        ));
+    }
     // A login waits for the person in the app: it must not end before the app gives up.
     if lifetimes.login < app_timeout_seconds {
         problems.push(format!(

@@ -306,10 +306,13 @@ impl Store {
     /// Consumes a fresh code and stores the access token it gives, in one transaction: the code
     /// is marked used (its attributes dropped, the token and `issued_us` recorded) only if nobody
     /// used it first, and the token exists exactly when the code was consumed by this call.
+    /// With `family` (the login granted `offline_access`), the refresh-token family and its first
+    /// refresh token are stored in the same transaction, and the access token belongs to it.
     /// Returns `false`, with nothing stored, when another presentation won.
     pub async fn redeem_code(
         &self,
         t: &AccessTokenRecord,
+        family: Option<&crate::NewFamily>,
         now: i64,
         issued_us: i64,
         audit: &crate::AuditEvent,
@@ -330,22 +333,11 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&t.token_hash)
-        .bind(&t.code_hash)
-        .bind(&t.client_id)
-        .bind(&t.sub)
-        .bind(&t.scope)
-        .bind(&t.claims)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.scheme.map(Scheme::as_str))
-        .bind(t.account.map(Account::as_str))
-        .execute(&mut *tx)
-        .await?;
+        crate::refresh::insert_access_token(&mut tx, t, family.map(|f| f.family.id.as_str()))
+            .await?;
+        if let Some(f) = family {
+            crate::refresh::insert_family(&mut tx, f).await?;
+        }
         crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -367,7 +359,7 @@ impl Store {
 
     /// A used code presented again by its client (RFC 6749 §4.1.2). When the code's tokens were
     /// issued before `issued_before_us`, this is a replay: the code is marked and the access
-    /// token it gave is deleted; returns `true`. Otherwise (the tokens were issued after, or at
+    /// token it gave is deleted, with the refresh-token family it started; returns `true`. Otherwise (the tokens were issued after, or at
     /// about the time, this presentation arrived: it raced the winner) nothing changes.
     pub async fn revoke_for_replay(
         &self,
@@ -395,6 +387,15 @@ impl Store {
                 .bind(token_hash)
                 .execute(&self.pool)
                 .await?;
+        }
+        // The refresh-token family the code gave, if any, goes too.
+        let families: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM refresh_families WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_all(&self.pool)
+                .await?;
+        for family in families {
+            self.revoke_family(&family).await?;
         }
         Ok(true)
     }
