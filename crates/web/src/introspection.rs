@@ -97,12 +97,7 @@ async fn answer(
             .rs256
             .sign(&claims, Some("token-introspection+jwt"))
             .map_err(BrokerError::internal)?;
-        return Ok((
-            no_store,
-            [(header::CONTENT_TYPE, JWT_MEDIA_TYPE)],
-            jwt,
-        )
-            .into_response());
+        return Ok((no_store, [(header::CONTENT_TYPE, JWT_MEDIA_TYPE)], jwt).into_response());
     }
     Ok((no_store, axum::Json(Value::Object(info))).into_response())
 }
@@ -126,7 +121,15 @@ async fn describe(
             if rt.used || rt.expires_at <= now || !b.still_serves(f.account, f.scheme) {
                 break;
             }
-            return Ok(active(b, &f.scope, &rt.client_id, "refresh_token", rt.expires_at, rt.created_at, &f.sub));
+            return Ok(active(
+                b,
+                &f.scope,
+                &rt.client_id,
+                "refresh_token",
+                rt.expires_at,
+                rt.created_at,
+                &f.sub,
+            ));
         }
         let Some(at) = b.store.find_access_token(&hash, now).await? else {
             continue;
@@ -136,7 +139,15 @@ async fn describe(
         {
             break;
         }
-        return Ok(active(b, &at.scope, &at.client_id, "Bearer", at.expires_at, at.created_at, &at.sub));
+        return Ok(active(
+            b,
+            &at.scope,
+            &at.client_id,
+            "Bearer",
+            at.expires_at,
+            at.created_at,
+            &at.sub,
+        ));
     }
     let mut inactive = Map::new();
     inactive.insert("active".into(), json!(false));

@@ -62,12 +62,16 @@ fn invalid_grant(description: &str) -> BrokerError {
     BrokerError::token(ErrorCode::InvalidGrant, description)
 }
 
-const REUSED: &str = "the refresh token was already used: every token issued with it is revoked (RFC 9700 §4.14.2)";
+const REUSED: &str =
+    "the refresh token was already used: every token issued with it is revoked (RFC 9700 §4.14.2)";
 const GONE: &str = "the refresh token is unknown, expired or revoked";
 
 /// The scope of a refresh: the family's, or the narrower one asked for (RFC 6749 §6: it may not
 /// include any scope the refresh token was not granted).
-fn refreshed_scope(family: &GrantedScopes, asked: Option<&str>) -> Result<GrantedScopes, BrokerError> {
+fn refreshed_scope(
+    family: &GrantedScopes,
+    asked: Option<&str>,
+) -> Result<GrantedScopes, BrokerError> {
     let Some(asked) = asked else {
         return Ok(family.clone());
     };
@@ -96,9 +100,9 @@ pub(crate) async fn grant(
     client: ClientRecord,
     form: &Params,
 ) -> Result<Response, BrokerError> {
-    let presented = form.get("refresh_token").ok_or_else(|| {
-        BrokerError::token(ErrorCode::InvalidRequest, "refresh_token is missing")
-    })?;
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| BrokerError::token(ErrorCode::InvalidRequest, "refresh_token is missing"))?;
     let now = b.clock.now();
     let presented_hash = token_hash(presented);
     let Some(found) = b.store.find_refresh_token(&presented_hash, now).await? else {
@@ -236,8 +240,12 @@ pub(crate) async fn grant(
 async fn reused(b: &Broker, client: &ClientRecord) {
     tracing::warn!(client.id = %client.id, "refresh token reused; its family was revoked");
     b.audit(
-        AuditEvent::new("refresh_token.reused", "family_revoked", b.clock.now_micros())
-            .client(&client.id),
+        AuditEvent::new(
+            "refresh_token.reused",
+            "family_revoked",
+            b.clock.now_micros(),
+        )
+        .client(&client.id),
     )
     .await;
 }

@@ -77,9 +77,9 @@ fn grant_types(c: &ClientRecord) -> Vec<&'static str> {
     }
     // As the token endpoint decides: the REST APIs for sandbox accounts, or when granted.
     if c.account == Account::Sandbox
-        || c.grants.iter().any(|g| {
-            g == passerelle_core::rest::API_SCOPE || g == passerelle_core::signing::GRANT
-        })
+        || c.grants
+            .iter()
+            .any(|g| g == passerelle_core::rest::API_SCOPE || g == passerelle_core::signing::GRANT)
     {
         types.push("client_credentials");
     }
