@@ -323,11 +323,6 @@ impl GrantedScopes {
         }
     }
 
-    /// Whether every scope of `self` is also in `other` (a refresh may narrow, never widen).
-    pub fn is_within(&self, other: &GrantedScopes) -> bool {
-        self.scopes.iter().all(|s| other.contains(s.name))
-    }
-
     /// Every RP-facing claim these scopes release (userinfo).
     pub fn claims(&self) -> BTreeSet<&'static str> {
         self.scopes
@@ -349,6 +344,23 @@ impl GrantedScopes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offline_access_is_kept_releases_nothing_and_changes_no_service() {
+        let s = GrantedScopes::parse("openid offline_access name", Account::Production, &[])
+            .expect("offline_access needs no grant to be asked for");
+        assert_eq!(s.to_scope_string(), "openid name offline_access");
+        assert_eq!(s.service(), Service::Authentication);
+        assert!(s.contains(OFFLINE_ACCESS));
+        assert_eq!(
+            s.claims(),
+            GrantedScopes::parse("openid name", Account::Production, &[])
+                .expect("valid")
+                .claims()
+        );
+        let without = s.without(OFFLINE_ACCESS);
+        assert_eq!(without.to_scope_string(), "openid name");
+    }
 
     #[test]
     fn login_scopes_make_an_authentication() {
@@ -381,7 +393,7 @@ mod tests {
             GrantedScopes::parse("profile", Account::Sandbox, &[]),
             Err(ScopeError::MissingOpenid)
         );
-        let s = GrantedScopes::parse("offline_access openid  openid", Account::Sandbox, &[])
+        let s = GrantedScopes::parse("openid_connect openid  openid", Account::Sandbox, &[])
             .expect("ok");
         assert_eq!(s.to_scope_string(), "openid");
         assert_eq!(s.service(), Service::Authentication);

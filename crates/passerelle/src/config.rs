@@ -1077,6 +1077,30 @@ id_token_seconds = 120
     }
 
     #[test]
+    fn refresh_lifetimes_come_from_the_file_and_a_token_never_outlives_its_family() {
+        let d = passerelle_web::Lifetimes::default();
+        assert_eq!((d.refresh_token, d.refresh_family), (86_400, 30 * 86_400));
+        let c = load(
+            Some("[lifetimes]\nrefresh_token_seconds = 3600\nrefresh_family_seconds = 7200\n"),
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            (c.lifetimes.refresh_token, c.lifetimes.refresh_family),
+            (3600, 7200)
+        );
+        let err = load(
+            Some("[lifetimes]\nrefresh_token_seconds = 7200\nrefresh_family_seconds = 3600\n"),
+            &[],
+        )
+        .expect_err("a refresh token longer than its family");
+        assert!(
+            err.contains("refresh_token_seconds (7200) must be at most"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_environment_overrides_the_file() {
         let c = load(
             Some("metrics_listen = \"127.0.0.1:9464\"\n[lifetimes]\ncode_seconds = 30\n"),
