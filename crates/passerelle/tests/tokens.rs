@@ -335,6 +335,50 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
 }
 
 #[tokio::test]
+async fn a_refresh_is_held_to_the_clients_grants_as_they_are_now() {
+    // A production client (its protected scopes need grants), answered by the sandbox.
+    let app = TestApp::spawn_test_deployment().await;
+    let client = app
+        .add_client(
+            "production",
+            "client_secret_basic",
+            &["refresh_token", "nin"],
+        )
+        .await;
+    let tokens = offline_login(&app, &client, "openid nin offline_access").await;
+    assert_eq!(tokens["scope"], "openid nin offline_access");
+    // The operator withdraws the protected scope: the family's scope is no longer served...
+    app.set_grants(&client, &["refresh_token"]).await;
+    let description = refused(
+        refresh(&app, &client, rt(&tokens), None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+    )
+    .await;
+    assert!(description.contains("'nin'"), "{description}");
+    // ...but a refresh without it is.
+    let resp = refresh(
+        &app,
+        &client,
+        rt(&tokens),
+        Some("openid openid offline_access"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let narrow: Value = resp.json().await.expect("json");
+    assert_eq!(narrow["scope"], "openid offline_access");
+    assert!(app.userinfo(&narrow).await.get("nin").is_none());
+    // Withdrawing refresh_token itself stops refreshes.
+    app.set_grants(&client, &[]).await;
+    refused(
+        refresh(&app, &client, rt(&narrow), None).await,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn refresh_tokens_expire_and_their_family_ends_at_its_absolute_lifetime() {
     let app = TestApp::spawn_with(Options {
         lifetimes: passerelle_web::Lifetimes {

@@ -67,14 +67,15 @@ const REUSED: &str =
 const GONE: &str = "the refresh token is unknown, expired or revoked";
 
 /// The scope of a refresh: the family's, or the narrower one asked for (RFC 6749 §6: it may not
-/// include any scope the refresh token was not granted).
+/// include any scope the refresh token was not granted), checked again against the client's
+/// grants as they are now (a protected scope the operator withdrew is refused).
 fn refreshed_scope(
-    family: &GrantedScopes,
+    client: &ClientRecord,
+    family_scope: &str,
     asked: Option<&str>,
 ) -> Result<GrantedScopes, BrokerError> {
-    let Some(asked) = asked else {
-        return Ok(family.clone());
-    };
+    let family = GrantedScopes::from_stored(family_scope);
+    let asked = asked.unwrap_or(family_scope);
     let names: Vec<&str> = asked.split(' ').filter(|s| !s.is_empty()).collect();
     if let Some(extra) = names.iter().find(|n| !family.contains(n)) {
         let shown: String = extra.chars().filter(|c| !c.is_control()).take(40).collect();
@@ -91,7 +92,8 @@ fn refreshed_scope(
             "the scope must contain openid",
         ));
     }
-    Ok(GrantedScopes::from_stored(asked))
+    GrantedScopes::parse(asked, client.account, &client.grants)
+        .map_err(|e| BrokerError::token(ErrorCode::InvalidScope, e.to_string()))
 }
 
 /// The refresh-token grant for an authenticated client.
@@ -139,10 +141,7 @@ pub(crate) async fn grant(
             "this Passerelle no longer serves this client with the scheme that answered the login",
         ));
     }
-    let scopes = refreshed_scope(
-        &GrantedScopes::from_stored(&family.scope),
-        form.get("scope"),
-    )?;
+    let scopes = refreshed_scope(&client, &family.scope, form.get("scope"))?;
     let scope = scopes.to_scope_string();
 
     // The family's claims, narrowed to the scopes of this refresh.
