@@ -482,6 +482,21 @@ async fn refreshed_id_tokens_are_signed_as_the_clients_id_tokens_and_any_node_re
 }
 
 #[tokio::test]
+async fn a_refresh_token_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("sandbox", "client_secret_basic", &["refresh_token"])
+        .await;
+    let tokens = offline_login(&app, &client, OFFLINE).await;
+    let userinfo = app.userinfo(&tokens).await;
+    let app = app.restart().await;
+    let resp = refresh(&app, &client, rt(&tokens), None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let refreshed: Value = resp.json().await.expect("json");
+    assert_eq!(app.userinfo(&refreshed).await, userinfo);
+}
+
+#[tokio::test]
 async fn revoking_a_refresh_token_revokes_its_family_and_its_access_tokens() {
     let app = TestApp::spawn().await;
     let client = app
