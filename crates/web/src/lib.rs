@@ -17,10 +17,13 @@ mod client_auth;
 mod discovery;
 mod dpop;
 mod error;
+mod introspection;
 mod logout;
 mod metrics;
 mod pages;
+mod refresh;
 mod rest;
+mod revocation;
 pub mod signing;
 mod token;
 mod userinfo;
@@ -52,6 +55,12 @@ pub struct Lifetimes {
     /// Access tokens, and the attributes userinfo returns with them.
     pub access_token: i64,
     pub id_token: i64,
+    /// Each refresh token, from its issue (OIDC Core §12; Signicat's default is a day). Every
+    /// use rotates it, so this is how long a client may stay idle.
+    pub refresh_token: i64,
+    /// A refresh-token family from the login that started it: no rotation extends it, and the
+    /// person's claims kept for it go at its end.
+    pub refresh_family: i64,
 }
 
 impl Default for Lifetimes {
@@ -61,6 +70,8 @@ impl Default for Lifetimes {
             code: 60,
             access_token: 600,
             id_token: 600,
+            refresh_token: 86_400,
+            refresh_family: 30 * 86_400,
         }
     }
 }
@@ -254,6 +265,14 @@ pub fn router(broker: Arc<Broker>) -> Router {
         )
         .route("/connect/token", axum::routing::post(token::token))
         .route("/connect/ciba", axum::routing::post(ciba::backchannel))
+        .route(
+            "/connect/revocation",
+            axum::routing::post(revocation::revocation),
+        )
+        .route(
+            "/connect/introspect",
+            axum::routing::post(introspection::introspect),
+        )
         .route(
             "/connect/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
