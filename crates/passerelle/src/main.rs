@@ -179,6 +179,14 @@ struct ClientFields {
     /// sandbox client); none withdraws it.
     #[arg(long, value_name = "URI")]
     signing_webhook: Option<String>,
+    /// Whether the client must push its authorization requests to the PAR endpoint first
+    /// (RFC 9126 `require_pushed_authorization_requests`; true/false).
+    #[arg(long, value_name = "BOOL")]
+    require_pushed_authorization_requests: Option<bool>,
+    /// Whether every authorization request must be a signed request object (RFC 9101
+    /// `require_signed_request_object`; true/false; needs the client's public keys).
+    #[arg(long, value_name = "BOOL")]
+    require_signed_request_object: Option<bool>,
 }
 
 impl ClientFields {
@@ -198,6 +206,8 @@ impl ClientFields {
             ciba_notification_endpoint: self.ciba_notification_endpoint,
             ciba_signed_requests: self.ciba_signed_requests,
             signing_webhook: self.signing_webhook,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            require_signed_request_object: self.require_signed_request_object,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct ClientRecord {
     pub ciba: Option<CibaRegistration>,
     /// Where the signing API delivers this client's events (`None`: polling only).
     pub signing_webhook: Option<String>,
+    /// Pushed authorization requests and request objects (RFC 9126 §6, RFC 9101 §10.5).
+    pub par: ParRegistration,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -39,6 +41,17 @@ pub struct CibaRegistration {
     pub notification_endpoint: Option<String>,
     /// Every backchannel request must come as a signed `request` object (§7.1.1).
     pub signed_requests: bool,
+}
+
+/// What a client must do with its authorization requests (RFC 7591 names
+/// `require_pushed_authorization_requests`, RFC 9126 §6, and `require_signed_request_object`,
+/// RFC 9101 §10.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParRegistration {
+    /// Only pushed authorization requests are taken at the authorization endpoint.
+    pub require_pushed: bool,
+    /// Every authorization request must come as a signed request object.
+    pub require_signed: bool,
 }
 
 /// The fields of a client to insert or replace.
@@ -56,6 +69,7 @@ pub struct NewClient {
     pub id_token_alg: IdTokenAlg,
     pub ciba: Option<CibaRegistration>,
     pub signing_webhook: Option<String>,
+    pub par: ParRegistration,
 }
 
 fn to_json(list: &[String]) -> String {
@@ -83,6 +97,10 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
             }),
         },
         signing_webhook: row.try_get("signing_webhook")?,
+        par: ParRegistration {
+            require_pushed: row.try_get::<i64, _>("require_pushed_authorization_requests")? != 0,
+            require_signed: row.try_get::<i64, _>("require_signed_request_object")? != 0,
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -116,20 +134,30 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                 " signing_webhook"
             } else {
                 ""
+            } + if c.par.require_pushed {
+                " require_par"
+            } else {
+                ""
+            } + if c.par.require_signed {
+                " require_signed_request_object"
+            } else {
+                ""
             },
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at";
+    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at, \
+    require_pushed_authorization_requests, require_signed_request_object";
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $11, $11)",
+             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at, \
+             require_pushed_authorization_requests, require_signed_request_object) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $11, $11, $16, $17)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -146,6 +174,8 @@ impl Store {
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .bind(&c.signing_webhook)
+        .bind(i64::from(c.par.require_pushed))
+        .bind(i64::from(c.par.require_signed))
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
@@ -160,7 +190,8 @@ impl Store {
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
-             ciba_signed_requests = $14, signing_webhook = $15 WHERE id = $1",
+             ciba_signed_requests = $14, signing_webhook = $15, \
+             require_pushed_authorization_requests = $16, require_signed_request_object = $17 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -177,6 +208,8 @@ impl Store {
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .bind(&c.signing_webhook)
+        .bind(i64::from(c.par.require_pushed))
+        .bind(i64::from(c.par.require_signed))
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {
@@ -220,6 +253,7 @@ impl Store {
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM login_transactions WHERE client_id = $1",
             "DELETE FROM ciba_requests WHERE client_id = $1",
+            "DELETE FROM pushed_requests WHERE client_id = $1",
             "DELETE FROM subject_links WHERE client_id = $1",
             "DELETE FROM sign_prepared WHERE session_id IN (SELECT id FROM sign_sessions WHERE client_id = $1)",
             "DELETE FROM sign_sessions WHERE client_id = $1",

@@ -11,6 +11,7 @@ mod ciba;
 mod clients;
 mod keys;
 mod logins;
+mod pushed;
 mod rest;
 mod sandbox;
 mod signing;
@@ -29,8 +30,9 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
-pub use clients::{CibaRegistration, ClientRecord, NewClient};
+pub use clients::{CibaRegistration, ClientRecord, NewClient, ParRegistration};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
+pub use pushed::{PushedRequest, PushedUse};
 pub use rest::{ApiToken, RestSession};
 pub use sandbox::{
     Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
@@ -253,6 +255,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0011_sandbox_signing.sql"),
     ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
+    (14, include_str!("../../../migrations/0014_par.sql")),
 ];
 
 /// Which database a URL points at.
@@ -429,6 +432,8 @@ impl Store {
             "DELETE FROM sandbox_discovery_sessions WHERE id IN (SELECT id FROM sandbox_discovery_sessions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM pushed_requests WHERE id IN (SELECT id FROM pushed_requests WHERE kept_until <= $1 LIMIT $2)",
+            "DELETE FROM pushed_request_logins WHERE login_id IN (SELECT login_id FROM pushed_request_logins WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_signing_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_signing_tokens WHERE expires_at <= $1 LIMIT $2)",
         ] {
             loop {

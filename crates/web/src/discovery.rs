@@ -54,8 +54,15 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        // By reference only from the PAR endpoint, which has its own metadata (RFC 9126 §5):
+        // Passerelle fetches no URL a client names, so it does not claim OIDC's request_uri.
         "request_uri_parameter_supported": false,
+        "pushed_authorization_request_endpoint": format!("{i}/connect/par"),
+        "require_pushed_authorization_requests": false,
+        "request_object_signing_alg_values_supported": passerelle_jose::REQUEST_OBJECT_SIGNING_ALGS,
+        "request_object_encryption_alg_values_supported": passerelle_jose::REQUEST_OBJECT_ENCRYPTION_ALGS,
+        "request_object_encryption_enc_values_supported": passerelle_jose::REQUEST_OBJECT_ENCRYPTION_ENCS,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
         "ui_locales_supported": passerelle_i18n::Translator::languages(),
@@ -68,7 +75,11 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
 }
 
 pub(crate) async fn jwks(State(b): State<Arc<Broker>>) -> Response {
-    let doc = passerelle_jose::jwks_json([b.keys.rs256.public_jwk(), b.keys.es256.public_jwk()]);
+    let doc = passerelle_jose::jwks_json(
+        [b.keys.rs256.public_jwk(), b.keys.es256.public_jwk()]
+            .into_iter()
+            .chain(b.keys.enc.iter().map(|k| k.public_jwk())),
+    );
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(doc),

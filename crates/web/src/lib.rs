@@ -18,6 +18,8 @@ mod discovery;
 mod error;
 mod metrics;
 mod pages;
+mod par;
+mod request_object;
 mod rest;
 pub mod signing;
 mod token;
@@ -31,7 +33,7 @@ use hmac::{Hmac, Mac};
 use passerelle_core::login::Scheme;
 use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
-use passerelle_jose::{SigAlg, SigningKey};
+use passerelle_jose::{DecryptionKey, SigAlg, SigningKey};
 use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
@@ -90,6 +92,9 @@ impl Deployment {
 pub struct OpKeys {
     pub rs256: SigningKey,
     pub es256: SigningKey,
+    /// The keys request objects are encrypted to (purpose `op-enc`, RSA-OAEP-256), all
+    /// published; a JWE names the one it used by `kid`.
+    pub enc: Vec<DecryptionKey>,
 }
 
 impl OpKeys {
@@ -222,6 +227,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(discovery::jwks),
         )
         .route("/connect/token", axum::routing::post(token::token))
+        .route("/connect/par", axum::routing::post(par::par))
         .route("/connect/ciba", axum::routing::post(ciba::backchannel))
         .route(
             "/connect/userinfo",

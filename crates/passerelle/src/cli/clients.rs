@@ -5,7 +5,7 @@ use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg};
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
 use passerelle_store::{
-    CibaRegistration, ClientRecord, NewClient, Store, random_token, token_hash,
+    CibaRegistration, ClientRecord, NewClient, ParRegistration, Store, random_token, token_hash,
 };
 use serde_json::{Value, json};
 
@@ -28,6 +28,9 @@ pub struct ClientInput {
     pub ciba_signed_requests: Option<bool>,
     /// Where signing events go; `none` removes it.
     pub signing_webhook: Option<String>,
+    /// RFC 9126 §6 and RFC 9101 §10.5 per-client requirements.
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub require_signed_request_object: Option<bool>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -63,6 +66,8 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if let Some(w) = &c.signing_webhook {
         v["signing_webhook"] = json!(w);
     }
+    v["require_pushed_authorization_requests"] = json!(c.par.require_pushed);
+    v["require_signed_request_object"] = json!(c.par.require_signed);
     v
 }
 
@@ -105,6 +110,12 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     }
     if let Some(w) = &c.signing_webhook {
         crate::out!("webhook:       {w}");
+    }
+    if c.par.require_pushed {
+        crate::out!("PAR:           required");
+    }
+    if c.par.require_signed {
+        crate::out!("request object: signed one required");
     }
     crate::out!(
         "grants:        {}",
@@ -271,9 +282,23 @@ fn merge(
             Some(u.to_string())
         }
     };
+    let par = ParRegistration {
+        require_pushed: input
+            .require_pushed_authorization_requests
+            .unwrap_or_else(|| current.is_some_and(|c| c.par.require_pushed)),
+        require_signed: input
+            .require_signed_request_object
+            .unwrap_or_else(|| current.is_some_and(|c| c.par.require_signed)),
+    };
+    if par.require_signed && jwks.is_none() && jwks_uri.is_none() {
+        bail!(
+            "--require-signed-request-object needs the client's public keys: add --jwks FILE or --jwks-uri URI"
+        );
+    }
     let client = NewClient {
         ciba,
         signing_webhook,
+        par,
         id,
         name: name.trim().to_string(),
         secret_hash,
@@ -414,6 +439,7 @@ mod ciba_tests {
             id_token_alg: c.id_token_alg,
             ciba,
             signing_webhook: None,
+            par: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

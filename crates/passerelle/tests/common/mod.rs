@@ -33,6 +33,7 @@ fn keys() -> &'static [(&'static str, String, String)] {
         vec![
             sig("op-rs256", SigAlg::Rs256),
             sig("op-es256", SigAlg::Es256),
+            enc("op-enc"),
             sig("connector-sig", SigAlg::Rs256),
             enc("connector-enc"),
             sig("sandbox-sig", SigAlg::Rs256),
@@ -394,6 +395,7 @@ impl TestApp {
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
             ciba: None,
             signing_webhook: None,
+            par: Default::default(),
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -689,6 +691,7 @@ impl TestApp {
             id_token_alg: r.id_token_alg,
             ciba: r.ciba,
             signing_webhook: r.signing_webhook,
+            par: r.par,
         };
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
