@@ -773,3 +773,27 @@ async fn discovery_advertises_par_and_request_objects() {
     );
     op_enc_key(&app).await;
 }
+
+#[tokio::test]
+async fn a_request_pushed_to_one_node_is_used_at_another_and_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let client = client(&app).await;
+    let other = app.second_node().await;
+    // Pushed to the second node, encrypted to the key both nodes publish.
+    let r = request(&client);
+    let jwe = encrypt(
+        &sign(&claims(&app, &client, &r), "RS256", &keys().rsa),
+        "RSA-OAEP-256",
+        "A256GCM",
+        &op_enc_key(&other).await,
+    );
+    let uri = pushed(&other, &client, &with(&[("request", jwe.as_str())])).await;
+    let app = app.restart().await;
+    let browser = app.browser();
+    let resp = authorize(&app, &browser, &by_reference(&client, &uri)).await;
+    let login = at_scheme(browser, resp, &r).await;
+    let q = approve(&app, &login).await;
+    redeem_ok(&app, &client, &login, &q).await;
+    let again = authorize(&other, &other.browser(), &by_reference(&client, &uri)).await;
+    error_page(again, "invalid_request_uri", "already used").await;
+}
