@@ -528,3 +528,48 @@ mod id_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod par_tests {
+    use super::*;
+
+    fn input(pushed: Option<bool>, signed: Option<bool>) -> ClientInput {
+        ClientInput {
+            name: Some("Bank".into()),
+            redirect_uris: vec!["https://bank.example/cb".into()],
+            require_pushed_authorization_requests: pushed,
+            require_signed_request_object: signed,
+            ..ClientInput::default()
+        }
+    }
+
+    #[test]
+    fn signed_request_objects_need_registered_keys_and_updates_keep_the_requirements() {
+        let err = merge("id".into(), None, &input(None, Some(true))).expect_err("no keys");
+        assert!(err.to_string().contains("--jwks"), "{err}");
+        let (c, _) = merge("id".into(), None, &input(Some(true), None)).expect("ok");
+        assert!(c.par.require_pushed && !c.par.require_signed);
+        let current = ClientRecord {
+            id: c.id,
+            name: c.name,
+            secret_hash: c.secret_hash,
+            redirect_uris: c.redirect_uris,
+            auth_method: c.auth_method,
+            jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
+            account: c.account,
+            grants: c.grants,
+            id_token_alg: c.id_token_alg,
+            ciba: c.ciba,
+            signing_webhook: c.signing_webhook,
+            par: c.par,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let (kept, _) = merge("id".into(), Some(&current), &ClientInput::default()).expect("ok");
+        assert!(kept.par.require_pushed);
+        let json = describe(&current, None);
+        assert_eq!(json["require_pushed_authorization_requests"], true);
+        assert_eq!(json["require_signed_request_object"], false);
+    }
+}
