@@ -30,6 +30,7 @@ use sqlx::{AnyPool, Executor as _};
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
+pub use keys::StoredKey;
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use rest::{ApiToken, RestSession};
 pub use sandbox::{
@@ -253,6 +254,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0011_sandbox_signing.sql"),
     ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
+    (
+        15,
+        include_str!("../../../migrations/0015_key_rotation.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

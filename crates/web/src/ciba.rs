@@ -162,7 +162,7 @@ async fn start(
             ));
         }
         Hint::IdToken(token) => {
-            let sub = id_token_subject(b, &client, token, now)?;
+            let sub = id_token_subject(b, &client, token, now).await?;
             match b.store.find_subject_link(&client.id, &sub, now).await? {
                 Some((linked, scheme_sub)) if linked == scheme => {
                     LoginHintToken::SubjectCode(scheme_sub)
@@ -396,7 +396,7 @@ async fn signed_request(
 
 /// The subject of an `id_token_hint`: an ID token this broker signed for this client (CIBA Core
 /// §7.1: an expired one is fine, it only names the person).
-fn id_token_subject(
+async fn id_token_subject(
     b: &Broker,
     client: &ClientRecord,
     token: &str,
@@ -408,13 +408,16 @@ fn id_token_subject(
             "id_token_hint is not an ID token this Passerelle issued to this client",
         )
     };
-    let keys = PublicKeys::from_jwks(vec![
-        b.keys.rs256.public_jwk().clone(),
-        b.keys.es256.public_jwk().clone(),
-    ]);
-    let claims = keys
-        .verify(token, &[SigAlg::Rs256, SigAlg::Es256])
-        .map_err(|_| not_ours())?;
+    let accepted = [SigAlg::Rs256, SigAlg::Es256];
+    let claims = match b.keys.public_keys().verify(token, &accepted) {
+        // Signed by a key this node has not loaded yet: another node may have rotated.
+        Err(passerelle_jose::JoseError::UnknownKey(_)) => {
+            let _ = b.keys.ring.refresh_after_miss(now).await;
+            b.keys.public_keys().verify(token, &accepted)
+        }
+        other => other,
+    }
+    .map_err(|_| not_ours())?;
     let check = ClaimsCheck {
         issuer: Some(&b.issuer),
         audience: Audience::OneOf(&[&client.id]),
@@ -741,6 +744,7 @@ async fn issue(
             .map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&req.scope);
     let access_token = random_token(32);
+    b.refresh_keys(now).await;
     let id_token = sign_id_token(
         b,
         client,

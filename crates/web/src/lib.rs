@@ -16,6 +16,7 @@ pub mod ciba;
 mod client_auth;
 mod discovery;
 mod error;
+pub mod keys;
 mod metrics;
 mod pages;
 mod rest;
@@ -31,11 +32,11 @@ use hmac::{Hmac, Mac};
 use passerelle_core::login::Scheme;
 use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
-use passerelle_jose::{SigAlg, SigningKey};
 use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
 pub use error::BrokerError;
+pub use keys::OpKeys;
 pub use metrics::{LatencyLayer, Metrics};
 pub use rest::router as rest_router;
 pub use signing::router as signing_router;
@@ -85,22 +86,6 @@ impl Deployment {
     }
 }
 
-/// The broker's keys: one per ID-token algorithm a client may choose.
-#[derive(Debug)]
-pub struct OpKeys {
-    pub rs256: SigningKey,
-    pub es256: SigningKey,
-}
-
-impl OpKeys {
-    fn for_alg(&self, alg: SigAlg) -> &SigningKey {
-        match alg {
-            SigAlg::Rs256 => &self.rs256,
-            SigAlg::Es256 => &self.es256,
-        }
-    }
-}
-
 /// Everything the broker's handlers share.
 #[derive(Debug)]
 pub struct Broker {
@@ -135,6 +120,15 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// Reloads the keyring from the database if its last load is older than
+    /// [`keys::RELOAD_INTERVAL`] by the clock: at most one database read per interval and node,
+    /// never one per signature. A failed reload keeps the keys loaded before (logged).
+    pub async fn refresh_keys(&self, now: i64) {
+        if let Err(e) = self.keys.ring.refresh_if_stale(now).await {
+            tracing::warn!(error = %e, "the keys could not be reloaded; the loaded ones stay in use");
+        }
+    }
+
     /// The pairwise subject of a person towards a client (OIDC Core §8.1), derived from the
     /// scheme's subject so it is the same across services and logins, and different per client.
     /// HMAC takes keys of any length, so this cannot fail; if it ever did, no subject is made.

@@ -227,6 +227,7 @@ async fn redeem(
         serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&record.scope);
     let access_token = random_token(32);
+    b.refresh_keys(now).await;
     let id_token = sign_id_token(
         b,
         &client,
@@ -349,7 +350,8 @@ pub(crate) fn sign_id_token(
         }
     }
     b.keys
-        .for_alg(alg)
+        .for_alg(alg, now)
+        .ok_or_else(|| BrokerError::internal(format!("no {} signing key", alg.name())))?
         .sign(&id, Some("JWT"))
         .map_err(BrokerError::internal)
 }
