@@ -384,9 +384,17 @@ fn current_of<'a>(versions: &'a [KeyVersion], purpose: &str, now: i64) -> Option
     of.into_iter().find(|v| v.times.generation == g)
 }
 
-/// The published keys of one JWKS; with `now`, each purpose's current key before the others.
+/// The published keys of one JWKS, purposes in the order they were loaded in; with `now`, each
+/// purpose's current key before the others.
 fn published_in<'a>(versions: &'a [KeyVersion], jwks: &str, now: Option<i64>) -> Vec<&'a Jwk> {
-    let mut out: Vec<(&str, bool, i64, &Jwk)> = versions
+    let mut order: Vec<&str> = Vec::new();
+    for v in versions {
+        if !order.contains(&v.purpose.as_str()) {
+            order.push(&v.purpose);
+        }
+    }
+    let rank = |p: &str| order.iter().position(|o| *o == p).unwrap_or(usize::MAX);
+    let mut out: Vec<(usize, bool, i64, &Jwk)> = versions
         .iter()
         .filter(|v| v.jwks == jwks && v.times.is_published())
         .map(|v| {
@@ -395,7 +403,7 @@ fn published_in<'a>(versions: &'a [KeyVersion], jwks: &str, now: Option<i64>) ->
                     == Some(v.times.generation)
             });
             (
-                v.purpose.as_str(),
+                rank(&v.purpose),
                 !current,
                 -v.times.generation,
                 v.key.public_jwk(),

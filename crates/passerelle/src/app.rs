@@ -253,6 +253,14 @@ impl StoredKeys {
             .lock()
             .map_err(|_| "the parsed keys' lock is poisoned".to_string())?;
         let mut versions = Vec::with_capacity(rows.len());
+        // In the order of PURPOSES, which is the order of the JWKS.
+        let mut rows = rows;
+        rows.sort_by_key(|r| {
+            PURPOSES
+                .iter()
+                .position(|p| p.name == r.purpose)
+                .unwrap_or(usize::MAX)
+        });
         for row in rows {
             let Some(p) = passerelle_web::keys::purpose(&row.purpose) else {
                 continue;
