@@ -410,7 +410,7 @@ fn published_in<'a>(versions: &'a [KeyVersion], jwks: &str, now: Option<i64>) ->
             )
         })
         .collect();
-    out.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    out.sort_by_key(|k| (k.0, k.1, k.2));
     out.into_iter().map(|(_, _, _, k)| k).collect()
 }
 

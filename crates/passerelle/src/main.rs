@@ -105,8 +105,9 @@ enum KeysCommand {
     },
     /// Unpublish a key. Never the current one; a key that never signed at once; otherwise only
     /// once nothing it signed can still be valid: after it stopped signing, the longest of the
-    /// ID-token and access-token lifetimes plus 60 s (broker keys), 360 s (the connector's
-    /// signing key), or the JWKS's max-age plus 60 s (encryption keys).
+    /// ID-token and access-token lifetimes plus 60 s (broker signing keys), 360 s (the
+    /// connector's signing key), 1860 s (the connector's encryption key: the JWKS's max-age plus
+    /// 60 s). An encryption key is in use from its publication: a pending one needs --force.
     Retire {
         #[arg(long, value_name = "KID")]
         kid: String,

@@ -93,12 +93,17 @@ pub const SKEW: i64 = 60;
 ///   tokens, whose validity may be checked against signed documents), plus [`SKEW`];
 /// - the connector's signing key: its request objects live 300 s, its client assertions 60 s,
 ///   plus [`SKEW`];
-/// - a decryption key: the JWKS's max-age plus [`SKEW`], the time a sender's cached copy may
-///   still pick it. (Retiring it also stops decryption: an answer encrypted to it after that fails.)
+/// - the broker's decryption keys: request objects live up to an hour (RFC 9101 objects with
+///   `exp` at most 60 minutes after `nbf`), so an hour plus [`SKEW`];
+/// - the connector's decryption key: the scheme encrypts its answers when it sends them, so the
+///   JWKS's max-age (the time its cached copy may still pick the key) plus [`SKEW`].
+///
+/// Retiring a decryption key also stops decryption with it: what arrives encrypted to it later fails.
 pub fn retire_hold(p: &Purpose, lifetimes: &Lifetimes) -> i64 {
     match (p.key_use, p.jwks) {
         (KeyUse::Sign(_), OP_JWKS) => lifetimes.id_token.max(lifetimes.access_token) + SKEW,
         (KeyUse::Sign(_), _) => 300 + SKEW,
+        (KeyUse::Decrypt, OP_JWKS) => 3600 + SKEW,
         (KeyUse::Decrypt, jwks) => jwks_max_age(jwks) + SKEW,
     }
 }
@@ -120,6 +125,16 @@ impl OpKeys {
             .iter()
             .find(|p| p.jwks == OP_JWKS && p.key_use == KeyUse::Sign(alg))?;
         self.ring.signing(p.name, now)
+    }
+
+    /// Every published decryption key of the broker's JWKS (`use=enc`), whichever generation:
+    /// a sender picks one, and decryption selects by the JWE's `kid` among all.
+    pub fn decryption_keys(&self) -> Vec<Arc<passerelle_jose::DecryptionKey>> {
+        PURPOSES
+            .iter()
+            .filter(|p| p.jwks == OP_JWKS && p.key_use == KeyUse::Decrypt)
+            .flat_map(|p| self.ring.decryption(p.name))
+            .collect()
     }
 
     /// The published keys of the broker's JWKS, to verify our own signatures.
