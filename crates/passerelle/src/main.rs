@@ -92,14 +92,17 @@ enum KeysCommand {
     /// Every key of every purpose: generation, state (pending, current, previous, retired), kid,
     /// activation time, and from when it may be retired.
     List {
+        /// One JSON object per key (purpose, kid, generation, state, use, alg, jwks, times).
         #[arg(long)]
         json: bool,
     },
     /// Add a new key for a purpose (op-rs256, op-es256, connector-sig, connector-enc): published
     /// now, signing after the activation delay.
     Rotate {
+        /// op-rs256, op-es256, connector-sig or connector-enc.
         #[arg(long, value_name = "PURPOSE")]
         purpose: String,
+        /// The new key as `keys list --json` shows it.
         #[arg(long)]
         json: bool,
     },
@@ -109,11 +112,13 @@ enum KeysCommand {
     /// connector's signing key), 1860 s (the connector's encryption key: the JWKS's max-age plus
     /// 60 s). An encryption key is in use from its publication: a pending one needs --force.
     Retire {
+        /// The key's kid, as `keys list` shows it.
         #[arg(long, value_name = "KID")]
         kid: String,
         /// Retire before that: tokens it signed stop verifying, answers encrypted to it fail.
         #[arg(long)]
         force: bool,
+        /// The retired key's purpose, kid and retirement time as JSON.
         #[arg(long)]
         json: bool,
     },
