@@ -247,7 +247,8 @@ impl Keyring {
         }
     }
 
-    /// Reloads from the source now. An error keeps the keys loaded before.
+    /// Reloads from the source now. An error keeps the keys loaded before, and the next
+    /// [`Keyring::refresh_if_stale`] waits for the interval all the same.
     pub async fn reload(&self, now: i64) -> Result<(), String> {
         let Some(source) = &self.source else {
             return Ok(());
@@ -258,10 +259,10 @@ impl Keyring {
         }
         let loaded = source.load().await;
         self.reloading.store(false, Ordering::Release);
-        let versions = loaded?;
-        self.replace(versions);
+        // Even after a failure: a database out of reach is not asked again by every request.
         self.reload_due
             .store(now.saturating_add(self.interval), Ordering::Release);
+        self.replace(loaded?);
         Ok(())
     }
 
