@@ -8,6 +8,7 @@
 //! (RFC 7515 §4.1.4); JWE decryption selects the key by `kid` and accepts only RSA-OAEP and
 //! RSA-OAEP-256 key management (itsme's JOSE appendix), so an attacker cannot pick the algorithm.
 
+pub mod dpop;
 pub mod keyring;
 
 use base64::Engine as _;

@@ -223,6 +223,10 @@ struct ClientFields {
     /// sandbox client); none withdraws it.
     #[arg(long, value_name = "URI")]
     signing_webhook: Option<String>,
+    /// Whether every token request must carry a DPoP proof, the tokens then bound to its key
+    /// (RFC 9449 dpop_bound_access_tokens; true/false).
+    #[arg(long, value_name = "BOOL")]
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 impl ClientFields {
@@ -242,6 +246,7 @@ impl ClientFields {
             ciba_notification_endpoint: self.ciba_notification_endpoint,
             ciba_signed_requests: self.ciba_signed_requests,
             signing_webhook: self.signing_webhook,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         }
     }
 }

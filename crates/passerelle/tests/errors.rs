@@ -969,6 +969,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
         signing_webhook: None,
+        dpop_bound_access_tokens: false,
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let client = TestClient {

@@ -25,6 +25,9 @@ pub struct ClientRecord {
     pub ciba: Option<CibaRegistration>,
     /// Where the signing API delivers this client's events (`None`: polling only).
     pub signing_webhook: Option<String>,
+    /// Every token request must carry a DPoP proof, and its tokens are bound to the proof's key
+    /// (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -56,6 +59,7 @@ pub struct NewClient {
     pub id_token_alg: IdTokenAlg,
     pub ciba: Option<CibaRegistration>,
     pub signing_webhook: Option<String>,
+    pub dpop_bound_access_tokens: bool,
 }
 
 fn to_json(list: &[String]) -> String {
@@ -83,6 +87,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
             }),
         },
         signing_webhook: row.try_get("signing_webhook")?,
+        dpop_bound_access_tokens: row.try_get::<i64, _>("dpop_bound_access_tokens")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -116,20 +121,24 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                 " signing_webhook"
             } else {
                 ""
+            } + if c.dpop_bound_access_tokens {
+                " dpop"
+            } else {
+                ""
             },
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at";
+    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, created_at, updated_at";
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $11, $11)",
+             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $11, $11)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -146,6 +155,7 @@ impl Store {
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .bind(&c.signing_webhook)
+        .bind(i64::from(c.dpop_bound_access_tokens))
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
@@ -160,7 +170,7 @@ impl Store {
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
-             ciba_signed_requests = $14, signing_webhook = $15 WHERE id = $1",
+             ciba_signed_requests = $14, signing_webhook = $15, dpop_bound_access_tokens = $16 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -177,6 +187,7 @@ impl Store {
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .bind(&c.signing_webhook)
+        .bind(i64::from(c.dpop_bound_access_tokens))
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {

@@ -258,6 +258,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../../migrations/0015_key_rotation.sql"),
     ),
+    (17, include_str!("../../../migrations/0017_dpop.sql")),
+    (
+        18,
+        include_str!("../../../migrations/0018_id_token_hint.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -170,6 +170,22 @@ async fn authorize(
             tr: tr.clone(),
         }
     };
+    // An id_token_hint names the person the client expects (OIDC Core §3.1.2.1): it must be an
+    // ID token of ours for this client; only that person may then complete the login.
+    let hinted_sub = match &request.id_token_hint {
+        None => None,
+        Some(hint) => Some(
+            b.hinted_subject(&client.id, hint, b.clock.now())
+                .await
+                .ok_or_else(|| {
+                    fail(
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not an ID token this Passerelle issued to this client",
+                        &request,
+                    )
+                })?,
+        ),
+    };
     let Some(scheme) = b.scheme_for_account(account) else {
         tracing::warn!(client.id = %client.id, "production client refused: no real itsme environment is configured");
         b.metrics.login_ended_with(ErrorCode::UnauthorizedClient);
@@ -202,6 +218,7 @@ async fn authorize(
             login_hint: request.login_hint.clone(),
             acr: request.acr,
             touch: request.touch,
+            hinted_sub,
         },
     )
     .await
@@ -246,6 +263,8 @@ pub(crate) struct ToScheme<'a> {
     pub login_hint: Option<String>,
     pub acr: Acr,
     pub touch: bool,
+    /// The pairwise subject of the person an `id_token_hint` named.
+    pub hinted_sub: Option<String>,
 }
 
 /// Why a login could not be sent to the scheme.
@@ -315,6 +334,7 @@ pub(crate) async fn send_to_scheme(b: &Broker, req: ToScheme<'_>) -> Result<Star
         status: started.state,
         channel: started.channel,
         acr: req.acr,
+        hinted_sub: req.hinted_sub,
         created_at: now,
         expires_at: started.expires_at,
     };

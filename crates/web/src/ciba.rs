@@ -402,37 +402,14 @@ async fn id_token_subject(
     token: &str,
     now: i64,
 ) -> Result<String, BrokerError> {
-    let not_ours = || {
-        refuse(
-            ErrorCode::InvalidRequest,
-            "id_token_hint is not an ID token this Passerelle issued to this client",
-        )
-    };
-    let accepted = [SigAlg::Rs256, SigAlg::Es256];
-    let claims = match b.keys.public_keys().verify(token, &accepted) {
-        // Signed by a key this node has not loaded yet: another node may have rotated.
-        Err(passerelle_jose::JoseError::UnknownKey(_)) => {
-            let _ = b.keys.ring.refresh_after_miss(now).await;
-            b.keys.public_keys().verify(token, &accepted)
-        }
-        other => other,
-    }
-    .map_err(|_| not_ours())?;
-    let check = ClaimsCheck {
-        issuer: Some(&b.issuer),
-        audience: Audience::OneOf(&[&client.id]),
-        now,
-        max_lifetime: None,
-        expiry_skew: i64::MAX,
-        future_skew: 60,
-    };
-    check.check(&claims).map_err(|_| not_ours())?;
-    claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= 255)
-        .map(str::to_string)
-        .ok_or_else(not_ours)
+    b.hinted_subject(&client.id, token, now)
+        .await
+        .ok_or_else(|| {
+            refuse(
+                ErrorCode::InvalidRequest,
+                "id_token_hint is not an ID token this Passerelle issued to this client",
+            )
+        })
 }
 
 /// Asks the scheme once about a request still waiting there, if its next poll is due and no
@@ -642,6 +619,7 @@ pub(crate) async fn grant(
     b: &Broker,
     client: ClientRecord,
     form: &Params,
+    proof: Option<&passerelle_jose::dpop::Proof>,
 ) -> Result<Response, BrokerError> {
     let auth_req_id = form
         .get("auth_req_id")
@@ -700,6 +678,9 @@ pub(crate) async fn grant(
                 match f {
                     Failure::Denied => "the person refused, did not confirm in time, or is blocked",
                     Failure::Expired => "the auth_req_id expired before the person answered",
+                    Failure::AnotherPerson => {
+                        "another person than the one the request named answered"
+                    }
                     Failure::SchemeUnavailable => "the itsme scheme was unavailable",
                     Failure::SchemeError => "the answer of the itsme scheme could not be verified",
                     Failure::ClientChanged(_) => {
@@ -708,7 +689,7 @@ pub(crate) async fn grant(
                 },
             ))
         }
-        LoginState::CodeIssued => issue(b, &client, &req, &hash, now).await,
+        LoginState::CodeIssued => issue(b, &client, &req, &hash, now, proof).await,
     }
 }
 
@@ -719,6 +700,7 @@ async fn issue(
     req: &CibaRequest,
     hash: &str,
     now: i64,
+    proof: Option<&passerelle_jose::dpop::Proof>,
 ) -> Result<Response, BrokerError> {
     let answered_at = req.auth_time.unwrap_or(req.created_at);
     // The answer waits for the client as a code would: until the auth_req_id expires, and at
@@ -776,6 +758,7 @@ async fn issue(
         expires_at: now + b.lifetimes.access_token,
         scheme: Some(req.scheme),
         account: Some(client.account),
+        dpop_jkt: proof.map(|p| p.jkt.clone()),
     };
     let issued = AuditEvent::new("token.issued", "ok", b.clock.now_micros())
         .client(&client.id)
@@ -797,7 +780,7 @@ async fn issue(
         ],
         axum::Json(json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": crate::token::token_type(proof),
             "expires_in": b.lifetimes.access_token,
             "id_token": id_token,
             "scope": req.scope,

@@ -15,6 +15,7 @@ mod callback;
 pub mod ciba;
 mod client_auth;
 mod discovery;
+mod dpop;
 mod error;
 pub mod keys;
 mod metrics;
@@ -127,6 +128,44 @@ impl Broker {
         if let Err(e) = self.keys.ring.refresh_if_stale(now).await {
             tracing::warn!(error = %e, "the keys could not be reloaded; the loaded ones stay in use");
         }
+    }
+
+    /// The subject of an `id_token_hint` (OIDC Core §3.1.2.1, CIBA Core §7.1): an ID token this
+    /// broker signed for `client_id`, expired or not (it only names the person), with any key
+    /// still published; a `kid` this node has not loaded yet reloads its keys once (another node
+    /// may have rotated). `None` when it is anything else.
+    pub(crate) async fn hinted_subject(
+        &self,
+        client_id: &str,
+        token: &str,
+        now: i64,
+    ) -> Option<String> {
+        let accepted = [
+            passerelle_jose::SigAlg::Rs256,
+            passerelle_jose::SigAlg::Es256,
+        ];
+        let claims = match self.keys.public_keys().verify(token, &accepted) {
+            Err(passerelle_jose::JoseError::UnknownKey(_)) => {
+                let _ = self.keys.ring.refresh_after_miss(now).await;
+                self.keys.public_keys().verify(token, &accepted)
+            }
+            other => other,
+        }
+        .ok()?;
+        let check = passerelle_jose::ClaimsCheck {
+            issuer: Some(&self.issuer),
+            audience: passerelle_jose::Audience::OneOf(&[client_id]),
+            now,
+            max_lifetime: None,
+            expiry_skew: i64::MAX,
+            future_skew: 60,
+        };
+        check.check(&claims).ok()?;
+        claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .map(str::to_string)
     }
 
     /// The pairwise subject of a person towards a client (OIDC Core §8.1), derived from the

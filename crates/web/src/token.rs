@@ -9,8 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use passerelle_core::login::Scheme;
-use passerelle_core::oidc::{ErrorCode, IdTokenAlg, Params, verify_pkce};
+use passerelle_core::oidc::{ErrorCode, IdTokenAlg, OAuthError, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
+use passerelle_jose::dpop::{PROOF_ALGS, Proof};
 use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::ClientIp;
 use passerelle_store::{
@@ -20,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::authorize::parse_params;
 use crate::client_auth::authenticate;
+use crate::dpop::Endpoint;
 use crate::{Broker, BrokerError};
 
 /// A presentation of a used code that arrives within this time after the code's tokens were
@@ -112,12 +114,50 @@ async fn issue(
         .check(&client.id)
         .map_err(|t| BrokerError::throttled(t, None))?;
     let id = client.id.clone();
-    redeem(b, client, &form, arrived_us)
+    let proof = dpop_for(b, headers, &client)
+        .await
+        .map_err(|error| Refused {
+            error,
+            client: Some(id.clone()),
+        })?;
+    redeem(b, client, &form, arrived_us, proof.as_ref())
         .await
         .map_err(|error| Refused {
             error,
             client: Some(id),
         })
+}
+
+/// The DPoP proof of a token request (RFC 9449 §5), checked; `None` when it has none and the
+/// client may send Bearer requests. A client registered with `dpop_bound_access_tokens` must
+/// send one.
+async fn dpop_for(
+    b: &Broker,
+    headers: &HeaderMap,
+    client: &ClientRecord,
+) -> Result<Option<Proof>, BrokerError> {
+    let at = Endpoint {
+        method: "POST",
+        path: "/connect/token",
+        at_resource: false,
+    };
+    let proof = b.dpop_proof(headers, at, None, &PROOF_ALGS).await?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(BrokerError::Dpop {
+            error: OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client is registered with dpop_bound_access_tokens: send a DPoP proof with the token request (RFC 9449 §5)",
+            ),
+            nonce: Some(b.dpop_nonce()),
+            at_resource: false,
+        });
+    }
+    Ok(proof)
+}
+
+/// The token type a client is told: `DPoP` when the tokens are bound to a key (RFC 9449 §5.1).
+pub(crate) fn token_type(proof: Option<&Proof>) -> &'static str {
+    if proof.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// The authorization-code grant for an authenticated client.
@@ -126,6 +166,7 @@ async fn redeem(
     client: ClientRecord,
     form: &Params,
     arrived_us: i64,
+    proof: Option<&Proof>,
 ) -> Result<Response, BrokerError> {
     match form.get("grant_type") {
         Some("authorization_code") => {}
@@ -133,7 +174,7 @@ async fn redeem(
             return crate::rest::client_credentials(b, &client, form).await;
         }
         Some(passerelle_itsme::claims::CIBA_GRANT) => {
-            return crate::ciba::grant(b, client, form).await;
+            return crate::ciba::grant(b, client, form, proof).await;
         }
         None => {
             return Err(BrokerError::token(
@@ -257,6 +298,7 @@ async fn redeem(
         expires_at: now + b.lifetimes.access_token,
         scheme: Some(record.scheme),
         account: Some(client.account),
+        dpop_jkt: proof.map(|p| p.jkt.clone()),
     };
     // Consuming the code and storing its token are one transaction: exactly one presentation
     // wins, and its tokens exist from that moment on.
@@ -272,7 +314,7 @@ async fn redeem(
     tracing::info!(client.id = %client.id, "tokens issued");
     let body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": token_type(proof),
         "expires_in": b.lifetimes.access_token,
         "id_token": id_token,
         "scope": record.scope,

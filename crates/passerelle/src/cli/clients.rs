@@ -28,6 +28,7 @@ pub struct ClientInput {
     pub ciba_signed_requests: Option<bool>,
     /// Where signing events go; `none` removes it.
     pub signing_webhook: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -63,6 +64,7 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if let Some(w) = &c.signing_webhook {
         v["signing_webhook"] = json!(w);
     }
+    v["dpop_bound_access_tokens"] = json!(c.dpop_bound_access_tokens);
     v
 }
 
@@ -105,6 +107,9 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     }
     if let Some(w) = &c.signing_webhook {
         crate::out!("webhook:       {w}");
+    }
+    if c.dpop_bound_access_tokens {
+        crate::out!("DPoP:          every token request, tokens bound to its key");
     }
     crate::out!(
         "grants:        {}",
@@ -271,9 +276,13 @@ fn merge(
             Some(u.to_string())
         }
     };
+    let dpop_bound_access_tokens = input
+        .dpop_bound_access_tokens
+        .unwrap_or_else(|| current.is_some_and(|c| c.dpop_bound_access_tokens));
     let client = NewClient {
         ciba,
         signing_webhook,
+        dpop_bound_access_tokens,
         id,
         name: name.trim().to_string(),
         secret_hash,
@@ -414,6 +423,7 @@ mod ciba_tests {
             id_token_alg: c.id_token_alg,
             ciba,
             signing_webhook: None,
+            dpop_bound_access_tokens: false,
             created_at: 0,
             updated_at: 0,
         }

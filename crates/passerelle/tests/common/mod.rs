@@ -394,6 +394,7 @@ impl TestApp {
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
             ciba: None,
             signing_webhook: None,
+            dpop_bound_access_tokens: false,
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -473,6 +474,16 @@ pub struct Login {
 impl TestApp {
     /// RP → authorize → scheme phone page. Asserts each hop.
     pub async fn begin(&self, client: &TestClient, scope: &str) -> Login {
+        self.begin_with(client, scope, &[]).await
+    }
+
+    /// [`TestApp::begin`] with more authorization parameters (`prompt`, `id_token_hint`…).
+    pub async fn begin_with(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> Login {
         let browser = self.browser();
         let (verifier, challenge) = pkce();
         let state = random_token(8);
@@ -489,6 +500,7 @@ impl TestApp {
                 ("code_challenge", challenge.as_str()),
                 ("code_challenge_method", "S256"),
             ])
+            .query(extra)
             .send()
             .await
             .expect("authorize");
@@ -689,6 +701,7 @@ impl TestApp {
             id_token_alg: r.id_token_alg,
             ciba: r.ciba,
             signing_webhook: r.signing_webhook,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
         };
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
