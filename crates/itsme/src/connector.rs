@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use passerelle_core::login::Acr;
 use passerelle_core::scopes::{GrantedScopes, Service};
+use passerelle_jose::keyring::{KeyMaterial, KeyTimes, KeyVersion, Keyring};
 use passerelle_jose::{Claims, DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
 use serde_json::{Value, json};
 
@@ -148,8 +149,7 @@ pub fn amr_of(claims: &Claims, asked: Acr) -> Result<Vec<&'static str>, Connecto
 #[derive(Debug)]
 pub struct Connector {
     config: ConnectorConfig,
-    signing: SigningKey,
-    decryption: Vec<DecryptionKey>,
+    keys: ConnectorKeys,
     http: reqwest::Client,
     endpoints: tokio::sync::OnceCell<Endpoints>,
     /// The scheme's JWKS, in the same cache (and under the same rules) as relying parties' keys.
@@ -177,13 +177,69 @@ fn protocol(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Protocol(e.to_string())
 }
 
+/// The connector's keys towards the scheme, in a [`Keyring`] that rotates them: the current key
+/// of `signing` signs request objects and client assertions; every published key of `decryption`
+/// decrypts the scheme's answers (itsme picks any of them, so decryption picks by `kid`); both
+/// are published in the JWKS named `jwks` (the `jwks_uri` registered with itsme).
+#[derive(Debug, Clone)]
+pub struct ConnectorKeys {
+    pub ring: Arc<Keyring>,
+    pub signing: String,
+    pub decryption: String,
+    pub jwks: &'static str,
+}
+
+impl ConnectorKeys {
+    /// Fixed keys that never rotate (tests, tools).
+    pub fn fixed(signing: SigningKey, decryption: Vec<DecryptionKey>) -> ConnectorKeys {
+        let times = KeyTimes {
+            generation: 1,
+            created_at: 0,
+            activates_at: 0,
+            retired_at: None,
+        };
+        let mut versions = vec![KeyVersion {
+            purpose: "sig".into(),
+            jwks: "connector",
+            times,
+            key: KeyMaterial::Signing(Arc::new(signing)),
+        }];
+        for (i, d) in decryption.into_iter().enumerate() {
+            versions.push(KeyVersion {
+                purpose: "enc".into(),
+                jwks: "connector",
+                times: KeyTimes {
+                    generation: i as i64 + 1,
+                    ..times
+                },
+                key: KeyMaterial::Decryption(Arc::new(d)),
+            });
+        }
+        ConnectorKeys {
+            ring: Arc::new(Keyring::fixed(versions)),
+            signing: "sig".into(),
+            decryption: "enc".into(),
+            jwks: "connector",
+        }
+    }
+}
+
 impl Connector {
     /// `signing` signs the request object and the client assertion; `decryption` are the keys the
-    /// scheme may encrypt to (all are published, decryption picks by `kid`).
+    /// scheme may encrypt to (all are published, decryption picks by `kid`). Keys that rotate:
+    /// [`Connector::with_keys`].
     pub fn new(
         config: ConnectorConfig,
         signing: SigningKey,
         decryption: Vec<DecryptionKey>,
+    ) -> Result<Connector, ConnectorError> {
+        Connector::with_keys(config, ConnectorKeys::fixed(signing, decryption))
+    }
+
+    /// A connector whose keys come from a keyring that reloads and rotates them.
+    pub fn with_keys(
+        config: ConnectorConfig,
+        keys: ConnectorKeys,
     ) -> Result<Connector, ConnectorError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -199,8 +255,7 @@ impl Connector {
             JwksCache::with_counters(config.counters.of(UpstreamEndpoint::Jwks).clone());
         Ok(Connector {
             config,
-            signing,
-            decryption,
+            keys,
             http,
             endpoints,
             scheme_keys,
@@ -212,12 +267,24 @@ impl Connector {
     }
 
     /// The public keys the scheme verifies our signatures with and encrypts to (the JWKS at the
-    /// `jwks_uri` registered with itsme).
-    pub fn public_jwks(&self) -> Value {
-        passerelle_jose::jwks_json(
-            std::iter::once(self.signing.public_jwk())
-                .chain(self.decryption.iter().map(|k| k.public_jwk())),
-        )
+    /// `jwks_uri` registered with itsme): every published key, the current ones first.
+    pub fn public_jwks(&self, now: i64) -> Value {
+        self.keys.ring.public_jwks(self.keys.jwks, now)
+    }
+
+    /// The connector's keys (their keyring is shared with the broker, which reloads it).
+    pub fn keys(&self) -> &ConnectorKeys {
+        &self.keys
+    }
+
+    /// The key that signs at `now`, after a reload if the keyring is stale (one atomic read
+    /// otherwise). A failed reload keeps the keys loaded before.
+    async fn signer(&self, now: i64) -> Result<Arc<SigningKey>, ConnectorError> {
+        let _ = self.keys.ring.refresh_if_stale(now).await;
+        self.keys
+            .ring
+            .signing(&self.keys.signing, now)
+            .ok_or_else(|| protocol("the connector has no signing key"))
     }
 
     async fn endpoints(&self) -> Result<&Endpoints, ConnectorError> {
@@ -338,7 +405,11 @@ impl Connector {
         if self.config.send_client_name {
             put("passerelle_client_name", json!(req.client_name));
         }
-        let jws = self.signing.sign(&object, Some("JWT")).map_err(protocol)?;
+        let jws = self
+            .signer(now)
+            .await?
+            .sign(&object, Some("JWT"))
+            .map_err(protocol)?;
         let jwe = scheme_keys
             .encrypt(jws.as_bytes(), self.config.request_encryption)
             .map_err(protocol)?;
@@ -362,17 +433,7 @@ impl Connector {
         jti: &str,
     ) -> Result<SchemeIdentity, ConnectorError> {
         let endpoints = self.endpoints().await?;
-        let mut assertion = Claims::new();
-        assertion.insert("iss".into(), json!(self.config.client_id));
-        assertion.insert("sub".into(), json!(self.config.client_id));
-        assertion.insert("aud".into(), json!(endpoints.token_audience));
-        assertion.insert("jti".into(), json!(jti));
-        assertion.insert("iat".into(), json!(now));
-        assertion.insert("exp".into(), json!(now + 60));
-        let assertion = self
-            .signing
-            .sign(&assertion, Some("JWT"))
-            .map_err(protocol)?;
+        let assertion = self.assertion(&endpoints.token_audience, now, jti).await?;
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -391,7 +452,7 @@ impl Connector {
             .counters
             .of(UpstreamEndpoint::Token)
             .count(&exchanged);
-        self.identity_from(&endpoints.userinfo, exchanged?, acr)
+        self.identity_from(&endpoints.userinfo, exchanged?, acr, now)
             .await
     }
 
@@ -403,11 +464,12 @@ impl Connector {
         userinfo_url: &str,
         (mut claims, sub, access_token): (Claims, String, Option<String>),
         acr: Acr,
+        now: i64,
     ) -> Result<SchemeIdentity, ConnectorError> {
         let amr = amr_of(&claims, acr)?;
         if let Some(access_token) = access_token {
             let answered = async {
-                let userinfo = self.userinfo(userinfo_url, &access_token).await?;
+                let userinfo = self.userinfo(userinfo_url, &access_token, now).await?;
                 if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
                     return Err(protocol("userinfo sub differs from the ID token's"));
                 }
@@ -476,7 +538,7 @@ impl Connector {
             .get("id_token")
             .and_then(Value::as_str)
             .ok_or_else(|| protocol("the token response has no id_token"))?;
-        let claims = self.open_nested(id_token).await?;
+        let claims = self.open_nested(id_token, now).await?;
         self.check_id_token(&claims, nonce, now)?;
         let sub = claims
             .get("sub")
@@ -496,7 +558,12 @@ impl Connector {
         Ok((claims, sub, access_token))
     }
 
-    async fn userinfo(&self, url: &str, access_token: &str) -> Result<Claims, ConnectorError> {
+    async fn userinfo(
+        &self,
+        url: &str,
+        access_token: &str,
+        now: i64,
+    ) -> Result<Claims, ConnectorError> {
         let resp = self
             .http
             .get(url)
@@ -514,14 +581,26 @@ impl Connector {
             });
         }
         let body = resp.text().await.map_err(unavailable)?;
-        self.open_nested(body.trim()).await
+        self.open_nested(body.trim(), now).await
     }
 
-    /// Decrypts a nested JWT by `kid` and verifies its inner RS256 signature with the scheme's
-    /// keys, refetching them once when the `kid` is new (key rotation).
-    async fn open_nested(&self, jwe: &str) -> Result<Claims, ConnectorError> {
-        let keys: Vec<&DecryptionKey> = self.decryption.iter().collect();
-        let plain = passerelle_jose::decrypt(jwe, &keys).map_err(protocol)?;
+    /// Decrypts a nested JWT with the published key its `kid` names (reloading the keyring once
+    /// when none has it: another node may have rotated) and verifies its inner RS256 signature
+    /// with the scheme's keys, refetching them once when the `kid` is new (key rotation).
+    async fn open_nested(&self, jwe: &str, now: i64) -> Result<Claims, ConnectorError> {
+        let decrypt = || {
+            let keys = self.keys.ring.decryption(&self.keys.decryption);
+            let keys: Vec<&DecryptionKey> = keys.iter().map(|k| k.as_ref()).collect();
+            passerelle_jose::decrypt(jwe, &keys)
+        };
+        let plain = match decrypt() {
+            Err(passerelle_jose::JoseError::UnknownKey(_)) => {
+                let _ = self.keys.ring.refresh_after_miss(now).await;
+                decrypt()
+            }
+            other => other,
+        }
+        .map_err(protocol)?;
         let jws = String::from_utf8(plain).map_err(protocol)?;
         let header = passerelle_jose::peek_header(&jws).map_err(protocol)?;
         let kid = header

@@ -16,6 +16,6 @@ pub mod outbound;
 
 pub use connector::{
     BackchannelRequest, BackchannelStarted, ClaimsDelivery, Connector, ConnectorConfig,
-    ConnectorError, DecoupledResult, DiscoveryPoll, Endpoints, JwksCache, LoginHintToken,
-    SchemeIdentity, SchemeRefusal, UpstreamRequest, UserDiscovery, notify_client,
+    ConnectorError, ConnectorKeys, DecoupledResult, DiscoveryPoll, Endpoints, JwksCache,
+    LoginHintToken, SchemeIdentity, SchemeRefusal, UpstreamRequest, UserDiscovery, notify_client,
 };

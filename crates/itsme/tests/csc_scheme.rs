@@ -82,7 +82,7 @@ fn node(store: &Store, clock: &Arc<ManualClock>, issuer: String) -> Sandbox {
         client_id: CLIENT_ID.into(),
         name: "Signing Partner".into(),
         redirect_uris: vec![],
-        keys: PublicKeys::from_jwks(vec![]),
+        keys: PublicKeys::from_jwks(vec![]).into(),
         services: vec![],
         csc: Some(CscRegistration {
             client_secret: SECRET.into(),
@@ -94,7 +94,7 @@ fn node(store: &Store, clock: &Arc<ManualClock>, issuer: String) -> Sandbox {
         client_id: "oidc-only".into(),
         name: "OIDC only".into(),
         redirect_uris: vec![CALLBACK.into()],
-        keys: PublicKeys::from_jwks(vec![]),
+        keys: PublicKeys::from_jwks(vec![]).into(),
         services: vec![],
         csc: None,
     };

@@ -9,6 +9,7 @@
 //! RSA-OAEP-256 key management (itsme's JOSE appendix), so an attacker cannot pick the algorithm.
 
 pub mod dpop;
+pub mod keyring;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

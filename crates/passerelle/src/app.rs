@@ -14,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use passerelle_core::scopes::Service;
 use passerelle_itsme::{ClaimsDelivery, Connector, ConnectorConfig, Endpoints};
-use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigAlg, SigningKey};
+use passerelle_jose::keyring::{KeyMaterial, KeySource, KeyTimes, KeyVersion, Keyring};
+use passerelle_jose::{DecryptionKey, EncAlg, SigAlg, SigningKey};
 use passerelle_limits::{ClientIp, LimitSettings, Limits};
 use passerelle_sandbox::{Personas, Sandbox, SandboxClient};
 use passerelle_store::{Clock, Store};
+use passerelle_web::keys::{KeyUse, PURPOSES, Purpose};
 use passerelle_web::{Broker, Deployment, Lifetimes, Metrics, OpKeys};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -230,6 +232,122 @@ pub(crate) async fn decryption_key(
     DecryptionKey::from_private_jwk(&material).with_context(|| format!("stored key {purpose}"))
 }
 
+/// Reads the rotating keys ([`passerelle_web::keys::PURPOSES`]) from the database, parsing each
+/// generation once and keeping it parsed across reloads.
+#[derive(Debug)]
+struct StoredKeys {
+    store: Store,
+    parsed: std::sync::Mutex<std::collections::HashMap<(String, i64), KeyMaterial>>,
+}
+
+impl StoredKeys {
+    async fn load_versions(&self) -> Result<Vec<KeyVersion>, String> {
+        let names: Vec<&str> = PURPOSES.iter().map(|p| p.name).collect();
+        let rows = self
+            .store
+            .list_keys(&names)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut parsed = self
+            .parsed
+            .lock()
+            .map_err(|_| "the parsed keys' lock is poisoned".to_string())?;
+        let mut versions = Vec::with_capacity(rows.len());
+        // In the order of PURPOSES, which is the order of the JWKS.
+        let mut rows = rows;
+        rows.sort_by_key(|r| {
+            PURPOSES
+                .iter()
+                .position(|p| p.name == r.purpose)
+                .unwrap_or(usize::MAX)
+        });
+        for row in rows {
+            let Some(p) = passerelle_web::keys::purpose(&row.purpose) else {
+                continue;
+            };
+            let id = (row.purpose.clone(), row.generation);
+            let key = match parsed.get(&id) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = parse_key(p, &row.material).map_err(|e| {
+                        format!(
+                            "stored key {} generation {}: {e}",
+                            row.purpose, row.generation
+                        )
+                    })?;
+                    parsed.insert(id, k.clone());
+                    k
+                }
+            };
+            versions.push(KeyVersion {
+                purpose: row.purpose,
+                jwks: p.jwks,
+                times: KeyTimes {
+                    generation: row.generation,
+                    created_at: row.created_at,
+                    activates_at: row.activates_at,
+                    retired_at: row.retired_at,
+                },
+                key,
+            });
+        }
+        Ok(versions)
+    }
+}
+
+impl KeySource for StoredKeys {
+    fn load(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<KeyVersion>, String>> + Send + '_>> {
+        Box::pin(self.load_versions())
+    }
+}
+
+fn parse_key(p: &Purpose, material: &str) -> Result<KeyMaterial, passerelle_jose::JoseError> {
+    Ok(match p.key_use {
+        KeyUse::Sign(_) => KeyMaterial::Signing(Arc::new(SigningKey::from_private_jwk(material)?)),
+        KeyUse::Decrypt => {
+            KeyMaterial::Decryption(Arc::new(DecryptionKey::from_private_jwk(material)?))
+        }
+    })
+}
+
+/// A new private key for `p`: its kid and private JWK.
+pub(crate) fn generate_key(p: &Purpose) -> Result<(String, String), String> {
+    match p.key_use {
+        KeyUse::Sign(alg) => {
+            SigningKey::generate(alg).map(|(k, private)| (k.kid().to_string(), private))
+        }
+        KeyUse::Decrypt => {
+            DecryptionKey::generate().map(|(k, private)| (k.kid().to_string(), private))
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The node's keyring: the first generation of each purpose is made if missing (the first node
+/// wins a race), then everything is loaded; it is reloaded every
+/// [`passerelle_web::keys::RELOAD_INTERVAL`] seconds of use and when a `kid` is missing.
+pub(crate) async fn keyring(store: &Store, now: i64) -> anyhow::Result<Arc<Keyring>> {
+    for p in PURPOSES {
+        store
+            .find_or_insert_key(p.name, now, || generate_key(p))
+            .await?;
+    }
+    let source = Arc::new(StoredKeys {
+        store: store.clone(),
+        parsed: Default::default(),
+    });
+    let ring = Arc::new(Keyring::new(
+        Some(source),
+        passerelle_web::keys::RELOAD_INTERVAL,
+    ));
+    ring.reload(now)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the keys: {e}"))?;
+    Ok(ring)
+}
+
 pub(crate) async fn secret(store: &Store, purpose: &str, now: i64) -> anyhow::Result<Vec<u8>> {
     let (_, material) = store
         .find_or_insert_key(purpose, now, || {
@@ -300,17 +418,21 @@ pub async fn build(
     let callback = format!("{issuer}/connect/itsme/callback");
 
     let personas = load_personas(settings.personas.as_deref(), clock.as_ref())?;
-    let keys = OpKeys {
-        rs256: signing_key(&store, "op-rs256", SigAlg::Rs256, now).await?,
-        es256: signing_key(&store, "op-es256", SigAlg::Es256, now).await?,
-        enc: vec![decryption_key(&store, "op-enc", now).await?],
+    // The keys that rotate (`passerelle keys`): the broker's ID-token keys and the connector's
+    // keys towards the scheme, in one keyring this node reloads from the database.
+    let ring = keyring(&store, now).await?;
+    let keys = OpKeys { ring: ring.clone() };
+    let connector_keys = passerelle_itsme::ConnectorKeys {
+        ring: ring.clone(),
+        signing: "connector-sig".into(),
+        decryption: "connector-enc".into(),
+        jwks: passerelle_web::keys::CONNECTOR_JWKS,
     };
-    let connector_sig = signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?;
-    let connector_enc = decryption_key(&store, "connector-enc", now).await?;
-    let connector_public = PublicKeys::from_jwks(vec![
-        connector_sig.public_jwk().clone(),
-        connector_enc.public_jwk().clone(),
-    ]);
+    // The embedded sandbox knows the connector by its published keys, whichever generation.
+    let connector_public = passerelle_jose::keyring::PublishedKeys::Live(
+        ring.clone(),
+        passerelle_web::keys::CONNECTOR_JWKS,
+    );
 
     // The broker signs through the in-process sandbox's CSC service with this secret.
     let csc_secret = String::from_utf8(secret(&store, "sandbox-csc-secret", now).await?)
@@ -362,7 +484,7 @@ pub async fn build(
     };
 
     // The sandbox is reached through the public URL by browsers, and directly by this process.
-    let sandbox_connector = Connector::new(
+    let sandbox_connector = Connector::with_keys(
         ConnectorConfig {
             issuer: sandbox_issuer.clone(),
             client_id: EMBEDDED_CLIENT_ID.into(),
@@ -384,13 +506,12 @@ pub async fn build(
             phone_login_hints: true,
             counters: metrics.upstream("sandbox"),
         },
-        // Each connector owns its parsed keys; both use the same stored connector keys.
-        signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?,
-        vec![decryption_key(&store, "connector-enc", now).await?],
+        // Both connectors use the same stored connector keys.
+        connector_keys.clone(),
     )?;
     let production_connector = match &settings.itsme {
         None => None,
-        Some(it) => Some(Arc::new(Connector::new(
+        Some(it) => Some(Arc::new(Connector::with_keys(
             ConnectorConfig {
                 issuer: it.issuer.clone(),
                 client_id: it.client_id.clone(),
@@ -404,8 +525,7 @@ pub async fn build(
                 phone_login_hints: false,
                 counters: metrics.upstream("production"),
             },
-            connector_sig,
-            vec![connector_enc],
+            connector_keys,
         )?)),
     };
     let deployment = match (
@@ -723,6 +843,20 @@ pub async fn serve(
     // from every node (each event claimed by one node in the database).
     let signing_events =
         passerelle_web::signing::webhook::spawn(app.broker.clone(), Duration::from_secs(2));
+    // Keys rotated on another node are loaded here within a few seconds, even while nobody
+    // signs (the signing paths also reload a keyring older than that by the clock).
+    let key_reloader = {
+        let broker = app.broker.clone();
+        tokio::spawn(async move {
+            let every = passerelle_web::keys::RELOAD_INTERVAL as u64;
+            let mut tick = tokio::time::interval(Duration::from_secs(every));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                broker.refresh_keys(broker.clock.now()).await;
+            }
+        })
+    };
     let housekeeping = tokio::spawn(housekeeping(
         app.store.clone(),
         app.clock.clone(),
@@ -760,6 +894,7 @@ pub async fn serve(
         _ = grace => tracing::warn!("requests still running after 5 s were dropped at shutdown"),
     }
     housekeeping.abort();
+    key_reloader.abort();
     ciba_poller.abort();
     signing_events.abort();
     if let Some(n) = notifications {

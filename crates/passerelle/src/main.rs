@@ -56,6 +56,9 @@ enum Command {
     /// Manage relying-party clients.
     #[command(subcommand)]
     Client(Box<ClientCommand>),
+    /// The keys that rotate: the broker's ID-token keys and the connector's keys towards itsme.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -75,6 +78,47 @@ enum Command {
         /// At most this many events (oldest first).
         #[arg(long, default_value_t = 1000)]
         limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A new key is published in its JWKS at once and signs only after twice the JWKS's
+/// `Cache-Control: max-age` (600 s for the broker's keys, 3600 s for the connector's keys
+/// towards itsme); the previous key stays published and stops signing then. Nodes sharing the
+/// database follow within seconds, without a restart.
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key of every purpose: generation, state (pending, current, previous, retired), kid,
+    /// activation time, and from when it may be retired.
+    List {
+        /// One JSON object per key (purpose, kid, generation, state, use, alg, jwks, times).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a new key for a purpose (op-rs256, op-es256, connector-sig, connector-enc): published
+    /// now, signing after the activation delay.
+    Rotate {
+        /// op-rs256, op-es256, connector-sig or connector-enc.
+        #[arg(long, value_name = "PURPOSE")]
+        purpose: String,
+        /// The new key as `keys list --json` shows it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpublish a key. Never the current one; a key that never signed at once; otherwise only
+    /// once nothing it signed can still be valid: after it stopped signing, the longest of the
+    /// ID-token and access-token lifetimes plus 60 s (broker signing keys), 360 s (the
+    /// connector's signing key), 1860 s (the connector's encryption key: the JWKS's max-age plus
+    /// 60 s). An encryption key is in use from its publication: a pending one needs --force.
+    Retire {
+        /// The key's kid, as `keys list` shows it.
+        #[arg(long, value_name = "KID")]
+        kid: String,
+        /// Retire before that: tokens it signed stop verifying, answers encrypted to it fail.
+        #[arg(long)]
+        force: bool,
+        /// The retired key's purpose, kid and retirement time as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -487,6 +531,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !valid {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Keys(cmd) => {
+            use passerelle::cli::keys;
+            let store = open(&config).await?;
+            let now = clock.now();
+            let lifetimes = config.lifetimes;
+            match cmd {
+                KeysCommand::List { json } => {
+                    let list = keys::list(&store, now, &lifetimes).await?;
+                    if json {
+                        let v: Vec<_> = list.iter().map(keys::KeyListing::to_json).collect();
+                        passerelle::out!("{}", serde_json::to_string_pretty(&v)?);
+                    } else {
+                        for k in &list {
+                            passerelle::out!("{}", k.to_line());
+                        }
+                    }
+                }
+                KeysCommand::Rotate { purpose, json } => {
+                    let k = keys::rotate(&store, &purpose, now).await?;
+                    if json {
+                        let list = keys::list(&store, now, &lifetimes).await?;
+                        let v = list
+                            .iter()
+                            .find(|l| l.key.kid == k.kid)
+                            .map(keys::KeyListing::to_json);
+                        passerelle::out!("{}", serde_json::to_string_pretty(&v)?);
+                    } else {
+                        passerelle::out!(
+                            "New {} key {} (generation {}): published now, signs from {}.",
+                            k.purpose,
+                            k.kid,
+                            k.generation,
+                            passerelle::cli::audit::when(k.activates_at)
+                        );
+                    }
+                }
+                KeysCommand::Retire { kid, force, json } => {
+                    let k = keys::retire(&store, &kid, now, &lifetimes, force).await?;
+                    if json {
+                        passerelle::out!(
+                            "{}",
+                            serde_json::to_string_pretty(
+                                &serde_json::json!({"purpose": k.purpose, "kid": k.kid, "retired_at": k.retired_at})
+                            )?
+                        );
+                    } else {
+                        passerelle::out!(
+                            "Retired {} key {}: no longer published.",
+                            k.purpose,
+                            k.kid
+                        );
+                    }
+                }
+            }
+            store.close().await;
             Ok(())
         }
         Command::Audit {

@@ -191,12 +191,32 @@ where
 /// Readiness: 200 when this node can serve logins, 503 otherwise; always within about
 /// [`READINESS_BUDGET`].
 async fn ready(State(s): State<Arc<OpsState>>) -> Response {
-    let keys = &s.broker.keys;
-    let loaded = [keys.rs256.kid(), keys.es256.kid()];
+    // The broker's signing keys this node uses now, each of which must be published in the
+    // database (another deployment's database, or a key retired elsewhere, is a mismatch).
+    let now = s.broker.clock.now();
+    let purposes: Vec<&str> = passerelle_web::keys::PURPOSES
+        .iter()
+        .filter(|p| p.jwks == passerelle_web::keys::OP_JWKS)
+        .map(|p| p.name)
+        .collect();
+    let loaded: Vec<String> = purposes
+        .iter()
+        .map(|p| s.broker.keys.ring.current_kid(p, now).unwrap_or_default())
+        .collect();
+    let loaded: Vec<&str> = loaded.iter().map(String::as_str).collect();
     let store = &s.store;
     let lookup = async {
-        let (rs, es) = tokio::join!(store.find_key("op-rs256"), store.find_key("op-es256"));
-        Ok(vec![rs?.map(|(kid, _)| kid), es?.map(|(kid, _)| kid)])
+        let stored = store.list_keys(&purposes).await?;
+        Ok(purposes
+            .iter()
+            .zip(&loaded)
+            .map(|(p, kid)| {
+                stored
+                    .iter()
+                    .find(|k| k.purpose == *p && k.kid == *kid && k.retired_at.is_none())
+                    .map(|k| k.kid.clone())
+            })
+            .collect())
     };
     let r = readiness(lookup, &loaded, READINESS_BUDGET).await;
     let status = if r.is_ready() {

@@ -120,7 +120,7 @@ pub async fn build(
             client_id: c.client_id.clone(),
             name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
             redirect_uris: c.redirect_uris.clone(),
-            keys: client_keys(c).await?,
+            keys: client_keys(c).await?.into(),
             services,
             csc: c
                 .csc_client_secret

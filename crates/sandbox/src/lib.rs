@@ -22,7 +22,7 @@ mod waiters;
 use std::sync::Arc;
 
 use passerelle_core::scopes::Service;
-use passerelle_jose::{DecryptionKey, EncAlg, PublicKeys, SigningKey};
+use passerelle_jose::{DecryptionKey, EncAlg, SigningKey};
 use passerelle_store::{Clock, Store};
 
 pub use handlers::{router, signing_router};
@@ -58,8 +58,8 @@ pub struct SandboxClient {
     pub name: String,
     pub redirect_uris: Vec<String>,
     /// The client's public keys: request objects and client assertions are verified with its
-    /// `sig` keys, tokens are encrypted to its `enc` key.
-    pub keys: PublicKeys,
+    /// `sig` keys, tokens are encrypted to its `enc` key. Live when they rotate.
+    pub keys: passerelle_jose::keyring::PublishedKeys,
     /// Service codes registered for this client.
     pub services: Vec<(String, Service)>,
     /// The client's registration with the signing service (CSC); `None`: it may not use it

@@ -32,6 +32,7 @@ use sqlx::{AnyPool, Executor as _};
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient, ParRegistration};
+pub use keys::StoredKey;
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use pushed::{PushedRequest, PushedUse};
 pub use refresh::{NewFamily, PresentedRefreshToken, RefreshFamily, Rotation};
@@ -262,6 +263,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0013_refresh_tokens.sql"),
     ),
     (14, include_str!("../../../migrations/0014_par.sql")),
+    (
+        15,
+        include_str!("../../../migrations/0015_key_rotation.sql"),
+    ),
     (17, include_str!("../../../migrations/0017_dpop.sql")),
     (
         18,

@@ -182,6 +182,7 @@ async fn authorize(
         None => None,
         Some(hint) => Some(
             b.hinted_subject(&client.id, hint, b.clock.now())
+                .await
                 .ok_or_else(|| {
                     fail(
                         ErrorCode::InvalidRequest,

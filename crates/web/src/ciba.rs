@@ -162,7 +162,7 @@ async fn start(
             ));
         }
         Hint::IdToken(token) => {
-            let sub = id_token_subject(b, &client, token, now)?;
+            let sub = id_token_subject(b, &client, token, now).await?;
             match b.store.find_subject_link(&client.id, &sub, now).await? {
                 Some((linked, scheme_sub)) if linked == scheme => {
                     LoginHintToken::SubjectCode(scheme_sub)
@@ -396,18 +396,20 @@ async fn signed_request(
 
 /// The subject of an `id_token_hint`: an ID token this broker signed for this client (CIBA Core
 /// §7.1: an expired one is fine, it only names the person).
-fn id_token_subject(
+async fn id_token_subject(
     b: &Broker,
     client: &ClientRecord,
     token: &str,
     now: i64,
 ) -> Result<String, BrokerError> {
-    b.hinted_subject(&client.id, token, now).ok_or_else(|| {
-        refuse(
-            ErrorCode::InvalidRequest,
-            "id_token_hint is not an ID token this Passerelle issued to this client",
-        )
-    })
+    b.hinted_subject(&client.id, token, now)
+        .await
+        .ok_or_else(|| {
+            refuse(
+                ErrorCode::InvalidRequest,
+                "id_token_hint is not an ID token this Passerelle issued to this client",
+            )
+        })
 }
 
 /// Asks the scheme once about a request still waiting there, if its next poll is due and no
@@ -728,6 +730,7 @@ async fn issue(
         GrantedScopes::from_stored(&req.scope).without(passerelle_core::scopes::OFFLINE_ACCESS);
     let scope = scopes.to_scope_string();
     let access_token = random_token(32);
+    b.refresh_keys(now).await;
     let id_token = sign_id_token(
         b,
         client,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use passerelle_core::scopes::SCOPES;
 use serde_json::{Value, json};
 
-use crate::Broker;
+use crate::{Broker, keys};
 
 pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
     let i = &b.issuer;
@@ -93,28 +93,31 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         .into_response()
 }
 
+/// The broker's JWKS: every published key, each algorithm's current key first. Its max-age is
+/// half the activation delay of a new key (`keys::activation_delay`), so a copy cached before a
+/// rotation has expired before the new key signs.
 pub(crate) async fn jwks(State(b): State<Arc<Broker>>) -> Response {
-    let doc = passerelle_jose::jwks_json(
-        [b.keys.rs256.public_jwk(), b.keys.es256.public_jwk()]
-            .into_iter()
-            .chain(b.keys.enc.iter().map(|k| k.public_jwk())),
-    );
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(doc),
-    )
-        .into_response()
+    let now = b.clock.now();
+    b.refresh_keys(now).await;
+    let doc = b.keys.ring.public_jwks(keys::OP_JWKS, now);
+    cached_jwks(doc, keys::jwks_max_age(keys::OP_JWKS))
 }
 
-/// The connector's public keys: the `jwks_uri` to register with itsme.
+/// The connector's public keys: the `jwks_uri` to register with itsme, under the same rule.
 pub(crate) async fn connector_jwks(State(b): State<Arc<Broker>>) -> Response {
+    let now = b.clock.now();
+    b.refresh_keys(now).await;
     let c = b
         .production_connector
         .as_ref()
         .unwrap_or(&b.sandbox_connector);
+    cached_jwks(c.public_jwks(now), keys::jwks_max_age(keys::CONNECTOR_JWKS))
+}
+
+fn cached_jwks(doc: serde_json::Value, max_age: i64) -> Response {
     (
-        [(header::CACHE_CONTROL, "public, max-age=1800")],
-        axum::Json(c.public_jwks()),
+        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
+        axum::Json(doc),
     )
         .into_response()
 }

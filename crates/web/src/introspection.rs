@@ -92,9 +92,12 @@ async fn answer(
         claims.insert("aud".into(), json!(caller.id));
         claims.insert("iat".into(), json!(b.clock.now()));
         claims.insert("token_introspection".into(), Value::Object(info));
+        let now = b.clock.now();
+        b.refresh_keys(now).await;
         let jwt = b
             .keys
-            .rs256
+            .for_alg(passerelle_jose::SigAlg::Rs256, now)
+            .ok_or_else(|| BrokerError::internal("no RS256 signing key"))?
             .sign(&claims, Some("token-introspection+jwt"))
             .map_err(BrokerError::internal)?;
         return Ok((no_store, [(header::CONTENT_TYPE, JWT_MEDIA_TYPE)], jwt).into_response());

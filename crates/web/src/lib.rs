@@ -18,6 +18,7 @@ mod discovery;
 mod dpop;
 mod error;
 mod introspection;
+pub mod keys;
 mod logout;
 mod metrics;
 mod pages;
@@ -38,11 +39,11 @@ use hmac::{Hmac, Mac};
 use passerelle_core::login::Scheme;
 use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
-use passerelle_jose::{DecryptionKey, SigAlg, SigningKey};
 use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
 pub use error::BrokerError;
+pub use keys::OpKeys;
 pub use metrics::{LatencyLayer, Metrics};
 pub use rest::router as rest_router;
 pub use signing::router as signing_router;
@@ -100,25 +101,6 @@ impl Deployment {
     }
 }
 
-/// The broker's keys: one per ID-token algorithm a client may choose.
-#[derive(Debug)]
-pub struct OpKeys {
-    pub rs256: SigningKey,
-    pub es256: SigningKey,
-    /// The keys request objects are encrypted to (purpose `op-enc`, RSA-OAEP-256), all
-    /// published; a JWE names the one it used by `kid`.
-    pub enc: Vec<DecryptionKey>,
-}
-
-impl OpKeys {
-    fn for_alg(&self, alg: SigAlg) -> &SigningKey {
-        match alg {
-            SigAlg::Rs256 => &self.rs256,
-            SigAlg::Es256 => &self.es256,
-        }
-    }
-}
-
 /// Everything the broker's handlers share.
 #[derive(Debug)]
 pub struct Broker {
@@ -153,15 +135,37 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// Reloads the keyring from the database if its last load is older than
+    /// [`keys::RELOAD_INTERVAL`] by the clock: at most one database read per interval and node,
+    /// never one per signature. A failed reload keeps the keys loaded before (logged).
+    pub async fn refresh_keys(&self, now: i64) {
+        if let Err(e) = self.keys.ring.refresh_if_stale(now).await {
+            tracing::warn!(error = %e, "the keys could not be reloaded; the loaded ones stay in use");
+        }
+    }
+
     /// The claims of an ID token this broker signed (an `id_token_hint`, OIDC Core §3.1.2.1),
-    /// expired or not: a hint only names a person and a login. `None` when it is anything else.
-    /// Which client it was for is the caller's to check (`aud`).
-    pub(crate) fn hinted_claims(&self, token: &str, now: i64) -> Option<passerelle_jose::Claims> {
-        let keys = passerelle_jose::PublicKeys::from_jwks(vec![
-            self.keys.rs256.public_jwk().clone(),
-            self.keys.es256.public_jwk().clone(),
-        ]);
-        let claims = keys.verify(token, &[SigAlg::Rs256, SigAlg::Es256]).ok()?;
+    /// expired or not: a hint only names a person and a login. Any key still published counts;
+    /// a `kid` this node has not loaded yet reloads its keys once (another node may have
+    /// rotated). `None` when it is anything else. Which client it was for is the caller's to
+    /// check (`aud`).
+    pub(crate) async fn hinted_claims(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Option<passerelle_jose::Claims> {
+        let accepted = [
+            passerelle_jose::SigAlg::Rs256,
+            passerelle_jose::SigAlg::Es256,
+        ];
+        let claims = match self.keys.public_keys().verify(token, &accepted) {
+            Err(passerelle_jose::JoseError::UnknownKey(_)) => {
+                let _ = self.keys.ring.refresh_after_miss(now).await;
+                self.keys.public_keys().verify(token, &accepted)
+            }
+            other => other,
+        }
+        .ok()?;
         let iat = claims.get("iat").and_then(serde_json::Value::as_i64)?;
         (claims.get("iss").and_then(serde_json::Value::as_str) == Some(self.issuer.as_str())
             && iat <= now + 60)
@@ -169,8 +173,13 @@ impl Broker {
     }
 
     /// The subject of an `id_token_hint` for `client_id` (OIDC Core §3.1.2.1, CIBA Core §7.1).
-    pub(crate) fn hinted_subject(&self, client_id: &str, token: &str, now: i64) -> Option<String> {
-        let claims = self.hinted_claims(token, now)?;
+    pub(crate) async fn hinted_subject(
+        &self,
+        client_id: &str,
+        token: &str,
+        now: i64,
+    ) -> Option<String> {
+        let claims = self.hinted_claims(token, now).await?;
         if !passerelle_jose::audience_is_only(&claims, client_id) {
             return None;
         }

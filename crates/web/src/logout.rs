@@ -68,7 +68,7 @@ async fn end_session(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Resp
     // The ID token names the client (aud) and the login (sid); an expired one is fine (§2).
     let hint = match params.get("id_token_hint") {
         None => None,
-        Some(token) => match b.hinted_claims(token, now) {
+        Some(token) => match b.hinted_claims(token, now).await {
             Some(claims) => Some(claims),
             None => return Ok(refused(&tr, "logout-error-hint")),
         },

@@ -163,6 +163,7 @@ pub(crate) async fn grant(
         .collect();
 
     let access_token = random_token(32);
+    b.refresh_keys(now).await;
     // OIDC Core §12.2: the same sub and auth_time, no nonce, signed as the client's ID tokens.
     let id_token = sign_id_token(
         b,

@@ -213,7 +213,8 @@ pub(crate) async fn unpack(
         return Err(invalid("the request object is larger than 64 KiB"));
     }
     let signed = if passerelle_jose::is_encrypted(request) {
-        let keys: Vec<&passerelle_jose::DecryptionKey> = b.keys.enc.iter().collect();
+        let held = b.keys.decryption_keys();
+        let keys: Vec<&passerelle_jose::DecryptionKey> = held.iter().map(|k| k.as_ref()).collect();
         let inner = passerelle_jose::decrypt_request_object(request, &keys).map_err(|e| {
             invalid(format!(
                 "the request object cannot be decrypted ({e}); encrypt it with RSA-OAEP-256 and A128CBC-HS256 or A256GCM to a key of {}/.well-known/openid-configuration/jwks",

@@ -280,6 +280,7 @@ async fn redeem(
     };
     let granted_scope = scopes.to_scope_string();
     let access_token = random_token(32);
+    b.refresh_keys(now).await;
     let id_token = sign_id_token(
         b,
         &client,
@@ -419,7 +420,8 @@ pub(crate) fn sign_id_token(
         }
     }
     b.keys
-        .for_alg(alg)
+        .for_alg(alg, now)
+        .ok_or_else(|| BrokerError::internal(format!("no {} signing key", alg.name())))?
         .sign(&id, Some("JWT"))
         .map_err(BrokerError::internal)
 }

@@ -155,7 +155,12 @@ fn error_of(body: &Value) -> (String, String) {
 
 impl Connector {
     /// A private_key_jwt client assertion for `aud` (RFC 7523 §3).
-    fn assertion(&self, aud: &str, now: i64, jti: &str) -> Result<String, ConnectorError> {
+    pub(super) async fn assertion(
+        &self,
+        aud: &str,
+        now: i64,
+        jti: &str,
+    ) -> Result<String, ConnectorError> {
         let mut a = Claims::new();
         a.insert("iss".into(), json!(self.config.client_id));
         a.insert("sub".into(), json!(self.config.client_id));
@@ -163,7 +168,10 @@ impl Connector {
         a.insert("jti".into(), json!(jti));
         a.insert("iat".into(), json!(now));
         a.insert("exp".into(), json!(now + 60));
-        self.signing.sign(&a, Some("JWT")).map_err(protocol)
+        self.signer(now)
+            .await?
+            .sign(&a, Some("JWT"))
+            .map_err(protocol)
     }
 
     /// Whether this connector may name a person by phone number (the sandbox only).
@@ -189,7 +197,8 @@ impl Connector {
         let mut hint = Claims::new();
         hint.insert("type".into(), json!(kind));
         hint.insert("value".into(), json!(value));
-        let hint = self.signing.sign(&hint, Some("JWT")).map_err(protocol)?;
+        let signer = self.signer(now).await?;
+        let hint = signer.sign(&hint, Some("JWT")).map_err(protocol)?;
         let service = req.scopes.service();
         let wanted = claims::itsme_claims_for(req.scopes);
         let mut object = Claims::new();
@@ -225,8 +234,8 @@ impl Connector {
         if self.config.send_client_name {
             put("passerelle_client_name", json!(req.client_name));
         }
-        let request = self.signing.sign(&object, Some("JWT")).map_err(protocol)?;
-        let assertion = self.assertion(&endpoints.token_audience, now, jti)?;
+        let request = signer.sign(&object, Some("JWT")).map_err(protocol)?;
+        let assertion = self.assertion(&endpoints.token_audience, now, jti).await?;
         let resp = self
             .http
             .post(url)
@@ -296,7 +305,7 @@ impl Connector {
         now: i64,
         jti: &str,
     ) -> Result<(reqwest::StatusCode, Value), ConnectorError> {
-        let assertion = self.assertion(aud, now, jti)?;
+        let assertion = self.assertion(aud, now, jti).await?;
         let resp = self
             .http
             .post(url)
@@ -390,7 +399,7 @@ impl Connector {
         jti: &str,
     ) -> Result<DecoupledResult, ConnectorError> {
         let endpoints = self.endpoints().await?;
-        let assertion = self.assertion(&endpoints.token_audience, now, jti)?;
+        let assertion = self.assertion(&endpoints.token_audience, now, jti).await?;
         let polled = async {
             let resp = self
                 .http
@@ -445,7 +454,7 @@ impl Connector {
             Err(not_yet) => Ok(not_yet),
             Ok(tokens) => Ok(DecoupledResult::Identity(
                 // A decoupled request always demands the itsme code (acr_advanced, above).
-                self.identity_from(&endpoints.userinfo, tokens, Acr::Advanced)
+                self.identity_from(&endpoints.userinfo, tokens, Acr::Advanced, now)
                     .await?,
             )),
         }

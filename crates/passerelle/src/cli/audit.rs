@@ -36,7 +36,7 @@ pub fn parse_since(text: &str, now: i64) -> anyhow::Result<i64> {
     )
 }
 
-fn when(at: i64) -> String {
+pub fn when(at: i64) -> String {
     let rfc3339 = time::format_description::well_known::Rfc3339;
     time::OffsetDateTime::from_unix_timestamp(at)
         .ok()

@@ -38,6 +38,7 @@ pub(super) fn open_request_object(
     let jws = String::from_utf8(plain).map_err(|_| "the request object is not text".to_string())?;
     let claims = client
         .keys
+        .get()
         .verify(&jws, &[SigAlg::Rs256])
         .map_err(|e| format!("the request object's signature: {e}"))?;
     // itsme's current docs say the issuer; its 2022 docs said the authorization endpoint.

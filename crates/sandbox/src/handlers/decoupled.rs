@@ -57,6 +57,7 @@ fn as_decoupled(f: Failure) -> Failure {
 async fn person_of(sb: &Sandbox, client: &SandboxClient, jwt: &str) -> Result<String, Failure> {
     let hint = client
         .keys
+        .get()
         .verify(jwt, &[SigAlg::Rs256])
         .map_err(|e| bad("invalid_request", format!("login_hint_token: {e}")))?;
     let value = hint
@@ -143,6 +144,7 @@ pub(super) async fn backchannel_authentication(
         .ok_or_else(|| bad("invalid_request", "request (a signed JWT) is required"))?;
     let object = client
         .keys
+        .get()
         .verify(jwt, &[SigAlg::Rs256])
         .map_err(|e| bad("invalid_request", format!("request: {e}")))?;
     let backchannel_endpoint = format!("{}/backchannel/authentication", sb.issuer);

@@ -113,6 +113,7 @@ pub(super) async fn authenticate_client<'a>(
     }
     let claims = client
         .keys
+        .get()
         .verify(assertion, &[SigAlg::Rs256])
         .map_err(|e| Failure::token("invalid_client", format!("client_assertion: {e}")))?;
     if claims.get("sub").and_then(Value::as_str) != Some(client.client_id.as_str()) {
@@ -189,6 +190,7 @@ pub(super) fn seal(
         .map_err(|e| Failure::Internal(e.to_string()))?;
     client
         .keys
+        .get()
         .encrypt(jws.as_bytes(), sb.token_encryption)
         .map_err(|e| Failure::Internal(e.to_string()))
 }

@@ -87,10 +87,11 @@ pub async fn run_once(b: &Broker) -> usize {
 fn signature(b: &Broker, client_id: &str, body: &str) -> Option<String> {
     let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(passerelle_sign::sha256(body.as_bytes()));
-    let claims = json!({"aud": client_id, "sha256": digest, "iat": b.clock.now(), "iss": b.issuer});
+    let now = b.clock.now();
+    let claims = json!({"aud": client_id, "sha256": digest, "iat": now, "iss": b.issuer});
     let claims = claims.as_object()?.clone();
     b.keys
-        .rs256
+        .for_alg(passerelle_jose::SigAlg::Rs256, now)?
         .sign(&claims, Some("passerelle-event+jwt"))
         .ok()
 }
