@@ -329,6 +329,38 @@ impl CibaMode {
     }
 }
 
+/// A security profile a client is registered under: Passerelle then refuses it anything weaker
+/// than the profile allows, whatever the client's other settings say.
+///
+/// FAPI 2.0 Security Profile (§5.3.2, §5.3.3, §5.4): authorization requests only through PAR,
+/// PKCE S256 (always required here), `private_key_jwt` client authentication with PS256 or
+/// ES256 (mTLS is not offered: Passerelle does not terminate TLS), sender-constrained tokens
+/// with DPoP (proofs PS256 or ES256), ID tokens PS256 or ES256, and codes that live at most
+/// [`Profile::FAPI2_CODE_SECONDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Fapi2,
+}
+
+impl Profile {
+    /// FAPI 2.0 SP §5.3.2.1 asks for at most 60 s; Signicat's default is 15 s.
+    pub const FAPI2_CODE_SECONDS: i64 = 30;
+
+    /// The signature algorithms the profile allows (FAPI 2.0 SP §5.4.1: PS256, ES256, EdDSA;
+    /// Passerelle offers no EdDSA).
+    pub const FAPI2_ALGS: [&'static str; 2] = ["ES256", "PS256"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Fapi2 => "fapi2",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Profile> {
+        (s == "fapi2").then_some(Profile::Fapi2)
+    }
+}
+
 /// The registered facts about a client that authorization-request validation needs.
 #[derive(Debug, Clone)]
 pub struct ClientPolicy<'a> {

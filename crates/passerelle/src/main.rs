@@ -240,6 +240,10 @@ struct ClientFields {
     /// `require_signed_request_object`; true/false; needs the client's public keys).
     #[arg(long, value_name = "BOOL")]
     require_signed_request_object: Option<bool>,
+    /// Hold the client to a security profile: fapi2 (FAPI 2.0: PAR, private_key_jwt and DPoP
+    /// with PS256 or ES256, ID tokens PS256 or ES256, codes of at most 30 s); none removes it.
+    #[arg(long, value_name = "PROFILE")]
+    profile: Option<String>,
 }
 
 impl ClientFields {
@@ -263,6 +267,7 @@ impl ClientFields {
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             require_signed_request_object: self.require_signed_request_object,
+            profile: self.profile,
         }
     }
 }

@@ -980,6 +980,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         dpop_bound_access_tokens: false,
         post_logout_redirect_uris: Vec::new(),
         par: Default::default(),
+        profile: None,
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let client = TestClient {

@@ -308,7 +308,13 @@ async fn the_keys_commands_list_rotate_and_retire() {
     let purposes: Vec<&str> = list.iter().filter_map(|k| k["purpose"].as_str()).collect();
     assert_eq!(
         purposes,
-        ["op-rs256", "op-es256", "op-enc", "connector-sig", "connector-enc"]
+        [
+            "op-rs256",
+            "op-es256",
+            "op-enc",
+            "connector-sig",
+            "connector-enc"
+        ]
     );
     assert!(list.iter().all(|k| k["state"] == "current"), "{list:?}");
     assert!(

@@ -1,7 +1,7 @@
 //! Relying-party clients. The server reads them on every request (no cache), so a change made
 //! with the CLI while the server runs takes effect at once.
 
-use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg};
+use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg, Profile};
 use passerelle_core::scopes::Account;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -32,8 +32,32 @@ pub struct ClientRecord {
     pub post_logout_redirect_uris: Vec<String>,
     /// Pushed authorization requests and request objects (RFC 9126 §6, RFC 9101 §10.5).
     pub par: ParRegistration,
+    /// The security profile the client is held to (`None`: none).
+    pub profile: Option<Profile>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl ClientRecord {
+    /// Whether its authorization requests must come through PAR: registered so, or held to
+    /// FAPI 2.0.
+    pub fn requires_par(&self) -> bool {
+        self.par.require_pushed || self.profile == Some(Profile::Fapi2)
+    }
+
+    /// Whether every token request must carry a DPoP proof: registered so, or held to FAPI 2.0.
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_bound_access_tokens || self.profile == Some(Profile::Fapi2)
+    }
+
+    /// The signature algorithms its client assertions and DPoP proofs may use (`None`: any that
+    /// Passerelle accepts).
+    pub fn allowed_algs(&self) -> Option<&'static [&'static str]> {
+        match self.profile {
+            Some(Profile::Fapi2) => Some(&Profile::FAPI2_ALGS),
+            None => None,
+        }
+    }
 }
 
 /// A client's CIBA registration (CIBA Core §4: `backchannel_token_delivery_mode`,
@@ -77,6 +101,7 @@ pub struct NewClient {
     pub dpop_bound_access_tokens: bool,
     pub post_logout_redirect_uris: Vec<String>,
     pub par: ParRegistration,
+    pub profile: Option<Profile>,
 }
 
 impl NewClient {
@@ -99,6 +124,7 @@ impl NewClient {
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             par: self.par,
+            profile: self.profile,
             created_at,
             updated_at,
         }
@@ -124,6 +150,7 @@ impl From<ClientRecord> for NewClient {
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
             post_logout_redirect_uris: r.post_logout_redirect_uris,
             par: r.par,
+            profile: r.profile,
         }
     }
 }
@@ -161,6 +188,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
             require_pushed: row.try_get::<i64, _>("require_pushed_authorization_requests")? != 0,
             require_signed: row.try_get::<i64, _>("require_signed_request_object")? != 0,
         },
+        profile: crate::decode_opt(row, "clients", "profile", Profile::parse)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -206,13 +234,13 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                 " require_signed_request_object"
             } else {
                 ""
-            },
+            } + c.profile.map_or("", |_| " profile=fapi2"),
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
     ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
-    require_pushed_authorization_requests, require_signed_request_object";
+    require_pushed_authorization_requests, require_signed_request_object, profile";
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
@@ -220,8 +248,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
              ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
-             require_pushed_authorization_requests, require_signed_request_object) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11, $18, $19)",
+             require_pushed_authorization_requests, require_signed_request_object, profile) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11, $18, $19, $20)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -242,6 +270,7 @@ impl Store {
         .bind(to_json(&c.post_logout_redirect_uris))
         .bind(i64::from(c.par.require_pushed))
         .bind(i64::from(c.par.require_signed))
+        .bind(c.profile.map(Profile::as_str))
         .execute(&mut *tx)
         .await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
@@ -257,7 +286,7 @@ impl Store {
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
              ciba_signed_requests = $14, signing_webhook = $15, dpop_bound_access_tokens = $16, post_logout_redirect_uris = $17, \
-             require_pushed_authorization_requests = $18, require_signed_request_object = $19 WHERE id = $1",
+             require_pushed_authorization_requests = $18, require_signed_request_object = $19, profile = $20 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -278,6 +307,7 @@ impl Store {
         .bind(to_json(&c.post_logout_redirect_uris))
         .bind(i64::from(c.par.require_pushed))
         .bind(i64::from(c.par.require_signed))
+        .bind(c.profile.map(Profile::as_str))
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {

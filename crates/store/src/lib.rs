@@ -273,6 +273,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0018_id_token_hint.sql"),
     ),
     (19, include_str!("../../../migrations/0019_logout.sql")),
+    (20, include_str!("../../../migrations/0020_profile.sql")),
 ];
 
 /// Which database a URL points at.

@@ -137,6 +137,20 @@ async fn check_assertion(
             "client_id differs from the client_assertion's iss",
         ));
     }
+    // A client held to a profile signs with the profile's algorithms only (FAPI 2.0 SP §5.4.1:
+    // not RS256), whatever keys it registered.
+    if let Some(allowed) = client.allowed_algs() {
+        let alg = passerelle_jose::peek_header(assertion)
+            .ok()
+            .and_then(|h| h.get("alg").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        if !allowed.contains(&alg.as_str()) {
+            return Err(invalid_client(&format!(
+                "client_assertion: this client is held to FAPI 2.0 and must sign with {}",
+                allowed.join(" or ")
+            )));
+        }
+    }
     let keys = client_keys(b, &client, assertion)
         .await
         .map_err(|e| e.into_error(invalid_client))?;

@@ -129,10 +129,14 @@ pub(crate) async fn resolve_at_authorization_endpoint(
             pushed: Some(pushed.id),
         });
     }
-    if client.par.require_pushed {
+    if client.requires_par() {
         return Err(Refusal::new(
             ErrorCode::InvalidRequest,
-            "this client must push its authorization requests to the PAR endpoint first and send the request_uri it returns (require_pushed_authorization_requests)",
+            if client.profile.is_some() {
+                "this client is held to FAPI 2.0: push its authorization requests to the PAR endpoint first and send the request_uri it returns"
+            } else {
+                "this client must push its authorization requests to the PAR endpoint first and send the request_uri it returns (require_pushed_authorization_requests)"
+            },
             outer,
         ));
     }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use passerelle_core::login::Scheme;
-use passerelle_core::oidc::{ErrorCode, IdTokenAlg, OAuthError, Params, verify_pkce};
+use passerelle_core::oidc::{ErrorCode, IdTokenAlg, OAuthError, Params, Profile, verify_pkce};
 use passerelle_core::scopes::{GrantedScopes, OFFLINE_ACCESS};
 use passerelle_jose::dpop::{PROOF_ALGS, Proof};
 use passerelle_jose::{Claims, SigAlg};
@@ -141,8 +141,9 @@ async fn dpop_for(
         path: "/connect/token",
         at_resource: false,
     };
-    let proof = b.dpop_proof(headers, at, None, &PROOF_ALGS).await?;
-    if proof.is_none() && client.dpop_bound_access_tokens {
+    let algs = client.allowed_algs().unwrap_or(&PROOF_ALGS);
+    let proof = b.dpop_proof(headers, at, None, algs).await?;
+    if proof.is_none() && client.requires_dpop() {
         return Err(BrokerError::Dpop {
             error: OAuthError::new(
                 ErrorCode::InvalidDpopProof,
@@ -153,6 +154,15 @@ async fn dpop_for(
         });
     }
     Ok(proof)
+}
+
+/// How long a code lives for this client: a FAPI 2.0 client's codes at most
+/// [`Profile::FAPI2_CODE_SECONDS`].
+fn code_lifetime(b: &Broker, client: &ClientRecord) -> i64 {
+    match client.profile {
+        Some(Profile::Fapi2) => b.lifetimes.code.min(Profile::FAPI2_CODE_SECONDS),
+        None => b.lifetimes.code,
+    }
 }
 
 /// The token type a client is told: `DPoP` when the tokens are bound to a key (RFC 9449 §5.1).
@@ -246,7 +256,7 @@ async fn redeem(
     }
     // Every code is issued with a PKCE challenge, so a missing verifier is a failed
     // verification (RFC 7636 §4.6), not a malformed request.
-    let problem = if record.created_at + b.lifetimes.code <= now {
+    let problem = if record.created_at + code_lifetime(b, &client) <= now {
         Some(refuse("the code has expired"))
     } else if redirect_uri != record.redirect_uri {
         Some(refuse(

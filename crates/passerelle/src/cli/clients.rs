@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, bail};
 use passerelle_core::oidc::{
-    CibaMode, ClientAuthMethod, INTROSPECTION_GRANT, IdTokenAlg, REFRESH_TOKEN_GRANT,
+    CibaMode, ClientAuthMethod, INTROSPECTION_GRANT, IdTokenAlg, Profile, REFRESH_TOKEN_GRANT,
 };
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
@@ -36,6 +36,8 @@ pub struct ClientInput {
     /// RFC 9126 §6 and RFC 9101 §10.5 per-client requirements.
     pub require_pushed_authorization_requests: Option<bool>,
     pub require_signed_request_object: Option<bool>,
+    /// `fapi2`, or `none` to remove it.
+    pub profile: Option<String>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -72,12 +74,15 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if let Some(w) = &c.signing_webhook {
         v["signing_webhook"] = json!(w);
     }
-    v["dpop_bound_access_tokens"] = json!(c.dpop_bound_access_tokens);
+    v["dpop_bound_access_tokens"] = json!(c.requires_dpop());
     if !c.post_logout_redirect_uris.is_empty() {
         v["post_logout_redirect_uris"] = json!(c.post_logout_redirect_uris);
     }
-    v["require_pushed_authorization_requests"] = json!(c.par.require_pushed);
+    v["require_pushed_authorization_requests"] = json!(c.requires_par());
     v["require_signed_request_object"] = json!(c.par.require_signed);
+    if let Some(p) = c.profile {
+        v["fapi_profile"] = json!(p.as_str());
+    }
     v
 }
 
@@ -152,6 +157,12 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     }
     if c.par.require_signed {
         crate::out!("request object: signed one required");
+    }
+    if let Some(p) = c.profile {
+        crate::out!(
+            "profile:       {} (PAR, private_key_jwt and DPoP with PS256/ES256)",
+            p.as_str()
+        );
     }
     crate::out!(
         "grants:        {}",
@@ -349,10 +360,35 @@ fn merge(
             "--require-signed-request-object needs the client's public keys: add --jwks FILE or --jwks-uri URI"
         );
     }
+    let profile = match input.profile.as_deref() {
+        None => current.and_then(|c| c.profile),
+        Some("none") => None,
+        Some(text) => Some(Profile::parse(text).context("--profile must be fapi2 or none")?),
+    };
+    if profile == Some(Profile::Fapi2) {
+        // FAPI 2.0 SP §5.3.3 and §5.4.1: refused rather than quietly changed, so the operator
+        // sees what the profile demands.
+        if auth_method != ClientAuthMethod::PrivateKeyJwt {
+            bail!(
+                "--profile fapi2 needs --auth-method private_key_jwt (with --jwks or --jwks-uri)"
+            );
+        }
+        if id_token_alg == IdTokenAlg::Rs256 {
+            bail!(
+                "--profile fapi2 needs --id-token-alg ES256 or PS256 (FAPI 2.0 does not allow RS256)"
+            );
+        }
+        if input.require_pushed_authorization_requests == Some(false)
+            || input.dpop_bound_access_tokens == Some(false)
+        {
+            bail!("a FAPI 2.0 client always uses PAR and DPoP: remove --profile first");
+        }
+    }
     let client = NewClient {
         ciba,
         signing_webhook,
         par,
+        profile,
         dpop_bound_access_tokens,
         post_logout_redirect_uris,
         id,

@@ -398,6 +398,7 @@ impl TestApp {
             dpop_bound_access_tokens: false,
             post_logout_redirect_uris: vec!["https://rp.example/bye".to_string()],
             par: Default::default(),
+            profile: None,
         };
         self.store
             .insert_client(&client, self.clock_now())
