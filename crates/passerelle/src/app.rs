@@ -302,6 +302,7 @@ pub async fn build(
     let personas = load_personas(settings.personas.as_deref(), clock.as_ref())?;
     let keys = OpKeys {
         rs256: signing_key(&store, "op-rs256", SigAlg::Rs256, now).await?,
+        ps256: signing_key(&store, "op-ps256", SigAlg::Ps256, now).await?,
         es256: signing_key(&store, "op-es256", SigAlg::Es256, now).await?,
     };
     let connector_sig = signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?;

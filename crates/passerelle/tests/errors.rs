@@ -841,7 +841,7 @@ async fn discovery_advertises_what_is_implemented() {
         .await
         .expect("json");
     let keys = jwks["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.len(), 3, "RS256, PS256 and ES256");
     assert!(
         keys.iter()
             .all(|k| k.get("d").is_none() && k["kid"].is_string() && k["use"] == "sig")
@@ -969,6 +969,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
         signing_webhook: None,
+        formats: Default::default(),
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let client = TestClient {

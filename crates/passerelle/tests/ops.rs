@@ -276,6 +276,7 @@ async fn fetches_of_client_keys_are_counted() {
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
         signing_webhook: None,
+        formats: Default::default(),
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let b64 = |v: Value| {

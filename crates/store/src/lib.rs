@@ -253,6 +253,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0011_sandbox_signing.sql"),
     ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
+    (
+        16,
+        include_str!("../../../migrations/0016_token_formats.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -36,7 +36,7 @@ use sha2::Sha256;
 
 use crate::authorize::parse_params;
 use crate::client_auth::authenticate;
-use crate::token::{IdTokenFacts, sign_id_token};
+use crate::token::{IdTokenFacts, id_token_for};
 use crate::{Broker, BrokerError};
 
 /// How often a client may poll, to begin with (CIBA Core §7.3: 5 s when the OP says nothing).
@@ -741,7 +741,7 @@ async fn issue(
             .map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&req.scope);
     let access_token = random_token(32);
-    let id_token = sign_id_token(
+    let id_token = id_token_for(
         b,
         client,
         &IdTokenFacts {
@@ -751,12 +751,14 @@ async fn issue(
             scheme: req.scheme,
             scopes: &scopes,
             attributes: &attributes,
+            requested: None,
             access_token: &access_token,
             // A decoupled login demands the itsme code (acr_advanced), and the connector refused
             // any answer that does not say so.
             amr: &["pin".to_string(), "mfa".to_string()],
         },
-    )?;
+    )
+    .await?;
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(sub));
     userinfo.extend(attributes);

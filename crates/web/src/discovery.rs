@@ -6,6 +6,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use passerelle_core::formats::{ContentEncryption, KeyManagement};
+use passerelle_core::oidc::IdTokenAlg;
 use passerelle_core::scopes::SCOPES;
 use serde_json::json;
 
@@ -32,6 +34,9 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         claims.extend(s.claims.iter().copied());
     }
     let scopes: Vec<&str> = SCOPES.iter().map(|s| s.name).collect();
+    let signing = IdTokenAlg::ALL.map(IdTokenAlg::as_str);
+    let key_management = KeyManagement::ALL.map(KeyManagement::as_str);
+    let content = ContentEncryption::ALL.map(ContentEncryption::as_str);
     let doc = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/connect/authorize"),
@@ -48,12 +53,17 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "backchannel_authentication_request_signing_alg_values_supported": ["RS256", "ES256"],
         "backchannel_user_code_parameter_supported": false,
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": signing,
+        "id_token_encryption_alg_values_supported": key_management,
+        "id_token_encryption_enc_values_supported": content,
+        "userinfo_signing_alg_values_supported": signing,
+        "userinfo_encryption_alg_values_supported": key_management,
+        "userinfo_encryption_enc_values_supported": content,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
         "claim_types_supported": ["normal"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
@@ -68,7 +78,11 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
 }
 
 pub(crate) async fn jwks(State(b): State<Arc<Broker>>) -> Response {
-    let doc = passerelle_jose::jwks_json([b.keys.rs256.public_jwk(), b.keys.es256.public_jwk()]);
+    let doc = passerelle_jose::jwks_json([
+        b.keys.rs256.public_jwk(),
+        b.keys.ps256.public_jwk(),
+        b.keys.es256.public_jwk(),
+    ]);
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(doc),

@@ -16,6 +16,7 @@ pub mod ciba;
 mod client_auth;
 mod discovery;
 mod error;
+mod formats;
 mod metrics;
 mod pages;
 mod rest;
@@ -89,6 +90,7 @@ impl Deployment {
 #[derive(Debug)]
 pub struct OpKeys {
     pub rs256: SigningKey,
+    pub ps256: SigningKey,
     pub es256: SigningKey,
 }
 
@@ -96,6 +98,7 @@ impl OpKeys {
     fn for_alg(&self, alg: SigAlg) -> &SigningKey {
         match alg {
             SigAlg::Rs256 => &self.rs256,
+            SigAlg::Ps256 => &self.ps256,
             SigAlg::Es256 => &self.es256,
         }
     }

@@ -8,10 +8,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::Scheme;
-use passerelle_core::oidc::{ErrorCode, IdTokenAlg, Params, verify_pkce};
+use passerelle_core::oidc::{ErrorCode, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
-use passerelle_jose::{Claims, SigAlg};
+use passerelle_jose::Claims;
 use passerelle_limits::ClientIp;
 use passerelle_store::{
     AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
@@ -226,8 +227,14 @@ async fn redeem(
     let attributes: Map<String, Value> =
         serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&record.scope);
+    let requested = record
+        .claims_request
+        .as_deref()
+        .map(ClaimsRequest::from_stored);
     let access_token = random_token(32);
-    let id_token = sign_id_token(
+    // Before the code is consumed: a client whose key cannot be encrypted to can fix its
+    // registration and present the code again while it is valid.
+    let id_token = id_token_for(
         b,
         &client,
         &IdTokenFacts {
@@ -237,14 +244,20 @@ async fn redeem(
             scheme: record.scheme,
             scopes: &scopes,
             attributes: &attributes,
+            requested: requested.as_ref(),
             access_token: &access_token,
             amr: &record.amr,
         },
-    )?;
+    )
+    .await?;
 
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(record.sub));
-    userinfo.extend(attributes);
+    userinfo.extend(crate::formats::userinfo_attributes(
+        &scopes,
+        requested.as_ref(),
+        &attributes,
+    ));
     let token = AccessTokenRecord {
         token_hash: token_hash(&access_token),
         code_hash: code_hash.clone(),
@@ -294,25 +307,26 @@ pub(crate) struct IdTokenFacts<'a> {
     pub nonce: Option<&'a str>,
     pub scheme: Scheme,
     pub scopes: &'a GrantedScopes,
-    /// The login's RP-facing attributes; those of scopes marked `in_id_token` go in.
+    /// The login's RP-facing attributes; which go in is the client's `id_token_claims` setting
+    /// and the `claims` parameter's say (`formats::id_token_attributes`).
     pub attributes: &'a Map<String, Value>,
+    /// The login's `claims` parameter (OIDC Core §5.5), if it had one.
+    pub requested: Option<&'a ClaimsRequest>,
     pub access_token: &'a str,
     /// How the person approved (RFC 8176); empty for codes issued before it was recorded.
     pub amr: &'a [String],
 }
 
-/// Builds and signs the ID token of a login for `client`, with the key of its registered
-/// algorithm: the authorization-code grant and the CIBA grant issue the same token.
-pub(crate) fn sign_id_token(
+/// Builds the ID token of a login for `client`, signed with the key of its registered algorithm
+/// and, when it registered for it, encrypted to its key (a nested JWT, OIDC Core §10.2): the
+/// authorization-code grant and the CIBA grant issue the same token. A client registered for
+/// encryption whose keys cannot be encrypted to gets an error, never a plaintext token.
+pub(crate) async fn id_token_for(
     b: &Broker,
     client: &ClientRecord,
     facts: &IdTokenFacts<'_>,
 ) -> Result<String, BrokerError> {
     let now = b.clock.now();
-    let alg = match client.id_token_alg {
-        IdTokenAlg::Rs256 => SigAlg::Rs256,
-        IdTokenAlg::Es256 => SigAlg::Es256,
-    };
     let mut id = Claims::new();
     id.insert("iss".into(), json!(b.issuer));
     id.insert("sub".into(), json!(facts.sub));
@@ -342,14 +356,20 @@ pub(crate) fn sign_id_token(
     if facts.scheme == Scheme::Sandbox {
         id.insert("sandbox".into(), json!(true));
     }
-    let in_id_token = facts.scopes.id_token_claims();
-    for (k, v) in facts.attributes {
-        if in_id_token.contains(k.as_str()) {
-            id.insert(k.clone(), v.clone());
-        }
-    }
-    b.keys
-        .for_alg(alg)
-        .sign(&id, Some("JWT"))
-        .map_err(BrokerError::internal)
+    id.extend(crate::formats::id_token_attributes(
+        client.formats.id_token_claims,
+        facts.scopes,
+        facts.requested,
+        facts.attributes,
+    ));
+    let signed = crate::formats::sign(b, client.id_token_alg, &id)?;
+    let Some(e) = client.formats.id_token_encryption else {
+        return Ok(signed);
+    };
+    crate::formats::seal(b, client, signed.as_bytes(), e, Some("JWT"))
+        .await
+        .map_err(|err| match err {
+            crate::formats::SealError::Internal(i) => i,
+            other => BrokerError::token(ErrorCode::InvalidRequest, other.describe("ID tokens", e)),
+        })
 }

@@ -394,6 +394,7 @@ impl TestApp {
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
             ciba: None,
             signing_webhook: None,
+            formats: Default::default(),
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -689,6 +690,7 @@ impl TestApp {
             id_token_alg: r.id_token_alg,
             ciba: r.ciba,
             signing_webhook: r.signing_webhook,
+            formats: r.formats,
         };
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
@@ -717,7 +719,7 @@ impl TestApp {
             .expect("body");
         let keys = passerelle_jose::PublicKeys::from_jwks_json(&jwks).expect("jwks");
         let claims = keys
-            .verify(token, &[SigAlg::Rs256, SigAlg::Es256])
+            .verify(token, &[SigAlg::Rs256, SigAlg::Ps256, SigAlg::Es256])
             .expect("ID token verifies");
         assert_eq!(claims["iss"], self.issuer.as_str());
         assert_eq!(claims["aud"], client_id);

@@ -477,6 +477,7 @@ async fn decision(
                     login_hint: None,
                     acr: Acr::Advanced,
                     touch: false,
+                    claims: None,
                 },
             )
             .await
