@@ -48,9 +48,9 @@ pub struct ClaimsRequest {
 pub struct ClaimsError(String);
 
 /// Claims that every ID token carries anyway, or that this OP sets itself: asking for them
-/// changes nothing, so they are not kept.
+/// changes nothing, so they are not kept. `sub` is kept: asked with a value, it names the only
+/// person the client accepts (§5.5.1, see [`ClaimsRequest::accepts_subject`]).
 const PROTOCOL_CLAIMS: &[&str] = &[
-    "sub",
     "iss",
     "aud",
     "exp",
@@ -126,6 +126,15 @@ impl ClaimsRequest {
             }
         }
         Ok(out)
+    }
+
+    /// Whether `sub` is the subject the request asked for, if it asked for one (OIDC Core
+    /// §5.5.1: "the OP MUST only send a positive response if the End-User identified by that
+    /// sub value is currently authenticated").
+    pub fn accepts_subject(&self, sub: &str) -> bool {
+        self.id_token
+            .get("sub")
+            .is_none_or(|a| a.accepts(&Value::String(sub.to_string())))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -240,6 +249,14 @@ mod tests {
         assert_eq!(back.userinfo, granted.userinfo);
         assert!(back.userinfo["birthdate"].accepts(&json!("1985-07-30")));
         assert!(!back.userinfo["birthdate"].accepts(&json!("1990-01-01")));
+        assert!(back.accepts_subject("anyone"));
+        let for_one = ClaimsRequest::parse(
+            r#"{"id_token":{"sub":{"value":"abc"}}}"#,
+            Account::Production,
+            &[],
+        )
+        .expect("valid");
+        assert!(for_one.accepts_subject("abc") && !for_one.accepts_subject("abd"));
     }
 
     #[test]

@@ -128,6 +128,20 @@ async fn tokens_with(
     scope: &str,
     extra: &[(&str, &str)],
 ) -> Result<(Value, String), std::collections::HashMap<String, String>> {
+    let (resp, nonce) = redeemed_with(app, client, scope, extra).await?;
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Ok((body, nonce))
+}
+
+/// A login with extra authorization parameters and the token endpoint's answer to its code.
+async fn redeemed_with(
+    app: &TestApp,
+    client: &TestClient,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> Result<(reqwest::Response, String), std::collections::HashMap<String, String>> {
     let browser = app.browser();
     let (verifier, challenge) = pkce();
     let nonce = passerelle_store::random_token(8);
@@ -167,11 +181,7 @@ async fn tokens_with(
     let rp = app.follow_to_rp(&login.browser, location(&resp)).await;
     let q = query_of(&rp);
     let code = q.get("code").ok_or_else(|| q.clone())?;
-    let resp = app.redeem(client, code, &login.verifier).await;
-    let status = resp.status();
-    let body: Value = resp.json().await.expect("json");
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Ok((body, nonce))
+    Ok((app.redeem(client, code, &login.verifier).await, nonce))
 }
 
 async fn tokens(app: &TestApp, client: &TestClient, scope: &str) -> (Value, String) {
@@ -448,6 +458,22 @@ async fn the_claims_parameter_places_claims_and_needs_grants_for_protected_ones(
         !id.contains_key("birthdate"),
         "its value was not the one asked"
     );
+
+    // A sub asked with a value admits only that person (OIDC Core §5.5.1): another one's login
+    // yields no tokens.
+    let same = json!({ "id_token": { "sub": { "value": id["sub"] } } }).to_string();
+    let (t, _) = tokens_with(&app, &client, "openid", &[("claims", &same)])
+        .await
+        .expect("a code");
+    assert!(t["id_token"].is_string());
+    let other = json!({ "id_token": { "sub": { "value": "someone-else" } } }).to_string();
+    let (resp, _) = redeemed_with(&app, &client, "openid", &[("claims", &other)])
+        .await
+        .expect("a code");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body.get("id_token").is_none());
 }
 
 #[tokio::test]

@@ -220,6 +220,12 @@ async fn redeem(
             Some(_) => None,
         }
     };
+    let problem = problem.or_else(|| {
+        let requested = record.claims_request.as_deref()?;
+        (!ClaimsRequest::from_stored(requested).accepts_subject(&record.sub)).then(|| {
+            refuse("the person who logged in is not the sub the claims parameter asked for")
+        })
+    });
     if let Some(p) = problem {
         b.store.burn_code(&code_hash, &client.id, now).await?;
         return Err(p);
