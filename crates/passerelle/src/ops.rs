@@ -192,11 +192,19 @@ where
 /// [`READINESS_BUDGET`].
 async fn ready(State(s): State<Arc<OpsState>>) -> Response {
     let keys = &s.broker.keys;
-    let loaded = [keys.rs256.kid(), keys.es256.kid()];
+    let loaded = [keys.rs256.kid(), keys.ps256.kid(), keys.es256.kid()];
     let store = &s.store;
     let lookup = async {
-        let (rs, es) = tokio::join!(store.find_key("op-rs256"), store.find_key("op-es256"));
-        Ok(vec![rs?.map(|(kid, _)| kid), es?.map(|(kid, _)| kid)])
+        let (rs, ps, es) = tokio::join!(
+            store.find_key("op-rs256"),
+            store.find_key("op-ps256"),
+            store.find_key("op-es256")
+        );
+        Ok(vec![
+            rs?.map(|(kid, _)| kid),
+            ps?.map(|(kid, _)| kid),
+            es?.map(|(kid, _)| kid),
+        ])
     };
     let r = readiness(lookup, &loaded, READINESS_BUDGET).await;
     let status = if r.is_ready() {

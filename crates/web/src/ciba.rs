@@ -410,10 +410,11 @@ fn id_token_subject(
     };
     let keys = PublicKeys::from_jwks(vec![
         b.keys.rs256.public_jwk().clone(),
+        b.keys.ps256.public_jwk().clone(),
         b.keys.es256.public_jwk().clone(),
     ]);
     let claims = keys
-        .verify(token, &[SigAlg::Rs256, SigAlg::Es256])
+        .verify(token, &[SigAlg::Rs256, SigAlg::Ps256, SigAlg::Es256])
         .map_err(|_| not_ours())?;
     let check = ClaimsCheck {
         issuer: Some(&b.issuer),
