@@ -156,6 +156,9 @@ pub enum Failure {
     ClientChanged(ClientChange),
     /// Nobody came back before the login's lifetime ended.
     Expired,
+    /// itsme answered for another person than the one the request's `id_token_hint` named
+    /// (OIDC Core §3.1.2.1: `login_required`).
+    AnotherPerson,
 }
 
 /// What changed in a client during a login (see [`Failure::ClientChanged`]).
@@ -170,7 +173,7 @@ pub enum ClientChange {
 }
 
 impl Failure {
-    pub const ALL: [Failure; 7] = [
+    pub const ALL: [Failure; 8] = [
         Failure::Denied,
         Failure::SchemeUnavailable,
         Failure::SchemeError,
@@ -178,6 +181,7 @@ impl Failure {
         Failure::ClientChanged(ClientChange::Scheme),
         Failure::ClientChanged(ClientChange::Gone),
         Failure::Expired,
+        Failure::AnotherPerson,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -189,6 +193,7 @@ impl Failure {
             Failure::ClientChanged(ClientChange::Scheme) => "client_scheme",
             Failure::ClientChanged(ClientChange::Gone) => "client_gone",
             Failure::Expired => "expired",
+            Failure::AnotherPerson => "another_person",
         }
     }
 
@@ -208,6 +213,7 @@ impl Failure {
             Failure::ClientChanged(ClientChange::Gone) => return None,
             // CIBA Core §11: a decoupled login that ran out of time.
             Failure::Expired => ErrorCode::ExpiredToken,
+            Failure::AnotherPerson => ErrorCode::LoginRequired,
         })
     }
 

@@ -31,6 +31,11 @@ pub enum ErrorCode {
     UnknownUserId,
     /// CIBA Core §13: the binding message is too long or holds characters the app cannot show.
     InvalidBindingMessage,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing a part, does not verify, or does not fit the
+    /// request.
+    InvalidDpopProof,
+    /// RFC 9449 §8: send the proof again with the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -55,6 +60,8 @@ impl ErrorCode {
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::UnknownUserId => "unknown_user_id",
             ErrorCode::InvalidBindingMessage => "invalid_binding_message",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -329,6 +336,9 @@ pub struct ValidatedAuthorizationRequest {
     pub acr: crate::login::Acr,
     /// `display=touch`: the person is on a phone (the scheme opens the app directly).
     pub touch: bool,
+    /// `id_token_hint` as sent (OIDC Core §3.1.2.1); whether Passerelle issued it to this
+    /// client is checked where the keys are.
+    pub id_token_hint: Option<String>,
     /// The `claims` parameter (OIDC Core §5.5), when it asked for anything this client may
     /// receive.
     pub claims: Option<crate::claims::ClaimsRequest>,
@@ -344,6 +354,15 @@ impl ValidatedAuthorizationRequest {
         }
     }
 }
+
+/// The `prompt` values Passerelle takes (OIDC Core §3.1.2.1). itsme asks the person to approve
+/// every login in the app, so `login`, `consent` and `select_account` are what always happens,
+/// and `none` can never be honoured (`login_required`).
+pub const PROMPT_VALUES: [&str; 4] = ["none", "login", "consent", "select_account"];
+
+/// The `display` values Passerelle takes: `touch` says the person is on a phone (the app opens
+/// directly); `page` is the default.
+pub const DISPLAY_VALUES: [&str; 2] = ["page", "touch"];
 
 /// Where an error can be sent once the redirect URI is trusted.
 #[derive(Debug, Clone)]
@@ -507,6 +526,13 @@ pub fn validate_authorization_request(
     }
     if let Some(prompt) = params.get("prompt") {
         let values: Vec<&str> = prompt.split(' ').filter(|s| !s.is_empty()).collect();
+        if values.iter().any(|v| !PROMPT_VALUES.contains(v)) {
+            return fail(
+                response_mode,
+                ErrorCode::InvalidRequest,
+                "unsupported prompt value; Passerelle takes none, login, consent and select_account",
+            );
+        }
         if values.contains(&"none") {
             if values.len() > 1 {
                 return fail(
@@ -572,6 +598,10 @@ pub fn validate_authorization_request(
         acr: crate::login::Acr::requested_in(params.get("acr_values")),
         touch: params.get("display") == Some("touch"),
         claims,
+        id_token_hint: params
+            .get("id_token_hint")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     })
 }
 

@@ -8,6 +8,8 @@
 //! (RFC 7515 §4.1.4); JWE decryption selects the key by `kid` and accepts only RSA-OAEP and
 //! RSA-OAEP-256 key management (itsme's JOSE appendix), so an attacker cannot pick the algorithm.
 
+pub mod dpop;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwe::{ECDH_ES, JweDecrypter, JweEncrypter, JweHeader, RSA_OAEP, RSA_OAEP_256};

@@ -203,6 +203,14 @@ struct ClientFields {
     /// at userinfo only; default) or all (every granted claim).
     #[arg(long, value_name = "CONTENTS")]
     id_token_claims: Option<String>,
+    /// Whether every token request must carry a DPoP proof, the tokens then bound to its key
+    /// (RFC 9449 dpop_bound_access_tokens; true/false).
+    #[arg(long, value_name = "BOOL")]
+    dpop_bound_access_tokens: Option<bool>,
+    /// Where people may be sent after logging out (RP-initiated logout); repeat for several
+    /// (they replace the current list on update); none removes them.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
 }
 
 impl ClientFields {
@@ -230,6 +238,8 @@ impl ClientFields {
                 userinfo_encryption_enc: self.userinfo_encryption_enc,
                 id_token_claims: self.id_token_claims,
             },
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
         }
     }
 }

@@ -970,6 +970,8 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         ciba: None,
         signing_webhook: None,
         formats: Default::default(),
+        dpop_bound_access_tokens: false,
+        post_logout_redirect_uris: Vec::new(),
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let client = TestClient {

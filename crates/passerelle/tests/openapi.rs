@@ -41,6 +41,16 @@ const NOT_JSON: &[(&str, &str, &str)] = &[
     ),
     (
         "get",
+        "/auth/open/connect/endsession",
+        "RP-initiated logout: a redirect to the client, or a page",
+    ),
+    (
+        "post",
+        "/auth/open/connect/endsession",
+        "RP-initiated logout: a redirect to the client, or a page",
+    ),
+    (
+        "get",
         "/auth/open/connect/itsme/callback",
         "a redirect or a form_post page to the client, or an error page",
     ),

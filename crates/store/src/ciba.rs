@@ -299,22 +299,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&t.token_hash)
-        .bind(&t.code_hash)
-        .bind(&t.client_id)
-        .bind(&t.sub)
-        .bind(&t.scope)
-        .bind(&t.claims)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.scheme.map(Scheme::as_str))
-        .bind(t.account.map(passerelle_core::scopes::Account::as_str))
-        .execute(&mut *tx)
-        .await?;
+        crate::logins::insert_access_token(&mut tx, t).await?;
         crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)

@@ -31,6 +31,11 @@ pub struct ClientRecord {
     /// How its ID tokens and userinfo answers are encrypted and signed, and what the ID token
     /// carries.
     pub formats: TokenFormats,
+    /// Every token request must carry a DPoP proof, and its tokens are bound to the proof's key
+    /// (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
+    /// Where people may be sent after an RP-initiated logout (matched exactly).
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -63,6 +68,8 @@ pub struct NewClient {
     pub ciba: Option<CibaRegistration>,
     pub signing_webhook: Option<String>,
     pub formats: TokenFormats,
+    pub dpop_bound_access_tokens: bool,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 fn to_json(list: &[String]) -> String {
@@ -91,6 +98,10 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
         },
         signing_webhook: row.try_get("signing_webhook")?,
         formats: formats_from_row(row)?,
+        dpop_bound_access_tokens: row.try_get::<i64, _>("dpop_bound_access_tokens")? != 0,
+        post_logout_redirect_uris: json_list(
+            &row.try_get::<String, _>("post_logout_redirect_uris")?,
+        )?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -196,12 +207,16 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                 " signing_webhook"
             } else {
                 ""
+            } + if c.dpop_bound_access_tokens {
+                " dpop"
+            } else {
+                ""
             } + &formats_detail(&c.formats),
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at, \
+    ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
     id_token_encrypted_response_alg, id_token_encrypted_response_enc, userinfo_signed_response_alg, \
     userinfo_encrypted_response_alg, userinfo_encrypted_response_enc, id_token_claims";
 
@@ -230,8 +245,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $11, $11)",
+             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -248,6 +263,8 @@ impl Store {
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .bind(&c.signing_webhook)
+        .bind(i64::from(c.dpop_bound_access_tokens))
+        .bind(to_json(&c.post_logout_redirect_uris))
         .execute(&mut *tx)
         .await?;
         update_formats(&mut tx, &c.id, &c.formats).await?;
@@ -263,7 +280,7 @@ impl Store {
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
-             ciba_signed_requests = $14, signing_webhook = $15 WHERE id = $1",
+             ciba_signed_requests = $14, signing_webhook = $15, dpop_bound_access_tokens = $16, post_logout_redirect_uris = $17 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -280,6 +297,8 @@ impl Store {
         .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
         .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
         .bind(&c.signing_webhook)
+        .bind(i64::from(c.dpop_bound_access_tokens))
+        .bind(to_json(&c.post_logout_redirect_uris))
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {

@@ -257,6 +257,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../../migrations/0016_token_formats.sql"),
     ),
+    (17, include_str!("../../../migrations/0017_dpop.sql")),
+    (
+        18,
+        include_str!("../../../migrations/0018_id_token_hint.sql"),
+    ),
+    (19, include_str!("../../../migrations/0019_logout.sql")),
 ];
 
 /// Which database a URL points at.

@@ -39,6 +39,8 @@ pub struct LoginTransaction {
     pub acr: Acr,
     /// The validated `claims` parameter (OIDC Core §5.5), as `ClaimsRequest::to_stored` wrote it.
     pub claims_request: Option<String>,
+    /// The pairwise subject an `id_token_hint` named: only that person may complete the login.
+    pub hinted_sub: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -55,7 +57,7 @@ impl LoginTransaction {
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, claims_request";
+     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request";
 
 /// RFC 8176 values as stored (space-separated): short lowercase words, nothing else.
 fn amr_values(text: &str) -> Option<Vec<String>> {
@@ -103,6 +105,7 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         channel: decode(r, "login_transactions", "channel", Channel::parse)?,
         acr: decode(r, "login_transactions", "acr", Acr::parse)?,
         claims_request: r.try_get("claims_request")?,
+        hinted_sub: r.try_get("hinted_sub")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -163,14 +166,43 @@ pub struct AccessTokenRecord {
     pub scheme: Option<Scheme>,
     /// The client's account when the token was issued.
     pub account: Option<Account>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6); `None`: a Bearer
+    /// token.
+    pub dpop_jkt: Option<String>,
+}
+
+/// Stores an access token inside the transaction that consumed what gave it (a code, a CIBA
+/// request): every grant writes the same row.
+pub(crate) async fn insert_access_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    t: &AccessTokenRecord,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account, dpop_jkt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.code_hash)
+    .bind(&t.client_id)
+    .bind(&t.sub)
+    .bind(&t.scope)
+    .bind(&t.claims)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.scheme.map(Scheme::as_str))
+    .bind(t.account.map(Account::as_str))
+    .bind(&t.dpop_jkt)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, claims_request) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
@@ -191,6 +223,7 @@ impl Store {
         .bind(t.created_at)
         .bind(t.expires_at)
         .bind(t.acr.as_str())
+        .bind(&t.hinted_sub)
         .bind(&t.claims_request)
         .execute(&self.pool)
         .await?;
@@ -338,22 +371,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&t.token_hash)
-        .bind(&t.code_hash)
-        .bind(&t.client_id)
-        .bind(&t.sub)
-        .bind(&t.scope)
-        .bind(&t.claims)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.scheme.map(Scheme::as_str))
-        .bind(t.account.map(Account::as_str))
-        .execute(&mut *tx)
-        .await?;
+        insert_access_token(&mut tx, t).await?;
         crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -407,6 +425,17 @@ impl Store {
         Ok(true)
     }
 
+    /// Ends what one login issued to a client (RP-initiated logout): every access token given
+    /// for `code_hash` (the ID token's `sid`). Returns how many went.
+    pub async fn end_grant(&self, client_id: &str, code_hash: &str) -> Result<u64> {
+        let gone = sqlx::query("DELETE FROM access_tokens WHERE client_id = $1 AND code_hash = $2")
+            .bind(client_id)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(gone.rows_affected())
+    }
+
     /// Drops the attributes of codes created before `before` (codes that can no longer be
     /// redeemed): whether never presented, or presented and then refused or beaten by a replay,
     /// a dead code has no reason to hold personal data.
@@ -435,7 +464,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<AccessTokenRecord>> {
         let row = sqlx::query(
-            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account FROM access_tokens \
+            "SELECT token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account, dpop_jkt FROM access_tokens \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
@@ -455,6 +484,7 @@ impl Store {
                 expires_at: r.try_get("expires_at")?,
                 scheme: decode_opt(&r, "access_tokens", "scheme", Scheme::parse)?,
                 account: decode_opt(&r, "access_tokens", "account", Account::parse)?,
+                dpop_jkt: r.try_get("dpop_jkt")?,
             })),
         }
     }

@@ -171,6 +171,21 @@ async fn authorize(
             tr: tr.clone(),
         }
     };
+    // An id_token_hint names the person the client expects (OIDC Core §3.1.2.1): it must be an
+    // ID token of ours for this client; only that person may then complete the login.
+    let hinted_sub = match &request.id_token_hint {
+        None => None,
+        Some(hint) => Some(
+            b.hinted_subject(&client.id, hint, b.clock.now())
+                .ok_or_else(|| {
+                    fail(
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not an ID token this Passerelle issued to this client",
+                        &request,
+                    )
+                })?,
+        ),
+    };
     let Some(scheme) = b.scheme_for_account(account) else {
         tracing::warn!(client.id = %client.id, "production client refused: no real itsme environment is configured");
         b.metrics.login_ended_with(ErrorCode::UnauthorizedClient);
@@ -205,6 +220,7 @@ async fn authorize(
             acr: request.acr,
             touch: request.touch,
             claims: request.claims.as_ref().map(|c| (c, &upstream_scopes)),
+            hinted_sub,
         },
     )
     .await
@@ -252,6 +268,8 @@ pub(crate) struct ToScheme<'a> {
     /// The `claims` parameter (OIDC Core §5.5) with the scopes it widens `scopes` to: the scheme
     /// is asked for the latter, the login keeps the former and the request.
     pub claims: Option<(&'a ClaimsRequest, &'a GrantedScopes)>,
+    /// The pairwise subject of the person an `id_token_hint` named.
+    pub hinted_sub: Option<String>,
 }
 
 /// Why a login could not be sent to the scheme.
@@ -322,6 +340,7 @@ pub(crate) async fn send_to_scheme(b: &Broker, req: ToScheme<'_>) -> Result<Star
         channel: started.channel,
         acr: req.acr,
         claims_request: req.claims.map(|(c, _)| c.to_stored()),
+        hinted_sub: req.hinted_sub,
         created_at: now,
         expires_at: started.expires_at,
     };

@@ -243,6 +243,18 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             .await);
         }
     };
+    // The client named the person it expects (id_token_hint): someone else's approval gives
+    // it nothing (OIDC Core §3.1.2.1).
+    if let Some(hinted) = &tx.hinted_sub
+        && *hinted != b.pairwise_sub(&tx.client_id, &identity.sub)?
+    {
+        tracing::info!(client.id = %tx.client_id, "another person than the id_token_hint's approved; no code issued");
+        return Err(fail(
+            Failure::AnotherPerson,
+            "Another person than the one id_token_hint names approved the login.".into(),
+        )
+        .await);
+    }
     // A redirect login's code is delivered by answering this request (`DeliverCode(Redirect)`).
     login::advance(login, LoginEvent::CodeIssued, b.clock.now()).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&tx.scope);

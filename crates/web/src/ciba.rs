@@ -402,35 +402,12 @@ fn id_token_subject(
     token: &str,
     now: i64,
 ) -> Result<String, BrokerError> {
-    let not_ours = || {
+    b.hinted_subject(&client.id, token, now).ok_or_else(|| {
         refuse(
             ErrorCode::InvalidRequest,
             "id_token_hint is not an ID token this Passerelle issued to this client",
         )
-    };
-    let keys = PublicKeys::from_jwks(vec![
-        b.keys.rs256.public_jwk().clone(),
-        b.keys.ps256.public_jwk().clone(),
-        b.keys.es256.public_jwk().clone(),
-    ]);
-    let claims = keys
-        .verify(token, &[SigAlg::Rs256, SigAlg::Ps256, SigAlg::Es256])
-        .map_err(|_| not_ours())?;
-    let check = ClaimsCheck {
-        issuer: Some(&b.issuer),
-        audience: Audience::OneOf(&[&client.id]),
-        now,
-        max_lifetime: None,
-        expiry_skew: i64::MAX,
-        future_skew: 60,
-    };
-    check.check(&claims).map_err(|_| not_ours())?;
-    claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= 255)
-        .map(str::to_string)
-        .ok_or_else(not_ours)
+    })
 }
 
 /// Asks the scheme once about a request still waiting there, if its next poll is due and no
@@ -640,6 +617,7 @@ pub(crate) async fn grant(
     b: &Broker,
     client: ClientRecord,
     form: &Params,
+    proof: Option<&passerelle_jose::dpop::Proof>,
 ) -> Result<Response, BrokerError> {
     let auth_req_id = form
         .get("auth_req_id")
@@ -698,6 +676,9 @@ pub(crate) async fn grant(
                 match f {
                     Failure::Denied => "the person refused, did not confirm in time, or is blocked",
                     Failure::Expired => "the auth_req_id expired before the person answered",
+                    Failure::AnotherPerson => {
+                        "another person than the one the request named answered"
+                    }
                     Failure::SchemeUnavailable => "the itsme scheme was unavailable",
                     Failure::SchemeError => "the answer of the itsme scheme could not be verified",
                     Failure::ClientChanged(_) => {
@@ -706,7 +687,7 @@ pub(crate) async fn grant(
                 },
             ))
         }
-        LoginState::CodeIssued => issue(b, &client, &req, &hash, now).await,
+        LoginState::CodeIssued => issue(b, &client, &req, &hash, now, proof).await,
     }
 }
 
@@ -717,6 +698,7 @@ async fn issue(
     req: &CibaRequest,
     hash: &str,
     now: i64,
+    proof: Option<&passerelle_jose::dpop::Proof>,
 ) -> Result<Response, BrokerError> {
     let answered_at = req.auth_time.unwrap_or(req.created_at);
     // The answer waits for the client as a code would: until the auth_req_id expires, and at
@@ -757,6 +739,7 @@ async fn issue(
             // A decoupled login demands the itsme code (acr_advanced), and the connector refused
             // any answer that does not say so.
             amr: &["pin".to_string(), "mfa".to_string()],
+            sid: &format!("ciba:{hash}"),
         },
     )
     .await?;
@@ -775,6 +758,7 @@ async fn issue(
         expires_at: now + b.lifetimes.access_token,
         scheme: Some(req.scheme),
         account: Some(client.account),
+        dpop_jkt: proof.map(|p| p.jkt.clone()),
     };
     let issued = AuditEvent::new("token.issued", "ok", b.clock.now_micros())
         .client(&client.id)
@@ -796,7 +780,7 @@ async fn issue(
         ],
         axum::Json(json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": crate::token::token_type(proof),
             "expires_in": b.lifetimes.access_token,
             "id_token": id_token,
             "scope": req.scope,

@@ -27,6 +27,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "amr",
         "idp",
         "at_hash",
+        "sid",
         "sandbox",
     ]
     .into();
@@ -42,6 +43,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "authorization_endpoint": format!("{i}/connect/authorize"),
         "token_endpoint": format!("{i}/connect/token"),
         "userinfo_endpoint": format!("{i}/connect/userinfo"),
+        "end_session_endpoint": format!("{i}/connect/endsession"),
         "jwks_uri": format!("{i}/.well-known/openid-configuration/jwks"),
         "scopes_supported": scopes,
         "claims_supported": claims,
@@ -62,7 +64,11 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": passerelle_jose::dpop::PROOF_ALGS,
         "claim_types_supported": ["normal"],
+        "acr_values_supported": ["idp:itsme", "loa:low", "loa:substantial", "loa:high", passerelle_core::login::Acr::ADVANCED_URI],
+        "prompt_values_supported": passerelle_core::oidc::PROMPT_VALUES,
+        "display_values_supported": passerelle_core::oidc::DISPLAY_VALUES,
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -51,6 +51,14 @@ pub enum BrokerError {
     Token { error: OAuthError },
     /// A userinfo error; without a code when no token was sent (RFC 6750 §3.1).
     Bearer { error: Option<OAuthError> },
+    /// A DPoP refusal (RFC 9449): at the token endpoint and PAR a 400 JSON error (§5), at a
+    /// protected resource a 401 with a `DPoP` challenge (§7.1). `nonce`, when set, goes out as
+    /// the `DPoP-Nonce` header the client must use next (§8, §9).
+    Dpop {
+        error: OAuthError,
+        nonce: Option<String>,
+        at_resource: bool,
+    },
     /// The database cannot be reached right now ([`StoreError::Unavailable`]): 503 with
     /// `Retry-After` and `temporarily_unavailable`, the detail logged here. JSON as rendered;
     /// a page on the routes behind [`unavailable_as_page`].
@@ -200,6 +208,19 @@ fn error_params(error: OAuthError, state: Option<String>, issuer: String) -> Vec
     params
 }
 
+/// A description as a header value takes it: visible ASCII only, no double quote (the body has
+/// it all).
+fn header_safe(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 fn token_body(e: &OAuthError) -> axum::Json<serde_json::Value> {
     axum::Json(json!({ "error": e.code.as_str(), "error_description": e.description }))
 }
@@ -316,15 +337,7 @@ impl IntoResponse for BrokerError {
                         format!(
                             "Bearer realm=\"passerelle\", error=\"{}\", error_description=\"{}\"",
                             e.code.as_str(),
-                            // A header value takes visible ASCII only; the body has it all.
-                            e.description
-                                .chars()
-                                .map(|c| match c {
-                                    '"' => '\'',
-                                    ' '..='~' => c,
-                                    _ => '?',
-                                })
-                                .collect::<String>()
+                            header_safe(&e.description)
                         ),
                         token_body(e),
                     ),
@@ -342,6 +355,40 @@ impl IntoResponse for BrokerError {
                 let mut resp = (status, body).into_response();
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
+            }
+            BrokerError::Dpop {
+                error,
+                nonce,
+                at_resource,
+            } => {
+                tracing::info!(oauth.error = error.code.as_str(), "DPoP proof refused");
+                let mut resp = if at_resource {
+                    let mut resp = (StatusCode::UNAUTHORIZED, token_body(&error)).into_response();
+                    let challenge = format!(
+                        "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+                        passerelle_jose::dpop::PROOF_ALGS.join(" "),
+                        error.code.as_str(),
+                        header_safe(&error.description)
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&challenge) {
+                        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                    }
+                    resp
+                } else {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        [
+                            (header::CACHE_CONTROL, "no-store"),
+                            (header::PRAGMA, "no-cache"),
+                        ],
+                        token_body(&error),
+                    )
+                        .into_response()
+                };
+                if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    resp.headers_mut().insert("dpop-nonce", v);
                 }
                 resp
             }

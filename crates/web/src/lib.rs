@@ -15,8 +15,10 @@ mod callback;
 pub mod ciba;
 mod client_auth;
 mod discovery;
+mod dpop;
 mod error;
 mod formats;
+mod logout;
 mod metrics;
 mod pages;
 mod rest;
@@ -138,6 +140,37 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// The claims of an ID token this broker signed (an `id_token_hint`, OIDC Core §3.1.2.1),
+    /// expired or not: a hint only names a person and a login. `None` when it is anything else.
+    /// Which client it was for is the caller's to check (`aud`).
+    pub(crate) fn hinted_claims(&self, token: &str, now: i64) -> Option<passerelle_jose::Claims> {
+        let keys = passerelle_jose::PublicKeys::from_jwks(vec![
+            self.keys.rs256.public_jwk().clone(),
+            self.keys.ps256.public_jwk().clone(),
+            self.keys.es256.public_jwk().clone(),
+        ]);
+        let claims = keys
+            .verify(token, &[SigAlg::Rs256, SigAlg::Ps256, SigAlg::Es256])
+            .ok()?;
+        let iat = claims.get("iat").and_then(serde_json::Value::as_i64)?;
+        (claims.get("iss").and_then(serde_json::Value::as_str) == Some(self.issuer.as_str())
+            && iat <= now + 60)
+            .then_some(claims)
+    }
+
+    /// The subject of an `id_token_hint` for `client_id` (OIDC Core §3.1.2.1, CIBA Core §7.1).
+    pub(crate) fn hinted_subject(&self, client_id: &str, token: &str, now: i64) -> Option<String> {
+        let claims = self.hinted_claims(token, now)?;
+        if !passerelle_jose::audience_is_only(&claims, client_id) {
+            return None;
+        }
+        claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .map(str::to_string)
+    }
+
     /// The pairwise subject of a person towards a client (OIDC Core §8.1), derived from the
     /// scheme's subject so it is the same across services and logins, and different per client.
     /// HMAC takes keys of any length, so this cannot fail; if it ever did, no subject is made.
@@ -211,6 +244,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(authorize::get).post(authorize::post),
         )
         .route("/connect/itsme/callback", get(callback::callback))
+        .route("/connect/endsession", get(logout::get).post(logout::post))
         .route_layer(axum::middleware::from_fn_with_state(
             error::unavailable_page as passerelle_limits::later::UnavailablePage,
             passerelle_limits::later::unavailable_as_page,

@@ -36,6 +36,39 @@ pub(crate) struct UnservedPage<'a> {
     pub fields: Vec<(String, String)>,
 }
 
+/// A page that says one thing (a heading, a message, maybe a link): the signer's outcomes, and
+/// the end of a logout. `class` is `error` (an alert) or anything else (a status).
+#[derive(Template)]
+#[template(path = "sign_message.html")]
+pub(crate) struct MessagePage<'a> {
+    pub tr: &'a Translator,
+    pub heading: String,
+    pub message: String,
+    pub class: &'static str,
+    pub link: Option<(String, String)>,
+}
+
+pub(crate) fn message(
+    tr: &Translator,
+    status: StatusCode,
+    heading: String,
+    text: String,
+    class: &'static str,
+    link: Option<(String, String)>,
+) -> Response {
+    html(
+        status,
+        &MessagePage {
+            tr,
+            heading,
+            message: text,
+            class,
+            link,
+        },
+        Csp::Static,
+    )
+}
+
 /// What a page may do beyond showing itself (its Content-Security-Policy).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Csp<'a> {

@@ -612,6 +612,7 @@ async fn start_login(b: &Broker, id: &str, headers: &HeaderMap) -> Result<Respon
             acr: Acr::Basic,
             touch: false,
             claims: None,
+            hinted_sub: None,
         },
     )
     .await

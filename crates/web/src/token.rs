@@ -10,9 +10,10 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::Scheme;
-use passerelle_core::oidc::{ErrorCode, Params, verify_pkce};
+use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_jose::Claims;
+use passerelle_jose::dpop::{PROOF_ALGS, Proof};
 use passerelle_limits::ClientIp;
 use passerelle_store::{
     AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
@@ -21,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::authorize::parse_params;
 use crate::client_auth::authenticate;
+use crate::dpop::Endpoint;
 use crate::{Broker, BrokerError};
 
 /// A presentation of a used code that arrives within this time after the code's tokens were
@@ -113,12 +115,50 @@ async fn issue(
         .check(&client.id)
         .map_err(|t| BrokerError::throttled(t, None))?;
     let id = client.id.clone();
-    redeem(b, client, &form, arrived_us)
+    let proof = dpop_for(b, headers, &client)
+        .await
+        .map_err(|error| Refused {
+            error,
+            client: Some(id.clone()),
+        })?;
+    redeem(b, client, &form, arrived_us, proof.as_ref())
         .await
         .map_err(|error| Refused {
             error,
             client: Some(id),
         })
+}
+
+/// The DPoP proof of a token request (RFC 9449 §5), checked; `None` when it has none and the
+/// client may send Bearer requests. A client registered with `dpop_bound_access_tokens` must
+/// send one.
+async fn dpop_for(
+    b: &Broker,
+    headers: &HeaderMap,
+    client: &ClientRecord,
+) -> Result<Option<Proof>, BrokerError> {
+    let at = Endpoint {
+        method: "POST",
+        path: "/connect/token",
+        at_resource: false,
+    };
+    let proof = b.dpop_proof(headers, at, None, &PROOF_ALGS).await?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(BrokerError::Dpop {
+            error: OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client is registered with dpop_bound_access_tokens: send a DPoP proof with the token request (RFC 9449 §5)",
+            ),
+            nonce: Some(b.dpop_nonce()),
+            at_resource: false,
+        });
+    }
+    Ok(proof)
+}
+
+/// The token type a client is told: `DPoP` when the tokens are bound to a key (RFC 9449 §5.1).
+pub(crate) fn token_type(proof: Option<&Proof>) -> &'static str {
+    if proof.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// The authorization-code grant for an authenticated client.
@@ -127,6 +167,7 @@ async fn redeem(
     client: ClientRecord,
     form: &Params,
     arrived_us: i64,
+    proof: Option<&Proof>,
 ) -> Result<Response, BrokerError> {
     match form.get("grant_type") {
         Some("authorization_code") => {}
@@ -134,7 +175,7 @@ async fn redeem(
             return crate::rest::client_credentials(b, &client, form).await;
         }
         Some(passerelle_itsme::claims::CIBA_GRANT) => {
-            return crate::ciba::grant(b, client, form).await;
+            return crate::ciba::grant(b, client, form, proof).await;
         }
         None => {
             return Err(BrokerError::token(
@@ -253,6 +294,7 @@ async fn redeem(
             requested: requested.as_ref(),
             access_token: &access_token,
             amr: &record.amr,
+            sid: &code_hash,
         },
     )
     .await?;
@@ -275,6 +317,7 @@ async fn redeem(
         expires_at: now + b.lifetimes.access_token,
         scheme: Some(record.scheme),
         account: Some(client.account),
+        dpop_jkt: proof.map(|p| p.jkt.clone()),
     };
     // Consuming the code and storing its token are one transaction: exactly one presentation
     // wins, and its tokens exist from that moment on.
@@ -290,7 +333,7 @@ async fn redeem(
     tracing::info!(client.id = %client.id, "tokens issued");
     let body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": token_type(proof),
         "expires_in": b.lifetimes.access_token,
         "id_token": id_token,
         "scope": record.scope,
@@ -321,6 +364,9 @@ pub(crate) struct IdTokenFacts<'a> {
     pub access_token: &'a str,
     /// How the person approved (RFC 8176); empty for codes issued before it was recorded.
     pub amr: &'a [String],
+    /// What names this login's grant, as the ID token's `sid`: the hash of the code (or of the
+    /// CIBA request) its tokens came from, which RP-initiated logout ends.
+    pub sid: &'a str,
 }
 
 /// Builds the ID token of a login for `client`, signed with the key of its registered algorithm
@@ -353,6 +399,7 @@ pub(crate) async fn id_token_for(
         id.insert("amr".into(), json!(facts.amr));
     }
     id.insert("idp".into(), json!("itsme"));
+    id.insert("sid".into(), json!(facts.sid));
     id.insert(
         "at_hash".into(),
         json!(passerelle_jose::left_half_hash(facts.access_token)),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use passerelle_core::formats::{Encryption, UserinfoForm};
 use passerelle_core::oidc::{ErrorCode, OAuthError};
@@ -14,39 +14,55 @@ use passerelle_store::token_hash;
 use serde_json::{Value, json};
 
 use crate::authorize::parse_params;
+use crate::dpop::Endpoint;
 use crate::formats::{self, SealError};
 use crate::{Broker, BrokerError};
+use passerelle_jose::dpop::PROOF_ALGS;
 
 pub(crate) async fn userinfo(
     State(b): State<Arc<Broker>>,
     ip: Option<Extension<ClientIp>>,
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Err(t) = b.limits.userinfo_per_ip.check_ip(ip.as_deref()) {
         return BrokerError::throttled(t, None).into_response();
     }
-    answer_userinfo(&b, &headers, &body)
+    answer_userinfo(&b, &method, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Finds the bearer token: the Authorization header (any case of `Bearer`), or the form body of
-/// a POST (RFC 6750 §2.1–2.2), never both.
-fn bearer(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, BrokerError> {
+/// An access token as presented, and whether under the `DPoP` scheme (RFC 9449 §7.1).
+struct Presented {
+    token: String,
+    dpop: bool,
+}
+
+/// Finds the access token: the Authorization header (`Bearer` or `DPoP`, in any case), or the
+/// form body of a POST (RFC 6750 §2.1–2.2, a Bearer token only), never both.
+fn presented(headers: &HeaderMap, body: &[u8]) -> Result<Option<Presented>, BrokerError> {
     let from_header = match headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         Some(v) => match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                Some(t.trim().to_string())
+            Some((scheme, t))
+                if (scheme.eq_ignore_ascii_case("bearer")
+                    || scheme.eq_ignore_ascii_case("dpop"))
+                    && !t.trim().is_empty() =>
+            {
+                Some(Presented {
+                    token: t.trim().to_string(),
+                    dpop: scheme.eq_ignore_ascii_case("dpop"),
+                })
             }
             _ => {
                 return Err(BrokerError::Bearer {
                     error: Some(OAuthError::new(
                         ErrorCode::InvalidRequest,
-                        "the Authorization header must be Bearer <token>",
+                        "the Authorization header must be Bearer <token> or DPoP <token>",
                     )),
                 });
             }
@@ -64,17 +80,22 @@ fn bearer(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, BrokerErro
             )),
         }),
         (Some(t), None) => Ok(Some(t)),
-        (None, Some(t)) => Ok(Some(t.to_string())),
+        (None, Some(t)) => Ok(Some(Presented {
+            token: t.to_string(),
+            dpop: false,
+        })),
         (None, None) => Ok(None),
     }
 }
 
 async fn answer_userinfo(
     b: &Broker,
+    method: &Method,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, BrokerError> {
-    let token = bearer(headers, body)?.ok_or(BrokerError::Bearer { error: None })?;
+    let Presented { token, dpop } =
+        presented(headers, body)?.ok_or(BrokerError::Bearer { error: None })?;
     let record = b
         .store
         .find_access_token(&token_hash(&token), b.clock.now())
@@ -97,6 +118,7 @@ async fn answer_userinfo(
             )),
         });
     }
+    check_binding(b, method, headers, &token, dpop, record.dpop_jkt.as_deref()).await?;
     let claims: Value = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
     let Value::Object(mut claims) = claims else {
         return Err(BrokerError::internal(
@@ -160,4 +182,58 @@ async fn answer_userinfo(
         jwt,
     )
         .into_response())
+}
+
+/// A DPoP-bound token is accepted only under the `DPoP` scheme with a proof by its key that
+/// hashes it (RFC 9449 §7.1); a Bearer token only as Bearer, so that neither kind is taken for
+/// the other.
+async fn check_binding(
+    b: &Broker,
+    method: &Method,
+    headers: &HeaderMap,
+    token: &str,
+    dpop: bool,
+    bound_to: Option<&str>,
+) -> Result<(), BrokerError> {
+    let at = Endpoint {
+        method: method.as_str(),
+        path: "/connect/userinfo",
+        at_resource: true,
+    };
+    let refuse = |description: &str| BrokerError::Dpop {
+        error: OAuthError::new(ErrorCode::InvalidToken, description),
+        nonce: None,
+        at_resource: true,
+    };
+    match (bound_to, dpop) {
+        (None, false) => Ok(()),
+        (None, true) => Err(BrokerError::Bearer {
+            error: Some(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "this access token is not bound to a DPoP key: send it as Bearer",
+            )),
+        }),
+        (Some(_), false) => Err(refuse(
+            "this access token is bound to a DPoP key: send it with the DPoP scheme and a DPoP proof",
+        )),
+        (Some(jkt), true) => {
+            let proof = b
+                .dpop_proof(headers, at, Some(token), &PROOF_ALGS)
+                .await?
+                .ok_or_else(|| BrokerError::Dpop {
+                    error: OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "a DPoP-bound access token needs a DPoP proof in the DPoP header",
+                    ),
+                    nonce: Some(b.dpop_nonce()),
+                    at_resource: true,
+                })?;
+            if proof.jkt != jkt {
+                return Err(refuse(
+                    "the DPoP proof is signed by another key than the one the token is bound to",
+                ));
+            }
+            Ok(())
+        }
+    }
 }

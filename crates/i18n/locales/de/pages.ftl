@@ -212,3 +212,12 @@ sign-app-description = { $client }: { $title } ({ $count ->
     [one] ein Dokument
    *[other] { $count } Dokumente
     })
+logout-title = Sie sind abgemeldet
+logout-done = Sie sind abgemeldet. itsme führt selbst keine Sitzung: Es gibt nichts weiter zu beenden. Sie können diese Seite schließen.
+logout-done-client = Sie sind bei { $client } abgemeldet: Was diese Anmeldung ergeben hat, funktioniert nicht mehr. itsme führt selbst keine Sitzung: Es gibt nichts weiter zu beenden. Sie können diese Seite schließen.
+logout-error-title = Die Abmeldung kann nicht fortgesetzt werden
+logout-error-hint = Der id_token_hint ist kein ID-Token, das Passerelle ausgestellt hat.
+logout-error-client-mismatch = Die client_id ist nicht der Client, für den der id_token_hint ausgestellt wurde.
+logout-error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
+logout-error-redirect-needs-client = Eine post_logout_redirect_uri braucht den Client, zu dem sie gehört: Senden Sie id_token_hint oder client_id mit.
+logout-error-redirect-unregistered = Die post_logout_redirect_uri ist für diesen Client nicht registriert. Sie muss Zeichen für Zeichen einer registrierten URI entsprechen.

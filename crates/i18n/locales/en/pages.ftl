@@ -212,3 +212,12 @@ sign-app-description = { $client }: { $title } ({ $count ->
     [one] one document
    *[other] { $count } documents
     })
+logout-title = You are signed out
+logout-done = You are signed out. itsme keeps no session of its own: there is nothing else to end. You can close this page.
+logout-done-client = You are signed out of { $client }: what this login gave it no longer works. itsme keeps no session of its own: there is nothing else to end. You can close this page.
+logout-error-title = Signing out cannot continue
+logout-error-hint = The id_token_hint is not an ID token that Passerelle issued.
+logout-error-client-mismatch = The client_id is not the client the id_token_hint was issued to.
+logout-error-unknown-client = No client with this client_id is registered with Passerelle.
+logout-error-redirect-needs-client = A post_logout_redirect_uri needs the client it belongs to: send id_token_hint or client_id.
+logout-error-redirect-unregistered = The post_logout_redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.

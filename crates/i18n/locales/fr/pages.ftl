@@ -212,3 +212,12 @@ sign-app-description = { $client } : { $title } ({ $count ->
     [one] un document
    *[other] { $count } documents
     })
+logout-title = Vous êtes déconnecté
+logout-done = Vous êtes déconnecté. itsme ne garde aucune session : il n'y a rien d'autre à fermer. Vous pouvez fermer cette page.
+logout-done-client = Vous êtes déconnecté de { $client } : ce que cette connexion lui a donné ne fonctionne plus. itsme ne garde aucune session : il n'y a rien d'autre à fermer. Vous pouvez fermer cette page.
+logout-error-title = La déconnexion ne peut pas continuer
+logout-error-hint = L'id_token_hint n'est pas un jeton d'identité émis par Passerelle.
+logout-error-client-mismatch = Le client_id n'est pas le client pour lequel l'id_token_hint a été émis.
+logout-error-unknown-client = Aucun client avec ce client_id n'est enregistré auprès de Passerelle.
+logout-error-redirect-needs-client = Un post_logout_redirect_uri a besoin du client auquel il appartient : envoyez id_token_hint ou client_id.
+logout-error-redirect-unregistered = Le post_logout_redirect_uri n'est pas enregistré pour ce client. Il doit correspondre exactement, caractère par caractère, à une URI enregistrée.

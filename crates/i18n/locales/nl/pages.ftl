@@ -212,3 +212,12 @@ sign-app-description = { $client }: { $title } ({ $count ->
     [one] één document
    *[other] { $count } documenten
     })
+logout-title = U bent afgemeld
+logout-done = U bent afgemeld. itsme houdt zelf geen sessie bij: er valt niets anders af te sluiten. U kunt deze pagina sluiten.
+logout-done-client = U bent afgemeld bij { $client }: wat deze aanmelding opleverde, werkt niet meer. itsme houdt zelf geen sessie bij: er valt niets anders af te sluiten. U kunt deze pagina sluiten.
+logout-error-title = Afmelden kan niet verdergaan
+logout-error-hint = De id_token_hint is geen ID-token dat Passerelle heeft uitgegeven.
+logout-error-client-mismatch = De client_id is niet de client waarvoor de id_token_hint werd uitgegeven.
+logout-error-unknown-client = Er is geen client met deze client_id geregistreerd bij Passerelle.
+logout-error-redirect-needs-client = Een post_logout_redirect_uri heeft de client nodig waartoe hij behoort: stuur id_token_hint of client_id mee.
+logout-error-redirect-unregistered = De post_logout_redirect_uri is niet geregistreerd voor deze client. Hij moet teken voor teken overeenkomen met een geregistreerde URI.

@@ -29,6 +29,9 @@ pub struct ClientInput {
     pub ciba_signed_requests: Option<bool>,
     /// Where signing events go; `none` removes it.
     pub signing_webhook: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// Replaces the list when not empty; `none` empties it.
+    pub post_logout_redirect_uris: Vec<String>,
     pub formats: FormatsInput,
 }
 
@@ -76,6 +79,10 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     }
     if let Some(w) = &c.signing_webhook {
         v["signing_webhook"] = json!(w);
+    }
+    v["dpop_bound_access_tokens"] = json!(c.dpop_bound_access_tokens);
+    if !c.post_logout_redirect_uris.is_empty() {
+        v["post_logout_redirect_uris"] = json!(c.post_logout_redirect_uris);
     }
     // OIDC Registration §2 names; absent means signed only (ID token) or JSON (userinfo).
     let f = &c.formats;
@@ -228,6 +235,12 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     }
     if let Some(w) = &c.signing_webhook {
         crate::out!("webhook:       {w}");
+    }
+    if c.dpop_bound_access_tokens {
+        crate::out!("DPoP:          every token request, tokens bound to its key");
+    }
+    for u in &c.post_logout_redirect_uris {
+        crate::out!("after logout:  {u}");
     }
     crate::out!(
         "grants:        {}",
@@ -402,9 +415,25 @@ fn merge(
         jwks.as_deref(),
         jwks_uri.as_deref(),
     )?;
+    let dpop_bound_access_tokens = input
+        .dpop_bound_access_tokens
+        .unwrap_or_else(|| current.is_some_and(|c| c.dpop_bound_access_tokens));
+    let post_logout_redirect_uris = match input.post_logout_redirect_uris.as_slice() {
+        [] => current.map_or_else(Vec::new, |c| c.post_logout_redirect_uris.clone()),
+        [none] if none == "none" => Vec::new(),
+        uris => {
+            for u in uris {
+                check_redirect_uri(u, account)
+                    .map_err(|e| anyhow::anyhow!("--post-logout-redirect-uri: {e}"))?;
+            }
+            uris.to_vec()
+        }
+    };
     let client = NewClient {
         ciba,
         signing_webhook,
+        dpop_bound_access_tokens,
+        post_logout_redirect_uris,
         formats,
         id,
         name: name.trim().to_string(),
@@ -547,6 +576,8 @@ mod ciba_tests {
             ciba,
             signing_webhook: None,
             formats: c.formats,
+            dpop_bound_access_tokens: false,
+            post_logout_redirect_uris: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }

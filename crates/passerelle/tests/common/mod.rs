@@ -395,6 +395,8 @@ impl TestApp {
             ciba: None,
             signing_webhook: None,
             formats: Default::default(),
+            dpop_bound_access_tokens: false,
+            post_logout_redirect_uris: vec!["https://rp.example/bye".to_string()],
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -474,6 +476,16 @@ pub struct Login {
 impl TestApp {
     /// RP → authorize → scheme phone page. Asserts each hop.
     pub async fn begin(&self, client: &TestClient, scope: &str) -> Login {
+        self.begin_with(client, scope, &[]).await
+    }
+
+    /// [`TestApp::begin`] with more authorization parameters (`prompt`, `id_token_hint`…).
+    pub async fn begin_with(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> Login {
         let browser = self.browser();
         let (verifier, challenge) = pkce();
         let state = random_token(8);
@@ -490,6 +502,7 @@ impl TestApp {
                 ("code_challenge", challenge.as_str()),
                 ("code_challenge_method", "S256"),
             ])
+            .query(extra)
             .send()
             .await
             .expect("authorize");
@@ -691,6 +704,8 @@ impl TestApp {
             ciba: r.ciba,
             signing_webhook: r.signing_webhook,
             formats: r.formats,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
         };
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));

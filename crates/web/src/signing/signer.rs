@@ -27,7 +27,7 @@ use super::api::{event, sign_base, signed_document_ids, visible_state};
 use super::may_sign;
 use super::seal::{self, SignError, Statement};
 use crate::authorize::{NotSent, ToScheme, cookie, send_to_scheme, translator};
-use crate::pages::{Csp, html};
+use crate::pages::{Csp, html, message};
 use crate::{Broker, BrokerError};
 
 /// The cookie that binds a signer's form and steps to their browser.
@@ -54,37 +54,6 @@ struct DocLine {
     href: String,
     name: String,
     detail: String,
-}
-
-#[derive(Template)]
-#[template(path = "sign_message.html")]
-struct MessagePage<'a> {
-    tr: &'a Translator,
-    heading: String,
-    message: String,
-    class: &'static str,
-    link: Option<(String, String)>,
-}
-
-fn message(
-    tr: &Translator,
-    status: StatusCode,
-    heading: String,
-    text: String,
-    class: &'static str,
-    link: Option<(String, String)>,
-) -> Response {
-    html(
-        status,
-        &MessagePage {
-            tr,
-            heading,
-            message: text,
-            class,
-            link,
-        },
-        Csp::Static,
-    )
 }
 
 fn problem_page(tr: &Translator, status: StatusCode, key: &str) -> Response {
@@ -478,6 +447,7 @@ async fn decision(
                     acr: Acr::Advanced,
                     touch: false,
                     claims: None,
+                    hinted_sub: None,
                 },
             )
             .await
