@@ -18,7 +18,7 @@ def test_discovery_document(server):
     assert d["jwks_uri"] == f"{i}/.well-known/openid-configuration/jwks"
     assert d["response_types_supported"] == ["code"]
     assert set(d["response_modes_supported"]) == {"query", "form_post"}
-    assert d["grant_types_supported"] == ["authorization_code", "client_credentials", "urn:openid:params:grant-type:ciba"]
+    assert d["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials", "urn:openid:params:grant-type:ciba"]
     assert d["subject_types_supported"] == ["pairwise"]
     assert d["code_challenge_methods_supported"] == ["S256"]
     assert d["id_token_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
@@ -31,6 +31,7 @@ def test_discovery_document(server):
     expected_scopes = {
         "openid", "name", "email", "idp-id", "profile", "date-of-birth", "gender", "phone", "address",
         "nin", "nationality", "place-of-birth", "itsme-eid", "itsme-validity", "itsme-issuance-locality",
+        "offline_access",
     }
     assert set(d["scopes_supported"]) == expected_scopes
     for claim in ("sub", "acr", "idp", "nonce", "at_hash", "name", "email", "address", "nin", "nationality", "itsme_document_number"):

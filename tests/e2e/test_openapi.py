@@ -46,6 +46,9 @@ AHEAD_OF_CODE: list[str] = []
 # - token endpoints: a well-formed request carries a code schemathesis made up (400
 #   invalid_grant), client credentials in the body besides the Basic header (400
 #   invalid_request), or at the sandbox, a client assertion nobody signed (400 invalid_client);
+# - revocation and introspection: client credentials in the body besides the Basic header (400
+#   invalid_request); at introspection, the fuzzing client is not a resource server (400
+#   unauthorized_client);
 # - the backchannel endpoint (CIBA): a well-formed request names a phone number nobody has
 #   (400 unknown_user_id), carries a made-up id_token_hint or request object (400), or client
 #   credentials in the body besides the Basic header (400);
@@ -76,7 +79,7 @@ bearer = "{access_token}"
 bearer = "{api_token}"
 
 [[operations]]
-include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba"]
+include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba", "/auth/open/connect/revocation", "/auth/open/connect/introspect"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 
 [[operations]]

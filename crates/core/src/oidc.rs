@@ -609,6 +609,14 @@ fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
+/// The client grant (`client add|update --grant refresh_token`, RFC 7591 `grant_types`) that
+/// lets a login with `offline_access` give the client a refresh token (OIDC Core §11).
+pub const REFRESH_TOKEN_GRANT: &str = "refresh_token";
+
+/// The client grant (`client add|update --grant introspection`) of a resource server: it may
+/// call the introspection endpoint (RFC 7662 §2.1) with its own credentials.
+pub const INTROSPECTION_GRANT: &str = "introspection";
+
 /// Checks a PKCE `code_verifier` against the stored S256 `code_challenge` (RFC 7636 §4.6).
 pub fn verify_pkce(code_verifier: &str, code_challenge: &str) -> bool {
     use base64::Engine as _;

@@ -185,7 +185,19 @@ pub const SCOPES: &[ScopeDef] = &[
         in_id_token: false,
         description: "where the document was issued (Belgian documents)",
     },
+    ScopeDef {
+        name: OFFLINE_ACCESS,
+        claims: &[],
+        protected: false,
+        login: true,
+        in_id_token: false,
+        description: "a refresh token (OIDC Core §11), for clients the operator granted refresh_token; ignored otherwise",
+    },
 ];
+
+/// The scope that asks for a refresh token (OIDC Core §11). It releases no claim and changes no
+/// service; whether a refresh token is issued is the client's grant `refresh_token`.
+pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Looks a scope up by name.
 pub fn find_scope(name: &str) -> Option<&'static ScopeDef> {
@@ -312,6 +324,18 @@ impl GrantedScopes {
             .join(" ")
     }
 
+    /// These scopes without `name` (`offline_access` for a client that gets no refresh token).
+    pub fn without(&self, name: &str) -> GrantedScopes {
+        GrantedScopes {
+            scopes: self
+                .scopes
+                .iter()
+                .copied()
+                .filter(|s| s.name != name)
+                .collect(),
+        }
+    }
+
     /// Every RP-facing claim these scopes release (userinfo).
     pub fn claims(&self) -> BTreeSet<&'static str> {
         self.scopes
@@ -333,6 +357,23 @@ impl GrantedScopes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offline_access_is_kept_releases_nothing_and_changes_no_service() {
+        let s = GrantedScopes::parse("openid offline_access name", Account::Production, &[])
+            .expect("offline_access needs no grant to be asked for");
+        assert_eq!(s.to_scope_string(), "openid name offline_access");
+        assert_eq!(s.service(), Service::Authentication);
+        assert!(s.contains(OFFLINE_ACCESS));
+        assert_eq!(
+            s.claims(),
+            GrantedScopes::parse("openid name", Account::Production, &[])
+                .expect("valid")
+                .claims()
+        );
+        let without = s.without(OFFLINE_ACCESS);
+        assert_eq!(without.to_scope_string(), "openid name");
+    }
 
     #[test]
     fn login_scopes_make_an_authentication() {
@@ -365,7 +406,7 @@ mod tests {
             GrantedScopes::parse("profile", Account::Sandbox, &[]),
             Err(ScopeError::MissingOpenid)
         );
-        let s = GrantedScopes::parse("offline_access openid  openid", Account::Sandbox, &[])
+        let s = GrantedScopes::parse("openid_connect openid  openid", Account::Sandbox, &[])
             .expect("ok");
         assert_eq!(s.to_scope_string(), "openid");
         assert_eq!(s.service(), Service::Authentication);

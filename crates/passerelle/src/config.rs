@@ -47,6 +47,8 @@ pub struct LifetimesFile {
     pub code_seconds: Option<i64>,
     pub access_token_seconds: Option<i64>,
     pub id_token_seconds: Option<i64>,
+    pub refresh_token_seconds: Option<i64>,
+    pub refresh_family_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -760,11 +762,13 @@ struct Ops {
 }
 
 /// Bounds of each lifetime, in seconds, with the reason shown when a value is outside them.
-const LIFETIME_BOUNDS: [(&str, i64, i64); 4] = [
+const LIFETIME_BOUNDS: [(&str, i64, i64); 6] = [
     ("login_seconds", 60, 3600),
     ("code_seconds", 1, 600),
     ("access_token_seconds", 60, 86_400),
     ("id_token_seconds", 60, 86_400),
+    ("refresh_token_seconds", 60, 31_536_000),
+    ("refresh_family_seconds", 60, 31_536_000),
 ];
 
 /// Metrics exposure and lifetimes: environment over file over defaults, every problem reported.
@@ -848,7 +852,24 @@ fn ops_config(
             file.lifetimes.id_token_seconds,
             defaults.id_token,
         ),
+        refresh_token: lifetime(
+            "refresh_token_seconds",
+            file.lifetimes.refresh_token_seconds,
+            defaults.refresh_token,
+        ),
+        refresh_family: lifetime(
+            "refresh_family_seconds",
+            file.lifetimes.refresh_family_seconds,
+            defaults.refresh_family,
+        ),
     };
+    // A refresh token never outlives its family, so a longer one would only mislead.
+    if lifetimes.refresh_token > lifetimes.refresh_family {
+        problems.push(format!(
+            "lifetimes.refresh_token_seconds ({}) must be at most lifetimes.refresh_family_seconds ({})",
+            lifetimes.refresh_token, lifetimes.refresh_family
+        ));
+    }
     // A login waits for the person in the app: it must not end before the app gives up.
     if lifetimes.login < app_timeout_seconds {
         problems.push(format!(
@@ -1052,6 +1073,30 @@ id_token_seconds = 120
                 c.lifetimes.id_token
             ),
             (600, 30, 300, 120)
+        );
+    }
+
+    #[test]
+    fn refresh_lifetimes_come_from_the_file_and_a_token_never_outlives_its_family() {
+        let d = passerelle_web::Lifetimes::default();
+        assert_eq!((d.refresh_token, d.refresh_family), (86_400, 30 * 86_400));
+        let c = load(
+            Some("[lifetimes]\nrefresh_token_seconds = 3600\nrefresh_family_seconds = 7200\n"),
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            (c.lifetimes.refresh_token, c.lifetimes.refresh_family),
+            (3600, 7200)
+        );
+        let err = load(
+            Some("[lifetimes]\nrefresh_token_seconds = 7200\nrefresh_family_seconds = 3600\n"),
+            &[],
+        )
+        .expect_err("a refresh token longer than its family");
+        assert!(
+            err.contains("refresh_token_seconds (7200) must be at most"),
+            "{err}"
         );
     }
 

@@ -158,8 +158,9 @@ struct ClientFields {
     /// sandbox (default: every attribute, sandbox scheme only) or production.
     #[arg(long)]
     account: Option<String>,
-    /// A protected scope this client may request, or signicat-api (the REST APIs) or signing
-    /// (the signing API); repeat for several.
+    /// A protected scope this client may request, or signicat-api (the REST APIs), signing
+    /// (the signing API), refresh_token (refresh tokens for offline_access) or introspection
+    /// (a resource server that may introspect tokens); repeat for several.
     #[arg(long = "grant", value_name = "SCOPE")]
     grants: Vec<String>,
     /// The ID token's signing algorithm: RS256 (default), PS256 or ES256.

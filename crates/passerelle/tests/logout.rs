@@ -155,3 +155,58 @@ async fn a_bad_logout_request_is_a_page_and_ends_nothing() {
     assert_eq!(location(&resp), BYE);
     assert_eq!(userinfo_status(&app, &tokens).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn logging_out_ends_the_refresh_tokens_of_that_login() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("sandbox", "client_secret_basic", &["refresh_token"])
+        .await;
+    let (login, q) = app.login(&client, "openid offline_access", JAN).await;
+    let tokens: Value = app
+        .redeem(&client, q.get("code").expect("code"), &login.verifier)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let refresh = |rt: String| {
+        let app = &app;
+        let client = &client;
+        async move {
+            reqwest::Client::new()
+                .post(app.url("/auth/open/connect/token"))
+                .basic_auth(&client.id, Some(&client.secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                ])
+                .send()
+                .await
+                .expect("refresh")
+        }
+    };
+    // Refreshed once: the new ID token names the same login.
+    let first = refresh(tokens["refresh_token"].as_str().expect("rt").to_string()).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let refreshed: Value = first.json().await.expect("json");
+    let claims = app
+        .verify_id_token(refreshed["id_token"].as_str().expect("id"), &client.id)
+        .await;
+    let original = app
+        .verify_id_token(tokens["id_token"].as_str().expect("id"), &client.id)
+        .await;
+    assert_eq!(claims["sid"], original["sid"]);
+
+    let resp = end(
+        &app,
+        &[("id_token_hint", refreshed["id_token"].as_str().expect("id"))],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let after = refresh(refreshed["refresh_token"].as_str().expect("rt").to_string()).await;
+    assert_eq!(after.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        userinfo_status(&app, &refreshed).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

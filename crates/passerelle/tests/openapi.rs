@@ -810,7 +810,7 @@ fn the_validator_refuses_what_the_document_does_not_allow() {
             answer(
                 400,
                 &[json, no_store, no_cache],
-                r#"{"error":"invalid_scope","error_description":"x"}"#,
+                r#"{"error":"invalid_token","error_description":"x"}"#,
             ),
         ),
         (
@@ -1171,6 +1171,140 @@ async fn operations_documented_ahead_of_the_code_are_not_served_yet() {
                  and in tests/e2e/test_openapi.py"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn refresh_revocation_and_introspection_answers_validate_against_the_document() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let v = Validator::new(&doc);
+    let http = reqwest::Client::new();
+    let client = app
+        .add_client("sandbox", "client_secret_basic", &["refresh_token"])
+        .await;
+    let rs = app
+        .add_client("sandbox", "client_secret_basic", &["introspection"])
+        .await;
+    let (login, q) = app
+        .login(&client, "openid name offline_access", "+32470000001")
+        .await;
+    let answer = Answer::of(app.redeem(&client, &q["code"], &login.verifier).await).await;
+    v.assert_valid("post", "/auth/open/connect/token", &answer);
+    let tokens = answer.json();
+    let (access, refresh) = (
+        tokens["access_token"].as_str().expect("at").to_string(),
+        tokens["refresh_token"].as_str().expect("rt").to_string(),
+    );
+    let send = |path: &'static str,
+                who: &TestClient,
+                secret: Option<&str>,
+                form: Vec<(&'static str, String)>,
+                jwt: bool| {
+        let mut req = http.post(app.url(path)).form(&form);
+        if let Some(secret) = secret {
+            req = req.basic_auth(&who.id, Some(secret));
+        }
+        if jwt {
+            req = req.header("accept", "application/token-introspection+jwt");
+        }
+        async move { Answer::of(req.send().await.expect("send")).await }
+    };
+    let token = "/auth/open/connect/token";
+    let introspect = "/auth/open/connect/introspect";
+    let revocation = "/auth/open/connect/revocation";
+    let refresh_form = |scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", refresh.clone()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s.to_string()));
+        }
+        form
+    };
+    let a = send(
+        token,
+        &client,
+        Some(&client.secret),
+        refresh_form(Some("openid email")),
+        false,
+    )
+    .await;
+    assert_eq!(a.json()["error"], "invalid_scope");
+    v.assert_valid("post", token, &a);
+    for (form, jwt, who, secret, status) in [
+        (
+            vec![("token", access.clone())],
+            false,
+            &rs,
+            Some(rs.secret.as_str()),
+            200,
+        ),
+        (
+            vec![("token", "unknown".to_string())],
+            false,
+            &rs,
+            Some(rs.secret.as_str()),
+            200,
+        ),
+        (
+            vec![("token", access.clone())],
+            true,
+            &rs,
+            Some(rs.secret.as_str()),
+            200,
+        ),
+        (vec![], false, &rs, Some(rs.secret.as_str()), 400),
+        (
+            vec![("token", access.clone())],
+            false,
+            &client,
+            Some(client.secret.as_str()),
+            400,
+        ),
+        (vec![("token", access.clone())], false, &rs, None, 401),
+    ] {
+        let a = send(introspect, who, secret, form, jwt).await;
+        assert_eq!(a.status.as_u16(), status);
+        v.assert_valid("post", introspect, &a);
+    }
+    let a = send(
+        token,
+        &client,
+        Some(&client.secret),
+        refresh_form(None),
+        false,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    v.assert_valid("post", token, &a);
+    let next = a.json()["refresh_token"].as_str().expect("rt").to_string();
+    for (form, who, secret, status) in [
+        (
+            vec![("token", next.clone())],
+            &rs,
+            Some(rs.secret.as_str()),
+            400,
+        ),
+        (vec![], &client, Some(client.secret.as_str()), 400),
+        (vec![("token", next.clone())], &client, None, 401),
+        (
+            vec![("token", next.clone())],
+            &client,
+            Some(client.secret.as_str()),
+            200,
+        ),
+        (
+            vec![("token", "unknown".to_string())],
+            &client,
+            Some(client.secret.as_str()),
+            200,
+        ),
+    ] {
+        let a = send(revocation, who, secret, form, false).await;
+        assert_eq!(a.status.as_u16(), status);
+        v.assert_valid("post", revocation, &a);
     }
 }
 

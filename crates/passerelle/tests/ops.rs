@@ -327,6 +327,7 @@ fn lifetimes(login: i64, code: i64, access_token: i64, id_token: i64) -> Options
             code,
             access_token,
             id_token,
+            ..passerelle_web::Lifetimes::default()
         },
         ..Options::default()
     }

@@ -299,7 +299,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        crate::logins::insert_access_token(&mut tx, t).await?;
+        crate::refresh::insert_access_token(&mut tx, t, None).await?;
         crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)

@@ -340,6 +340,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for sql in [
             "DELETE FROM access_tokens WHERE client_id = $1",
+            "DELETE FROM refresh_tokens WHERE client_id = $1",
+            "DELETE FROM refresh_families WHERE client_id = $1",
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM login_transactions WHERE client_id = $1",
             "DELETE FROM ciba_requests WHERE client_id = $1",

@@ -11,6 +11,7 @@ mod ciba;
 mod clients;
 mod keys;
 mod logins;
+mod refresh;
 mod rest;
 mod sandbox;
 mod signing;
@@ -31,6 +32,7 @@ pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
 pub use clients::{CibaRegistration, ClientRecord, NewClient};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
+pub use refresh::{NewFamily, PresentedRefreshToken, RefreshFamily, Rotation};
 pub use rest::{ApiToken, RestSession};
 pub use sandbox::{
     Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
@@ -254,6 +256,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("../../../migrations/0012_signing.sql")),
     (
+        13,
+        include_str!("../../../migrations/0013_refresh_tokens.sql"),
+    ),
+    (
         16,
         include_str!("../../../migrations/0016_token_formats.sql"),
     ),
@@ -440,6 +446,9 @@ impl Store {
             "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_signing_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_signing_tokens WHERE expires_at <= $1 LIMIT $2)",
+            // A family's claims go with it at its absolute expiry; its tokens never outlive it.
+            "DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)",
         ] {
             loop {
                 let deleted = sqlx::query(sql)
@@ -562,6 +571,8 @@ impl Store {
             "sandbox_signing_credentials",
             "sandbox_signing_accounts",
             "sandbox_signing_tokens",
+            "refresh_families",
+            "refresh_tokens",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Config(format!("unknown table {table}")));

@@ -171,32 +171,6 @@ pub struct AccessTokenRecord {
     pub dpop_jkt: Option<String>,
 }
 
-/// Stores an access token inside the transaction that consumed what gave it (a code, a CIBA
-/// request): every grant writes the same row.
-pub(crate) async fn insert_access_token(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    t: &AccessTokenRecord,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO access_tokens (token_hash, code_hash, client_id, sub, scope, claims, created_at, expires_at, scheme, account, dpop_jkt) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.code_hash)
-    .bind(&t.client_id)
-    .bind(&t.sub)
-    .bind(&t.scope)
-    .bind(&t.claims)
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.scheme.map(Scheme::as_str))
-    .bind(t.account.map(Account::as_str))
-    .bind(&t.dpop_jkt)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
@@ -347,10 +321,13 @@ impl Store {
     /// Consumes a fresh code and stores the access token it gives, in one transaction: the code
     /// is marked used (its attributes dropped, the token and `issued_us` recorded) only if nobody
     /// used it first, and the token exists exactly when the code was consumed by this call.
+    /// With `family` (the login granted `offline_access`), the refresh-token family and its first
+    /// refresh token are stored in the same transaction, and the access token belongs to it.
     /// Returns `false`, with nothing stored, when another presentation won.
     pub async fn redeem_code(
         &self,
         t: &AccessTokenRecord,
+        family: Option<&crate::NewFamily>,
         now: i64,
         issued_us: i64,
         audit: &crate::AuditEvent,
@@ -371,7 +348,11 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        insert_access_token(&mut tx, t).await?;
+        crate::refresh::insert_access_token(&mut tx, t, family.map(|f| f.family.id.as_str()))
+            .await?;
+        if let Some(f) = family {
+            crate::refresh::insert_family(&mut tx, f).await?;
+        }
         crate::audit::insert(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -393,7 +374,7 @@ impl Store {
 
     /// A used code presented again by its client (RFC 6749 §4.1.2). When the code's tokens were
     /// issued before `issued_before_us`, this is a replay: the code is marked and the access
-    /// token it gave is deleted; returns `true`. Otherwise (the tokens were issued after, or at
+    /// token it gave is deleted, with the refresh-token family it started; returns `true`. Otherwise (the tokens were issued after, or at
     /// about the time, this presentation arrived: it raced the winner) nothing changes.
     pub async fn revoke_for_replay(
         &self,
@@ -422,18 +403,43 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
+        // The refresh-token family the code gave, if any, goes too.
+        let families: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM refresh_families WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_all(&self.pool)
+                .await?;
+        for family in families {
+            self.revoke_family(&family).await?;
+        }
         Ok(true)
     }
 
     /// Ends what one login issued to a client (RP-initiated logout): every access token given
-    /// for `code_hash` (the ID token's `sid`). Returns how many went.
+    /// for `code_hash` (the ID token's `sid`), and the refresh-token family the login started,
+    /// with the access tokens refreshed in it. Returns how many tokens and families went.
     pub async fn end_grant(&self, client_id: &str, code_hash: &str) -> Result<u64> {
-        let gone = sqlx::query("DELETE FROM access_tokens WHERE client_id = $1 AND code_hash = $2")
+        let mut tx = self.pool.begin().await?;
+        let families: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM refresh_families WHERE client_id = $1 AND code_hash = $2",
+        )
+        .bind(client_id)
+        .bind(code_hash)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut gone = 0;
+        // As a revocation does: the family row first, which a rotation locks.
+        for family in &families {
+            gone += u64::from(crate::refresh::delete_family(&mut tx, family).await?);
+        }
+        gone += sqlx::query("DELETE FROM access_tokens WHERE client_id = $1 AND code_hash = $2")
             .bind(client_id)
             .bind(code_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(gone.rows_affected())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
     }
 
     /// Drops the attributes of codes created before `before` (codes that can no longer be

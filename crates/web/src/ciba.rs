@@ -722,7 +722,11 @@ async fn issue(
     let attributes: Map<String, Value> =
         serde_json::from_str(req.claims.as_deref().unwrap_or("{}"))
             .map_err(BrokerError::internal)?;
-    let scopes = GrantedScopes::from_stored(&req.scope);
+    // The CIBA grant issues no refresh token: `offline_access` is ignored, and the granted
+    // scope says so.
+    let scopes =
+        GrantedScopes::from_stored(&req.scope).without(passerelle_core::scopes::OFFLINE_ACCESS);
+    let scope = scopes.to_scope_string();
     let access_token = random_token(32);
     let id_token = id_token_for(
         b,
@@ -752,7 +756,7 @@ async fn issue(
         code_hash: format!("ciba:{hash}"),
         client_id: client.id.clone(),
         sub: sub.clone(),
-        scope: req.scope.clone(),
+        scope: scope.clone(),
         claims: Value::Object(userinfo).to_string(),
         created_at: now,
         expires_at: now + b.lifetimes.access_token,
@@ -783,7 +787,7 @@ async fn issue(
             "token_type": crate::token::token_type(proof),
             "expires_in": b.lifetimes.access_token,
             "id_token": id_token,
-            "scope": req.scope,
+            "scope": scope,
         })),
     )
         .into_response())

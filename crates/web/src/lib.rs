@@ -9,6 +9,8 @@
 // Errors are the cold path and carry what the response needs (a translator, a redirect
 // target); boxing them would only add allocations.
 #![allow(clippy::result_large_err)]
+// The discovery document is one `json!` literal with more members than its default limit allows.
+#![recursion_limit = "256"]
 
 mod authorize;
 mod callback;
@@ -18,10 +20,13 @@ mod discovery;
 mod dpop;
 mod error;
 mod formats;
+mod introspection;
 mod logout;
 mod metrics;
 mod pages;
+mod refresh;
 mod rest;
+mod revocation;
 pub mod signing;
 mod token;
 mod userinfo;
@@ -53,6 +58,12 @@ pub struct Lifetimes {
     /// Access tokens, and the attributes userinfo returns with them.
     pub access_token: i64,
     pub id_token: i64,
+    /// Each refresh token, from its issue (OIDC Core §12; Signicat's default is a day). Every
+    /// use rotates it, so this is how long a client may stay idle.
+    pub refresh_token: i64,
+    /// A refresh-token family from the login that started it: no rotation extends it, and the
+    /// person's claims kept for it go at its end.
+    pub refresh_family: i64,
 }
 
 impl Default for Lifetimes {
@@ -62,6 +73,8 @@ impl Default for Lifetimes {
             code: 60,
             access_token: 600,
             id_token: 600,
+            refresh_token: 86_400,
+            refresh_family: 30 * 86_400,
         }
     }
 }
@@ -260,6 +273,14 @@ pub fn router(broker: Arc<Broker>) -> Router {
         )
         .route("/connect/token", axum::routing::post(token::token))
         .route("/connect/ciba", axum::routing::post(ciba::backchannel))
+        .route(
+            "/connect/revocation",
+            axum::routing::post(revocation::revocation),
+        )
+        .route(
+            "/connect/introspect",
+            axum::routing::post(introspection::introspect),
+        )
         .route(
             "/connect/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

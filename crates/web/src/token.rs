@@ -1,5 +1,5 @@
-//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): the authorization-code grant, and
-//! the CIBA grant (`crate::ciba::grant`).
+//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): the authorization-code grant, the
+//! refresh-token grant (`crate::refresh::grant`) and the CIBA grant (`crate::ciba::grant`).
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::Scheme;
 use passerelle_core::oidc::{ErrorCode, OAuthError, Params, verify_pkce};
-use passerelle_core::scopes::GrantedScopes;
+use passerelle_core::scopes::{GrantedScopes, OFFLINE_ACCESS};
 use passerelle_jose::Claims;
 use passerelle_jose::dpop::{PROOF_ALGS, Proof};
 use passerelle_limits::ClientIp;
@@ -177,6 +177,9 @@ async fn redeem(
         Some(passerelle_itsme::claims::CIBA_GRANT) => {
             return crate::ciba::grant(b, client, form, proof).await;
         }
+        Some("refresh_token") => {
+            return crate::refresh::grant(b, client, form, proof).await;
+        }
         None => {
             return Err(BrokerError::token(
                 ErrorCode::InvalidRequest,
@@ -186,7 +189,7 @@ async fn redeem(
         Some(_) => {
             return Err(BrokerError::token(
                 ErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code, client_credentials or urn:openid:params:grant-type:ciba",
+                "grant_type must be authorization_code, refresh_token, client_credentials or urn:openid:params:grant-type:ciba",
             ));
         }
     }
@@ -273,7 +276,16 @@ async fn redeem(
     }
     let attributes: Map<String, Value> =
         serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
-    let scopes = GrantedScopes::from_stored(&record.scope);
+    // `offline_access` gives a refresh token only to a client granted `refresh_token`; for any
+    // other it is ignored, and the granted scope says so (OIDC Core §11, RFC 6749 §3.3).
+    let asked = GrantedScopes::from_stored(&record.scope);
+    let offline = asked.contains(OFFLINE_ACCESS) && crate::refresh::may_refresh(&client);
+    let scopes = if offline {
+        asked
+    } else {
+        asked.without(OFFLINE_ACCESS)
+    };
+    let granted_scope = scopes.to_scope_string();
     let requested = record
         .claims_request
         .as_deref()
@@ -311,7 +323,7 @@ async fn redeem(
         code_hash: code_hash.clone(),
         client_id: client.id.clone(),
         sub: record.sub.clone(),
-        scope: record.scope.clone(),
+        scope: granted_scope.clone(),
         claims: Value::Object(userinfo).to_string(),
         created_at: now,
         expires_at: now + b.lifetimes.access_token,
@@ -326,18 +338,29 @@ async fn redeem(
         .client(&client.id)
         .service(scopes.service().as_str())
         .subject(b.audit_subject(&record.sub));
-    if !b.store.redeem_code(&token, now, issued_us, &issued).await? {
+    let refresh_token = offline.then(|| random_token(32));
+    let family = refresh_token.as_deref().map(|rt| {
+        crate::refresh::new_family(b, &client, &record, &granted_scope, &token.claims, rt, now)
+    });
+    if !b
+        .store
+        .redeem_code(&token, family.as_ref(), now, issued_us, &issued)
+        .await?
+    {
         return Err(replayed(false));
     }
     b.metrics.tokens_issued();
     tracing::info!(client.id = %client.id, "tokens issued");
-    let body = json!({
+    let mut body = json!({
         "access_token": access_token,
         "token_type": token_type(proof),
         "expires_in": b.lifetimes.access_token,
         "id_token": id_token,
-        "scope": record.scope,
+        "scope": granted_scope,
     });
+    if let Some(rt) = refresh_token {
+        body["refresh_token"] = json!(rt);
+    }
     Ok((
         [
             (header::CACHE_CONTROL, "no-store"),

@@ -2,7 +2,9 @@
 
 use anyhow::{Context as _, bail};
 use passerelle_core::formats::{Encryption, IdTokenContents, TokenFormats, parse_encryption};
-use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg};
+use passerelle_core::oidc::{
+    CibaMode, ClientAuthMethod, INTROSPECTION_GRANT, IdTokenAlg, REFRESH_TOKEN_GRANT,
+};
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
 use passerelle_store::{
@@ -62,6 +64,7 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if let Some(s) = secret {
         v["client_secret"] = json!(s);
     }
+    v["grant_types"] = json!(grant_types(c));
     if let Some(u) = &c.jwks_uri {
         v["jwks_uri"] = json!(u);
     }
@@ -180,6 +183,26 @@ fn merge_formats(
         }
     }
     Ok(f)
+}
+
+/// RFC 7591 `grant_types`: the OAuth grants this client may use at the token endpoint.
+fn grant_types(c: &ClientRecord) -> Vec<&'static str> {
+    let mut types = vec!["authorization_code"];
+    if c.grants.iter().any(|g| g == REFRESH_TOKEN_GRANT) {
+        types.push("refresh_token");
+    }
+    // As the token endpoint decides: the REST APIs for sandbox accounts, or when granted.
+    if c.account == Account::Sandbox
+        || c.grants
+            .iter()
+            .any(|g| g == passerelle_core::rest::API_SCOPE || g == passerelle_core::signing::GRANT)
+    {
+        types.push("client_credentials");
+    }
+    if c.ciba.is_some() {
+        types.push(passerelle_itsme::claims::CIBA_GRANT);
+    }
+    types
 }
 
 pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
@@ -376,12 +399,16 @@ fn merge(
     for g in &input.grants {
         // `signicat-api` lets the client use the Authentication REST API (client-credentials);
         // `signing` the signing API, which Signicat too makes available on request.
+        // `refresh_token` lets a login with offline_access give a refresh token;
+        // `introspection` makes the client a resource server of the introspection endpoint.
         if g != passerelle_core::rest::API_SCOPE
             && g != passerelle_core::signing::GRANT
+            && g != REFRESH_TOKEN_GRANT
+            && g != INTROSPECTION_GRANT
             && !protected_scope_names().any(|p| p == g)
         {
             bail!(
-                "--grant {g:?} is not a protected scope; choose from {}, or signicat-api (the Authentication REST API), or signing (the signing API)",
+                "--grant {g:?} is not a protected scope; choose from {}, or signicat-api (the Authentication REST API), signing (the signing API), refresh_token (refresh tokens) or introspection (a resource server)",
                 protected_scope_names().collect::<Vec<_>>().join(", ")
             );
         }
