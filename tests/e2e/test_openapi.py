@@ -49,6 +49,9 @@ AHEAD_OF_CODE: list[str] = []
 # - revocation and introspection: client credentials in the body besides the Basic header (400
 #   invalid_request); at introspection, the fuzzing client is not a resource server (400
 #   unauthorized_client);
+# - the PAR endpoint: a well-formed request names a redirect URI the client did not register,
+#   lacks PKCE, or carries a made-up request object (400), or client credentials in the body
+#   besides the Basic header (400, 401);
 # - the backchannel endpoint (CIBA): a well-formed request names a phone number nobody has
 #   (400 unknown_user_id), carries a made-up id_token_hint or request object (400), or client
 #   credentials in the body besides the Basic header (400);
@@ -79,7 +82,7 @@ bearer = "{access_token}"
 bearer = "{api_token}"
 
 [[operations]]
-include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba", "/auth/open/connect/revocation", "/auth/open/connect/introspect"]
+include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba", "/auth/open/connect/revocation", "/auth/open/connect/introspect", "/auth/open/connect/par"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 
 [[operations]]

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     LoginRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 9101 §6.3, OIDC Core §3.1.2.6: the request object is invalid.
+    InvalidRequestObject,
+    /// RFC 9101 §6.3, OIDC Core §3.1.2.6: the `request_uri` is unknown, expired, used or foreign.
+    InvalidRequestUri,
     /// CIBA Core §11: the decoupled login ran out of time.
     ExpiredToken,
     /// CIBA Core §11: the person has not answered yet; poll again after the interval.
@@ -55,6 +59,8 @@ impl ErrorCode {
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
@@ -179,6 +185,18 @@ impl Params {
 
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
+    }
+
+    /// The same parameters but those named.
+    pub fn without(&self, names: &[&str]) -> Params {
+        Params {
+            pairs: self
+                .pairs
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        }
     }
 }
 
@@ -446,14 +464,14 @@ pub fn validate_authorization_request(
         return fail(
             response_mode,
             ErrorCode::RequestNotSupported,
-            "request objects are not supported yet; send the parameters in the query or form",
+            "a request object cannot be taken here",
         );
     }
     if params.get("request_uri").is_some() {
         return fail(
             response_mode,
             ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported yet; send the parameters in the query or form",
+            "Passerelle fetches no URL a client names: push the request to the PAR endpoint and use the request_uri it returns, or send a request object by value",
         );
     }
     match params.get("response_type") {

@@ -18,6 +18,12 @@ use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, PS256, RS256};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+mod request_object;
+pub use request_object::{
+    REQUEST_OBJECT_ENCRYPTION_ALGS, REQUEST_OBJECT_ENCRYPTION_ENCS, REQUEST_OBJECT_SIGNING_ALGS,
+    decrypt_request_object, is_encrypted, verify_request_object,
+};
+
 /// A JSON object: the claims of a JWT or the members of a JWK.
 pub type Claims = Map<String, Value>;
 

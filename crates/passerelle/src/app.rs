@@ -304,6 +304,7 @@ pub async fn build(
         rs256: signing_key(&store, "op-rs256", SigAlg::Rs256, now).await?,
         ps256: signing_key(&store, "op-ps256", SigAlg::Ps256, now).await?,
         es256: signing_key(&store, "op-es256", SigAlg::Es256, now).await?,
+        enc: vec![decryption_key(&store, "op-enc", now).await?],
     };
     let connector_sig = signing_key(&store, "connector-sig", SigAlg::Rs256, now).await?;
     let connector_enc = decryption_key(&store, "connector-enc", now).await?;

@@ -212,6 +212,14 @@ struct ClientFields {
     /// (they replace the current list on update); none removes them.
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
+    /// Whether the client must push its authorization requests to the PAR endpoint first
+    /// (RFC 9126 `require_pushed_authorization_requests`; true/false).
+    #[arg(long, value_name = "BOOL")]
+    require_pushed_authorization_requests: Option<bool>,
+    /// Whether every authorization request must be a signed request object (RFC 9101
+    /// `require_signed_request_object`; true/false; needs the client's public keys).
+    #[arg(long, value_name = "BOOL")]
+    require_signed_request_object: Option<bool>,
 }
 
 impl ClientFields {
@@ -241,6 +249,8 @@ impl ClientFields {
             },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            require_signed_request_object: self.require_signed_request_object,
         }
     }
 }

@@ -142,8 +142,8 @@ async fn authorization_errors_are_redirected_with_state_and_iss() {
         ),
         (
             [base("openid"), vec![("request", "eyJ.x.y".into())]].concat(),
-            "request_not_supported",
-            "request",
+            "invalid_request_object",
+            "not a JWT",
         ),
         (
             [base("openid"), vec![("acr_values", "idp:mitid".into())]].concat(),
@@ -816,7 +816,7 @@ async fn discovery_advertises_what_is_implemented() {
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(doc["subject_types_supported"], json!(["pairwise"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_parameter_supported"], true);
     for scope in [
         "openid",
         "nin",
@@ -841,10 +841,18 @@ async fn discovery_advertises_what_is_implemented() {
         .await
         .expect("json");
     let keys = jwks["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 3, "RS256, PS256 and ES256");
+    // Three signing keys (RS256, PS256, ES256) and the request-object encryption key.
+    assert_eq!(keys.len(), 4);
     assert!(
         keys.iter()
-            .all(|k| k.get("d").is_none() && k["kid"].is_string() && k["use"] == "sig")
+            .all(|k| k.get("d").is_none() && k["kid"].is_string())
+    );
+    assert_eq!(keys.iter().filter(|k| k["use"] == "sig").count(), 3);
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k["use"] == "enc" && k["alg"] == "RSA-OAEP-256")
+            .count(),
+        1
     );
 }
 
@@ -972,6 +980,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         formats: Default::default(),
         dpop_bound_access_tokens: false,
         post_logout_redirect_uris: Vec::new(),
+        par: Default::default(),
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let client = TestClient {

@@ -1388,6 +1388,51 @@ async fn ciba_answers_validate_against_the_document() {
     v.assert_valid("post", token, &answer);
 }
 
+#[tokio::test]
+async fn par_answers_validate_against_the_document() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let v = Validator::new(&doc);
+    let client = app.add_client("sandbox", "client_secret_basic", &[]).await;
+    let par = "/auth/open/connect/par";
+    let (_, challenge) = pkce();
+    let good = vec![
+        ("response_type", "code".to_string()),
+        ("client_id", client.id.clone()),
+        ("redirect_uri", RP_CALLBACK.to_string()),
+        ("scope", "openid".to_string()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256".to_string()),
+    ];
+    let no_pkce: Vec<_> = good
+        .iter()
+        .filter(|(k, _)| *k != "code_challenge")
+        .cloned()
+        .collect();
+    let with_request = vec![("request", "eyJhbGciOiJub25lIn0.e30.".to_string())];
+    for (secret, form, status) in [
+        (client.secret.as_str(), good.clone(), StatusCode::CREATED),
+        (client.secret.as_str(), no_pkce, StatusCode::BAD_REQUEST),
+        (
+            client.secret.as_str(),
+            with_request,
+            StatusCode::BAD_REQUEST,
+        ),
+        ("wrong", good, StatusCode::UNAUTHORIZED),
+    ] {
+        let resp = reqwest::Client::new()
+            .post(app.url(par))
+            .basic_auth(&client.id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .expect("par");
+        let answer = Answer::of(resp).await;
+        assert_eq!(answer.status, status);
+        v.assert_valid("post", par, &answer);
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // The signing API's answers
 // ------------------------------------------------------------------------------------------------

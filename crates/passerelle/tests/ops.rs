@@ -279,6 +279,7 @@ async fn fetches_of_client_keys_are_counted() {
         formats: Default::default(),
         dpop_bound_access_tokens: false,
         post_logout_redirect_uris: Vec::new(),
+        par: Default::default(),
     };
     app.store.insert_client(&record, T0).await.expect("insert");
     let b64 = |v: Value| {

@@ -36,6 +36,8 @@ pub struct ClientRecord {
     pub dpop_bound_access_tokens: bool,
     /// Where people may be sent after an RP-initiated logout (matched exactly).
     pub post_logout_redirect_uris: Vec<String>,
+    /// Pushed authorization requests and request objects (RFC 9126 §6, RFC 9101 §10.5).
+    pub par: ParRegistration,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -50,6 +52,17 @@ pub struct CibaRegistration {
     pub notification_endpoint: Option<String>,
     /// Every backchannel request must come as a signed `request` object (§7.1.1).
     pub signed_requests: bool,
+}
+
+/// What a client must do with its authorization requests (RFC 7591 names
+/// `require_pushed_authorization_requests`, RFC 9126 §6, and `require_signed_request_object`,
+/// RFC 9101 §10.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParRegistration {
+    /// Only pushed authorization requests are taken at the authorization endpoint.
+    pub require_pushed: bool,
+    /// Every authorization request must come as a signed request object.
+    pub require_signed: bool,
 }
 
 /// The fields of a client to insert or replace.
@@ -70,6 +83,58 @@ pub struct NewClient {
     pub formats: TokenFormats,
     pub dpop_bound_access_tokens: bool,
     pub post_logout_redirect_uris: Vec<String>,
+    pub par: ParRegistration,
+}
+
+impl NewClient {
+    /// The record this registration becomes when stored at `created_at` (for tests, and for
+    /// showing a registration before it is stored).
+    pub fn into_record(self, created_at: i64, updated_at: i64) -> ClientRecord {
+        ClientRecord {
+            id: self.id,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            redirect_uris: self.redirect_uris,
+            auth_method: self.auth_method,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
+            account: self.account,
+            grants: self.grants,
+            id_token_alg: self.id_token_alg,
+            ciba: self.ciba,
+            signing_webhook: self.signing_webhook,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            par: self.par,
+            formats: self.formats,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+impl From<ClientRecord> for NewClient {
+    /// A stored client as a registration to change and store again (`client update`).
+    fn from(r: ClientRecord) -> NewClient {
+        NewClient {
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            redirect_uris: r.redirect_uris,
+            auth_method: r.auth_method,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+            account: r.account,
+            grants: r.grants,
+            id_token_alg: r.id_token_alg,
+            ciba: r.ciba,
+            signing_webhook: r.signing_webhook,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            par: r.par,
+            formats: r.formats,
+        }
+    }
 }
 
 fn to_json(list: &[String]) -> String {
@@ -102,6 +167,10 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
         post_logout_redirect_uris: json_list(
             &row.try_get::<String, _>("post_logout_redirect_uris")?,
         )?,
+        par: ParRegistration {
+            require_pushed: row.try_get::<i64, _>("require_pushed_authorization_requests")? != 0,
+            require_signed: row.try_get::<i64, _>("require_signed_request_object")? != 0,
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -211,12 +280,21 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                 " dpop"
             } else {
                 ""
+            } + if c.par.require_pushed {
+                " require_par"
+            } else {
+                ""
+            } + if c.par.require_signed {
+                " require_signed_request_object"
+            } else {
+                ""
             } + &formats_detail(&c.formats),
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
     ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
+    require_pushed_authorization_requests, require_signed_request_object, \
     id_token_encrypted_response_alg, id_token_encrypted_response_enc, userinfo_signed_response_alg, \
     userinfo_encrypted_response_alg, userinfo_encrypted_response_enc, id_token_claims";
 
@@ -245,8 +323,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11)",
+             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
+             require_pushed_authorization_requests, require_signed_request_object) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11, $18, $19)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -265,6 +344,8 @@ impl Store {
         .bind(&c.signing_webhook)
         .bind(i64::from(c.dpop_bound_access_tokens))
         .bind(to_json(&c.post_logout_redirect_uris))
+        .bind(i64::from(c.par.require_pushed))
+        .bind(i64::from(c.par.require_signed))
         .execute(&mut *tx)
         .await?;
         update_formats(&mut tx, &c.id, &c.formats).await?;
@@ -280,7 +361,8 @@ impl Store {
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
-             ciba_signed_requests = $14, signing_webhook = $15, dpop_bound_access_tokens = $16, post_logout_redirect_uris = $17 WHERE id = $1",
+             ciba_signed_requests = $14, signing_webhook = $15, dpop_bound_access_tokens = $16, post_logout_redirect_uris = $17, \
+             require_pushed_authorization_requests = $18, require_signed_request_object = $19 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -299,6 +381,8 @@ impl Store {
         .bind(&c.signing_webhook)
         .bind(i64::from(c.dpop_bound_access_tokens))
         .bind(to_json(&c.post_logout_redirect_uris))
+        .bind(i64::from(c.par.require_pushed))
+        .bind(i64::from(c.par.require_signed))
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() != 1 {
@@ -345,6 +429,7 @@ impl Store {
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM login_transactions WHERE client_id = $1",
             "DELETE FROM ciba_requests WHERE client_id = $1",
+            "DELETE FROM pushed_requests WHERE client_id = $1",
             "DELETE FROM subject_links WHERE client_id = $1",
             "DELETE FROM sign_prepared WHERE session_id IN (SELECT id FROM sign_sessions WHERE client_id = $1)",
             "DELETE FROM sign_sessions WHERE client_id = $1",

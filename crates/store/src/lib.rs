@@ -11,6 +11,7 @@ mod ciba;
 mod clients;
 mod keys;
 mod logins;
+mod pushed;
 mod refresh;
 mod rest;
 mod sandbox;
@@ -30,8 +31,9 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use audit::{AuditEvent, AuditQueue, audit_subject};
 pub use ciba::{CibaRequest, Pace};
-pub use clients::{CibaRegistration, ClientRecord, NewClient};
+pub use clients::{CibaRegistration, ClientRecord, NewClient, ParRegistration};
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
+pub use pushed::{PushedRequest, PushedUse};
 pub use refresh::{NewFamily, PresentedRefreshToken, RefreshFamily, Rotation};
 pub use rest::{ApiToken, RestSession};
 pub use sandbox::{
@@ -259,6 +261,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../../migrations/0013_refresh_tokens.sql"),
     ),
+    (14, include_str!("../../../migrations/0014_par.sql")),
     (
         16,
         include_str!("../../../migrations/0016_token_formats.sql"),
@@ -445,6 +448,8 @@ impl Store {
             "DELETE FROM sandbox_discovery_sessions WHERE id IN (SELECT id FROM sandbox_discovery_sessions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM ciba_requests WHERE id IN (SELECT id FROM ciba_requests WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM subject_links WHERE (client_id, sub) IN (SELECT client_id, sub FROM subject_links WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM pushed_requests WHERE id IN (SELECT id FROM pushed_requests WHERE kept_until <= $1 LIMIT $2)",
+            "DELETE FROM pushed_request_logins WHERE login_id IN (SELECT login_id FROM pushed_request_logins WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM sandbox_signing_tokens WHERE token_hash IN (SELECT token_hash FROM sandbox_signing_tokens WHERE expires_at <= $1 LIMIT $2)",
             // A family's claims go with it at its absolute expiry; its tokens never outlive it.
             "DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families WHERE expires_at <= $1 LIMIT $2)",

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::{self, Acr, Channel, Login, LoginEvent, LoginState, Scheme};
 use passerelle_core::oidc::{
-    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params, ResponseMode,
-    ValidatedAuthorizationRequest, validate_authorization_request,
+    AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params, RedirectUri,
+    ResponseMode, ValidatedAuthorizationRequest, validate_authorization_request,
 };
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_i18n::Translator;
@@ -139,6 +139,12 @@ async fn authorize(
         .find_client(client_id)
         .await?
         .ok_or_else(|| BrokerError::page(&tr, tr.t("error-unknown-client")))?;
+    let resolved =
+        match crate::request_object::resolve_at_authorization_endpoint(b, &client, &params).await {
+            Ok(r) => r,
+            Err(refusal) => return Err(refused(b, &client, refusal, tr)),
+        };
+    let params = resolved.params;
     let account = client.account;
     let policy = ClientPolicy {
         redirect_uris: &client.redirect_uris,
@@ -240,6 +246,16 @@ async fn authorize(
         }
         NotSent::Internal(e) => e,
     })?;
+    if let Some(pushed) = &resolved.pushed {
+        // The code this login issues consumes the pushed request (`callback`).
+        b.store
+            .link_login_to_pushed_request(
+                &started.transaction_id,
+                pushed,
+                b.clock.now() + b.lifetimes.login,
+            )
+            .await?;
+    }
     b.metrics.login_started(request.scopes.service());
     tracing::info!(client.id = %client.id, flow.id = %&started.transaction_id[..8], flow.service = request.scopes.service().as_str(), "login sent to the itsme scheme");
     let resp = if is_post {
@@ -248,6 +264,51 @@ async fn authorize(
         (StatusCode::FOUND, [(header::LOCATION, started.url.clone())]).into_response()
     };
     started.bind(b, resp)
+}
+
+/// The answer to a request refused before its parameters were validated (a bad request object,
+/// an unusable `request_uri`, a client's PAR or signing requirement): redirected to the client
+/// when the parameters that can be trusted name one of its redirect URIs, shown to the person
+/// otherwise (RFC 6749 §4.1.2.1).
+fn refused(
+    b: &Broker,
+    client: &ClientRecord,
+    r: crate::request_object::Refusal,
+    tr: Translator,
+) -> BrokerError {
+    let redirect_uri = r
+        .trusted
+        .get("redirect_uri")
+        .and_then(|u| RedirectUri::match_registered(u, &client.redirect_uris));
+    tracing::info!(client.id = %client.id, oauth.error = r.code.as_str(), "authorization request refused");
+    match redirect_uri {
+        Some(redirect_uri) => BrokerError::Redirect {
+            redirect_uri,
+            response_mode: r
+                .trusted
+                .get("response_mode")
+                .and_then(ResponseMode::parse)
+                .unwrap_or(ResponseMode::Query),
+            state: r
+                .trusted
+                .get("state")
+                .filter(|s| s.len() <= 2048)
+                .map(str::to_string),
+            error: OAuthError::new(r.code, r.description),
+            issuer: b.issuer.clone(),
+            tr,
+        },
+        None => {
+            let message = tr.t_with(
+                "error-request-refused",
+                &[
+                    ("code", r.code.as_str().to_string()),
+                    ("description", r.description),
+                ],
+            );
+            BrokerError::page(&tr, message)
+        }
+    }
 }
 
 /// What a login needs to start at the scheme, whichever way it came in.

@@ -12,7 +12,9 @@ use passerelle_core::scopes::GrantedScopes;
 use passerelle_i18n::Translator;
 use passerelle_itsme::ConnectorError;
 use passerelle_itsme::claims::{filter_for_scopes, map_to_rp_claims};
-use passerelle_store::{AuditEvent, LoginTransaction, NewCode, random_token, token_hash};
+use passerelle_store::{
+    AuditEvent, LoginTransaction, NewCode, PushedUse, random_token, token_hash,
+};
 use serde_json::{Value, json};
 
 use crate::authorize::{
@@ -332,6 +334,20 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
         issuer: b.issuer.clone(),
         tr: tr.clone(),
     };
+    // A login started from a pushed request uses it up with its code; of two logins started
+    // from the same one, the second gets no code (RFC 9126 §4: single use).
+    let pushed = b
+        .store
+        .consume_pushed_request_of_login(&tx.id, now)
+        .await
+        .map_err(|e| BrokerError::unavailable_to_client(e, unavailable))?;
+    if pushed == PushedUse::AlreadyUsed {
+        tracing::info!(client.id = %tx.client_id, "a second login from one pushed request was refused its code");
+        return Err(unavailable(
+            ErrorCode::InvalidRequestUri,
+            "the request_uri this login started from was already used by another login; push the request again",
+        ));
+    }
     b.store
         .insert_code(&NewCode {
             code_hash: token_hash(&rp_code),

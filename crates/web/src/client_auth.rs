@@ -137,18 +137,9 @@ async fn check_assertion(
             "client_id differs from the client_assertion's iss",
         ));
     }
-    let keys = match (&client.jwks, &client.jwks_uri) {
-        (Some(jwks), _) => PublicKeys::from_jwks_json(jwks)
-            .map_err(|e| BrokerError::internal(format!("stored JWKS: {e}")))?,
-        (None, Some(uri)) => {
-            let header = passerelle_jose::peek_header(assertion).unwrap_or_default();
-            let kid = header.get("kid").and_then(Value::as_str);
-            b.client_jwks.get(uri, kid).await.map_err(|e| {
-                invalid_client(&format!("the client's jwks_uri could not be read: {e}"))
-            })?
-        }
-        (None, None) => return Err(invalid_client("this client has no keys registered")),
-    };
+    let keys = client_keys(b, &client, assertion)
+        .await
+        .map_err(|e| e.into_error(invalid_client))?;
     let claims = keys
         .verify(assertion, &[SigAlg::Rs256, SigAlg::Es256])
         .map_err(|e| invalid_client(&format!("client_assertion: {e}")))?;
@@ -200,4 +191,44 @@ async fn check_assertion(
         ));
     }
     Ok(client)
+}
+
+/// Why a client's public keys could not be had.
+pub(crate) enum NoKeys {
+    /// The client's mistake (no keys registered, a `jwks_uri` that cannot be read): said to it.
+    Client(String),
+    /// The stored JWKS does not parse: ours.
+    Internal(BrokerError),
+}
+
+impl NoKeys {
+    /// The error to answer with, the client's kind made by `client_error`.
+    pub(crate) fn into_error(self, client_error: impl FnOnce(&str) -> BrokerError) -> BrokerError {
+        match self {
+            NoKeys::Client(d) => client_error(&d),
+            NoKeys::Internal(e) => e,
+        }
+    }
+}
+
+/// The public keys a client registered (`jwks`, or `jwks_uri` through the cache), to verify
+/// `token` — a client assertion or a request object — with: the `kid` of its header picks a
+/// key set that is refetched when it names an unknown key.
+pub(crate) async fn client_keys(
+    b: &Broker,
+    client: &ClientRecord,
+    token: &str,
+) -> Result<PublicKeys, NoKeys> {
+    match (&client.jwks, &client.jwks_uri) {
+        (Some(jwks), _) => PublicKeys::from_jwks_json(jwks)
+            .map_err(|e| NoKeys::Internal(BrokerError::internal(format!("stored JWKS: {e}")))),
+        (None, Some(uri)) => {
+            let header = passerelle_jose::peek_header(token).unwrap_or_default();
+            let kid = header.get("kid").and_then(Value::as_str);
+            b.client_jwks.get(uri, kid).await.map_err(|e| {
+                NoKeys::Client(format!("the client's jwks_uri could not be read: {e}"))
+            })
+        }
+        (None, None) => Err(NoKeys::Client("this client has no keys registered".into())),
+    }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use passerelle_core::formats::{ContentEncryption, KeyManagement};
 use passerelle_core::oidc::IdTokenAlg;
 use passerelle_core::scopes::SCOPES;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::Broker;
 
@@ -38,7 +38,8 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
     let signing = IdTokenAlg::ALL.map(IdTokenAlg::as_str);
     let key_management = KeyManagement::ALL.map(KeyManagement::as_str);
     let content = ContentEncryption::ALL.map(ContentEncryption::as_str);
-    let doc = json!({
+    // In two parts: one json! of every member exceeds the macro's recursion limit.
+    let mut doc = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/connect/authorize"),
         "token_endpoint": format!("{i}/connect/token"),
@@ -57,6 +58,8 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "introspection_signing_alg_values_supported": ["RS256"],
+    });
+    let rest = json!({
         "backchannel_authentication_endpoint": format!("{i}/connect/ciba"),
         "backchannel_token_delivery_modes_supported": ["poll", "ping"],
         "backchannel_authentication_request_signing_alg_values_supported": ["RS256", "ES256"],
@@ -77,12 +80,22 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "prompt_values_supported": passerelle_core::oidc::PROMPT_VALUES,
         "display_values_supported": passerelle_core::oidc::DISPLAY_VALUES,
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        // By reference only from the PAR endpoint, which has its own metadata (RFC 9126 §5):
+        // Passerelle fetches no URL a client names, so it does not claim OIDC's request_uri.
         "request_uri_parameter_supported": false,
+        "pushed_authorization_request_endpoint": format!("{i}/connect/par"),
+        "require_pushed_authorization_requests": false,
+        "request_object_signing_alg_values_supported": passerelle_jose::REQUEST_OBJECT_SIGNING_ALGS,
+        "request_object_encryption_alg_values_supported": passerelle_jose::REQUEST_OBJECT_ENCRYPTION_ALGS,
+        "request_object_encryption_enc_values_supported": passerelle_jose::REQUEST_OBJECT_ENCRYPTION_ENCS,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
         "ui_locales_supported": passerelle_i18n::Translator::languages(),
     });
+    if let (Some(doc), Value::Object(rest)) = (doc.as_object_mut(), rest) {
+        doc.extend(rest);
+    }
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(doc),
@@ -91,11 +104,15 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
 }
 
 pub(crate) async fn jwks(State(b): State<Arc<Broker>>) -> Response {
-    let doc = passerelle_jose::jwks_json([
-        b.keys.rs256.public_jwk(),
-        b.keys.ps256.public_jwk(),
-        b.keys.es256.public_jwk(),
-    ]);
+    let doc = passerelle_jose::jwks_json(
+        [
+            b.keys.rs256.public_jwk(),
+            b.keys.ps256.public_jwk(),
+            b.keys.es256.public_jwk(),
+        ]
+        .into_iter()
+        .chain(b.keys.enc.iter().map(|k| k.public_jwk())),
+    );
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(doc),

@@ -24,7 +24,9 @@ mod introspection;
 mod logout;
 mod metrics;
 mod pages;
+mod par;
 mod refresh;
+mod request_object;
 mod rest;
 mod revocation;
 pub mod signing;
@@ -39,7 +41,7 @@ use hmac::{Hmac, Mac};
 use passerelle_core::login::Scheme;
 use passerelle_core::scopes::Account;
 use passerelle_itsme::Connector;
-use passerelle_jose::{SigAlg, SigningKey};
+use passerelle_jose::{DecryptionKey, SigAlg, SigningKey};
 use passerelle_store::{Clock, Store};
 use sha2::Sha256;
 
@@ -107,6 +109,9 @@ pub struct OpKeys {
     pub rs256: SigningKey,
     pub ps256: SigningKey,
     pub es256: SigningKey,
+    /// The keys request objects are encrypted to (purpose `op-enc`, RSA-OAEP-256), all
+    /// published; a JWE names the one it used by `kid`.
+    pub enc: Vec<DecryptionKey>,
 }
 
 impl OpKeys {
@@ -272,6 +277,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(discovery::jwks),
         )
         .route("/connect/token", axum::routing::post(token::token))
+        .route("/connect/par", axum::routing::post(par::par))
         .route("/connect/ciba", axum::routing::post(ciba::backchannel))
         .route(
             "/connect/revocation",

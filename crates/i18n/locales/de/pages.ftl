@@ -98,6 +98,7 @@ error-rate-limited = { $seconds ->
 }
 error-missing-client-id = Die Anfrage hat keine client_id. Die Website muss die client_id senden, die sie bei ihrer Registrierung erhalten hat.
 error-unknown-client = Bei Passerelle ist kein Client mit dieser client_id registriert.
+error-request-refused = Die Anfrage der Website konnte nicht angenommen werden ({ $code }): { $description }
 error-missing-redirect-uri = Die Anfrage hat keine redirect_uri. Die Website muss eine der für sie registrierten Redirect-URIs senden.
 error-unregistered-redirect-uri = Diese redirect_uri ist für diesen Client nicht registriert. Sie muss Zeichen für Zeichen mit einer registrierten URI übereinstimmen.
 error-unavailable = Dieser Dienst ist vorübergehend nicht verfügbar. Warten Sie einige Sekunden und versuchen Sie es erneut.

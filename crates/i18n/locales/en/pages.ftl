@@ -98,6 +98,7 @@ error-rate-limited = { $seconds ->
 }
 error-missing-client-id = The request has no client_id. The website must send the client_id it was given when it was registered.
 error-unknown-client = No client with this client_id is registered with Passerelle.
+error-request-refused = The website's request could not be accepted ({ $code }): { $description }
 error-missing-redirect-uri = The request has no redirect_uri. The website must send one of the redirect URIs registered for it.
 error-unregistered-redirect-uri = The redirect_uri is not registered for this client. It must match a registered URI exactly, character for character.
 error-unavailable = This service is temporarily unavailable. Wait a few seconds and try again.

@@ -98,6 +98,7 @@ error-rate-limited = { $seconds ->
 }
 error-missing-client-id = La demande n'a pas de client_id. Le site doit envoyer le client_id reçu lors de son enregistrement.
 error-unknown-client = Aucun client avec ce client_id n'est enregistré auprès de Passerelle.
+error-request-refused = La demande du site n'a pas pu être acceptée ({ $code }) : { $description }
 error-missing-redirect-uri = La demande n'a pas de redirect_uri. Le site doit envoyer l'une des URI de redirection enregistrées pour lui.
 error-unregistered-redirect-uri = Cette redirect_uri n'est pas enregistrée pour ce client. Elle doit être identique, caractère pour caractère, à une URI enregistrée.
 error-unavailable = Ce service est momentanément indisponible. Patientez quelques secondes et réessayez.

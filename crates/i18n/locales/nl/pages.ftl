@@ -98,6 +98,7 @@ error-rate-limited = { $seconds ->
 }
 error-missing-client-id = Het verzoek heeft geen client_id. De website moet de client_id sturen die ze bij haar registratie kreeg.
 error-unknown-client = Er is geen client met deze client_id bij Passerelle geregistreerd.
+error-request-refused = Het verzoek van de website kon niet worden aanvaard ({ $code }): { $description }
 error-missing-redirect-uri = Het verzoek heeft geen redirect_uri. De website moet een van de voor haar geregistreerde redirect-URI's sturen.
 error-unregistered-redirect-uri = Deze redirect_uri is niet voor deze client geregistreerd. Ze moet teken voor teken gelijk zijn aan een geregistreerde URI.
 error-unavailable = Deze dienst is tijdelijk niet beschikbaar. Wacht enkele seconden en probeer het opnieuw.

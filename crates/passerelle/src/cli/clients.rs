@@ -8,7 +8,7 @@ use passerelle_core::oidc::{
 use passerelle_core::scopes::{Account, protected_scope_names};
 use passerelle_jose::PublicKeys;
 use passerelle_store::{
-    CibaRegistration, ClientRecord, NewClient, Store, random_token, token_hash,
+    CibaRegistration, ClientRecord, NewClient, ParRegistration, Store, random_token, token_hash,
 };
 use serde_json::{Value, json};
 
@@ -34,6 +34,9 @@ pub struct ClientInput {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Replaces the list when not empty; `none` empties it.
     pub post_logout_redirect_uris: Vec<String>,
+    /// RFC 9126 §6 and RFC 9101 §10.5 per-client requirements.
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub require_signed_request_object: Option<bool>,
     pub formats: FormatsInput,
 }
 
@@ -102,6 +105,8 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     }
     // Not in RFC 7591: Signicat's "ID-token user data" setting.
     v["id_token_claims"] = json!(f.id_token_claims.as_str());
+    v["require_pushed_authorization_requests"] = json!(c.par.require_pushed);
+    v["require_signed_request_object"] = json!(c.par.require_signed);
     v
 }
 
@@ -264,6 +269,12 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     }
     for u in &c.post_logout_redirect_uris {
         crate::out!("after logout:  {u}");
+    }
+    if c.par.require_pushed {
+        crate::out!("PAR:           required");
+    }
+    if c.par.require_signed {
+        crate::out!("request object: signed one required");
     }
     crate::out!(
         "grants:        {}",
@@ -456,9 +467,23 @@ fn merge(
             uris.to_vec()
         }
     };
+    let par = ParRegistration {
+        require_pushed: input
+            .require_pushed_authorization_requests
+            .unwrap_or_else(|| current.is_some_and(|c| c.par.require_pushed)),
+        require_signed: input
+            .require_signed_request_object
+            .unwrap_or_else(|| current.is_some_and(|c| c.par.require_signed)),
+    };
+    if par.require_signed && jwks.is_none() && jwks_uri.is_none() {
+        bail!(
+            "--require-signed-request-object needs the client's public keys: add --jwks FILE or --jwks-uri URI"
+        );
+    }
     let client = NewClient {
         ciba,
         signing_webhook,
+        par,
         dpop_bound_access_tokens,
         post_logout_redirect_uris,
         formats,
@@ -590,23 +615,8 @@ mod ciba_tests {
     fn record(ciba: Option<CibaRegistration>) -> ClientRecord {
         let (c, _) = merge("id".into(), None, &input(Some("poll"), None, None)).expect("valid");
         ClientRecord {
-            id: c.id,
-            name: c.name,
-            secret_hash: c.secret_hash,
-            redirect_uris: c.redirect_uris,
-            auth_method: c.auth_method,
-            jwks: c.jwks,
-            jwks_uri: c.jwks_uri,
-            account: c.account,
-            grants: c.grants,
-            id_token_alg: c.id_token_alg,
             ciba,
-            signing_webhook: None,
-            formats: c.formats,
-            dpop_bound_access_tokens: false,
-            post_logout_redirect_uris: Vec::new(),
-            created_at: 0,
-            updated_at: 0,
+            ..c.into_record(0, 0)
         }
     }
 
@@ -691,5 +701,34 @@ mod id_tests {
             assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
             assert_eq!(id.len(), 22);
         }
+    }
+}
+
+#[cfg(test)]
+mod par_tests {
+    use super::*;
+
+    fn input(pushed: Option<bool>, signed: Option<bool>) -> ClientInput {
+        ClientInput {
+            name: Some("Bank".into()),
+            redirect_uris: vec!["https://bank.example/cb".into()],
+            require_pushed_authorization_requests: pushed,
+            require_signed_request_object: signed,
+            ..ClientInput::default()
+        }
+    }
+
+    #[test]
+    fn signed_request_objects_need_registered_keys_and_updates_keep_the_requirements() {
+        let err = merge("id".into(), None, &input(None, Some(true))).expect_err("no keys");
+        assert!(err.to_string().contains("--jwks"), "{err}");
+        let (c, _) = merge("id".into(), None, &input(Some(true), None)).expect("ok");
+        assert!(c.par.require_pushed && !c.par.require_signed);
+        let current = c.into_record(0, 0);
+        let (kept, _) = merge("id".into(), Some(&current), &ClientInput::default()).expect("ok");
+        assert!(kept.par.require_pushed);
+        let json = describe(&current, None);
+        assert_eq!(json["require_pushed_authorization_requests"], true);
+        assert_eq!(json["require_signed_request_object"], false);
     }
 }

@@ -33,6 +33,7 @@ fn keys() -> &'static [(&'static str, String, String)] {
         vec![
             sig("op-rs256", SigAlg::Rs256),
             sig("op-es256", SigAlg::Es256),
+            enc("op-enc"),
             sig("connector-sig", SigAlg::Rs256),
             enc("connector-enc"),
             sig("sandbox-sig", SigAlg::Rs256),
@@ -397,6 +398,7 @@ impl TestApp {
             formats: Default::default(),
             dpop_bound_access_tokens: false,
             post_logout_redirect_uris: vec!["https://rp.example/bye".to_string()],
+            par: Default::default(),
         };
         self.store
             .insert_client(&client, self.clock_now())
@@ -690,23 +692,7 @@ impl TestApp {
             .await
             .expect("db")
             .expect("client");
-        let mut update = passerelle_store::NewClient {
-            id: r.id,
-            name: r.name,
-            secret_hash: r.secret_hash,
-            redirect_uris: r.redirect_uris,
-            auth_method: r.auth_method,
-            jwks: r.jwks,
-            jwks_uri: r.jwks_uri,
-            account: r.account,
-            grants: r.grants,
-            id_token_alg: r.id_token_alg,
-            ciba: r.ciba,
-            signing_webhook: r.signing_webhook,
-            formats: r.formats,
-            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
-            post_logout_redirect_uris: r.post_logout_redirect_uris,
-        };
+        let mut update = passerelle_store::NewClient::from(r);
         change(&mut update);
         assert!(self.store.update_client(&update, T0).await.expect("update"));
     }
