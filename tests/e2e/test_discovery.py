@@ -21,7 +21,11 @@ def test_discovery_document(server):
     assert d["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials", "urn:openid:params:grant-type:ciba"]
     assert d["subject_types_supported"] == ["pairwise"]
     assert d["code_challenge_methods_supported"] == ["S256"]
-    assert set(d["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
+    assert d["id_token_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
+    assert d["userinfo_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
+    assert d["id_token_encryption_alg_values_supported"] == ["RSA-OAEP-256", "RSA-OAEP", "ECDH-ES"]
+    assert d["id_token_encryption_enc_values_supported"] == ["A128CBC-HS256", "A256GCM"]
+    assert d["claims_parameter_supported"] is True
     assert set(d["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "private_key_jwt"}
     assert d["authorization_response_iss_parameter_supported"] is True
     expected_scopes = {
@@ -41,13 +45,15 @@ def test_discovery_is_valid_rfc8414_metadata(server):
     meta.validate()
 
 
-def test_jwks_holds_public_rs256_and_es256_keys(server):
+def test_jwks_holds_public_rs256_ps256_and_es256_keys(server):
     jwks = server.jwks()
     keys = jwks["keys"]
     assert {k["kty"] for k in keys} == {"RSA", "EC"}
+    assert [k["alg"] for k in keys if k["use"] == "sig"] == ["RS256", "PS256", "ES256"]
     for k in keys:
         assert k.get("kid"), k
-        assert k.get("use", "sig") == "sig"
+        # The signing keys, and the key request objects are encrypted to (RFC 9101).
+        assert k["use"] == "sig" or k["alg"] == "RSA-OAEP-256", k
         for private in ("d", "p", "q", "dp", "dq", "qi"):
             assert private not in k, f"the JWKS leaks the private member {private}"
     KeySet.import_key_set(jwks)  # joserfc accepts it

@@ -12,7 +12,7 @@ LOGIN_CLAIMS = {"name", "given_name", "family_name", "email", "email_verified"}
 ID_TOKEN_CLAIMS = LOGIN_CLAIMS | {"gender", "birthdate", "locale", "phone_number", "phone_number_verified", "address"}
 # Protected attributes: only at userinfo.
 USERINFO_ONLY_PREFIXES = ("nin", "nationality", "place_of_birth", "country_of_birth", "itsme_")
-PROTOCOL_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "acr", "amr", "idp", "at_hash", "sandbox", "azp"}
+PROTOCOL_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "acr", "amr", "idp", "at_hash", "sandbox", "azp", "sid"}
 
 
 def test_every_country_has_an_approving_persona(personas):

@@ -9,8 +9,10 @@
 //! `now` and random values are passed in, so every rule is testable on its own.
 
 pub mod ciba;
+pub mod claims;
 pub mod csc;
 pub mod flow;
+pub mod formats;
 pub mod login;
 pub mod nin;
 pub mod oidc;

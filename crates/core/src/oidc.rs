@@ -286,15 +286,17 @@ impl ClientAuthMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdTokenAlg {
     Rs256,
+    Ps256,
     Es256,
 }
 
 impl IdTokenAlg {
-    pub const ALL: [IdTokenAlg; 2] = [IdTokenAlg::Rs256, IdTokenAlg::Es256];
+    pub const ALL: [IdTokenAlg; 3] = [IdTokenAlg::Rs256, IdTokenAlg::Ps256, IdTokenAlg::Es256];
 
     pub fn as_str(self) -> &'static str {
         match self {
             IdTokenAlg::Rs256 => "RS256",
+            IdTokenAlg::Ps256 => "PS256",
             IdTokenAlg::Es256 => "ES256",
         }
     }
@@ -387,6 +389,20 @@ pub struct ValidatedAuthorizationRequest {
     /// `id_token_hint` as sent (OIDC Core §3.1.2.1); whether Passerelle issued it to this
     /// client is checked where the keys are.
     pub id_token_hint: Option<String>,
+    /// The `claims` parameter (OIDC Core §5.5), when it asked for anything this client may
+    /// receive.
+    pub claims: Option<crate::claims::ClaimsRequest>,
+}
+
+impl ValidatedAuthorizationRequest {
+    /// The scopes the scheme is asked for: those of `scope`, and those that release the claims
+    /// asked for individually.
+    pub fn upstream_scopes(&self) -> GrantedScopes {
+        match &self.claims {
+            Some(c) => self.scopes.widened(c.implied_scopes()),
+            None => self.scopes.clone(),
+        }
+    }
 }
 
 /// The `prompt` values Passerelle takes (OIDC Core §3.1.2.1). itsme asks the person to approve
@@ -517,6 +533,18 @@ pub fn validate_authorization_request(
             return fail(response_mode, ErrorCode::InvalidScope, &e.to_string());
         }
     };
+    let claims = match params.get("claims") {
+        None => None,
+        Some(json) => {
+            match crate::claims::ClaimsRequest::parse(json, client.account, client.grants) {
+                Ok(c) if c.is_empty() => None,
+                Ok(c) => Some(c),
+                Err(e) => {
+                    return fail(response_mode, ErrorCode::InvalidRequest, &e.to_string());
+                }
+            }
+        }
+    };
     let Some(code_challenge) = params.get("code_challenge") else {
         return fail(
             response_mode,
@@ -619,6 +647,7 @@ pub fn validate_authorization_request(
         login_hint,
         acr: crate::login::Acr::requested_in(params.get("acr_values")),
         touch: params.get("display") == Some("touch"),
+        claims,
         id_token_hint: params
             .get("id_token_hint")
             .filter(|s| !s.is_empty())

@@ -289,6 +289,19 @@ impl GrantedScopes {
         GrantedScopes { scopes }
     }
 
+    /// These scopes and `extra` (those a `claims` request implies, `claims::ClaimsRequest`):
+    /// what the scheme is asked for. `extra` was checked against the client's grants.
+    pub fn widened(&self, extra: &[&'static ScopeDef]) -> GrantedScopes {
+        let mut scopes = self.scopes.clone();
+        for def in extra {
+            if !scopes.iter().any(|s| s.name == def.name) {
+                scopes.push(def);
+            }
+        }
+        scopes.sort_by_key(|d| SCOPES.iter().position(|s| s.name == d.name));
+        GrantedScopes { scopes }
+    }
+
     /// Authentication exactly when every scope is a login scope.
     pub fn service(&self) -> Service {
         if self.scopes.iter().all(|s| s.login) {

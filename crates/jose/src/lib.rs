@@ -13,9 +13,9 @@ pub mod keyring;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jwe::{JweDecrypter, JweEncrypter, JweHeader, RSA_OAEP, RSA_OAEP_256};
+use josekit::jwe::{ECDH_ES, JweDecrypter, JweEncrypter, JweHeader, RSA_OAEP, RSA_OAEP_256};
 use josekit::jwk::{Jwk, JwkSet};
-use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, RS256};
+use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, PS256, RS256};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -48,11 +48,12 @@ pub enum JoseError {
     Operation(String),
 }
 
-/// JWS algorithms Passerelle signs with. RS256 is what itsme and Signicat use; ES256 is offered per
-/// client for the RP-facing ID token.
+/// JWS algorithms Passerelle signs with. RS256 is what itsme and Signicat use; PS256 and ES256
+/// are offered per client for the RP-facing ID token and userinfo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigAlg {
     Rs256,
+    Ps256,
     Es256,
 }
 
@@ -60,6 +61,7 @@ impl SigAlg {
     pub fn name(self) -> &'static str {
         match self {
             SigAlg::Rs256 => "RS256",
+            SigAlg::Ps256 => "PS256",
             SigAlg::Es256 => "ES256",
         }
     }
@@ -67,6 +69,7 @@ impl SigAlg {
     pub fn parse(name: &str) -> Option<SigAlg> {
         match name {
             "RS256" => Some(SigAlg::Rs256),
+            "PS256" => Some(SigAlg::Ps256),
             "ES256" => Some(SigAlg::Es256),
             _ => None,
         }
@@ -135,11 +138,11 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Generates a fresh key (RSA 2048 for RS256, P-256 for ES256) and returns it with its private
-    /// JWK, which the caller persists.
+    /// Generates a fresh key (RSA 2048 for RS256 and PS256, P-256 for ES256) and returns it with
+    /// its private JWK, which the caller persists.
     pub fn generate(alg: SigAlg) -> Result<(SigningKey, String), JoseError> {
         let mut jwk = match alg {
-            SigAlg::Rs256 => Jwk::generate_rsa_key(2048).map_err(op_err)?,
+            SigAlg::Rs256 | SigAlg::Ps256 => Jwk::generate_rsa_key(2048).map_err(op_err)?,
             SigAlg::Es256 => {
                 Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).map_err(op_err)?
             }
@@ -158,6 +161,7 @@ impl SigningKey {
             Jwk::from_bytes(json.as_bytes()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
         let alg = match (jwk.key_type(), jwk.algorithm()) {
             ("RSA", None | Some("RS256")) => SigAlg::Rs256,
+            ("RSA", Some("PS256")) => SigAlg::Ps256,
             ("EC", None | Some("ES256")) => SigAlg::Es256,
             (kty, alg) => {
                 return Err(JoseError::InvalidKey(format!(
@@ -168,6 +172,11 @@ impl SigningKey {
         let signer: Box<dyn JwsSigner> = match alg {
             SigAlg::Rs256 => Box::new(
                 RS256
+                    .signer_from_jwk(&jwk)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+            ),
+            SigAlg::Ps256 => Box::new(
+                PS256
                     .signer_from_jwk(&jwk)
                     .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
             ),
@@ -413,13 +422,24 @@ impl PublicKeys {
             // A key bound to another algorithm (RFC 7517 §4.4) is not used for ours.
             let declared = k.algorithm();
             match k.key_type() {
-                "RSA" if declared.is_some_and(|a| a != "RS256") => {}
+                "RSA" if declared.is_some_and(|a| a != "RS256" && a != "PS256") => {}
                 "EC" if declared.is_some_and(|a| a != "ES256") => {}
                 "RSA" => {
-                    if let Ok(v) = RS256.verifier_from_jwk(&bare) {
+                    if declared != Some("PS256")
+                        && let Ok(v) = RS256.verifier_from_jwk(&bare)
+                    {
+                        verifiers.push(Verifier {
+                            kid: kid.clone(),
+                            alg: SigAlg::Rs256,
+                            verifier: Box::new(v),
+                        });
+                    }
+                    if declared != Some("RS256")
+                        && let Ok(v) = PS256.verifier_from_jwk(&bare)
+                    {
                         verifiers.push(Verifier {
                             kid,
-                            alg: SigAlg::Rs256,
+                            alg: SigAlg::Ps256,
                             verifier: Box::new(v),
                         });
                     }
@@ -492,6 +512,70 @@ impl PublicKeys {
             header.set_key_id(kid);
         }
         josekit::jwe::serialize_compact(plaintext, &header, encrypter).map_err(op_err)
+    }
+
+    /// Whether the set has a key to encrypt to with `alg` (see [`PublicKeys::encrypt_to_recipient`]).
+    pub fn can_encrypt_with(&self, alg: &str) -> bool {
+        self.recipient_key(alg).is_some()
+    }
+
+    /// The key a JWE with key management `alg` is encrypted to: of the right `kty` (RSA for
+    /// RSA-OAEP and RSA-OAEP-256, EC for ECDH-ES), meant for encryption (`use` = `enc`, or no
+    /// `use`; `enc` preferred), and not bound to another algorithm.
+    fn recipient_key(&self, alg: &str) -> Option<&Jwk> {
+        let kty = match alg {
+            "RSA-OAEP" | "RSA-OAEP-256" => "RSA",
+            "ECDH-ES" => "EC",
+            _ => return None,
+        };
+        let fits = |k: &&Jwk| {
+            k.key_type() == kty
+                && k.algorithm().is_none_or(|a| a == alg)
+                && (kty != "EC" || matches!(k.curve(), Some("P-256" | "P-384" | "P-521")))
+        };
+        let keys = &self.inner.keys;
+        keys.iter()
+            .filter(fits)
+            .find(|k| k.key_use() == Some("enc"))
+            .or_else(|| keys.iter().filter(fits).find(|k| k.key_use().is_none()))
+    }
+
+    /// Encrypts `plaintext` to the set's key for `alg` (RSA-OAEP-256, RSA-OAEP or ECDH-ES) with
+    /// content encryption `enc` (A128CBC-HS256 or A256GCM), naming the key's `kid`; `cty` is
+    /// `JWT` for a nested JWT (RFC 7519 §5.2, OIDC Core §10.2). Fails, never falls back to
+    /// plaintext, when the set has no such key.
+    pub fn encrypt_to_recipient(
+        &self,
+        plaintext: &[u8],
+        alg: &str,
+        enc: &str,
+        cty: Option<&str>,
+    ) -> Result<String, JoseError> {
+        if !matches!(enc, "A128CBC-HS256" | "A256GCM") {
+            return Err(JoseError::AlgorithmNotAccepted(enc.to_string()));
+        }
+        let key = self.recipient_key(alg).ok_or_else(|| {
+            JoseError::InvalidKey(format!("no key in the set can be encrypted to with {alg}"))
+        })?;
+        // josekit writes the encrypter's own `kid` into the header, so only `alg` and `key_ops`
+        // go (the algorithm was matched above).
+        let mut bare = key.clone();
+        for member in ["alg", "key_ops"] {
+            let _ = bare.set_parameter(member, None);
+        }
+        let bad = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
+        let encrypter: Box<dyn JweEncrypter> = match alg {
+            "RSA-OAEP" => Box::new(RSA_OAEP.encrypter_from_jwk(&bare).map_err(bad)?),
+            "RSA-OAEP-256" => Box::new(RSA_OAEP_256.encrypter_from_jwk(&bare).map_err(bad)?),
+            "ECDH-ES" => Box::new(ECDH_ES.encrypter_from_jwk(&bare).map_err(bad)?),
+            other => return Err(JoseError::AlgorithmNotAccepted(other.to_string())),
+        };
+        let mut header = JweHeader::new();
+        header.set_content_encryption(enc);
+        if let Some(cty) = cty {
+            header.set_content_type(cty);
+        }
+        josekit::jwe::serialize_compact(plaintext, &header, encrypter.as_ref()).map_err(op_err)
     }
 
     /// Verifies a compact JWS against the key named by its `kid` (or the only candidate key when
@@ -727,6 +811,55 @@ mod tests {
             let got = verify.verify(&inner, &[SigAlg::Rs256]).expect("verify");
             assert_eq!(got["sub"], "abc");
         }
+    }
+
+    #[test]
+    fn ps256_signs_and_client_keys_are_encrypted_to_by_kind() {
+        use josekit::jwe::ECDH_ES;
+        let (sig, private) = SigningKey::generate(SigAlg::Ps256).expect("key");
+        assert_eq!(
+            SigningKey::from_private_jwk(&private)
+                .expect("reload")
+                .alg(),
+            SigAlg::Ps256
+        );
+        let keys = PublicKeys::from_jwks(vec![sig.public_jwk().clone()]);
+        let token = sig.sign(&Claims::new(), Some("JWT")).expect("sign");
+        assert!(keys.verify(&token, &[SigAlg::Ps256]).is_ok());
+        assert!(keys.verify(&token, &[SigAlg::Rs256]).is_err());
+
+        let mut ec = Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).expect("ec");
+        ec.set_key_id("ec-enc");
+        ec.set_key_use("enc");
+        let mut rsa_sig = Jwk::generate_rsa_key(2048).expect("rsa");
+        rsa_sig.set_key_use("sig");
+        let mut ec_public = ec.to_public_key().expect("public");
+        ec_public.set_key_id("ec-enc");
+        ec_public.set_key_use("enc");
+        let client =
+            PublicKeys::from_jwks(vec![rsa_sig.to_public_key().expect("public"), ec_public]);
+        assert!(client.can_encrypt_with("ECDH-ES"));
+        assert!(
+            !client.can_encrypt_with("RSA-OAEP-256"),
+            "a sig key is not encrypted to"
+        );
+        let jwe = client
+            .encrypt_to_recipient(token.as_bytes(), "ECDH-ES", "A256GCM", Some("JWT"))
+            .expect("encrypt");
+        let header = peek_header(&jwe).expect("header");
+        assert_eq!(
+            (header["alg"].as_str(), header["enc"].as_str()),
+            (Some("ECDH-ES"), Some("A256GCM"))
+        );
+        assert_eq!(header["kid"], "ec-enc");
+        let decrypter = ECDH_ES.decrypter_from_jwk(&ec).expect("decrypter");
+        let (plain, _) = josekit::jwe::deserialize_compact(&jwe, &decrypter).expect("decrypt");
+        assert_eq!(plain, token.as_bytes());
+        assert!(
+            client
+                .encrypt_to_recipient(b"x", "RSA-OAEP", "A128CBC-HS256", None)
+                .is_err()
+        );
     }
 
     #[test]

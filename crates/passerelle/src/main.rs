@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use passerelle::app::{self, Settings};
-use passerelle::cli::clients::{self, ClientInput};
+use passerelle::cli::clients::{self, ClientInput, FormatsInput};
 use passerelle::config::{Config, Overrides};
 use passerelle_store::{Clock, SystemClock};
 
@@ -207,7 +207,7 @@ struct ClientFields {
     /// (a resource server that may introspect tokens); repeat for several.
     #[arg(long = "grant", value_name = "SCOPE")]
     grants: Vec<String>,
-    /// The ID token's signing algorithm: RS256 (default) or ES256.
+    /// The ID token's signing algorithm: RS256 (default), PS256 or ES256.
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
     /// Let the client use CIBA (backchannel logins): poll or ping; none withdraws it.
@@ -224,6 +224,30 @@ struct ClientFields {
     /// sandbox client); none withdraws it.
     #[arg(long, value_name = "URI")]
     signing_webhook: Option<String>,
+    /// Encrypt ID tokens to the client's key (id_token_encrypted_response_alg): RSA-OAEP-256,
+    /// RSA-OAEP or ECDH-ES; none stops encrypting. Needs --jwks or --jwks-uri.
+    #[arg(long, value_name = "ALG")]
+    id_token_encryption_alg: Option<String>,
+    /// The ID token's content encryption (id_token_encrypted_response_enc): A128CBC-HS256
+    /// (default) or A256GCM.
+    #[arg(long, value_name = "ENC")]
+    id_token_encryption_enc: Option<String>,
+    /// Answer userinfo as a signed JWT (userinfo_signed_response_alg): RS256, PS256 or ES256;
+    /// none answers JSON.
+    #[arg(long, value_name = "ALG")]
+    userinfo_alg: Option<String>,
+    /// Encrypt userinfo answers to the client's key (userinfo_encrypted_response_alg):
+    /// RSA-OAEP-256, RSA-OAEP or ECDH-ES; none stops encrypting.
+    #[arg(long, value_name = "ALG")]
+    userinfo_encryption_alg: Option<String>,
+    /// Userinfo's content encryption (userinfo_encrypted_response_enc): A128CBC-HS256
+    /// (default) or A256GCM.
+    #[arg(long, value_name = "ENC")]
+    userinfo_encryption_enc: Option<String>,
+    /// What the ID token carries: standard (the claims of the standard scopes; protected ones
+    /// at userinfo only; default) or all (every granted claim).
+    #[arg(long, value_name = "CONTENTS")]
+    id_token_claims: Option<String>,
     /// Whether every token request must carry a DPoP proof, the tokens then bound to its key
     /// (RFC 9449 dpop_bound_access_tokens; true/false).
     #[arg(long, value_name = "BOOL")]
@@ -263,6 +287,14 @@ impl ClientFields {
             ciba_notification_endpoint: self.ciba_notification_endpoint,
             ciba_signed_requests: self.ciba_signed_requests,
             signing_webhook: self.signing_webhook,
+            formats: FormatsInput {
+                id_token_encryption_alg: self.id_token_encryption_alg,
+                id_token_encryption_enc: self.id_token_encryption_enc,
+                userinfo_alg: self.userinfo_alg,
+                userinfo_encryption_alg: self.userinfo_encryption_alg,
+                userinfo_encryption_enc: self.userinfo_encryption_enc,
+                id_token_claims: self.id_token_claims,
+            },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,

@@ -841,13 +841,13 @@ async fn discovery_advertises_what_is_implemented() {
         .await
         .expect("json");
     let keys = jwks["keys"].as_array().expect("keys");
-    // Two signing keys (RS256, ES256) and the request-object encryption key.
-    assert_eq!(keys.len(), 3);
+    // Three signing keys (RS256, PS256, ES256) and the request-object encryption key.
+    assert_eq!(keys.len(), 4);
     assert!(
         keys.iter()
             .all(|k| k.get("d").is_none() && k["kid"].is_string())
     );
-    assert_eq!(keys.iter().filter(|k| k["use"] == "sig").count(), 2);
+    assert_eq!(keys.iter().filter(|k| k["use"] == "sig").count(), 3);
     assert_eq!(
         keys.iter()
             .filter(|k| k["use"] == "enc" && k["alg"] == "RSA-OAEP-256")
@@ -977,6 +977,7 @@ async fn keys_at_a_jwks_uri_are_fetched_once_not_per_request() {
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
         signing_webhook: None,
+        formats: Default::default(),
         dpop_bound_access_tokens: false,
         post_logout_redirect_uris: Vec::new(),
         par: Default::default(),

@@ -97,8 +97,8 @@ async fn a_new_key_is_published_at_once_and_signs_only_after_the_jwks_cache_life
     assert_eq!(cache, "public, max-age=300");
     assert_eq!(
         kids(&doc).len(),
-        3,
-        "one RS256, one ES256 and one request-object encryption key"
+        4,
+        "one RS256, one PS256, one ES256 and one request-object encryption key"
     );
 
     let new = rotate(&app, "op-rs256").await;
@@ -109,7 +109,7 @@ async fn a_new_key_is_published_at_once_and_signs_only_after_the_jwks_cache_life
         published.contains(&old) && published.contains(&new.kid),
         "{published:?}"
     );
-    assert_eq!(published.len(), 4);
+    assert_eq!(published.len(), 5);
 
     // Until the activation, the old key signs; a JWKS cached just before the rotation
     // (max-age 300) has expired long before the new key is used.
@@ -266,7 +266,7 @@ async fn a_forced_retirement_of_a_previous_key_is_allowed() {
         .expect("forced");
     app.clock.advance(passerelle_web::keys::RELOAD_INTERVAL);
     let (doc, _) = jwks(&app, JWKS).await;
-    assert_eq!(kids(&doc).len(), 3);
+    assert_eq!(kids(&doc).len(), 4);
     // An encryption key is in use from its publication: a pending one needs --force.
     let enc = keys::rotate(&app.store, "connector-enc", now)
         .await
@@ -310,6 +310,7 @@ async fn the_keys_commands_list_rotate_and_retire() {
         purposes,
         [
             "op-rs256",
+            "op-ps256",
             "op-es256",
             "op-enc",
             "connector-sig",

@@ -276,6 +276,7 @@ async fn fetches_of_client_keys_are_counted() {
         id_token_alg: passerelle_core::oidc::IdTokenAlg::Rs256,
         ciba: None,
         signing_webhook: None,
+        formats: Default::default(),
         dpop_bound_access_tokens: false,
         post_logout_redirect_uris: Vec::new(),
         par: Default::default(),

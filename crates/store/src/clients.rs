@@ -1,6 +1,9 @@
 //! Relying-party clients. The server reads them on every request (no cache), so a change made
 //! with the CLI while the server runs takes effect at once.
 
+use passerelle_core::formats::{
+    ContentEncryption, Encryption, IdTokenContents, KeyManagement, TokenFormats,
+};
 use passerelle_core::oidc::{CibaMode, ClientAuthMethod, IdTokenAlg, Profile};
 use passerelle_core::scopes::Account;
 use sqlx::Row as _;
@@ -25,6 +28,9 @@ pub struct ClientRecord {
     pub ciba: Option<CibaRegistration>,
     /// Where the signing API delivers this client's events (`None`: polling only).
     pub signing_webhook: Option<String>,
+    /// How its ID tokens and userinfo answers are encrypted and signed, and what the ID token
+    /// carries.
+    pub formats: TokenFormats,
     /// Every token request must carry a DPoP proof, and its tokens are bound to the proof's key
     /// (RFC 9449 §5.2 `dpop_bound_access_tokens`).
     pub dpop_bound_access_tokens: bool,
@@ -98,6 +104,7 @@ pub struct NewClient {
     pub id_token_alg: IdTokenAlg,
     pub ciba: Option<CibaRegistration>,
     pub signing_webhook: Option<String>,
+    pub formats: TokenFormats,
     pub dpop_bound_access_tokens: bool,
     pub post_logout_redirect_uris: Vec<String>,
     pub par: ParRegistration,
@@ -125,6 +132,7 @@ impl NewClient {
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             par: self.par,
             profile: self.profile,
+            formats: self.formats,
             created_at,
             updated_at,
         }
@@ -151,6 +159,7 @@ impl From<ClientRecord> for NewClient {
             post_logout_redirect_uris: r.post_logout_redirect_uris,
             par: r.par,
             profile: r.profile,
+            formats: r.formats,
         }
     }
 }
@@ -180,6 +189,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
             }),
         },
         signing_webhook: row.try_get("signing_webhook")?,
+        formats: formats_from_row(row)?,
         dpop_bound_access_tokens: row.try_get::<i64, _>("dpop_bound_access_tokens")? != 0,
         post_logout_redirect_uris: json_list(
             &row.try_get::<String, _>("post_logout_redirect_uris")?,
@@ -193,6 +203,78 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord> {
         updated_at: row.try_get("updated_at")?,
     })
 }
+
+/// Reads an `*_encrypted_response_alg/enc` pair: both or neither.
+fn encryption_from_row(row: &AnyRow, alg: &str, enc: &str) -> Result<Option<Encryption>> {
+    let a = crate::decode_opt(row, "clients", alg, KeyManagement::parse)?;
+    let e = crate::decode_opt(row, "clients", enc, ContentEncryption::parse)?;
+    match (a, e) {
+        (Some(alg), Some(enc)) => Ok(Some(Encryption { alg, enc })),
+        (None, None) => Ok(None),
+        _ => Err(crate::corrupt("clients", alg, "half an encryption setting")),
+    }
+}
+
+fn formats_from_row(row: &AnyRow) -> Result<TokenFormats> {
+    Ok(TokenFormats {
+        id_token_encryption: encryption_from_row(
+            row,
+            "id_token_encrypted_response_alg",
+            "id_token_encrypted_response_enc",
+        )?,
+        userinfo_signing: crate::decode_opt(
+            row,
+            "clients",
+            "userinfo_signed_response_alg",
+            IdTokenAlg::parse,
+        )?,
+        userinfo_encryption: encryption_from_row(
+            row,
+            "userinfo_encrypted_response_alg",
+            "userinfo_encrypted_response_enc",
+        )?,
+        id_token_claims: decode(row, "clients", "id_token_claims", IdTokenContents::parse)?,
+    })
+}
+
+/// The formats as audit text, e.g. ` id_token_enc=ECDH-ES/A256GCM userinfo=PS256`.
+fn formats_detail(f: &TokenFormats) -> String {
+    let mut out = String::new();
+    if let Some(e) = f.id_token_encryption {
+        out += &format!(" id_token_enc={}/{}", e.alg.as_str(), e.enc.as_str());
+    }
+    if let Some(a) = f.userinfo_signing {
+        out += &format!(" userinfo_alg={}", a.as_str());
+    }
+    if let Some(e) = f.userinfo_encryption {
+        out += &format!(" userinfo_enc={}/{}", e.alg.as_str(), e.enc.as_str());
+    }
+    if f.id_token_claims != IdTokenContents::Standard {
+        out += &format!(" id_token_claims={}", f.id_token_claims.as_str());
+    }
+    out
+}
+
+/// The values of [`FORMAT_COLUMNS`], in that order.
+fn format_values(f: &TokenFormats) -> [Option<&'static str>; 6] {
+    [
+        f.id_token_encryption.map(|e| e.alg.as_str()),
+        f.id_token_encryption.map(|e| e.enc.as_str()),
+        f.userinfo_signing.map(|a| a.as_str()),
+        f.userinfo_encryption.map(|e| e.alg.as_str()),
+        f.userinfo_encryption.map(|e| e.enc.as_str()),
+        Some(f.id_token_claims.as_str()),
+    ]
+}
+
+const FORMAT_COLUMNS: [&str; 6] = [
+    "id_token_encrypted_response_alg",
+    "id_token_encrypted_response_enc",
+    "userinfo_signed_response_alg",
+    "userinfo_encrypted_response_alg",
+    "userinfo_encrypted_response_enc",
+    "id_token_claims",
+];
 
 /// The audit event of a client's registration or change: what it may do, never its secret.
 fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
@@ -234,13 +316,36 @@ fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
                 " require_signed_request_object"
             } else {
                 ""
-            } + c.profile.map_or("", |_| " profile=fapi2"),
+            } + c.profile.map_or("", |_| " profile=fapi2")
+                + &formats_detail(&c.formats),
         )
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
     ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
-    require_pushed_authorization_requests, require_signed_request_object, profile";
+    require_pushed_authorization_requests, require_signed_request_object, profile, \
+    id_token_encrypted_response_alg, id_token_encrypted_response_enc, userinfo_signed_response_alg, \
+    userinfo_encrypted_response_alg, userinfo_encrypted_response_enc, id_token_claims";
+
+/// Writes a client's token formats (part of its insert or update transaction).
+async fn update_formats(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    formats: &TokenFormats,
+) -> Result<()> {
+    let sets: Vec<String> = FORMAT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 2))
+        .collect();
+    let sql = format!("UPDATE clients SET {} WHERE id = $1", sets.join(", "));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+    for v in format_values(formats) {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
 
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
@@ -273,6 +378,7 @@ impl Store {
         .bind(c.profile.map(Profile::as_str))
         .execute(&mut *tx)
         .await?;
+        update_formats(&mut tx, &c.id, &c.formats).await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
         tx.commit().await?;
         Ok(())
@@ -314,6 +420,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
+        update_formats(&mut tx, &c.id, &c.formats).await?;
         crate::audit::insert(&mut *tx, &change_event("client.updated", c, now)).await?;
         tx.commit().await?;
         Ok(true)

@@ -267,6 +267,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../../migrations/0015_key_rotation.sql"),
     ),
+    (
+        16,
+        include_str!("../../../migrations/0016_token_formats.sql"),
+    ),
     (17, include_str!("../../../migrations/0017_dpop.sql")),
     (
         18,

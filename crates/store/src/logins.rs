@@ -37,6 +37,8 @@ pub struct LoginTransaction {
     pub channel: Channel,
     /// The authenticator strength asked of the scheme.
     pub acr: Acr,
+    /// The validated `claims` parameter (OIDC Core §5.5), as `ClaimsRequest::to_stored` wrote it.
+    pub claims_request: Option<String>,
     /// The pairwise subject an `id_token_hint` named: only that person may complete the login.
     pub hinted_sub: Option<String>,
     pub created_at: i64,
@@ -55,7 +57,7 @@ impl LoginTransaction {
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub";
+     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request";
 
 /// RFC 8176 values as stored (space-separated): short lowercase words, nothing else.
 fn amr_values(text: &str) -> Option<Vec<String>> {
@@ -102,6 +104,7 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         status: login_state(r)?,
         channel: decode(r, "login_transactions", "channel", Channel::parse)?,
         acr: decode(r, "login_transactions", "acr", Acr::parse)?,
+        claims_request: r.try_get("claims_request")?,
         hinted_sub: r.try_get("hinted_sub")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
@@ -125,6 +128,8 @@ pub struct NewCode {
     /// How the person approved, as RFC 8176 `amr` values (empty for codes issued before this
     /// was recorded).
     pub amr: Vec<String>,
+    /// The login's validated `claims` parameter (`LoginTransaction::claims_request`).
+    pub claims_request: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -170,8 +175,8 @@ impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
@@ -193,6 +198,7 @@ impl Store {
         .bind(t.expires_at)
         .bind(t.acr.as_str())
         .bind(&t.hinted_sub)
+        .bind(&t.claims_request)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -256,8 +262,8 @@ impl Store {
 
     pub async fn insert_code(&self, c: &NewCode) -> Result<()> {
         sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, amr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, amr, claims_request) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -272,6 +278,7 @@ impl Store {
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(c.amr.join(" "))
+        .bind(&c.claims_request)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -280,7 +287,7 @@ impl Store {
     /// Reads a code for `client_id` (another client's code is `Unknown`). Changes nothing.
     pub async fn find_code(&self, code_hash: &str, client_id: &str) -> Result<PresentedCode> {
         let row = sqlx::query(
-            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at, amr \
+            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at, amr, claims_request \
              FROM authorization_codes WHERE code_hash = $1 AND client_id = $2",
         )
         .bind(code_hash)
@@ -305,6 +312,7 @@ impl Store {
             auth_time: r.try_get("auth_time")?,
             scheme: decode(&r, "authorization_codes", "scheme", Scheme::parse)?,
             amr: decode_opt(&r, "authorization_codes", "amr", amr_values)?.unwrap_or_default(),
+            claims_request: r.try_get("claims_request")?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
         })))
@@ -326,7 +334,7 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let consumed = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $3, claims = '{}', token_hash = $4, issued_us = $5 \
+            "UPDATE authorization_codes SET used_at = $3, claims = '{}', claims_request = NULL, token_hash = $4, issued_us = $5 \
              WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
         )
         .bind(&t.code_hash)
@@ -354,7 +362,7 @@ impl Store {
     /// or missing PKCE verifier) and drops its attributes, so it cannot be tried again.
     pub async fn burn_code(&self, code_hash: &str, client_id: &str, now: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE authorization_codes SET used_at = $3, claims = '{}' WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
+            "UPDATE authorization_codes SET used_at = $3, claims = '{}', claims_request = NULL WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
         )
         .bind(code_hash)
         .bind(client_id)

@@ -8,6 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
+use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::{self, Acr, Channel, Login, LoginEvent, LoginState, Scheme};
 use passerelle_core::oidc::{
     AuthorizeError, ClientPolicy, ErrorCode, OAuthError, ParamError, Params, RedirectUri,
@@ -208,6 +209,7 @@ async fn authorize(
             tr,
         });
     };
+    let upstream_scopes = request.upstream_scopes();
     let started = send_to_scheme(
         b,
         ToScheme {
@@ -224,6 +226,7 @@ async fn authorize(
             login_hint: request.login_hint.clone(),
             acr: request.acr,
             touch: request.touch,
+            claims: request.claims.as_ref().map(|c| (c, &upstream_scopes)),
             hinted_sub,
         },
     )
@@ -324,6 +327,9 @@ pub(crate) struct ToScheme<'a> {
     pub login_hint: Option<String>,
     pub acr: Acr,
     pub touch: bool,
+    /// The `claims` parameter (OIDC Core §5.5) with the scopes it widens `scopes` to: the scheme
+    /// is asked for the latter, the login keeps the former and the request.
+    pub claims: Option<(&'a ClaimsRequest, &'a GrantedScopes)>,
     /// The pairwise subject of the person an `id_token_hint` named.
     pub hinted_sub: Option<String>,
 }
@@ -395,6 +401,7 @@ pub(crate) async fn send_to_scheme(b: &Broker, req: ToScheme<'_>) -> Result<Star
         status: started.state,
         channel: started.channel,
         acr: req.acr,
+        claims_request: req.claims.map(|(c, _)| c.to_stored()),
         hinted_sub: req.hinted_sub,
         created_at: now,
         expires_at: started.expires_at,
@@ -403,7 +410,7 @@ pub(crate) async fn send_to_scheme(b: &Broker, req: ToScheme<'_>) -> Result<Star
         state: &transaction.id,
         nonce: &transaction.upstream_nonce,
         code_challenge: &challenge,
-        scopes: req.scopes,
+        scopes: req.claims.map_or(req.scopes, |(_, widened)| widened),
         ui_locales: req.ui_locales.as_deref(),
         login_hint: req.login_hint.as_deref(),
         client_name: &req.client.name,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::{self, Channel, ClientChange, Effect, Failure, Login, LoginEvent};
 use passerelle_core::oidc::{ErrorCode, OAuthError, RedirectUri};
 use passerelle_core::scopes::GrantedScopes;
@@ -80,6 +81,7 @@ async fn end_failed(
                 upstream_verifier: String::new(),
                 upstream_nonce: String::new(),
                 browser_hash: String::new(),
+                claims_request: None,
                 ..tx.clone()
             };
             if let Err(e) = b.store.insert_login_transaction(&ended).await {
@@ -258,7 +260,19 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     // A redirect login's code is delivered by answering this request (`DeliverCode(Redirect)`).
     login::advance(login, LoginEvent::CodeIssued, b.clock.now()).map_err(BrokerError::internal)?;
     let scopes = GrantedScopes::from_stored(&tx.scope);
-    let mut claims = filter_for_scopes(&map_to_rp_claims(&identity.claims), &scopes);
+    // What the login releases: the claims of its scopes, and those asked for individually with
+    // the `claims` parameter (already limited to what this client may receive). Which of them
+    // go into the ID token and which to userinfo is decided when the tokens are issued.
+    let requested = tx.claims_request.as_deref().map(ClaimsRequest::from_stored);
+    let mapped = map_to_rp_claims(&identity.claims);
+    let mut claims = filter_for_scopes(&mapped, &scopes);
+    if let Some(r) = &requested {
+        for name in r.names() {
+            if let Some(v) = mapped.get(name) {
+                claims.insert(name.to_string(), v.clone());
+            }
+        }
+    }
     let sub = b.pairwise_sub(&tx.client_id, &identity.sub)?;
     let sub_for_audit = sub.clone();
     // So that a client registered for CIBA can name this person again in a backchannel request
@@ -277,7 +291,11 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
     {
         tracing::warn!(error = %e, "cannot remember the subject for id_token_hint");
     }
-    if scopes.contains("idp-id") {
+    if scopes.contains("idp-id")
+        || requested
+            .as_ref()
+            .is_some_and(|r| r.names().any(|n| n == "idp_id"))
+    {
         claims.insert("idp_id".into(), json!(identity.sub));
     }
     if tx.channel == Channel::Signing {
@@ -343,6 +361,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             auth_time: now,
             scheme: tx.scheme,
             amr: identity.amr.iter().map(|s| s.to_string()).collect(),
+            claims_request: tx.claims_request.clone(),
             created_at: now,
             // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.

@@ -36,7 +36,7 @@ use sha2::Sha256;
 
 use crate::authorize::parse_params;
 use crate::client_auth::authenticate;
-use crate::token::{IdTokenFacts, sign_id_token};
+use crate::token::{IdTokenFacts, id_token_for};
 use crate::{Broker, BrokerError};
 
 /// How often a client may poll, to begin with (CIBA Core §7.3: 5 s when the OP says nothing).
@@ -731,7 +731,7 @@ async fn issue(
     let scope = scopes.to_scope_string();
     let access_token = random_token(32);
     b.refresh_keys(now).await;
-    let id_token = sign_id_token(
+    let id_token = id_token_for(
         b,
         client,
         &IdTokenFacts {
@@ -741,13 +741,15 @@ async fn issue(
             scheme: req.scheme,
             scopes: &scopes,
             attributes: &attributes,
+            requested: None,
             access_token: &access_token,
             // A decoupled login demands the itsme code (acr_advanced), and the connector refused
             // any answer that does not say so.
             amr: &["pin".to_string(), "mfa".to_string()],
             sid: &format!("ciba:{hash}"),
         },
-    )?;
+    )
+    .await?;
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(sub));
     userinfo.extend(attributes);

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use passerelle_core::formats::{ContentEncryption, KeyManagement};
+use passerelle_core::oidc::IdTokenAlg;
 use passerelle_core::scopes::SCOPES;
 use serde_json::{Value, json};
 
@@ -33,6 +35,9 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         claims.extend(s.claims.iter().copied());
     }
     let scopes: Vec<&str> = SCOPES.iter().map(|s| s.name).collect();
+    let signing = IdTokenAlg::ALL.map(IdTokenAlg::as_str);
+    let key_management = KeyManagement::ALL.map(KeyManagement::as_str);
+    let content = ContentEncryption::ALL.map(ContentEncryption::as_str);
     // In two parts: one json! of every member exceeds the macro's recursion limit.
     let mut doc = json!({
         "issuer": i,
@@ -60,7 +65,12 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "backchannel_authentication_request_signing_alg_values_supported": ["RS256", "ES256"],
         "backchannel_user_code_parameter_supported": false,
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": signing,
+        "id_token_encryption_alg_values_supported": key_management,
+        "id_token_encryption_enc_values_supported": content,
+        "userinfo_signing_alg_values_supported": signing,
+        "userinfo_encryption_alg_values_supported": key_management,
+        "userinfo_encryption_enc_values_supported": content,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
@@ -69,7 +79,7 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
         "acr_values_supported": ["idp:itsme", "loa:low", "loa:substantial", "loa:high", passerelle_core::login::Acr::ADVANCED_URI],
         "prompt_values_supported": passerelle_core::oidc::PROMPT_VALUES,
         "display_values_supported": passerelle_core::oidc::DISPLAY_VALUES,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": true,
         // By reference only from the PAR endpoint, which has its own metadata (RFC 9126 §5):
         // Passerelle fetches no URL a client names, so it does not claim OIDC's request_uri.

@@ -50,6 +50,11 @@ pub const PURPOSES: &[Purpose] = &[
         jwks: OP_JWKS,
     },
     Purpose {
+        name: "op-ps256",
+        key_use: KeyUse::Sign(SigAlg::Ps256),
+        jwks: OP_JWKS,
+    },
+    Purpose {
         name: "op-es256",
         key_use: KeyUse::Sign(SigAlg::Es256),
         jwks: OP_JWKS,

@@ -9,6 +9,8 @@
 // Errors are the cold path and carry what the response needs (a translator, a redirect
 // target); boxing them would only add allocations.
 #![allow(clippy::result_large_err)]
+// The discovery document is one `json!` literal with more members than its default limit allows.
+#![recursion_limit = "256"]
 
 mod authorize;
 mod callback;
@@ -17,6 +19,7 @@ mod client_auth;
 mod discovery;
 mod dpop;
 mod error;
+mod formats;
 mod introspection;
 pub mod keys;
 mod logout;
@@ -156,6 +159,7 @@ impl Broker {
     ) -> Option<passerelle_jose::Claims> {
         let accepted = [
             passerelle_jose::SigAlg::Rs256,
+            passerelle_jose::SigAlg::Ps256,
             passerelle_jose::SigAlg::Es256,
         ];
         let claims = match self.keys.public_keys().verify(token, &accepted) {

@@ -18,7 +18,7 @@ use passerelle_store::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::token::{IdTokenFacts, sign_id_token};
+use crate::token::{IdTokenFacts, id_token_for};
 use crate::{Broker, BrokerError};
 
 /// Whether the operator lets `client` have refresh tokens (`--grant refresh_token`).
@@ -165,7 +165,7 @@ pub(crate) async fn grant(
     let access_token = random_token(32);
     b.refresh_keys(now).await;
     // OIDC Core §12.2: the same sub and auth_time, no nonce, signed as the client's ID tokens.
-    let id_token = sign_id_token(
+    let id_token = id_token_for(
         b,
         &client,
         &IdTokenFacts {
@@ -175,12 +175,16 @@ pub(crate) async fn grant(
             scheme: family.scheme,
             scopes: &scopes,
             attributes: &attributes,
+            // The login's `claims` parameter is not kept with the family: a refreshed ID token
+            // carries what the client's scopes and contents setting give.
+            requested: None,
             access_token: &access_token,
             amr: &amr,
             // The login the family came from, as its first ID token said.
             sid: &family.code_hash,
         },
-    )?;
+    )
+    .await?;
     let access = AccessTokenRecord {
         token_hash: token_hash(&access_token),
         // Access tokens name what gave them; a refreshed one names its family.

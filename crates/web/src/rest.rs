@@ -611,6 +611,7 @@ async fn start_login(b: &Broker, id: &str, headers: &HeaderMap) -> Result<Respon
             login_hint: None,
             acr: Acr::Basic,
             touch: false,
+            claims: None,
             hinted_sub: None,
         },
     )

@@ -8,11 +8,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::login::Scheme;
-use passerelle_core::oidc::{ErrorCode, IdTokenAlg, OAuthError, Params, Profile, verify_pkce};
+use passerelle_core::oidc::{ErrorCode, OAuthError, Params, Profile, verify_pkce};
 use passerelle_core::scopes::{GrantedScopes, OFFLINE_ACCESS};
+use passerelle_jose::Claims;
 use passerelle_jose::dpop::{PROOF_ALGS, Proof};
-use passerelle_jose::{Claims, SigAlg};
 use passerelle_limits::ClientIp;
 use passerelle_store::{
     AccessTokenRecord, AuditEvent, ClientRecord, PresentedCode, random_token, token_hash,
@@ -273,6 +274,12 @@ async fn redeem(
             Some(_) => None,
         }
     };
+    let problem = problem.or_else(|| {
+        let requested = record.claims_request.as_deref()?;
+        (!ClaimsRequest::from_stored(requested).accepts_subject(&record.sub)).then(|| {
+            refuse("the person who logged in is not the sub the claims parameter asked for")
+        })
+    });
     if let Some(p) = problem {
         b.store.burn_code(&code_hash, &client.id, now).await?;
         return Err(p);
@@ -289,9 +296,15 @@ async fn redeem(
         asked.without(OFFLINE_ACCESS)
     };
     let granted_scope = scopes.to_scope_string();
+    let requested = record
+        .claims_request
+        .as_deref()
+        .map(ClaimsRequest::from_stored);
     let access_token = random_token(32);
     b.refresh_keys(now).await;
-    let id_token = sign_id_token(
+    // Before the code is consumed: a client whose key cannot be encrypted to can fix its
+    // registration and present the code again while it is valid.
+    let id_token = id_token_for(
         b,
         &client,
         &IdTokenFacts {
@@ -301,15 +314,21 @@ async fn redeem(
             scheme: record.scheme,
             scopes: &scopes,
             attributes: &attributes,
+            requested: requested.as_ref(),
             access_token: &access_token,
             amr: &record.amr,
             sid: &code_hash,
         },
-    )?;
+    )
+    .await?;
 
     let mut userinfo = Map::new();
     userinfo.insert("sub".into(), json!(record.sub));
-    userinfo.extend(attributes);
+    userinfo.extend(crate::formats::userinfo_attributes(
+        &scopes,
+        requested.as_ref(),
+        &attributes,
+    ));
     let token = AccessTokenRecord {
         token_hash: token_hash(&access_token),
         code_hash: code_hash.clone(),
@@ -371,8 +390,11 @@ pub(crate) struct IdTokenFacts<'a> {
     pub nonce: Option<&'a str>,
     pub scheme: Scheme,
     pub scopes: &'a GrantedScopes,
-    /// The login's RP-facing attributes; those of scopes marked `in_id_token` go in.
+    /// The login's RP-facing attributes; which go in is the client's `id_token_claims` setting
+    /// and the `claims` parameter's say (`formats::id_token_attributes`).
     pub attributes: &'a Map<String, Value>,
+    /// The login's `claims` parameter (OIDC Core §5.5), if it had one.
+    pub requested: Option<&'a ClaimsRequest>,
     pub access_token: &'a str,
     /// How the person approved (RFC 8176); empty for codes issued before it was recorded.
     pub amr: &'a [String],
@@ -381,18 +403,16 @@ pub(crate) struct IdTokenFacts<'a> {
     pub sid: &'a str,
 }
 
-/// Builds and signs the ID token of a login for `client`, with the key of its registered
-/// algorithm: the authorization-code grant and the CIBA grant issue the same token.
-pub(crate) fn sign_id_token(
+/// Builds the ID token of a login for `client`, signed with the key of its registered algorithm
+/// and, when it registered for it, encrypted to its key (a nested JWT, OIDC Core §10.2): the
+/// authorization-code grant and the CIBA grant issue the same token. A client registered for
+/// encryption whose keys cannot be encrypted to gets an error, never a plaintext token.
+pub(crate) async fn id_token_for(
     b: &Broker,
     client: &ClientRecord,
     facts: &IdTokenFacts<'_>,
 ) -> Result<String, BrokerError> {
     let now = b.clock.now();
-    let alg = match client.id_token_alg {
-        IdTokenAlg::Rs256 => SigAlg::Rs256,
-        IdTokenAlg::Es256 => SigAlg::Es256,
-    };
     let mut id = Claims::new();
     id.insert("iss".into(), json!(b.issuer));
     id.insert("sub".into(), json!(facts.sub));
@@ -423,15 +443,20 @@ pub(crate) fn sign_id_token(
     if facts.scheme == Scheme::Sandbox {
         id.insert("sandbox".into(), json!(true));
     }
-    let in_id_token = facts.scopes.id_token_claims();
-    for (k, v) in facts.attributes {
-        if in_id_token.contains(k.as_str()) {
-            id.insert(k.clone(), v.clone());
-        }
-    }
-    b.keys
-        .for_alg(alg, now)
-        .ok_or_else(|| BrokerError::internal(format!("no {} signing key", alg.name())))?
-        .sign(&id, Some("JWT"))
-        .map_err(BrokerError::internal)
+    id.extend(crate::formats::id_token_attributes(
+        client.formats.id_token_claims,
+        facts.scopes,
+        facts.requested,
+        facts.attributes,
+    ));
+    let signed = crate::formats::sign(b, client.id_token_alg, &id)?;
+    let Some(e) = client.formats.id_token_encryption else {
+        return Ok(signed);
+    };
+    crate::formats::seal(b, client, signed.as_bytes(), e, Some("JWT"))
+        .await
+        .map_err(|err| match err {
+            crate::formats::SealError::Internal(i) => i,
+            other => BrokerError::token(ErrorCode::InvalidRequest, other.describe("ID tokens", e)),
+        })
 }

@@ -7,13 +7,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
+use passerelle_core::formats::{Encryption, UserinfoForm};
 use passerelle_core::oidc::{ErrorCode, OAuthError};
 use passerelle_limits::ClientIp;
 use passerelle_store::token_hash;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::authorize::parse_params;
 use crate::dpop::Endpoint;
+use crate::formats::{self, SealError};
 use crate::{Broker, BrokerError};
 use passerelle_jose::dpop::PROOF_ALGS;
 
@@ -118,7 +120,68 @@ async fn answer_userinfo(
     }
     check_binding(b, method, headers, &token, dpop, record.dpop_jkt.as_deref()).await?;
     let claims: Value = serde_json::from_str(&record.claims).map_err(BrokerError::internal)?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response())
+    let Value::Object(mut claims) = claims else {
+        return Err(BrokerError::internal(
+            "stored userinfo claims are not an object",
+        ));
+    };
+    let client = b
+        .store
+        .find_client(&record.client_id)
+        .await?
+        .ok_or_else(|| BrokerError::Bearer {
+            error: Some(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the client this token was issued to is no longer registered",
+            )),
+        })?;
+    // OIDC Core §5.3.2: JSON, or a JWT signed, encrypted, or signed then encrypted as the
+    // client registered; a signed answer names its issuer and audience.
+    let refused = |e: Encryption, err: SealError| match err {
+        SealError::Internal(i) => i,
+        other => BrokerError::Bearer {
+            error: Some(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                other.describe("userinfo responses", e),
+            )),
+        },
+    };
+    let jwt = match client.formats.userinfo_form() {
+        UserinfoForm::Json => {
+            return Ok((
+                [(header::CACHE_CONTROL, "no-store")],
+                axum::Json(Value::Object(claims)),
+            )
+                .into_response());
+        }
+        UserinfoForm::Signed(alg) => {
+            claims.insert("iss".into(), json!(b.issuer));
+            claims.insert("aud".into(), json!(client.id));
+            formats::sign(b, alg, &claims)?
+        }
+        UserinfoForm::Encrypted(e) => {
+            let body = serde_json::to_vec(&claims).map_err(BrokerError::internal)?;
+            formats::seal(b, &client, &body, e, None)
+                .await
+                .map_err(|err| refused(e, err))?
+        }
+        UserinfoForm::SignedThenEncrypted(alg, e) => {
+            claims.insert("iss".into(), json!(b.issuer));
+            claims.insert("aud".into(), json!(client.id));
+            let signed = formats::sign(b, alg, &claims)?;
+            formats::seal(b, &client, signed.as_bytes(), e, Some("JWT"))
+                .await
+                .map_err(|err| refused(e, err))?
+        }
+    };
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "application/jwt"),
+        ],
+        jwt,
+    )
+        .into_response())
 }
 
 /// A DPoP-bound token is accepted only under the `DPoP` scheme with a proof by its key that

@@ -1,6 +1,7 @@
 //! `passerelle client add|list|show|update|remove`. Output uses the RFC 7591 member names.
 
 use anyhow::{Context as _, bail};
+use passerelle_core::formats::{Encryption, IdTokenContents, TokenFormats, parse_encryption};
 use passerelle_core::oidc::{
     CibaMode, ClientAuthMethod, INTROSPECTION_GRANT, IdTokenAlg, Profile, REFRESH_TOKEN_GRANT,
 };
@@ -38,6 +39,19 @@ pub struct ClientInput {
     pub require_signed_request_object: Option<bool>,
     /// `fapi2`, or `none` to remove it.
     pub profile: Option<String>,
+    pub formats: FormatsInput,
+}
+
+/// The token formats asked for (`core::formats`); `None` keeps the current value on update,
+/// `none` removes a signature or an encryption.
+#[derive(Debug, Default, Clone)]
+pub struct FormatsInput {
+    pub id_token_encryption_alg: Option<String>,
+    pub id_token_encryption_enc: Option<String>,
+    pub userinfo_alg: Option<String>,
+    pub userinfo_encryption_alg: Option<String>,
+    pub userinfo_encryption_enc: Option<String>,
+    pub id_token_claims: Option<String>,
 }
 
 /// The RFC 7591-shaped description of a client; `secret` only when one was just made.
@@ -78,12 +92,107 @@ pub fn describe(c: &ClientRecord, secret: Option<&str>) -> Value {
     if !c.post_logout_redirect_uris.is_empty() {
         v["post_logout_redirect_uris"] = json!(c.post_logout_redirect_uris);
     }
+    // OIDC Registration §2 names; absent means signed only (ID token) or JSON (userinfo).
+    let f = &c.formats;
+    if let Some(e) = f.id_token_encryption {
+        v["id_token_encrypted_response_alg"] = json!(e.alg.as_str());
+        v["id_token_encrypted_response_enc"] = json!(e.enc.as_str());
+    }
+    if let Some(a) = f.userinfo_signing {
+        v["userinfo_signed_response_alg"] = json!(a.as_str());
+    }
+    if let Some(e) = f.userinfo_encryption {
+        v["userinfo_encrypted_response_alg"] = json!(e.alg.as_str());
+        v["userinfo_encrypted_response_enc"] = json!(e.enc.as_str());
+    }
+    // Not in RFC 7591: Signicat's "ID-token user data" setting.
+    v["id_token_claims"] = json!(f.id_token_claims.as_str());
     v["require_pushed_authorization_requests"] = json!(c.requires_par());
     v["require_signed_request_object"] = json!(c.par.require_signed);
     if let Some(p) = c.profile {
         v["fapi_profile"] = json!(p.as_str());
     }
     v
+}
+
+/// The token formats `input` asks for, over the current ones. An encryption needs the client's
+/// keys, and registered keys (`jwks`) must hold one to encrypt to; keys at a `jwks_uri` are
+/// checked when a token is issued (and a token is refused, never sent in the clear).
+fn merge_formats(
+    current: Option<&ClientRecord>,
+    input: &FormatsInput,
+    jwks: Option<&str>,
+    jwks_uri: Option<&str>,
+) -> anyhow::Result<TokenFormats> {
+    let mut f = current.map(|c| c.formats).unwrap_or_default();
+    let encryption = |prefix: &'static str,
+                      flag: &str,
+                      alg: &Option<String>,
+                      enc: &Option<String>,
+                      now: Option<Encryption>|
+     -> anyhow::Result<Option<Encryption>> {
+        match (alg.as_deref(), enc.as_deref()) {
+            (Some("none"), None) => Ok(None),
+            (Some("none"), Some(_)) => bail!("--{flag}-enc cannot go with --{flag}-alg none"),
+            (None, None) => Ok(now),
+            // A new content encryption for the algorithm already registered.
+            (None, Some(e)) if now.is_some() => {
+                let alg = now.map(|n| n.alg.as_str());
+                parse_encryption(prefix, alg, Some(e))
+                    .map_err(|e| anyhow::anyhow!("--{flag}-enc: {e}"))
+            }
+            (a, e) => parse_encryption(prefix, a, e)
+                .map_err(|err| anyhow::anyhow!("--{flag}-alg/--{flag}-enc: {err}")),
+        }
+    };
+    f.id_token_encryption = encryption(
+        "id_token",
+        "id-token-encryption",
+        &input.id_token_encryption_alg,
+        &input.id_token_encryption_enc,
+        f.id_token_encryption,
+    )?;
+    f.userinfo_encryption = encryption(
+        "userinfo",
+        "userinfo-encryption",
+        &input.userinfo_encryption_alg,
+        &input.userinfo_encryption_enc,
+        f.userinfo_encryption,
+    )?;
+    match input.userinfo_alg.as_deref() {
+        None => {}
+        Some("none") => f.userinfo_signing = None,
+        Some(text) => {
+            f.userinfo_signing = Some(
+                IdTokenAlg::parse(text)
+                    .context("--userinfo-alg must be RS256, PS256, ES256 or none")?,
+            );
+        }
+    }
+    if let Some(text) = &input.id_token_claims {
+        f.id_token_claims =
+            IdTokenContents::parse(text).context("--id-token-claims must be standard or all")?;
+    }
+    for e in f.encryptions() {
+        match (jwks, jwks_uri) {
+            (Some(jwks), _) => {
+                let keys = PublicKeys::from_jwks_json(jwks).context("the client's --jwks")?;
+                if !keys.can_encrypt_with(e.alg.as_str()) {
+                    bail!(
+                        "encryption with {} needs a {} key with use \"enc\" (or no use) in the client's --jwks",
+                        e.alg.as_str(),
+                        e.alg.key_type()
+                    );
+                }
+            }
+            (None, Some(_)) => {}
+            (None, None) => bail!(
+                "encryption with {} needs the client's public keys: --jwks FILE or --jwks-uri URI",
+                e.alg.as_str()
+            ),
+        }
+    }
+    Ok(f)
 }
 
 /// RFC 7591 `grant_types`: the OAuth grants this client may use at the token endpoint.
@@ -123,6 +232,20 @@ pub fn print(c: &ClientRecord, secret: Option<&str>, as_json: bool) {
     crate::out!("account:       {}", c.account.as_str());
     crate::out!("auth method:   {}", c.auth_method.as_str());
     crate::out!("ID token alg:  {}", c.id_token_alg.as_str());
+    let f = &c.formats;
+    if let Some(e) = f.id_token_encryption {
+        crate::out!("ID token enc:  {} / {}", e.alg.as_str(), e.enc.as_str());
+    }
+    crate::out!("ID token has:  {} claims", f.id_token_claims.as_str());
+    crate::out!(
+        "userinfo:      {}{}",
+        f.userinfo_signing.map_or("JSON", |a| a.as_str()),
+        f.userinfo_encryption.map_or(String::new(), |e| format!(
+            ", encrypted {} / {}",
+            e.alg.as_str(),
+            e.enc.as_str()
+        ))
+    );
     for u in &c.redirect_uris {
         crate::out!("redirect URI:  {u}");
     }
@@ -316,7 +439,9 @@ fn merge(
         }
     }
     let id_token_alg = match &input.id_token_alg {
-        Some(text) => IdTokenAlg::parse(text).context("--id-token-alg must be RS256 or ES256")?,
+        Some(text) => {
+            IdTokenAlg::parse(text).context("--id-token-alg must be RS256, PS256 or ES256")?
+        }
         None => current.map_or(IdTokenAlg::Rs256, |c| c.id_token_alg),
     };
     if ciba.as_ref().is_some_and(|c| c.signed_requests) && auth_method.uses_secret() {
@@ -333,6 +458,12 @@ fn merge(
             Some(u.to_string())
         }
     };
+    let formats = merge_formats(
+        current,
+        &input.formats,
+        jwks.as_deref(),
+        jwks_uri.as_deref(),
+    )?;
     let dpop_bound_access_tokens = input
         .dpop_bound_access_tokens
         .unwrap_or_else(|| current.is_some_and(|c| c.dpop_bound_access_tokens));
@@ -391,6 +522,7 @@ fn merge(
         profile,
         dpop_bound_access_tokens,
         post_logout_redirect_uris,
+        formats,
         id,
         name: name.trim().to_string(),
         secret_hash,

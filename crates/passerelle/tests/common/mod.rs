@@ -395,6 +395,7 @@ impl TestApp {
             id_token_alg: passerelle_core::oidc::IdTokenAlg::parse(alg).expect("an algorithm"),
             ciba: None,
             signing_webhook: None,
+            formats: Default::default(),
             dpop_bound_access_tokens: false,
             post_logout_redirect_uris: vec!["https://rp.example/bye".to_string()],
             par: Default::default(),
@@ -720,7 +721,7 @@ impl TestApp {
             .expect("body");
         let keys = passerelle_jose::PublicKeys::from_jwks_json(&jwks).expect("jwks");
         let claims = keys
-            .verify(token, &[SigAlg::Rs256, SigAlg::Es256])
+            .verify(token, &[SigAlg::Rs256, SigAlg::Ps256, SigAlg::Es256])
             .expect("ID token verifies");
         assert_eq!(claims["iss"], self.issuer.as_str());
         assert_eq!(claims["aud"], client_id);

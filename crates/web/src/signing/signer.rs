@@ -446,6 +446,7 @@ async fn decision(
                     login_hint: None,
                     acr: Acr::Advanced,
                     touch: false,
+                    claims: None,
                     hinted_sub: None,
                 },
             )
