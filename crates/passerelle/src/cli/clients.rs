@@ -359,10 +359,15 @@ fn merge(
         input.redirect_uris.clone()
     };
     let ciba = merge_ciba(current, input, account)?;
-    // A client that only logs people in through the back channel needs no redirect URI.
-    if redirect_uris.is_empty() && ciba.is_none() {
+    // A client that only logs people in through the back channel, or a resource server that
+    // only introspects tokens, needs no redirect URI.
+    let has_grant = |g: &str| {
+        input.grants.iter().any(|x| x == g)
+            || (!input.clear_grants && current.is_some_and(|c| c.grants.iter().any(|x| x == g)))
+    };
+    if redirect_uris.is_empty() && ciba.is_none() && !has_grant(INTROSPECTION_GRANT) {
         bail!(
-            "at least one --redirect-uri is required (or --ciba-mode for a backchannel-only client)"
+            "at least one --redirect-uri is required (or --ciba-mode for a backchannel-only client, or --grant introspection for a resource server)"
         );
     }
     for u in &redirect_uris {
@@ -654,6 +659,23 @@ mod ciba_tests {
             ciba,
             ..c.into_record(0, 0)
         }
+    }
+
+    #[test]
+    fn a_resource_server_needs_no_redirect_uri() {
+        let rs = ClientInput {
+            name: Some("API".into()),
+            grants: vec![INTROSPECTION_GRANT.into()],
+            ..ClientInput::default()
+        };
+        let (c, _) = merge("id".into(), None, &rs).expect("a resource server");
+        assert!(c.redirect_uris.is_empty());
+        let plain = ClientInput {
+            name: Some("API".into()),
+            ..ClientInput::default()
+        };
+        let err = merge("id".into(), None, &plain).expect_err("no redirect URI");
+        assert!(err.to_string().contains("--grant introspection"), "{err}");
     }
 
     #[test]
