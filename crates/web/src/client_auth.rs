@@ -41,6 +41,31 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
 }
 
 /// Authenticates the client with the method it registered (RFC 6749 §2.3, RFC 7523 §2.2).
+/// The opening of every endpoint where a client authenticates as at the token endpoint (token,
+/// PAR, revocation, introspection): the per-address limit, the form, the client's credentials,
+/// then the per-client limit. Per client only once it is authenticated: client ids are public,
+/// and a stranger naming a client must not spend its budget (guessing secrets is bounded by the
+/// per-address limit, and secrets are 256 bits).
+pub(crate) async fn authenticated_form(
+    b: &Broker,
+    ip: Option<&passerelle_limits::ClientIp>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ClientRecord, Params), BrokerError> {
+    b.limits
+        .token_per_ip
+        .check_ip(ip)
+        .map_err(|t| BrokerError::throttled(t, None))?;
+    let form = crate::authorize::parse_params(body)
+        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
+    let client = authenticate(b, headers, &form).await?;
+    b.limits
+        .token_per_client
+        .check(&client.id)
+        .map_err(|t| BrokerError::throttled(t, None))?;
+    Ok((client, form))
+}
+
 pub(crate) async fn authenticate(
     b: &Broker,
     headers: &HeaderMap,

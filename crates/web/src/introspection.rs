@@ -20,8 +20,6 @@ use passerelle_limits::ClientIp;
 use passerelle_store::token_hash;
 use serde_json::{Map, Value, json};
 
-use crate::authorize::parse_params;
-use crate::client_auth::authenticate;
 use crate::{Broker, BrokerError};
 
 /// The media type of a signed introspection response (RFC 9701 §4, §5), also its JWT's `typ`.
@@ -59,17 +57,7 @@ async fn answer(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, BrokerError> {
-    b.limits
-        .token_per_ip
-        .check_ip(ip)
-        .map_err(|t| BrokerError::throttled(t, None))?;
-    let form = parse_params(body)
-        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
-    let caller = authenticate(b, headers, &form).await?;
-    b.limits
-        .token_per_client
-        .check(&caller.id)
-        .map_err(|t| BrokerError::throttled(t, None))?;
+    let (caller, form) = crate::client_auth::authenticated_form(b, ip, headers, body).await?;
     if !caller.grants.iter().any(|g| g == INTROSPECTION_GRANT) {
         return Err(BrokerError::token(
             ErrorCode::UnauthorizedClient,

@@ -18,8 +18,6 @@ use passerelle_limits::ClientIp;
 use passerelle_store::{PushedRequest, random_token, token_hash};
 use serde_json::json;
 
-use crate::authorize::parse_params;
-use crate::client_auth::authenticate;
 use crate::request_object::{PUSHED_REQUEST_SECS, REQUEST_URI_PREFIX, unpack};
 use crate::{Broker, BrokerError};
 
@@ -44,18 +42,7 @@ async fn push(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, BrokerError> {
-    // The token endpoint's limits: the same client authentication is attempted here.
-    b.limits
-        .token_per_ip
-        .check_ip(ip)
-        .map_err(|t| BrokerError::throttled(t, None))?;
-    let form = parse_params(body)
-        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
-    let client = authenticate(b, headers, &form).await?;
-    b.limits
-        .token_per_client
-        .check(&client.id)
-        .map_err(|t| BrokerError::throttled(t, None))?;
+    let (client, form) = crate::client_auth::authenticated_form(b, ip, headers, body).await?;
     if form.get("request_uri").is_some() {
         return Err(BrokerError::token(
             ErrorCode::InvalidRequest,

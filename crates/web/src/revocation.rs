@@ -17,8 +17,6 @@ use passerelle_core::oidc::ErrorCode;
 use passerelle_limits::ClientIp;
 use passerelle_store::{AuditEvent, token_hash};
 
-use crate::authorize::parse_params;
-use crate::client_auth::authenticate;
 use crate::{Broker, BrokerError};
 
 pub(crate) async fn revocation(
@@ -52,17 +50,7 @@ async fn revoke(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, BrokerError> {
-    b.limits
-        .token_per_ip
-        .check_ip(ip)
-        .map_err(|t| BrokerError::throttled(t, None))?;
-    let form = parse_params(body)
-        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
-    let client = authenticate(b, headers, &form).await?;
-    b.limits
-        .token_per_client
-        .check(&client.id)
-        .map_err(|t| BrokerError::throttled(t, None))?;
+    let (client, form) = crate::client_auth::authenticated_form(b, ip, headers, body).await?;
     let token = form
         .get("token")
         .ok_or_else(|| BrokerError::token(ErrorCode::InvalidRequest, "token is missing"))?;

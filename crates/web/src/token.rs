@@ -20,8 +20,6 @@ use passerelle_store::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::authorize::parse_params;
-use crate::client_auth::authenticate;
 use crate::dpop::Endpoint;
 use crate::{Broker, BrokerError};
 
@@ -100,20 +98,7 @@ async fn issue(
     // When this presentation arrived, to tell a replay of a redeemed code from a request that
     // raced its redemption.
     let arrived_us = b.clock.now_micros();
-    b.limits
-        .token_per_ip
-        .check_ip(ip)
-        .map_err(|t| BrokerError::throttled(t, None))?;
-    let form = parse_params(body)
-        .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?;
-    let client = authenticate(b, headers, &form).await?;
-    // Per client only once it is authenticated: client ids are public, and a stranger naming a
-    // client must not spend its budget (guessing secrets is bounded by the per-address limit,
-    // and secrets are 256 bits).
-    b.limits
-        .token_per_client
-        .check(&client.id)
-        .map_err(|t| BrokerError::throttled(t, None))?;
+    let (client, form) = crate::client_auth::authenticated_form(b, ip, headers, body).await?;
     let id = client.id.clone();
     let proof = dpop_for(b, headers, &client)
         .await
