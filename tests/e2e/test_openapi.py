@@ -63,6 +63,9 @@ AHEAD_OF_CODE: list[str] = []
 # - the REST API: a session whose callback URLs are not the client's registered redirect URIs
 #   (400), a headless session while the sandbox's user discovery limit is spent (503), and a
 #   made-up session id (404);
+# - client registration: metadata the shared client rules refuse (a redirect URI that is not
+#   https, no redirect URI, encryption without keys: 400), and at a registration's own URI a
+#   made-up client id, which the registration access token does not open (401);
 # - the signing API: an upload of bytes that are not the PDF they claim to be (400), or with a
 #   media type it does not keep (415); a collection or sessions naming documents this client never
 #   uploaded, or redirect URLs it did not register (400); a made-up id (404); deleting a document
@@ -81,6 +84,12 @@ bearer = "{access_token}"
 [auth.openapi.apiToken]
 bearer = "{api_token}"
 
+[auth.openapi.initialAccessToken]
+bearer = "{initial_access_token}"
+
+[auth.openapi.registrationAccessToken]
+bearer = "{registration_access_token}"
+
 [[operations]]
 include-path = ["/auth/open/connect/token", "/sandbox/v2/token", "/auth/open/connect/ciba", "/auth/open/connect/revocation", "/auth/open/connect/introspect", "/auth/open/connect/par"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
@@ -88,6 +97,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 [[operations]]
 include-path = ["/sandbox/v2/backchannel/authentication", "/sandbox/v2/user_discovery_sessions", "/sandbox/v2/user_discovery_sessions/{{id}}"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
+
+[[operations]]
+include-path = ["/auth/open/connect/register", "/auth/open/connect/register/{{client_id}}"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 
 [[operations]]
 include-name = "POST /auth/open/connect/userinfo"
@@ -135,6 +148,7 @@ def fuzzed(request, binary, tmp_path_factory):
     server = Server(
         tmp_path_factory.mktemp(f"openapi-{backend}") / "data",
         database_url=f"{POSTGRES}/{database}" if database else None,
+        env={"PASSERELLE_REGISTRATION_ENABLED": "true"},
     )
     try:
         server.start()
@@ -150,6 +164,16 @@ def fuzzed(request, binary, tmp_path_factory):
         )
         assert api.status_code == 200, api.text
         token["api_token"] = api.json()["access_token"]
+        # Registration: a token for every example schemathesis makes, and one registered client.
+        token["initial_access_token"] = server.cli_json("registration", "issue", "--uses", "1000")["token"]
+        registered = requests.post(
+            f"{server.issuer}/connect/register",
+            headers={"Authorization": f"Bearer {token['initial_access_token']}"},
+            json={"client_name": "Fuzzed registration", "redirect_uris": ["https://rp.example/callback"]},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert registered.status_code == 201, registered.text
+        token["registration_access_token"] = registered.json()["registration_access_token"]
         yield backend, server, client, token
         assert server.stop() == 0
     finally:
@@ -181,7 +205,7 @@ def test_schemathesis_finds_nothing(fuzzed, tmp_path):
     backend, server, client, token = fuzzed
     config = tmp_path / "schemathesis.toml"
     basic = BASIC.format(client_id=client["client_id"], client_secret=client["client_secret"])
-    config.write_text(f'hooks = "{HOOKS}"\n' + (basic if backend == "sqlite" else "") + CONFIG.format(access_token=token["access_token"], api_token=token["api_token"]))
+    config.write_text(f'hooks = "{HOOKS}"\n' + (basic if backend == "sqlite" else "") + CONFIG.format(**token))
     examples = os.environ.get("PASSERELLE_SCHEMATHESIS_EXAMPLES", str(EXAMPLES[backend]))
     command = [
         str(SCHEMATHESIS),

@@ -4,7 +4,8 @@
 
 use crate::scopes::{Account, GrantedScopes, ScopeError};
 
-/// Error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1 and OIDC Core §3.1.2.6.
+/// Error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6 and the RFCs
+/// named at each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -40,6 +41,12 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: send the proof again with the nonce in the `DPoP-Nonce` header.
     UseDpopNonce,
+    /// RFC 7591 §3.2.2: a redirect URI that cannot be registered.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: another metadata value that cannot be registered.
+    InvalidClientMetadata,
+    /// RFC 7591 §3.2.2: a software statement, which Passerelle does not take.
+    UnapprovedSoftwareStatement,
 }
 
 impl ErrorCode {
@@ -68,6 +75,9 @@ impl ErrorCode {
             ErrorCode::InvalidBindingMessage => "invalid_binding_message",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::UnapprovedSoftwareStatement => "unapproved_software_statement",
         }
     }
 

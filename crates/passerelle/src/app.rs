@@ -64,6 +64,8 @@ pub struct Settings {
     /// The bearer token that opens `/metrics` on the main listener; `None`: 404 there.
     pub metrics_token: Option<Secret>,
     pub signing: SigningSettings,
+    /// Dynamic client registration (RFC 7591) with operator-issued initial access tokens.
+    pub registration: bool,
 }
 
 /// The signing API's settings, files read.
@@ -169,6 +171,7 @@ impl Settings {
             lifetimes: c.lifetimes,
             metrics_token: c.metrics_token.clone(),
             signing: SigningSettings::from_file(&c.signing)?,
+            registration: c.registration_enabled,
         })
     }
 }
@@ -617,6 +620,7 @@ pub async fn build(
         limits: limits.clone(),
         secure_cookies: public_url.starts_with("https://"),
         lifetimes: settings.lifetimes,
+        registration: settings.registration,
         signing,
     });
     let ciba_broker = broker.clone();

@@ -37,6 +37,17 @@ pub struct FileConfig {
     pub lifetimes: LifetimesFile,
     #[serde(default)]
     pub signing: SigningFile,
+    #[serde(default)]
+    pub registration: RegistrationFile,
+}
+
+/// The `[registration]` table: dynamic client registration (RFC 7591), off unless enabled.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationFile {
+    /// Let clients register themselves at `<issuer>/connect/register` with an initial access
+    /// token the operator issued (`passerelle registration issue`).
+    pub enabled: Option<bool>,
 }
 
 /// The `[lifetimes]` table, in seconds.
@@ -194,6 +205,8 @@ pub struct Config {
     /// `[[sandbox.clients]]`: the clients of `passerelle sandbox serve`.
     pub sandbox_clients: Vec<SandboxClientFile>,
     pub signing: SigningFile,
+    /// `[registration] enabled` (`PASSERELLE_REGISTRATION_ENABLED`).
+    pub registration_enabled: bool,
 }
 
 /// A secret from the configuration: never shown by `Debug`.
@@ -687,6 +700,15 @@ impl Config {
         if signing.seal_key_file.is_some() != signing.seal_chain_file.is_some() {
             problems.push("signing.seal_key_file and signing.seal_chain_file go together".into());
         }
+        let registration_enabled = match env("PASSERELLE_REGISTRATION_ENABLED").as_deref() {
+            None => file.registration.enabled.unwrap_or(false),
+            Some("true") => true,
+            Some("false") => false,
+            Some(_) => {
+                problems.push("PASSERELLE_REGISTRATION_ENABLED must be true or false".into());
+                false
+            }
+        };
         let ops = ops_config(
             OpsFile {
                 metrics_listen: file.metrics_listen,
@@ -719,6 +741,7 @@ impl Config {
                 lifetimes: ops.lifetimes,
                 sandbox_clients,
                 signing,
+                registration_enabled,
             })
         } else {
             Err(problems.join("\n"))

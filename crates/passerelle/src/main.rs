@@ -59,6 +59,10 @@ enum Command {
     /// The keys that rotate: the broker's ID-token keys and the connector's keys towards itsme.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591), which clients use at
+    /// `<issuer>/connect/register` when `[registration] enabled = true`.
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
     /// The built-in itsme sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -121,6 +125,41 @@ enum KeysCommand {
         /// The retired key's purpose, kid and retirement time as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistrationCommand {
+    /// Issue an initial access token: shown once, only its hash is kept.
+    Issue {
+        /// The account of the clients it registers: sandbox (default) or production.
+        #[arg(long, default_value = "sandbox")]
+        account: String,
+        /// A grant its clients may ask for: a protected scope (in `scope`), signicat-api,
+        /// signing, introspection, or refresh_token (in `grant_types`); repeat for several.
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// How many clients it may register.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// How long it may be used: 30m, 24h, 7d or seconds (at most 90 days).
+        #[arg(long, default_value = "24h", value_name = "LIFETIME")]
+        expires_in: String,
+        /// Whom it is for (shown by `list`).
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every initial access token: live, used up, expired or revoked.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a token from registering more clients (the clients it registered stay).
+    Revoke {
+        /// The token's id, as `list` shows it.
+        id: String,
     },
 }
 
@@ -271,12 +310,16 @@ struct ClientFields {
 }
 
 impl ClientFields {
-    fn input(self, clear_grants: bool, rotate_secret: bool) -> ClientInput {
-        ClientInput {
+    fn input(self, clear_grants: bool, rotate_secret: bool) -> anyhow::Result<ClientInput> {
+        Ok(ClientInput {
             name: self.name,
             redirect_uris: self.redirect_uris,
             auth_method: self.auth_method,
-            jwks_file: self.jwks_file,
+            jwks: self
+                .jwks_file
+                .as_deref()
+                .map(clients::read_jwks)
+                .transpose()?,
             jwks_uri: self.jwks_uri,
             account: self.account,
             grants: self.grants,
@@ -300,7 +343,7 @@ impl ClientFields {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             require_signed_request_object: self.require_signed_request_object,
             profile: self.profile,
-        }
+        })
     }
 }
 
@@ -493,7 +536,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match *cmd {
                 ClientCommand::Add { fields, json } => {
                     let (c, secret) =
-                        clients::add(&store, &fields.input(false, false), now).await?;
+                        clients::add(&store, &fields.input(false, false)?, now).await?;
                     clients::print(&c, secret.as_deref(), json);
                 }
                 ClientCommand::List { json } => {
@@ -534,7 +577,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let (c, secret) = clients::update(
                         &store,
                         &client_id,
-                        &fields.input(clear_grants, rotate_secret),
+                        &fields.input(clear_grants, rotate_secret)?,
                         now,
                     )
                     .await?;
@@ -622,6 +665,70 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             k.kid
                         );
                     }
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Registration(cmd) => {
+            use passerelle::cli::registration;
+            let store = open(&config).await?;
+            let now = clock.now();
+            match cmd {
+                RegistrationCommand::Issue {
+                    account,
+                    grants,
+                    uses,
+                    expires_in,
+                    note,
+                    json,
+                } => {
+                    let input = registration::TokenInput {
+                        account,
+                        grants,
+                        uses,
+                        expires_in,
+                        note,
+                    };
+                    let (t, value) = registration::issue(&store, &input, now).await?;
+                    if json {
+                        let mut v = registration::to_json(&t, now);
+                        v["token"] = serde_json::json!(value);
+                        passerelle::out!("{}", serde_json::to_string_pretty(&v)?);
+                    } else {
+                        passerelle::out!("initial access token: {value}");
+                        passerelle::out!(
+                            "                      (shown once: give it to the client's developer; only its hash is kept)"
+                        );
+                        passerelle::out!("{}", registration::to_line(&t, now));
+                        if !config.registration_enabled {
+                            passerelle::out!(
+                                "note: registration is off; set [registration] enabled = true (or PASSERELLE_REGISTRATION_ENABLED=true) for the endpoint to take it"
+                            );
+                        }
+                    }
+                }
+                RegistrationCommand::List { json } => {
+                    let list = store.list_registration_tokens().await?;
+                    if json {
+                        let v: Vec<_> =
+                            list.iter().map(|t| registration::to_json(t, now)).collect();
+                        passerelle::out!("{}", serde_json::to_string_pretty(&v)?);
+                    } else if list.is_empty() {
+                        passerelle::out!("(no initial access tokens)");
+                    } else {
+                        for t in &list {
+                            passerelle::out!("{}", registration::to_line(t, now));
+                        }
+                    }
+                }
+                RegistrationCommand::Revoke { id } => {
+                    if !store.revoke_registration_token(&id, now).await? {
+                        anyhow::bail!("no live or used-up initial access token {id}");
+                    }
+                    passerelle::out!(
+                        "Revoked initial access token {id}: it registers no more clients."
+                    );
                 }
             }
             store.close().await;

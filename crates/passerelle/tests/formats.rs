@@ -571,7 +571,7 @@ async fn registration_refuses_encryption_without_a_key_to_encrypt_to() {
         name: Some("Encrypting RP".into()),
         redirect_uris: vec![RP_CALLBACK.into()],
         account: Some("sandbox".into()),
-        jwks_file: jwks,
+        jwks: jwks.map(|p| std::fs::read_to_string(p).expect("jwks")),
         formats: FormatsInput {
             id_token_encryption_alg: Some(alg.into()),
             ..FormatsInput::default()

@@ -1936,3 +1936,101 @@ async fn signing_answers_validate_against_the_document() {
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn registration_answers_validate_against_the_document() {
+    let app = TestApp::spawn_with(Options {
+        registration: true,
+        ..Options::default()
+    })
+    .await;
+    let doc = document();
+    let v = Validator::new(&doc);
+    let input = passerelle::cli::registration::TokenInput {
+        account: "sandbox".into(),
+        grants: vec![],
+        uses: 5,
+        expires_in: "1h".into(),
+        note: None,
+    };
+    let (_, token) = passerelle::cli::registration::issue(&app.store, &input, app.clock_now())
+        .await
+        .expect("issue");
+    let register = "/auth/open/connect/register";
+    let http = reqwest::Client::new();
+    let metadata = serde_json::json!({"client_name": "RP", "redirect_uris": [RP_CALLBACK]});
+    let mut created = None;
+    for (bearer, body, status) in [
+        (Some(token.as_str()), metadata.clone(), StatusCode::CREATED),
+        (
+            Some(token.as_str()),
+            serde_json::json!({"client_name": "RP", "redirect_uris": ["ftp://x"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (Some("wrong"), metadata.clone(), StatusCode::UNAUTHORIZED),
+        (None, metadata.clone(), StatusCode::UNAUTHORIZED),
+    ] {
+        let req = http.post(app.url(register)).json(&body);
+        let req = match bearer {
+            Some(b) => req.bearer_auth(b),
+            None => req,
+        };
+        let answer = Answer::of(req.send().await.expect("register")).await;
+        assert_eq!(answer.status, status);
+        v.assert_valid("post", register, &answer);
+        if status == StatusCode::CREATED {
+            created = Some(answer.json());
+        }
+    }
+    let created = created.expect("registered");
+    let uri = created["registration_client_uri"].as_str().expect("uri");
+    let access = created["registration_access_token"].as_str().expect("rat");
+    let path = "/auth/open/connect/register/{client_id}";
+    let answer = Answer::of(http.get(uri).bearer_auth(access).send().await.expect("get")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    v.assert_valid("get", path, &answer);
+    let answer = Answer::of(
+        http.get(uri)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    v.assert_valid("get", path, &answer);
+    let mut replacement = metadata.clone();
+    replacement["client_id"] = created["client_id"].clone();
+    let answer = Answer::of(
+        http.put(uri)
+            .bearer_auth(access)
+            .json(&replacement)
+            .send()
+            .await
+            .expect("put"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    v.assert_valid("put", path, &answer);
+    let answer = Answer::of(
+        http.put(uri)
+            .bearer_auth(access)
+            .json(&metadata)
+            .send()
+            .await
+            .expect("put"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    v.assert_valid("put", path, &answer);
+    let answer = Answer::of(
+        http.delete(uri)
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    v.assert_valid("delete", path, &answer);
+}

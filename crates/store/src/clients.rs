@@ -277,7 +277,7 @@ const FORMAT_COLUMNS: [&str; 6] = [
 ];
 
 /// The audit event of a client's registration or change: what it may do, never its secret.
-fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
+pub(crate) fn change_event(kind: &str, c: &NewClient, now: i64) -> crate::AuditEvent {
     crate::AuditEvent::new(kind, "ok", now.saturating_mul(1_000_000))
         .client(&c.id)
         .detail(
@@ -347,38 +347,48 @@ async fn update_formats(
     Ok(())
 }
 
+/// Inserts a client, its formats included (part of a transaction that also records why).
+pub(crate) async fn insert_client_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    c: &NewClient,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
+         ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
+         require_pushed_authorization_requests, require_signed_request_object, profile) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11, $18, $19, $20)",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(&c.secret_hash)
+    .bind(to_json(&c.redirect_uris))
+    .bind(c.auth_method.as_str())
+    .bind(&c.jwks)
+    .bind(&c.jwks_uri)
+    .bind(c.account.as_str())
+    .bind(to_json(&c.grants))
+    .bind(c.id_token_alg.as_str())
+    .bind(now)
+    .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
+    .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
+    .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
+    .bind(&c.signing_webhook)
+    .bind(i64::from(c.dpop_bound_access_tokens))
+    .bind(to_json(&c.post_logout_redirect_uris))
+    .bind(i64::from(c.par.require_pushed))
+    .bind(i64::from(c.par.require_signed))
+    .bind(c.profile.map(Profile::as_str))
+    .execute(&mut **tx)
+    .await?;
+    update_formats(tx, &c.id, &c.formats).await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
-             ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
-             require_pushed_authorization_requests, require_signed_request_object, profile) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11, $18, $19, $20)",
-        )
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(&c.secret_hash)
-        .bind(to_json(&c.redirect_uris))
-        .bind(c.auth_method.as_str())
-        .bind(&c.jwks)
-        .bind(&c.jwks_uri)
-        .bind(c.account.as_str())
-        .bind(to_json(&c.grants))
-        .bind(c.id_token_alg.as_str())
-        .bind(now)
-        .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
-        .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
-        .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
-        .bind(&c.signing_webhook)
-        .bind(i64::from(c.dpop_bound_access_tokens))
-        .bind(to_json(&c.post_logout_redirect_uris))
-        .bind(i64::from(c.par.require_pushed))
-        .bind(i64::from(c.par.require_signed))
-        .bind(c.profile.map(Profile::as_str))
-        .execute(&mut *tx)
-        .await?;
-        update_formats(&mut tx, &c.id, &c.formats).await?;
+        insert_client_in(&mut tx, c, now).await?;
         crate::audit::insert(&mut *tx, &change_event("client.added", c, now)).await?;
         tx.commit().await?;
         Ok(())

@@ -13,6 +13,7 @@ mod keys;
 mod logins;
 mod pushed;
 mod refresh;
+mod registration;
 mod rest;
 mod sandbox;
 mod signing;
@@ -36,6 +37,7 @@ pub use keys::StoredKey;
 pub use logins::{AccessTokenRecord, CodeRecord, LoginTransaction, NewCode, PresentedCode};
 pub use pushed::{PushedRequest, PushedUse};
 pub use refresh::{NewFamily, PresentedRefreshToken, RefreshFamily, Rotation};
+pub use registration::{Registration, RegistrationToken};
 pub use rest::{ApiToken, RestSession};
 pub use sandbox::{
     Approval, CodeAttempt, DiscoverySession, DiscoveryStatus, NewAction, SandboxAction,
@@ -278,6 +280,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (19, include_str!("../../../migrations/0019_logout.sql")),
     (20, include_str!("../../../migrations/0020_profile.sql")),
+    (
+        21,
+        include_str!("../../../migrations/0021_registration.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -96,6 +96,9 @@ pub(crate) async fn configuration(State(b): State<Arc<Broker>>) -> Response {
     if let (Some(doc), Value::Object(rest)) = (doc.as_object_mut(), rest) {
         doc.extend(rest);
     }
+    if b.registration {
+        doc["registration_endpoint"] = json!(format!("{i}/connect/register"));
+    }
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(doc),

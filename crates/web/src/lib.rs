@@ -16,6 +16,7 @@ mod authorize;
 mod callback;
 pub mod ciba;
 mod client_auth;
+pub mod clients;
 mod discovery;
 mod dpop;
 mod error;
@@ -27,6 +28,7 @@ mod metrics;
 mod pages;
 mod par;
 mod refresh;
+mod registration;
 mod request_object;
 mod rest;
 mod revocation;
@@ -133,6 +135,9 @@ pub struct Broker {
     /// Rate limits per source address and per client (shared with the sandbox).
     pub limits: Arc<passerelle_limits::Limits>,
     pub lifetimes: Lifetimes,
+    /// Whether clients may register themselves with an initial access token (RFC 7591): the
+    /// endpoint exists and discovery names it only then.
+    pub registration: bool,
     /// The signing API's settings (`<base>/sign`).
     pub signing: signing::Signing,
 }
@@ -272,7 +277,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             error::unavailable_page as passerelle_limits::later::UnavailablePage,
             passerelle_limits::later::unavailable_as_page,
         ));
-    Router::new()
+    let router = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(discovery::configuration),
@@ -297,6 +302,21 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route("/connect/itsme/jwks", get(discovery::connector_jwks))
-        .merge(pages)
-        .with_state(broker)
+        .merge(pages);
+    let router = if broker.registration {
+        router
+            .route(
+                "/connect/register",
+                axum::routing::post(registration::register),
+            )
+            .route(
+                "/connect/register/{client_id}",
+                get(registration::read)
+                    .put(registration::replace)
+                    .delete(registration::delete),
+            )
+    } else {
+        router
+    };
+    router.with_state(broker)
 }

@@ -1,7 +1,9 @@
-//! The administration commands: clients, keys, sandbox personas, the audit trail.
+//! The administration commands: clients, keys, registration tokens, sandbox personas, the
+//! audit trail.
 
 pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod personas;
+pub mod registration;
 pub mod sign;

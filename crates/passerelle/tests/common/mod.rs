@@ -145,6 +145,8 @@ pub struct Options {
     pub lifetimes: passerelle_web::Lifetimes,
     /// A real itsme environment (`[itsme]`), e.g. a standalone sandbox.
     pub itsme: Option<passerelle::config::ItsmeConfig>,
+    /// `[registration] enabled`: dynamic client registration.
+    pub registration: bool,
 }
 
 impl Default for Options {
@@ -163,6 +165,7 @@ impl Default for Options {
             metrics_listener: false,
             lifetimes: Default::default(),
             itsme: None,
+            registration: false,
         }
     }
 }
@@ -253,6 +256,7 @@ impl TestApp {
                 .clone()
                 .map(passerelle::config::Secret::new),
             signing: options.signing.clone(),
+            registration: options.registration,
         };
         let built = app::build(&settings, addr, clock.clone())
             .await
