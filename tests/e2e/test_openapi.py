@@ -65,7 +65,8 @@ AHEAD_OF_CODE: list[str] = []
 #   made-up session id (404);
 # - client registration: metadata the shared client rules refuse (a redirect URI that is not
 #   https, no redirect URI, encryption without keys: 400), and at a registration's own URI a
-#   made-up client id, which the registration access token does not open (401);
+#   made-up client id, which the registration access token does not open (401); and their
+#   per-address limit of 60 a minute (429);
 # - the signing API: an upload of bytes that are not the PDF they claim to be (400), or with a
 #   media type it does not keep (415); a collection or sessions naming documents this client never
 #   uploaded, or redirect URLs it did not register (400); a made-up id (404); deleting a document
@@ -100,7 +101,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
 
 [[operations]]
 include-path = ["/auth/open/connect/register", "/auth/open/connect/register/{{client_id}}"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
 
 [[operations]]
 include-name = "POST /auth/open/connect/userinfo"

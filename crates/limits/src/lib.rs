@@ -106,6 +106,9 @@ pub struct Limits {
     /// The sandbox app's code form, per source address (a person's wrong codes are limited
     /// exactly, in the database: three block the account).
     pub app_code_per_ip: RateLimit,
+    /// Dynamic client registration and its management (RFC 7591, RFC 7592), per source
+    /// address: its own budget, so that registrations never slow logins down.
+    pub registration_per_ip: RateLimit,
 }
 
 /// The per-minute numbers of [`Limits`], as configured.
@@ -120,6 +123,7 @@ pub struct LimitSettings {
     pub sandbox_token_per_client: u32,
     pub phone_per_ip: u32,
     pub app_code_per_ip: u32,
+    pub registration_per_ip: u32,
 }
 
 impl Default for LimitSettings {
@@ -136,6 +140,7 @@ impl Default for LimitSettings {
             sandbox_token_per_client: 6000,
             phone_per_ip: 300,
             app_code_per_ip: 60,
+            registration_per_ip: 60,
         }
     }
 }
@@ -153,6 +158,7 @@ impl LimitSettings {
             sandbox_token_per_client: 0,
             phone_per_ip: 0,
             app_code_per_ip: 0,
+            registration_per_ip: 0,
         }
     }
 }
@@ -169,6 +175,7 @@ impl Limits {
             sandbox_token_per_client: RateLimit::per_minute(s.sandbox_token_per_client),
             phone_per_ip: RateLimit::per_minute(s.phone_per_ip),
             app_code_per_ip: RateLimit::per_minute(s.app_code_per_ip),
+            registration_per_ip: RateLimit::per_minute(s.registration_per_ip),
         }
     }
 
@@ -191,6 +198,7 @@ impl Limits {
             ),
             ("phone_per_ip", &mut self.phone_per_ip),
             ("app_code_per_ip", &mut self.app_code_per_ip),
+            ("registration_per_ip", &mut self.registration_per_ip),
         ] {
             limit.refused = counter(name);
         }

@@ -125,6 +125,7 @@ pub struct RateLimitsFile {
     pub sandbox_token_per_client: Option<u32>,
     pub phone_per_ip: Option<u32>,
     pub app_code_per_ip: Option<u32>,
+    pub registration_per_ip: Option<u32>,
 }
 
 /// The signing API (`[signing]`).
@@ -360,6 +361,11 @@ fn rate_limits(
             "app_code_per_ip",
             file.app_code_per_ip,
             defaults.app_code_per_ip,
+        ),
+        registration_per_ip: one(
+            "registration_per_ip",
+            file.registration_per_ip,
+            defaults.registration_per_ip,
         ),
     }
 }

@@ -367,7 +367,7 @@ fn within(grants: &[String], allowed: &[String]) -> Result<(), BrokerError> {
 
 fn limit(b: &Broker, ip: Option<&ClientIp>) -> Result<(), BrokerError> {
     b.limits
-        .token_per_ip
+        .registration_per_ip
         .check_ip(ip)
         .map_err(|t| BrokerError::throttled(t, None))
 }
