@@ -197,6 +197,13 @@ impl Params {
         &self.pairs
     }
 
+    /// The same parameters with `name` set to `value`, in place of any value it had.
+    pub fn with(&self, name: &str, value: &str) -> Result<Params, ParamError> {
+        let mut pairs = self.without(&[name]).pairs;
+        pairs.push((name.to_string(), value.to_string()));
+        Params::from_pairs(pairs)
+    }
+
     /// The same parameters but those named.
     pub fn without(&self, names: &[&str]) -> Params {
         Params {
@@ -402,6 +409,9 @@ pub struct ValidatedAuthorizationRequest {
     /// The `claims` parameter (OIDC Core §5.5), when it asked for anything this client may
     /// receive.
     pub claims: Option<crate::claims::ClaimsRequest>,
+    /// `dpop_jkt` (RFC 9449 §10): the JWK thumbprint of the DPoP key the code is bound to; the
+    /// token request that redeems it must carry a proof made with that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl ValidatedAuthorizationRequest {
@@ -569,11 +579,19 @@ pub fn validate_authorization_request(
             "code_challenge_method must be S256",
         );
     }
-    if code_challenge.len() != 43 || !code_challenge.bytes().all(is_base64url) {
+    if !is_sha256_base64url(code_challenge) {
         return fail(
             response_mode,
             ErrorCode::InvalidRequest,
             "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
+        );
+    }
+    let dpop_jkt = params.get("dpop_jkt");
+    if dpop_jkt.is_some_and(|j| !is_sha256_base64url(j)) {
+        return fail(
+            response_mode,
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be the 43-character base64url SHA-256 JWK thumbprint of the DPoP key (RFC 9449 §10)",
         );
     }
     let nonce = params.get("nonce").map(str::to_string);
@@ -662,7 +680,14 @@ pub fn validate_authorization_request(
             .get("id_token_hint")
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        dpop_jkt: dpop_jkt.map(str::to_string),
     })
+}
+
+/// Whether `s` has the shape of a SHA-256 digest in unpadded base64url (43 characters), as a
+/// PKCE S256 `code_challenge` and a JWK thumbprint do.
+fn is_sha256_base64url(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(is_base64url)
 }
 
 fn is_base64url(b: u8) -> bool {
@@ -768,6 +793,37 @@ mod tests {
                 assert_eq!(r.state.as_deref(), Some("s1"));
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dpop_jkt_is_kept_when_it_has_the_shape_of_a_thumbprint() {
+        let (uris, grants) = client();
+        let policy = ClientPolicy {
+            redirect_uris: &uris,
+            account: Account::Sandbox,
+            grants: &grants,
+        };
+        // RFC 9449 §10, Figure 25.
+        let jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        let mut q = good();
+        q.push(("dpop_jkt", jkt));
+        let v = validate_authorization_request(&params(&q), &policy).expect("valid");
+        assert_eq!(v.dpop_jkt.as_deref(), Some(jkt));
+        for bad in [
+            &jkt[1..],
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X=",
+            "a b",
+        ] {
+            let mut q = good();
+            q.push(("dpop_jkt", bad));
+            match validate_authorization_request(&params(&q), &policy) {
+                Err(AuthorizeError::Redirect(r)) => {
+                    assert_eq!(r.error.code, ErrorCode::InvalidRequest);
+                    assert!(r.error.description.contains("dpop_jkt"));
+                }
+                other => panic!("{bad}: unexpected {other:?}"),
+            }
         }
     }
 

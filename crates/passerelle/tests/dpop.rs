@@ -5,43 +5,11 @@
 mod common;
 
 use common::*;
-use passerelle_jose::dpop::{access_token_hash, sign_proof};
-use passerelle_jose::{Claims, SigAlg, SigningKey};
-use passerelle_store::random_token;
+use passerelle_jose::SigAlg;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const PHONE: &str = "+32470000001";
-
-/// A DPoP client's key and the last nonce the server gave it.
-struct DpopKey {
-    key: SigningKey,
-    nonce: Option<String>,
-}
-
-impl DpopKey {
-    fn new(alg: SigAlg) -> DpopKey {
-        DpopKey {
-            key: SigningKey::generate(alg).expect("key").0,
-            nonce: None,
-        }
-    }
-
-    fn proof(&self, app: &TestApp, method: &str, path: &str, token: Option<&str>) -> String {
-        let mut c = Claims::new();
-        c.insert("jti".into(), json!(random_token(16)));
-        c.insert("htm".into(), json!(method));
-        c.insert("htu".into(), json!(app.url(path)));
-        c.insert("iat".into(), json!(app.clock_now()));
-        if let Some(n) = &self.nonce {
-            c.insert("nonce".into(), json!(n));
-        }
-        if let Some(t) = token {
-            c.insert("ath".into(), json!(access_token_hash(t)));
-        }
-        sign_proof(&self.key, &c).expect("proof")
-    }
-}
 
 const TOKEN: &str = "/auth/open/connect/token";
 const USERINFO: &str = "/auth/open/connect/userinfo";

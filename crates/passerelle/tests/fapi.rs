@@ -106,20 +106,20 @@ fn authorization_request(client_id: &str, challenge: &str) -> Vec<(String, Strin
     .collect()
 }
 
-/// PAR, the authorization endpoint and an approval: the code and the PKCE verifier.
-async fn code_for(app: &TestApp, fapi: &Fapi) -> (String, String) {
+/// PAR (with `dpop` as its DPoP proof), the authorization endpoint and an approval: the code and
+/// the PKCE verifier.
+async fn code_for(app: &TestApp, fapi: &Fapi, dpop: Option<String>) -> (String, String) {
     let (verifier, challenge) = pkce();
     let form = fapi.authenticated(
         app,
         &fapi.es256,
         authorization_request(&fapi.client.id, &challenge),
     );
-    let resp = reqwest::Client::new()
-        .post(app.url(PAR))
-        .form(&form)
-        .send()
-        .await
-        .expect("par");
+    let mut req = reqwest::Client::new().post(app.url(PAR)).form(&form);
+    if let Some(p) = dpop {
+        req = req.header("DPoP", p);
+    }
+    let resp = req.send().await.expect("par");
     assert_eq!(resp.status(), StatusCode::CREATED);
     let body: Value = resp.json().await.expect("json");
     let browser = app.browser();
@@ -206,7 +206,7 @@ async fn error(resp: reqwest::Response) -> (StatusCode, String, String, Option<S
 async fn a_fapi_client_logs_in_with_par_private_key_jwt_and_dpop() {
     let app = TestApp::spawn().await;
     let mut fapi = Fapi::register(&app).await;
-    let (code, verifier) = code_for(&app, &fapi).await;
+    let (code, verifier) = code_for(&app, &fapi, None).await;
     // First proof without the server's nonce: told to use one.
     let (_, err, _, nonce) = error(
         token_request(
@@ -257,6 +257,49 @@ async fn a_fapi_client_logs_in_with_par_private_key_jwt_and_dpop() {
     assert_eq!(bearer.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// openid-client sends its DPoP proof with every request to the authorization server, PAR
+/// included: the code is then bound to the key (RFC 9449 §10.1), and the flow goes on as before.
+#[tokio::test]
+async fn a_fapi_client_that_sends_its_proof_at_par_gets_a_code_bound_to_its_key() {
+    let app = TestApp::spawn().await;
+    let mut fapi = Fapi::register(&app).await;
+    // The first push, without the server's nonce, is told to use one (and retried with it).
+    let (_, challenge) = pkce();
+    let form = fapi.authenticated(
+        &app,
+        &fapi.es256,
+        authorization_request(&fapi.client.id, &challenge),
+    );
+    let resp = reqwest::Client::new()
+        .post(app.url(PAR))
+        .header("DPoP", fapi.proof(&app, "POST", PAR, None))
+        .form(&form)
+        .send()
+        .await
+        .expect("par");
+    let (status, err, _, nonce) = error(resp).await;
+    assert_eq!(
+        (status, err.as_str()),
+        (StatusCode::BAD_REQUEST, "use_dpop_nonce")
+    );
+    fapi.nonce = nonce;
+    let (code, verifier) = code_for(&app, &fapi, Some(fapi.proof(&app, "POST", PAR, None))).await;
+    // A proof of another key, with everything else right, is refused.
+    let mut thief = DpopKey::new(SigAlg::Es256);
+    thief.nonce = fapi.nonce.clone();
+    let stolen = thief.proof(&app, "POST", TOKEN, None);
+    let (_, err, description, _) =
+        error(token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(stolen)).await).await;
+    assert_eq!(err, "invalid_grant", "{description}");
+    let (code, verifier) = code_for(&app, &fapi, Some(fapi.proof(&app, "POST", PAR, None))).await;
+    // The nonce PAR gave is good at the token endpoint: no second round there.
+    let proof = fapi.proof(&app, "POST", TOKEN, None);
+    let resp = token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(proof)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tokens: Value = resp.json().await.expect("json");
+    assert_eq!(tokens["token_type"], "DPoP");
+}
+
 #[tokio::test]
 async fn a_fapi_client_is_refused_anything_weaker() {
     let app = TestApp::spawn().await;
@@ -295,7 +338,7 @@ async fn a_fapi_client_is_refused_anything_weaker() {
     );
     assert!(description.contains("FAPI 2.0"), "{description}");
 
-    let (code, verifier) = code_for(&app, &fapi).await;
+    let (code, verifier) = code_for(&app, &fapi, None).await;
     // The token request: without DPoP, with an RS256 assertion, with an RS256 proof.
     let (status, err, _, nonce) =
         error(token_request(&app, &fapi, &fapi.es256, &code, &verifier, None).await).await;

@@ -1418,7 +1418,7 @@ async fn par_answers_validate_against_the_document() {
             with_request,
             StatusCode::BAD_REQUEST,
         ),
-        ("wrong", good, StatusCode::UNAUTHORIZED),
+        ("wrong", good.clone(), StatusCode::UNAUTHORIZED),
     ] {
         let resp = reqwest::Client::new()
             .post(app.url(par))
@@ -1429,6 +1429,26 @@ async fn par_answers_validate_against_the_document() {
             .expect("par");
         let answer = Answer::of(resp).await;
         assert_eq!(answer.status, status);
+        v.assert_valid("post", par, &answer);
+    }
+    // With a DPoP proof lacking the server's nonce, and with one that is no proof at all.
+    let key = DpopKey::new(passerelle_jose::SigAlg::Es256);
+    for (proof, error) in [
+        (key.proof(&app, "POST", par, None), "use_dpop_nonce"),
+        ("not.a.proof".to_string(), "invalid_dpop_proof"),
+    ] {
+        let resp = reqwest::Client::new()
+            .post(app.url(par))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("DPoP", proof)
+            .form(&good)
+            .send()
+            .await
+            .expect("par");
+        let answer = Answer::of(resp).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        let body: Value = serde_json::from_slice(&answer.body).expect("JSON");
+        assert_eq!(body["error"], error);
         v.assert_valid("post", par, &answer);
     }
 }

@@ -284,6 +284,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../../migrations/0021_registration.sql"),
     ),
+    (
+        22,
+        include_str!("../../../migrations/0022_dpop_code_binding.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -41,6 +41,8 @@ pub struct LoginTransaction {
     pub claims_request: Option<String>,
     /// The pairwise subject an `id_token_hint` named: only that person may complete the login.
     pub hinted_sub: Option<String>,
+    /// The thumbprint of the DPoP key the login's code is bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -57,7 +59,7 @@ impl LoginTransaction {
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request";
+     browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request, dpop_jkt";
 
 /// RFC 8176 values as stored (space-separated): short lowercase words, nothing else.
 fn amr_values(text: &str) -> Option<Vec<String>> {
@@ -106,6 +108,7 @@ fn login_from_row(r: &AnyRow) -> Result<LoginTransaction> {
         acr: decode(r, "login_transactions", "acr", Acr::parse)?,
         claims_request: r.try_get("claims_request")?,
         hinted_sub: r.try_get("hinted_sub")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -130,6 +133,9 @@ pub struct NewCode {
     pub amr: Vec<String>,
     /// The login's validated `claims` parameter (`LoginTransaction::claims_request`).
     pub claims_request: Option<String>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10): the token request
+    /// that redeems it must carry a proof made with that key.
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -175,8 +181,8 @@ impl Store {
     pub async fn insert_login_transaction(&self, t: &LoginTransaction) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_transactions (id, client_id, redirect_uri, response_mode, state, nonce, code_challenge, scope, ui_locales, \
-             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+             browser_hash, upstream_nonce, upstream_verifier, scheme, status, failure, channel, created_at, expires_at, acr, hinted_sub, claims_request, dpop_jkt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(&t.id)
         .bind(&t.client_id)
@@ -199,6 +205,7 @@ impl Store {
         .bind(t.acr.as_str())
         .bind(&t.hinted_sub)
         .bind(&t.claims_request)
+        .bind(&t.dpop_jkt)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -262,8 +269,8 @@ impl Store {
 
     pub async fn insert_code(&self, c: &NewCode) -> Result<()> {
         sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, amr, claims_request) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, amr, claims_request, dpop_jkt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -279,6 +286,7 @@ impl Store {
         .bind(c.expires_at)
         .bind(c.amr.join(" "))
         .bind(&c.claims_request)
+        .bind(&c.dpop_jkt)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -287,7 +295,7 @@ impl Store {
     /// Reads a code for `client_id` (another client's code is `Unknown`). Changes nothing.
     pub async fn find_code(&self, code_hash: &str, client_id: &str) -> Result<PresentedCode> {
         let row = sqlx::query(
-            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at, amr, claims_request \
+            "SELECT code_hash, client_id, redirect_uri, code_challenge, nonce, scope, sub, claims, auth_time, scheme, created_at, expires_at, used_at, amr, claims_request, dpop_jkt \
              FROM authorization_codes WHERE code_hash = $1 AND client_id = $2",
         )
         .bind(code_hash)
@@ -313,6 +321,7 @@ impl Store {
             scheme: decode(&r, "authorization_codes", "scheme", Scheme::parse)?,
             amr: decode_opt(&r, "authorization_codes", "amr", amr_values)?.unwrap_or_default(),
             claims_request: r.try_get("claims_request")?,
+            dpop_jkt: r.try_get("dpop_jkt")?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
         })))
@@ -359,7 +368,8 @@ impl Store {
     }
 
     /// Uses up a fresh code whose presentation was refused (expired, wrong `redirect_uri`, wrong
-    /// or missing PKCE verifier) and drops its attributes, so it cannot be tried again.
+    /// or missing PKCE verifier, no proof of the DPoP key it is bound to) and drops its
+    /// attributes, so it cannot be tried again.
     pub async fn burn_code(&self, code_hash: &str, client_id: &str, now: i64) -> Result<()> {
         sqlx::query(
             "UPDATE authorization_codes SET used_at = $3, claims = '{}', claims_request = NULL WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",

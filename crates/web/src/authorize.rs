@@ -228,6 +228,7 @@ async fn authorize(
             touch: request.touch,
             claims: request.claims.as_ref().map(|c| (c, &upstream_scopes)),
             hinted_sub,
+            dpop_jkt: request.dpop_jkt.clone(),
         },
     )
     .await
@@ -332,6 +333,8 @@ pub(crate) struct ToScheme<'a> {
     pub claims: Option<(&'a ClaimsRequest, &'a GrantedScopes)>,
     /// The pairwise subject of the person an `id_token_hint` named.
     pub hinted_sub: Option<String>,
+    /// The thumbprint of the DPoP key the login's code is to be bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a login could not be sent to the scheme.
@@ -403,6 +406,7 @@ pub(crate) async fn send_to_scheme(b: &Broker, req: ToScheme<'_>) -> Result<Star
         acr: req.acr,
         claims_request: req.claims.map(|(c, _)| c.to_stored()),
         hinted_sub: req.hinted_sub,
+        dpop_jkt: req.dpop_jkt,
         created_at: now,
         expires_at: started.expires_at,
     };

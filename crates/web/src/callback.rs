@@ -362,6 +362,7 @@ async fn handle(b: &Broker, headers: &HeaderMap, raw: &[u8]) -> Result<Response,
             scheme: tx.scheme,
             amr: identity.amr.iter().map(|s| s.to_string()).collect(),
             claims_request: tx.claims_request.clone(),
+            dpop_jkt: tx.dpop_jkt.clone(),
             created_at: now,
             // The row outlives the code (valid for `lifetimes.code`) so that a replay can still
             // revoke the tokens it gave; its attributes go at redemption or by housekeeping.

@@ -2,6 +2,10 @@
 //! `<issuer>/connect/par`: the client authenticates as at the token endpoint, its request is
 //! validated as at the authorization endpoint, and it gets a short-lived `request_uri` bound to
 //! it. Errors are JSON (RFC 9126 §2.3).
+//!
+//! A DPoP proof sent with the push is checked as at the token endpoint and binds the login's
+//! code to its key, as a `dpop_jkt` parameter does (RFC 9449 §10.1): the key's thumbprint is
+//! stored with the request as its `dpop_jkt`.
 
 use std::sync::Arc;
 
@@ -11,13 +15,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passerelle_core::oidc::{
-    AuthorizeError, ClientPolicy, ErrorCode, Params, validate_authorization_request,
+    AuthorizeError, ClientPolicy, ErrorCode, ParamError, validate_authorization_request,
 };
 use passerelle_i18n::Translator;
+use passerelle_jose::dpop::PROOF_ALGS;
 use passerelle_limits::ClientIp;
 use passerelle_store::{PushedRequest, random_token, token_hash};
 use serde_json::json;
 
+use crate::dpop::Endpoint;
 use crate::request_object::{PUSHED_REQUEST_SECS, REQUEST_URI_PREFIX, unpack};
 use crate::{Broker, BrokerError};
 
@@ -43,6 +49,13 @@ async fn push(
     body: &[u8],
 ) -> Result<Response, BrokerError> {
     let (client, form) = crate::client_auth::authenticated_form(b, ip, headers, body).await?;
+    let at = Endpoint {
+        method: "POST",
+        path: "/connect/par",
+        at_resource: false,
+    };
+    let algs = client.allowed_algs().unwrap_or(&PROOF_ALGS);
+    let proof = b.dpop_proof(headers, at, None, algs).await?;
     if form.get("request_uri").is_some() {
         return Err(BrokerError::token(
             ErrorCode::InvalidRequest,
@@ -64,12 +77,10 @@ async fn push(
         }
         None => (form.without(&CLIENT_AUTH_PARAMS), false),
     };
+    let unreadable = |e: ParamError| BrokerError::token(ErrorCode::InvalidRequest, e.to_string());
     // With Basic credentials the form may not name the client: the request does.
     let params = if params.get("client_id").is_none() {
-        let mut pairs = params.pairs().to_vec();
-        pairs.push(("client_id".into(), client.id.clone()));
-        Params::from_pairs(pairs)
-            .map_err(|e| BrokerError::token(ErrorCode::InvalidRequest, e.to_string()))?
+        params.with("client_id", &client.id).map_err(unreadable)?
     } else {
         params
     };
@@ -78,8 +89,8 @@ async fn push(
         account: client.account,
         grants: &client.grants,
     };
-    match validate_authorization_request(&params, &policy) {
-        Ok(_) => {}
+    let request = match validate_authorization_request(&params, &policy) {
+        Ok(r) => r,
         Err(AuthorizeError::Page(reason)) => {
             let english = Translator::negotiate(Some("en"), None);
             return Err(BrokerError::token(
@@ -90,7 +101,19 @@ async fn push(
         Err(AuthorizeError::Redirect(r)) => {
             return Err(BrokerError::token(r.error.code, r.error.description));
         }
-    }
+    };
+    // The proof's key binds the code as `dpop_jkt` does; when both came, they must name the same
+    // key (RFC 9449 §10.1).
+    let params = match (&proof, request.dpop_jkt.as_deref()) {
+        (Some(p), Some(jkt)) if p.jkt != jkt => {
+            return Err(BrokerError::token(
+                ErrorCode::InvalidRequest,
+                "dpop_jkt is not the thumbprint of the DPoP proof's key (RFC 9449 §10.1)",
+            ));
+        }
+        (Some(p), None) => params.with("dpop_jkt", &p.jkt).map_err(unreadable)?,
+        _ => params,
+    };
     let now = b.clock.now();
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_token(32));
     b.store
@@ -105,7 +128,7 @@ async fn push(
             consumed_at: None,
         })
         .await?;
-    tracing::info!(client.id = %client.id, request.signed = signed, "authorization request pushed");
+    tracing::info!(client.id = %client.id, request.signed = signed, request.dpop_bound = params.get("dpop_jkt").is_some(), "authorization request pushed");
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],

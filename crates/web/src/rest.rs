@@ -613,6 +613,7 @@ async fn start_login(b: &Broker, id: &str, headers: &HeaderMap) -> Result<Respon
             touch: false,
             claims: None,
             hinted_sub: None,
+            dpop_jkt: None,
         },
     )
     .await

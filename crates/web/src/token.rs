@@ -259,6 +259,19 @@ async fn redeem(
             Some(_) => None,
         }
     };
+    // A code bound to a DPoP key goes only with a proof made with that key (RFC 9449 §10).
+    let problem = problem.or_else(|| {
+        let bound = record.dpop_jkt.as_deref()?;
+        match proof {
+            None => Some(refuse(
+                "this code is bound to a DPoP key (dpop_jkt, RFC 9449 §10): send a DPoP proof made with that key",
+            )),
+            Some(p) if p.jkt != bound => Some(refuse(
+                "the DPoP proof's key is not the one this code is bound to (dpop_jkt, RFC 9449 §10)",
+            )),
+            Some(_) => None,
+        }
+    });
     let problem = problem.or_else(|| {
         let requested = record.claims_request.as_deref()?;
         (!ClaimsRequest::from_stored(requested).accepts_subject(&record.sub)).then(|| {

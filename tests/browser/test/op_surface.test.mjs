@@ -162,13 +162,16 @@ test('FAPI 2.0: PAR + private_key_jwt (ES256) + DPoP, then userinfo with DPoP', 
   };
 
   const c = await checks();
+  // openid-client sends its DPoP proof to PAR too: Passerelle checks it (demanding its nonce
+  // first) and binds the code to the key (RFC 9449 §10.1); the nonce then serves at the token
+  // endpoint as well.
   const url = await client.buildAuthorizationUrlWithPAR(config, authParams(c, 'openid profile'), { DPoP });
   assert.ok(url.searchParams.get('request_uri'), 'PAR gave a request_uri');
   assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+  assert.ok(nonces.some((p) => p.endsWith('/connect/par')), `PAR demanded a server nonce: ${nonces}`);
   const callback = await personLogsIn(url);
   const tokens = await client.authorizationCodeGrant(config, callback, { ...c, idTokenExpected: true }, undefined, { DPoP });
   assert.equal(tokens.token_type.toLowerCase(), 'dpop', 'a DPoP-bound access token');
-  assert.ok(nonces.some((p) => p.endsWith('/connect/token')), `the token endpoint demanded a server nonce: ${nonces}`);
   const claims = tokens.claims();
   assert.equal(claims.iss, passerelle.issuer);
   assert.equal(claims.aud, reg.client_id);

@@ -734,6 +734,46 @@ impl TestApp {
     }
 }
 
+/// A DPoP client's key (RFC 9449) and the last nonce the server gave it.
+pub struct DpopKey {
+    pub key: SigningKey,
+    pub nonce: Option<String>,
+}
+
+impl DpopKey {
+    pub fn new(alg: SigAlg) -> DpopKey {
+        DpopKey {
+            key: SigningKey::generate(alg).expect("key").0,
+            nonce: None,
+        }
+    }
+
+    /// The key's RFC 7638 thumbprint: what `dpop_jkt` and `cnf.jkt` name.
+    pub fn jkt(&self) -> String {
+        passerelle_jose::thumbprint(self.key.public_jwk())
+    }
+
+    /// A fresh proof for `method` `path`, with the last nonce and, for a protected resource,
+    /// the hash of the access token.
+    pub fn proof(&self, app: &TestApp, method: &str, path: &str, token: Option<&str>) -> String {
+        let mut c = passerelle_jose::Claims::new();
+        c.insert("jti".into(), serde_json::json!(random_token(16)));
+        c.insert("htm".into(), serde_json::json!(method));
+        c.insert("htu".into(), serde_json::json!(app.url(path)));
+        c.insert("iat".into(), serde_json::json!(app.clock_now()));
+        if let Some(n) = &self.nonce {
+            c.insert("nonce".into(), serde_json::json!(n));
+        }
+        if let Some(t) = token {
+            c.insert(
+                "ath".into(),
+                serde_json::json!(passerelle_jose::dpop::access_token_hash(t)),
+            );
+        }
+        passerelle_jose::dpop::sign_proof(&self.key, &c).expect("proof")
+    }
+}
+
 /// The status userinfo answers for the access token of a token response.
 pub async fn userinfo_status(app: &TestApp, tokens: &Value) -> StatusCode {
     reqwest::Client::new()

@@ -448,6 +448,7 @@ async fn decision(
                     touch: false,
                     claims: None,
                     hinted_sub: None,
+                    dpop_jkt: None,
                 },
             )
             .await
