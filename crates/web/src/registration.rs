@@ -389,9 +389,10 @@ async fn register_client(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, BrokerError> {
+    // No token is refused before the limit counts the request: it costs nothing.
+    let initial = token_hash(bearer(headers)?);
     limit(b, ip)?;
     let now = b.clock.now();
-    let initial = token_hash(bearer(headers)?);
     let token = b
         .store
         .find_registration_token(&initial)
@@ -465,6 +466,7 @@ pub(crate) async fn read(
     headers: HeaderMap,
 ) -> Response {
     let read = async {
+        bearer(&headers)?;
         limit(&b, ip.as_deref())?;
         let (client, _, token) = managed(&b, &headers, &client_id).await?;
         Ok::<_, BrokerError>(answer(&b, &client, None, &token, StatusCode::OK))
@@ -494,6 +496,7 @@ async fn replace_client(
     client_id: &str,
     body: &[u8],
 ) -> Result<Response, BrokerError> {
+    bearer(headers)?;
     limit(b, ip)?;
     let (current, allowed, token) = managed(b, headers, client_id).await?;
     let m = metadata(headers, body)?;
@@ -547,6 +550,7 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Response {
     let delete = async {
+        bearer(&headers)?;
         limit(&b, ip.as_deref())?;
         let (client, _, _) = managed(&b, &headers, &client_id).await?;
         // Everything issued to it goes with it, as with `passerelle client remove`.
