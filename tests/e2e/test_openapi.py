@@ -98,7 +98,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
 
 [[operations]]
 include-path = ["/sandbox/v2/backchannel/authentication", "/sandbox/v2/user_discovery_sessions", "/sandbox/v2/user_discovery_sessions/{{id}}"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
 
 [[operations]]
 include-path = ["/auth/open/connect/register", "/auth/open/connect/register/{{client_id}}"]

@@ -1,6 +1,7 @@
 // openid-client (panva), unchanged, against Passerelle's OP features over real HTTP: PAR,
 // private_key_jwt, DPoP (with server nonces), FAPI 2.0, signed request objects, encrypted ID
-// tokens, refresh-token rotation, revocation, introspection and RP-initiated logout. The library
+// tokens, refresh-token rotation, revocation, introspection, RP-initiated logout and dynamic
+// client registration. The library
 // does every protocol step with its own APIs; Debian's Chromium only does the person's part
 // (the approving sandbox persona's phone number), as in login.test.mjs.
 import { test, before, after } from 'node:test';
@@ -29,7 +30,8 @@ let approving; // the approving BE persona
 before(async () => {
   assert.ok(existsSync(BIN), `${BIN} is missing: run cargo build -p passerelle`);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
-  passerelle = new Passerelle();
+  // Dynamic client registration is off by default; this server has it on.
+  passerelle = new Passerelle({ env: { PASSERELLE_REGISTRATION_ENABLED: 'true' } });
   approving = passerelle.personas().find((p) => p.behaviour === 'approve' && p.country === 'BE');
   assert.ok(approving, 'an approving BE persona');
   await passerelle.start();
@@ -145,6 +147,7 @@ test('discovery advertises the new endpoints', async () => {
   assert.equal(meta.end_session_endpoint, `${passerelle.issuer}/connect/endsession`);
   assert.ok(meta.dpop_signing_alg_values_supported?.includes('ES256'), JSON.stringify(meta.dpop_signing_alg_values_supported));
   assert.ok(meta.request_object_signing_alg_values_supported?.includes('ES256'));
+  assert.equal(meta.registration_endpoint, `${passerelle.issuer}/connect/register`);
 });
 
 test('FAPI 2.0: PAR + private_key_jwt (ES256) + DPoP, then userinfo with DPoP', { timeout: 90_000 }, async () => {
@@ -332,4 +335,41 @@ test('RP-initiated logout goes to the registered URI with the state and ends the
   }
   await assert.rejects(client.fetchUserInfo(shopConfig, tokens.access_token, sub),
     invalidToken);
+});
+
+test('dynamic client registration (RFC 7591) with an initial access token, then RFC 7592', { timeout: 90_000 }, async () => {
+  const issued = JSON.parse(passerelle.cli('registration', 'issue', '--grant', 'refresh_token', '--note', 'browser test', '--json'));
+  const metadata = {
+    client_name: 'Self-registered Shop',
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+    post_logout_redirect_uris: [byeUri],
+  };
+  const config = await client.dynamicClientRegistration(new URL(passerelle.issuer), metadata, undefined,
+    { initialAccessToken: issued.token, ...insecure });
+  const registered = config.clientMetadata();
+  assert.ok(registered.client_secret, 'a secret was issued');
+  assert.ok(registered.registration_access_token, 'a registration access token was issued');
+  assert.equal(registered.registration_client_uri, `${passerelle.issuer}/connect/register/${registered.client_id}`);
+
+  // The library's configuration logs a person in at once, through PAR, with a refresh token.
+  const tokens = await secretLogin(config, 'openid profile offline_access');
+  const claims = tokens.claims();
+  assert.equal(claims.aud, registered.client_id);
+  assert.equal(claims.family_name, approving.attributes.family_name);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(refreshed.claims().sub, claims.sub);
+
+  // The token was for one client.
+  await assert.rejects(client.dynamicClientRegistration(new URL(passerelle.issuer), metadata, undefined,
+    { initialAccessToken: issued.token, ...insecure }), (e) => e.status === 401);
+
+  // RFC 7592: read with the registration access token; delete; the client is then gone.
+  const bearer = { authorization: `Bearer ${registered.registration_access_token}` };
+  const read = await fetch(registered.registration_client_uri, { headers: bearer });
+  assert.equal(read.status, 200);
+  assert.equal((await read.json()).client_name, 'Self-registered Shop');
+  const gone = await fetch(registered.registration_client_uri, { method: 'DELETE', headers: bearer });
+  assert.equal(gone.status, 204);
+  await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token), (e) => e.error === 'invalid_client');
 });
