@@ -371,5 +371,7 @@ test('dynamic client registration (RFC 7591) with an initial access token, then 
   assert.equal((await read.json()).client_name, 'Self-registered Shop');
   const gone = await fetch(registered.registration_client_uri, { method: 'DELETE', headers: bearer });
   assert.equal(gone.status, 204);
-  await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token), (e) => e.error === 'invalid_client');
+  // A 401 with a Basic challenge, which openid-client reports as a WWW-Authenticate challenge.
+  await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token),
+    (e) => e.status === 401 && e.cause?.[0]?.parameters?.realm === 'passerelle');
 });
