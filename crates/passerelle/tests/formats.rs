@@ -605,3 +605,50 @@ async fn registration_refuses_encryption_without_a_key_to_encrypt_to() {
     assert_eq!(described["id_token_claims"], "standard");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_refresh_honours_the_logins_claims_parameter() {
+    let app = TestApp::spawn().await;
+    let client = app
+        .add_client("sandbox", "client_secret_basic", &["refresh_token"])
+        .await;
+    let claims = json!({
+        "id_token": { "birthdate": null },
+        "userinfo": { "given_name": null },
+    })
+    .to_string();
+    let (first, _) = tokens_with(
+        &app,
+        &client,
+        "openid offline_access",
+        &[("claims", &claims)],
+    )
+    .await
+    .expect("a code");
+    let refresh = |token: String| {
+        reqwest::Client::new()
+            .post(app.url("/auth/open/connect/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", token),
+            ])
+            .send()
+    };
+    let resp = refresh(first["refresh_token"].as_str().expect("rt").into())
+        .await
+        .expect("refresh");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let second: Value = resp.json().await.expect("json");
+    for t in [&first, &second] {
+        let id = verify(&app, t["id_token"].as_str().expect("id"), SigAlg::Rs256).await;
+        assert!(
+            id["birthdate"].is_string(),
+            "asked for the ID token: {id:?}"
+        );
+        assert!(!id.contains_key("given_name"), "asked for userinfo only");
+        let userinfo = app.userinfo(t).await;
+        assert!(userinfo["given_name"].is_string(), "{userinfo}");
+        assert!(userinfo.get("birthdate").is_none(), "{userinfo}");
+    }
+}

@@ -288,6 +288,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../../migrations/0022_dpop_code_binding.sql"),
     ),
+    (
+        23,
+        include_str!("../../../migrations/0023_refresh_claims_request.sql"),
+    ),
 ];
 
 /// Which database a URL points at.

@@ -40,8 +40,11 @@ pub struct RefreshFamily {
     /// The scope granted at the login, `offline_access` included: what each refresh may ask
     /// for at most.
     pub scope: String,
-    /// The JSON object userinfo returns (`sub` and the login's attributes).
+    /// The login's attributes with `sub`, as a JSON object; each refresh releases those its
+    /// scope and `claims_request` give.
     pub claims: String,
+    /// The login's `claims` parameter, as `ClaimsRequest::to_stored` wrote it.
+    pub claims_request: Option<String>,
     pub auth_time: i64,
     pub scheme: Scheme,
     pub account: Account,
@@ -77,7 +80,7 @@ pub enum Rotation {
 }
 
 const FAMILY_COLUMNS: &str = "f.id, f.code_hash, f.client_id AS family_client_id, f.sub, f.scope, f.claims, f.auth_time, \
-    f.scheme, f.account, f.amr, f.created_at AS family_created_at, f.expires_at AS family_expires_at";
+    f.scheme, f.account, f.amr, f.created_at AS family_created_at, f.expires_at AS family_expires_at, f.claims_request";
 
 fn family_from_row(r: &sqlx::any::AnyRow) -> Result<RefreshFamily> {
     Ok(RefreshFamily {
@@ -87,6 +90,7 @@ fn family_from_row(r: &sqlx::any::AnyRow) -> Result<RefreshFamily> {
         sub: r.try_get("sub")?,
         scope: r.try_get("scope")?,
         claims: r.try_get("claims")?,
+        claims_request: r.try_get("claims_request")?,
         auth_time: r.try_get("auth_time")?,
         scheme: decode(r, "refresh_families", "scheme", Scheme::parse)?,
         account: decode(r, "refresh_families", "account", Account::parse)?,
@@ -127,8 +131,8 @@ pub(crate) async fn insert_access_token(
 pub(crate) async fn insert_family(conn: &mut sqlx::AnyConnection, f: &NewFamily) -> Result<()> {
     let fam = &f.family;
     sqlx::query(
-        "INSERT INTO refresh_families (id, code_hash, client_id, sub, scope, claims, auth_time, scheme, account, amr, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO refresh_families (id, code_hash, client_id, sub, scope, claims, auth_time, scheme, account, amr, created_at, expires_at, claims_request) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&fam.id)
     .bind(&fam.code_hash)
@@ -142,6 +146,7 @@ pub(crate) async fn insert_family(conn: &mut sqlx::AnyConnection, f: &NewFamily)
     .bind(&fam.amr)
     .bind(fam.created_at)
     .bind(fam.expires_at)
+    .bind(&fam.claims_request)
     .execute(&mut *conn)
     .await?;
     insert_refresh_token(

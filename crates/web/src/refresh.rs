@@ -10,6 +10,7 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use passerelle_core::claims::ClaimsRequest;
 use passerelle_core::oidc::{ErrorCode, Params, REFRESH_TOKEN_GRANT};
 use passerelle_core::scopes::GrantedScopes;
 use passerelle_store::{
@@ -27,7 +28,7 @@ pub(crate) fn may_refresh(client: &ClientRecord) -> bool {
 }
 
 /// The family a redeemed code starts, with its first refresh token `refresh_token`; `claims` is
-/// the JSON object userinfo returns for the login.
+/// the login's attributes with `sub`, as a JSON object.
 pub(crate) fn new_family(
     b: &Broker,
     client: &ClientRecord,
@@ -46,6 +47,7 @@ pub(crate) fn new_family(
             sub: code.sub.clone(),
             scope: scope.to_string(),
             claims: claims.to_string(),
+            claims_request: code.claims_request.clone(),
             auth_time: code.auth_time,
             scheme: code.scheme,
             account: client.account,
@@ -145,16 +147,22 @@ pub(crate) async fn grant(
     let scopes = refreshed_scope(&client, &family.scope, form.get("scope"))?;
     let scope = scopes.to_scope_string();
 
-    // The family's claims, narrowed to the scopes of this refresh.
-    let kept: Map<String, Value> =
+    // The login's attributes, released as the code released them: by this refresh's scope and
+    // the login's `claims` parameter.
+    let mut attributes: Map<String, Value> =
         serde_json::from_str(&family.claims).map_err(BrokerError::internal)?;
-    let released = scopes.claims();
-    let userinfo: Map<String, Value> = kept
-        .into_iter()
-        .filter(|(k, _)| k == "sub" || released.contains(k.as_str()))
-        .collect();
-    let mut attributes = userinfo.clone();
     attributes.remove("sub");
+    let requested = family
+        .claims_request
+        .as_deref()
+        .map(ClaimsRequest::from_stored);
+    let mut userinfo = Map::new();
+    userinfo.insert("sub".into(), json!(family.sub));
+    userinfo.extend(crate::formats::userinfo_attributes(
+        &scopes,
+        requested.as_ref(),
+        &attributes,
+    ));
     let amr: Vec<String> = family
         .amr
         .split(' ')
@@ -175,9 +183,7 @@ pub(crate) async fn grant(
             scheme: family.scheme,
             scopes: &scopes,
             attributes: &attributes,
-            // The login's `claims` parameter is not kept with the family: a refreshed ID token
-            // carries what the client's scopes and contents setting give.
-            requested: None,
+            requested: requested.as_ref(),
             access_token: &access_token,
             amr: &amr,
             // The login the family came from, as its first ID token said.

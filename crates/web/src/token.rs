@@ -349,7 +349,11 @@ async fn redeem(
         .subject(b.audit_subject(&record.sub));
     let refresh_token = offline.then(|| random_token(32));
     let family = refresh_token.as_deref().map(|rt| {
-        crate::refresh::new_family(b, &client, &record, &granted_scope, &token.claims, rt, now)
+        // Every attribute of the login: each refresh releases them as this code did.
+        let mut kept = attributes.clone();
+        kept.insert("sub".into(), json!(record.sub));
+        let kept = Value::Object(kept).to_string();
+        crate::refresh::new_family(b, &client, &record, &granted_scope, &kept, rt, now)
     });
     if !b
         .store
