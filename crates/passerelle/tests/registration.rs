@@ -402,6 +402,11 @@ async fn metadata_that_cannot_be_honoured_are_refused_naming_the_member() {
             "dpop_bound_access_tokens",
         ),
         (
+            with("signing_webhook", json!("http://10.0.0.7/hook")),
+            "invalid_client_metadata",
+            "signing_webhook",
+        ),
+        (
             with("software_statement", json!("eyJhbGciOiJub25lIn0.e30.")),
             "unapproved_software_statement",
             "software statements",
@@ -639,4 +644,38 @@ async fn the_registration_commands_issue_list_and_revoke() {
         let out = passerelle(&db, bad);
         assert!(!out.status.success(), "{bad:?}");
     }
+}
+
+#[tokio::test]
+async fn a_sandbox_registration_points_passerelle_only_at_https_or_localhost() {
+    let app = spawn().await;
+    let token = initial_token(&app, "sandbox", &[], 10).await;
+    // A sandbox client may redirect people to plain http, but what Passerelle itself calls
+    // (keys, notifications, webhooks) must be https or on the developer's machine.
+    for (member, value) in [
+        ("jwks_uri", "http://intranet.example/jwks"),
+        ("signing_webhook", "http://10.0.0.7/hook"),
+    ] {
+        let mut m = web_client();
+        m["redirect_uris"] = json!(["http://shop.example/cb"]);
+        m[member] = json!(value);
+        if member == "jwks_uri" {
+            m["token_endpoint_auth_method"] = json!("private_key_jwt");
+        }
+        let (code, description) = error_of(
+            register(&app, Some(&token), &m).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(code, "invalid_client_metadata");
+        assert!(description.contains(member), "{description}");
+    }
+    let mut m = web_client();
+    m["redirect_uris"] = json!(["http://shop.example/cb"]);
+    m["token_endpoint_auth_method"] = json!("private_key_jwt");
+    m["jwks_uri"] = json!("http://127.0.0.1:9/jwks");
+    assert_eq!(
+        register(&app, Some(&token), &m).await.status(),
+        StatusCode::CREATED
+    );
 }

@@ -204,10 +204,25 @@ fn input_of(m: &Map<String, Value>, account: Account) -> Result<ClientInput, Bro
             "give jwks or jwks_uri, not both (RFC 7591 §2)",
         ));
     }
-    if let Some(u) = &jwks_uri {
-        // Passerelle fetches it: the same rule as for redirect URIs, https outside the sandbox.
-        crate::clients::check_redirect_uri(u, account)
-            .map_err(|e| metadata_error(format!("jwks_uri: {e}").replace("redirect URI ", "")))?;
+    // Passerelle itself calls these: https, or http on the developer's own machine, whatever
+    // the account, so that a registration cannot point Passerelle at another host's plain-http
+    // services.
+    let called = [
+        ("jwks_uri", jwks_uri.clone()),
+        ("signing_webhook", setting(m, "signing_webhook")?),
+        (
+            "backchannel_client_notification_endpoint",
+            string(m, "backchannel_client_notification_endpoint")?,
+        ),
+    ];
+    for (member, uri) in &called {
+        if let Some(u) = uri
+            && crate::clients::check_redirect_uri(u, Account::Production).is_err()
+        {
+            return Err(metadata_error(format!(
+                "{member} {u:?}: Passerelle calls it, so it must be an https URL (http only for localhost)"
+            )));
+        }
     }
     Ok(ClientInput {
         name: string(m, "client_name")?,

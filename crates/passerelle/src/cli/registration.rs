@@ -46,6 +46,17 @@ fn parse_lifetime(text: &str) -> anyhow::Result<i64> {
     Ok(seconds)
 }
 
+/// A token's id: 12 characters of base64url that start with a letter or digit, so that
+/// `passerelle registration revoke ID` never takes it for a flag.
+fn token_id() -> String {
+    loop {
+        let id = random_token(9);
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
+}
+
 /// Issues a token; returns it with its value, shown once (only its hash is kept).
 pub async fn issue(
     store: &Store,
@@ -73,7 +84,7 @@ pub async fn issue(
     let mut grants = input.grants.clone();
     grants.dedup();
     let token = RegistrationToken {
-        id: random_token(9),
+        id: token_id(),
         account,
         grants,
         uses_left: input.uses,
@@ -134,6 +145,14 @@ pub fn to_line(t: &RegistrationToken, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::parse_lifetime;
+
+    #[test]
+    fn token_ids_never_start_like_a_flag() {
+        for _ in 0..2000 {
+            let id = super::token_id();
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
+    }
 
     #[test]
     fn lifetimes_take_units_and_stay_within_bounds() {
