@@ -354,13 +354,15 @@ impl Keyring {
     }
 }
 
-/// Someone's public keys: fixed, or the published keys of one JWKS of a [`Keyring`] that
-/// rotates (the embedded sandbox verifies the connector's signatures with these, so it follows
-/// the connector's rotations).
+/// Someone's public keys: fixed, the published keys of one JWKS of a [`Keyring`] that rotates
+/// (the embedded sandbox verifies the connector's signatures with these, so it follows the
+/// connector's rotations), or a copy of a remote JWKS that a task reads again from time to time
+/// (the standalone sandbox's clients with a `jwks_uri`, as itsme reads a partner's).
 #[derive(Debug, Clone)]
 pub enum PublishedKeys {
     Fixed(PublicKeys),
     Live(Arc<Keyring>, &'static str),
+    Followed(Arc<std::sync::RwLock<PublicKeys>>),
 }
 
 impl PublishedKeys {
@@ -368,6 +370,10 @@ impl PublishedKeys {
         match self {
             PublishedKeys::Fixed(k) => k.clone(),
             PublishedKeys::Live(ring, jwks) => ring.public_keys(jwks),
+            // A poisoned lock still holds the last keys written whole.
+            PublishedKeys::Followed(keys) => keys
+                .read()
+                .map_or_else(|e| e.into_inner().clone(), |k| k.clone()),
         }
     }
 }

@@ -855,6 +855,7 @@ async fn serve_sandbox(
         rate_limits: config.rate_limits,
         client_ip_header: config.client_ip_header.clone(),
         clients,
+        jwks_refresh: sandbox_server::JWKS_REFRESH,
     };
     let app = sandbox_server::build(&settings, bound, clock).await?;
     passerelle::out!(

@@ -2,7 +2,8 @@
 //! itsme-like provider for another broker or a relying party that speaks itsme's API. Its issuer
 //! is `<public URL>/v2`, as itsme's is `https://idp.<env>.itsme.services/v2`; the clients it
 //! accepts come from `[[sandbox.clients]]` or the command line, each with its redirect URIs, its
-//! keys (a `jwks_uri`, read at start, or the JWKS itself) and its service codes, and optionally
+//! keys (a `jwks_uri`, read at start and again every five minutes, as itsme reads a partner's; or
+//! the JWKS itself) and its service codes, and optionally
 //! its registration with the signing service (`<public URL>/csc/v1`; the CA at `/ca/root.pem`,
 //! the TSA at `/tsa`).
 
@@ -38,7 +39,15 @@ pub struct SandboxSettings {
     pub rate_limits: LimitSettings,
     pub client_ip_header: Option<String>,
     pub clients: Vec<SandboxClientFile>,
+    /// How often a client's `jwks_uri` is read again ([`JWKS_REFRESH`]).
+    pub jwks_refresh: Duration,
 }
+
+/// How often the standalone sandbox reads a client's `jwks_uri` again: well within the
+/// broker's activation delay (a new connector key is published an hour before it signs, and an
+/// old encryption key is retired half an hour after its successor is published at the
+/// earliest), so that a rotation never meets a stale copy.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(300);
 
 /// The standalone sandbox, built and ready to serve.
 pub struct SandboxApp {
@@ -50,6 +59,36 @@ pub struct SandboxApp {
     /// The clients it accepts: id and service codes, for the startup message.
     pub clients: Vec<(String, Vec<String>)>,
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// The tasks that read the clients' `jwks_uri` again.
+    followers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Reads `uri` again every `every`, replacing `keys` with what it holds; a failed read keeps
+/// the keys the client had (and says so in the log).
+async fn follow_jwks(
+    client_id: String,
+    uri: String,
+    keys: Arc<std::sync::RwLock<PublicKeys>>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        // A fresh cache: each read goes to the client, whatever a cache would still hold.
+        match passerelle_itsme::JwksCache::default().get(&uri, None).await {
+            Ok(fresh) => match keys.write() {
+                Ok(mut k) => *k = fresh,
+                Err(e) => *e.into_inner() = fresh,
+            },
+            Err(e) => tracing::warn!(
+                client.id = %client_id,
+                error = %e,
+                "cannot read the client's jwks_uri again; it keeps the keys it had"
+            ),
+        }
+    }
 }
 
 /// Reads a client's keys: its JWKS, or the one at its `jwks_uri` (retried for a while, so that
@@ -101,6 +140,7 @@ pub async fn build(
     let issuer = format!("{public_url}{PATH}");
     let mut clients = Vec::new();
     let mut summary = Vec::new();
+    let mut followers = Vec::new();
     for c in &settings.clients {
         let mut services = Vec::new();
         if let Some(code) = &c.service_authentication {
@@ -120,7 +160,19 @@ pub async fn build(
             client_id: c.client_id.clone(),
             name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
             redirect_uris: c.redirect_uris.clone(),
-            keys: client_keys(c).await?.into(),
+            keys: match (&c.jwks, &c.jwks_uri) {
+                (None, Some(uri)) => {
+                    let keys = Arc::new(std::sync::RwLock::new(client_keys(c).await?));
+                    followers.push(tokio::spawn(follow_jwks(
+                        c.client_id.clone(),
+                        uri.clone(),
+                        keys.clone(),
+                        settings.jwks_refresh,
+                    )));
+                    passerelle_jose::keyring::PublishedKeys::Followed(keys)
+                }
+                _ => client_keys(c).await?.into(),
+            },
             services,
             csc: c
                 .csc_client_secret
@@ -180,6 +232,7 @@ pub async fn build(
         persona_count,
         clients: summary,
         listener,
+        followers,
     })
 }
 
@@ -215,6 +268,9 @@ pub async fn serve(
     housekeeping.abort();
     if let Some(l) = app.listener {
         l.abort();
+    }
+    for f in app.followers {
+        f.abort();
     }
     app.store.close().await;
     served

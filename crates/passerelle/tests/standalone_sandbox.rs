@@ -57,6 +57,8 @@ async fn pair() -> Pair {
         account_block_seconds: 3600,
         rate_limits: passerelle_limits::LimitSettings::off(),
         client_ip_header: None,
+        // Quick, so that a test sees a rotation followed within a second.
+        jwks_refresh: std::time::Duration::from_millis(200),
         clients: vec![SandboxClientFile {
             client_id: "broker-one".into(),
             name: Some("Broker One".into()),
@@ -196,6 +198,45 @@ async fn a_broker_pointed_at_the_standalone_sandbox_completes_logins() {
 }
 
 #[tokio::test]
+async fn the_standalone_sandbox_follows_the_brokers_key_rotation_as_itsme_does() {
+    use passerelle::cli::keys;
+    let p = pair().await;
+    let client = p
+        .broker
+        .add_client("production", "client_secret_basic", &[])
+        .await;
+    let (id, _) = login(&p, &client, "openid profile").await;
+    let sub = id["sub"].clone();
+    // The broker rotates both connector keys; once the new signing key signs, the old
+    // encryption key is retired. A scheme that kept the keys it read at start would refuse the
+    // new signatures and encrypt to a key the broker no longer has.
+    let store = &p.broker.store;
+    let now = p.broker.clock_now();
+    let sig = keys::rotate(store, "connector-sig", now)
+        .await
+        .expect("rotate");
+    let enc = keys::rotate(store, "connector-enc", now)
+        .await
+        .expect("rotate");
+    p.broker.clock.advance(sig.activates_at - now + 1);
+    let now = p.broker.clock_now();
+    let lifetimes = p.broker.options.lifetimes;
+    for k in keys::list(store, now, &lifetimes).await.expect("list") {
+        if k.key.purpose == "connector-enc" && k.key.kid != enc.kid && k.key.retired_at.is_none() {
+            keys::retire(store, &k.key.kid, now, &lifetimes, true)
+                .await
+                .expect("retire the old encryption key");
+        }
+    }
+    // The broker's nodes reload their keyring within seconds; the sandbox reads the JWKS again
+    // every 200 ms here.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let (id, userinfo) = login(&p, &client, "openid profile").await;
+    assert_eq!(id["sub"], sub);
+    assert_eq!(userinfo["family_name"], "Peeters", "{userinfo}");
+}
+
+#[tokio::test]
 async fn the_standalone_sandbox_accepts_only_its_clients() {
     let p = pair().await;
     let origin = p.scheme.trim_end_matches("/v2");
@@ -233,6 +274,7 @@ async fn the_standalone_sandbox_accepts_only_its_clients() {
         account_block_seconds: 3600,
         rate_limits: passerelle_limits::LimitSettings::off(),
         client_ip_header: None,
+        jwks_refresh: sandbox_server::JWKS_REFRESH,
         clients: vec![],
     };
     let clock: Arc<dyn Clock> = p.broker.clock.clone();
