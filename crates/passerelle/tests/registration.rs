@@ -407,6 +407,16 @@ async fn metadata_that_cannot_be_honoured_are_refused_naming_the_member() {
             "signing_webhook",
         ),
         (
+            with("client_name", json!("Bank\u{0}X")),
+            "invalid_client_metadata",
+            "NUL",
+        ),
+        (
+            with("jwks", json!({"keys": [{"kty": "EC\u{0}"}]})),
+            "invalid_client_metadata",
+            "NUL",
+        ),
+        (
             with("software_statement", json!("eyJhbGciOiJub25lIn0.e30.")),
             "unapproved_software_statement",
             "software statements",

@@ -71,10 +71,24 @@ fn metadata(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Brok
         return Err(metadata_error("the client metadata are larger than 64 KiB"));
     }
     match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) if m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) => Err(
+            metadata_error("the client metadata contain a NUL character, which no value may hold"),
+        ),
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(metadata_error(
             "the request body is not a JSON object of client metadata",
         )),
+    }
+}
+
+/// Whether a value holds a NUL character anywhere: no metadata value has one, and PostgreSQL's
+/// text cannot store one.
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 
