@@ -136,7 +136,8 @@ enum RegistrationCommand {
         #[arg(long, default_value = "sandbox")]
         account: String,
         /// A grant its clients may ask for: a protected scope (in `scope`), signicat-api,
-        /// signing, introspection, or refresh_token (in `grant_types`); repeat for several.
+        /// signing, introspection, refresh_token (in `grant_types`), or ciba (backchannel
+        /// logins, `backchannel_token_delivery_mode`); repeat for several.
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// How many clients it may register.

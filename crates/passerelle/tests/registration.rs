@@ -689,3 +689,175 @@ async fn a_sandbox_registration_points_passerelle_only_at_https_or_localhost() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn a_registration_cannot_point_passerelle_at_internal_addresses() {
+    // A deployment (its issuer is not a loopback address): no loopback, no internal address.
+    let app = TestApp::spawn_with(Options {
+        registration: true,
+        public_url: Some("https://passerelle.example".into()),
+        ..Options::default()
+    })
+    .await;
+    let token = initial_token(&app, "sandbox", &[], 20).await;
+    for uri in [
+        "https://127.0.0.1/jwks",
+        "http://localhost:8080/jwks",
+        "https://10.0.0.1/jwks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://192.168.1.1/jwks",
+        "https://100.64.0.1/jwks",
+        "https://[fd00::1]/jwks",
+        "https://[fe80::1]/jwks",
+        "https://[::ffff:10.0.0.1]/jwks",
+        "https://0.0.0.0/jwks",
+    ] {
+        let mut m = web_client();
+        m["token_endpoint_auth_method"] = json!("private_key_jwt");
+        m["jwks_uri"] = json!(uri);
+        let (code, description) = error_of(
+            register(&app, Some(&token), &m).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(code, "invalid_client_metadata", "{uri}");
+        assert!(description.contains("jwks_uri"), "{uri}: {description}");
+    }
+    let mut m = web_client();
+    m["token_endpoint_auth_method"] = json!("private_key_jwt");
+    m["jwks_uri"] = json!("https://keys.rp.example/jwks");
+    assert_eq!(
+        register(&app, Some(&token), &m).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn ciba_needs_the_tokens_leave_and_a_read_registration_sent_back_is_unchanged() {
+    let app = spawn().await;
+    let es256 = SigningKey::generate(SigAlg::Es256).expect("key").0;
+    let ciba = json!({
+        "client_name": "Call centre",
+        "grant_types": [passerelle_itsme::claims::CIBA_GRANT],
+        "backchannel_token_delivery_mode": "poll",
+        "backchannel_authentication_request_signing_alg": "ES256",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": passerelle_jose::jwks_json([es256.public_jwk()]),
+    });
+    let plain = initial_token(&app, "sandbox", &[], 1).await;
+    let (code, description) = error_of(
+        register(&app, Some(&plain), &ciba).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(code, "invalid_client_metadata");
+    assert!(description.contains("CIBA"), "{description}");
+
+    let allowed = initial_token(&app, "sandbox", &["ciba"], 1).await;
+    let resp = register(&app, Some(&allowed), &ciba).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let registered: Value = resp.json().await.expect("json");
+    let uri = registered["registration_client_uri"].as_str().expect("uri");
+    let access = registered["registration_access_token"]
+        .as_str()
+        .expect("rat");
+    let http = reqwest::Client::new();
+    let read: Value = http
+        .get(uri)
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    let put = http
+        .put(uri)
+        .bearer_auth(access)
+        .json(&read)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), StatusCode::OK);
+    let stored = app
+        .store
+        .find_client(registered["client_id"].as_str().expect("id"))
+        .await
+        .expect("find")
+        .expect("stored");
+    let ciba = stored.ciba.expect("still a CIBA client");
+    assert!(
+        ciba.signed_requests,
+        "the read registration, sent back, changed nothing"
+    );
+
+    // The trail tells the client's own changes from the operator's.
+    let kinds: Vec<String> = app
+        .store
+        .audit_events(0, Some(&stored.id), 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"client.registered".to_string()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"client.registration_replaced".to_string()),
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"client.updated".to_string()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn names_and_uris_are_checked_and_quoted_values_kept_as_sent() {
+    let app = spawn().await;
+    let token = initial_token(&app, "production", &[], 10).await;
+    let mut m = web_client();
+    m["client_name"] = json!("Bank\u{1b}[2J");
+    let (code, description) = error_of(
+        register(&app, Some(&token), &m).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(code, "invalid_client_metadata");
+    assert!(description.contains("control characters"), "{description}");
+
+    let mut m = web_client();
+    m["post_logout_redirect_uris"] = json!(["none"]);
+    let (code, description) = error_of(
+        register(&app, Some(&token), &m).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(code, "invalid_client_metadata");
+    assert!(
+        description.contains("post_logout_redirect_uris"),
+        "{description}"
+    );
+
+    // The refusal names members, but a value quoted in it is the client's, as sent.
+    let mut m = web_client();
+    m["redirect_uris"] = json!(["http://rp.example/--name/--grant"]);
+    let (code, description) = error_of(
+        register(&app, Some(&token), &m).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(code, "invalid_redirect_uri");
+    assert!(
+        description.contains("http://rp.example/--name/--grant"),
+        "{description}"
+    );
+    // `none` is the command line's; a registration leaves a member out instead.
+    let mut m = web_client();
+    m["userinfo_signed_response_alg"] = json!("HS256");
+    let (_, description) = error_of(
+        register(&app, Some(&token), &m).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(!description.contains("none"), "{description}");
+}

@@ -15,7 +15,8 @@ pub struct AuditEvent {
     /// Unix microseconds, to order events within a second.
     pub at_us: i64,
     /// What happened: `login.approved`, `login.failed`, `token.issued`,
-    /// `token.refused`, `code.replayed`, `client.added`, `client.registered`, `client.updated`, `client.removed`,
+    /// `token.refused`, `code.replayed`, `client.added`, `client.registered`, `client.updated`,
+    /// `client.registration_replaced`, `client.removed`, `client.deregistered`,
     /// `registration.token_issued`, `registration.token_revoked`,
     /// `key.created`, `sandbox.account_blocked`, `sandbox.account_unblocked`.
     pub kind: String,

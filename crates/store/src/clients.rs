@@ -397,6 +397,12 @@ impl Store {
     /// Replaces every field of an existing client in one statement. Returns `false` when there is
     /// no such client.
     pub async fn update_client(&self, c: &NewClient, now: i64) -> Result<bool> {
+        self.update_client_as(c, now, "client.updated").await
+    }
+
+    /// [`Store::update_client`], recorded in the audit trail as `kind` (a client replacing its
+    /// own registration is not the operator's change).
+    pub async fn update_client_as(&self, c: &NewClient, now: i64, kind: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
@@ -431,7 +437,7 @@ impl Store {
             return Ok(false);
         }
         update_formats(&mut tx, &c.id, &c.formats).await?;
-        crate::audit::insert(&mut *tx, &change_event("client.updated", c, now)).await?;
+        crate::audit::insert(&mut *tx, &change_event(kind, c, now)).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -462,6 +468,11 @@ impl Store {
 
     /// Removes a client and everything issued to it. Returns `false` when there was none.
     pub async fn delete_client(&self, id: &str, now: i64) -> Result<bool> {
+        self.delete_client_as(id, now, "client.removed").await
+    }
+
+    /// [`Store::delete_client`], recorded in the audit trail as `kind`.
+    pub async fn delete_client_as(&self, id: &str, now: i64, kind: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         for sql in [
             "DELETE FROM access_tokens WHERE client_id = $1",
@@ -488,8 +499,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        let event = crate::AuditEvent::new("client.removed", "ok", now.saturating_mul(1_000_000))
-            .client(id);
+        let event = crate::AuditEvent::new(kind, "ok", now.saturating_mul(1_000_000)).client(id);
         crate::audit::insert(&mut *tx, &event).await?;
         tx.commit().await?;
         Ok(true)

@@ -264,8 +264,11 @@ pub(crate) async fn client_keys(
         (None, Some(uri)) => {
             let header = passerelle_jose::peek_header(token).unwrap_or_default();
             let kid = header.get("kid").and_then(Value::as_str);
+            // What went wrong is for the operator's log only: told to the client, it would let
+            // one that registered itself probe what answers at an address of its choosing.
             b.client_jwks.get(uri, kid).await.map_err(|e| {
-                NoKeys::Client(format!("the client's jwks_uri could not be read: {e}"))
+                tracing::info!(client.id = %client.id, error = %e, "the client's jwks_uri could not be read");
+                NoKeys::Client("the client's jwks_uri could not be read (the operator's log says why)".into())
             })
         }
         (None, None) => Err(NoKeys::Client("this client has no keys registered".into())),

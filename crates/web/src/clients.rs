@@ -2,7 +2,6 @@
 //! `passerelle client add|update` and dynamic client registration (`registration.rs`) share, so
 //! that a client registered either way is held to the same checks.
 
-use anyhow::{Context as _, bail};
 use passerelle_core::formats::{Encryption, IdTokenContents, TokenFormats, parse_encryption};
 use passerelle_core::oidc::{
     CibaMode, ClientAuthMethod, INTROSPECTION_GRANT, IdTokenAlg, Profile, REFRESH_TOKEN_GRANT,
@@ -14,7 +13,53 @@ use passerelle_store::{
 };
 use serde_json::{Value, json};
 
-/// What the operator asked for; `None` keeps the current value on update.
+/// Why a registration was refused, in the command line's words: the registration endpoint
+/// names metadata members instead (`registration::refusal`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub message: String,
+    /// A redirect URI was refused: RFC 7591's `invalid_redirect_uri`, where other refusals are
+    /// `invalid_client_metadata`.
+    pub redirect_uri: bool,
+}
+
+impl Refusal {
+    fn new(message: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            redirect_uri: false,
+        }
+    }
+}
+
+/// Refuses the registration with a formatted message.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(Refusal::new(format!($($arg)*)))
+    };
+}
+
+/// `context` for what the rules parse: a missing value refused with `message`, a parse error
+/// with `message` and what went wrong.
+trait OrRefuse<T> {
+    fn context(self, message: impl Into<String>) -> Result<T, Refusal>;
+}
+
+impl<T> OrRefuse<T> for Option<T> {
+    fn context(self, message: impl Into<String>) -> Result<T, Refusal> {
+        self.ok_or_else(|| Refusal::new(message))
+    }
+}
+
+impl<T, E: std::fmt::Display> OrRefuse<T> for Result<T, E> {
+    fn context(self, message: impl Into<String>) -> Result<T, Refusal> {
+        self.map_err(|e| Refusal::new(format!("{}: {e}", message.into())))
+    }
+}
+
+/// What a registration asks for (the operator's flags, or a client's metadata); `None` keeps
+/// the current value on update.
 #[derive(Debug, Default, Clone)]
 pub struct ClientInput {
     pub name: Option<String>,
@@ -126,26 +171,26 @@ fn merge_formats(
     input: &FormatsInput,
     jwks: Option<&str>,
     jwks_uri: Option<&str>,
-) -> anyhow::Result<TokenFormats> {
+) -> Result<TokenFormats, Refusal> {
     let mut f = current.map(|c| c.formats).unwrap_or_default();
     let encryption = |prefix: &'static str,
                       flag: &str,
                       alg: &Option<String>,
                       enc: &Option<String>,
                       now: Option<Encryption>|
-     -> anyhow::Result<Option<Encryption>> {
+     -> Result<Option<Encryption>, Refusal> {
         match (alg.as_deref(), enc.as_deref()) {
             (Some("none"), None) => Ok(None),
-            (Some("none"), Some(_)) => bail!("--{flag}-enc cannot go with --{flag}-alg none"),
+            (Some("none"), Some(_)) => refuse!("--{flag}-enc cannot go with --{flag}-alg none"),
             (None, None) => Ok(now),
             // A new content encryption for the algorithm already registered.
             (None, Some(e)) if now.is_some() => {
                 let alg = now.map(|n| n.alg.as_str());
                 parse_encryption(prefix, alg, Some(e))
-                    .map_err(|e| anyhow::anyhow!("--{flag}-enc: {e}"))
+                    .map_err(|e| Refusal::new(format!("--{flag}-enc: {e}")))
             }
             (a, e) => parse_encryption(prefix, a, e)
-                .map_err(|err| anyhow::anyhow!("--{flag}-alg/--{flag}-enc: {err}")),
+                .map_err(|err| Refusal::new(format!("--{flag}-alg/--{flag}-enc: {err}"))),
         }
     };
     f.id_token_encryption = encryption(
@@ -181,7 +226,7 @@ fn merge_formats(
             (Some(jwks), _) => {
                 let keys = PublicKeys::from_jwks_json(jwks).context("the client's --jwks")?;
                 if !keys.can_encrypt_with(e.alg.as_str()) {
-                    bail!(
+                    refuse!(
                         "encryption with {} needs a {} key with use \"enc\" (or no use) in the client's --jwks",
                         e.alg.as_str(),
                         e.alg.key_type()
@@ -189,7 +234,7 @@ fn merge_formats(
                 }
             }
             (None, Some(_)) => {}
-            (None, None) => bail!(
+            (None, None) => refuse!(
                 "encryption with {} needs the client's public keys: --jwks FILE or --jwks-uri URI",
                 e.alg.as_str()
             ),
@@ -218,22 +263,12 @@ pub fn grant_types(c: &ClientRecord) -> Vec<&'static str> {
     types
 }
 
-pub fn check_redirect_uri(uri: &str, account: Account) -> anyhow::Result<()> {
-    check_uri(uri, account).map_err(|e| anyhow::Error::new(InvalidRedirectUri(e)))
+pub fn check_redirect_uri(uri: &str, account: Account) -> Result<(), Refusal> {
+    check_uri(uri, account).map_err(|message| Refusal {
+        message,
+        redirect_uri: true,
+    })
 }
-
-/// A redirect URI that cannot be registered: RFC 7591's `invalid_redirect_uri`, where other
-/// refusals are `invalid_client_metadata`.
-#[derive(Debug)]
-pub struct InvalidRedirectUri(pub String);
-
-impl std::fmt::Display for InvalidRedirectUri {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InvalidRedirectUri {}
 
 fn check_uri(uri: &str, account: Account) -> Result<(), String> {
     let url =
@@ -258,17 +293,17 @@ fn check_uri(uri: &str, account: Account) -> Result<(), String> {
 
 /// A client's public keys, checked: a JWKS of at least one usable key and no private one.
 /// Returns the JWKS as stored.
-pub fn check_jwks(text: &str) -> anyhow::Result<String> {
+pub fn check_jwks(text: &str) -> Result<String, Refusal> {
     let keys = PublicKeys::from_jwks_json(text).context("not a JWKS")?;
     if keys.is_empty() {
-        bail!("the JWKS holds no usable key");
+        refuse!("the JWKS holds no usable key");
     }
-    let value: Value = serde_json::from_str(text)?;
+    let value: Value = serde_json::from_str(text).context("not JSON")?;
     if value["keys"]
         .as_array()
         .is_some_and(|ks| ks.iter().any(|k| k.get("d").is_some()))
     {
-        bail!("the JWKS contains a private key; register only the public keys");
+        refuse!("the JWKS contains a private key; register only the public keys");
     }
     Ok(value.to_string())
 }
@@ -279,14 +314,18 @@ pub fn merge(
     id: String,
     current: Option<&ClientRecord>,
     input: &ClientInput,
-) -> anyhow::Result<(NewClient, Option<String>)> {
+) -> Result<(NewClient, Option<String>), Refusal> {
     let name = input
         .name
         .clone()
         .or_else(|| current.map(|c| c.name.clone()))
         .context("--name is required")?;
     if name.trim().is_empty() || name.len() > 100 {
-        bail!("--name must be 1 to 100 characters");
+        refuse!("--name must be 1 to 100 characters");
+    }
+    // People read it in the itsme app and operators in a terminal: no control characters.
+    if name.chars().any(char::is_control) {
+        refuse!("--name must not contain control characters");
     }
     let account = match &input.account {
         Some(text) => Account::parse(text).context("--account must be sandbox or production")?,
@@ -305,7 +344,7 @@ pub fn merge(
             || (!input.clear_grants && current.is_some_and(|c| c.grants.iter().any(|x| x == g)))
     };
     if redirect_uris.is_empty() && ciba.is_none() && !has_grant(INTROSPECTION_GRANT) {
-        bail!(
+        refuse!(
             "at least one --redirect-uri is required (or --ciba-mode for a backchannel-only client, or --grant introspection for a resource server)"
         );
     }
@@ -313,14 +352,12 @@ pub fn merge(
         check_redirect_uri(u, account)?;
     }
     let auth_method = match &input.auth_method {
-        Some(text) => ClientAuthMethod::parse(text).with_context(|| {
-            format!(
-                "--auth-method must be one of {}",
-                ClientAuthMethod::ALL
-                    .map(ClientAuthMethod::as_str)
-                    .join(", ")
-            )
-        })?,
+        Some(text) => ClientAuthMethod::parse(text).context(format!(
+            "--auth-method must be one of {}",
+            ClientAuthMethod::ALL
+                .map(ClientAuthMethod::as_str)
+                .join(", ")
+        ))?,
         None => current.map_or(ClientAuthMethod::ClientSecretBasic, |c| c.auth_method),
     };
     let mut jwks = current.and_then(|c| c.jwks.clone());
@@ -330,9 +367,9 @@ pub fn merge(
         jwks_uri = None;
     }
     if let Some(u) = &input.jwks_uri {
-        let url = url::Url::parse(u).with_context(|| format!("--jwks-uri {u:?} is not a URL"))?;
+        let url = url::Url::parse(u).context(format!("--jwks-uri {u:?} is not a URL"))?;
         if !matches!(url.scheme(), "https" | "http") {
-            bail!("--jwks-uri must be an http(s) URL");
+            refuse!("--jwks-uri must be an http(s) URL");
         }
         jwks_uri = Some(u.clone());
         jwks = None;
@@ -340,7 +377,7 @@ pub fn merge(
     let mut secret = None;
     let secret_hash = if !auth_method.uses_secret() {
         if jwks.is_none() && jwks_uri.is_none() {
-            bail!("private_key_jwt needs --jwks FILE or --jwks-uri URI");
+            refuse!("private_key_jwt needs --jwks FILE or --jwks-uri URI");
         }
         None
     } else {
@@ -373,7 +410,7 @@ pub fn merge(
             && g != INTROSPECTION_GRANT
             && !protected_scope_names().any(|p| p == g)
         {
-            bail!(
+            refuse!(
                 "--grant {g:?} is not a protected scope; choose from {}, or signicat-api (the Authentication REST API), signing (the signing API), refresh_token (refresh tokens) or introspection (a resource server)",
                 protected_scope_names().collect::<Vec<_>>().join(", ")
             );
@@ -389,7 +426,7 @@ pub fn merge(
         None => current.map_or(IdTokenAlg::Rs256, |c| c.id_token_alg),
     };
     if ciba.as_ref().is_some_and(|c| c.signed_requests) && auth_method.uses_secret() {
-        bail!(
+        refuse!(
             "--ciba-signed-requests needs the client's public keys: use --auth-method private_key_jwt with --jwks or --jwks-uri"
         );
     }
@@ -398,7 +435,7 @@ pub fn merge(
         Some("none") => None,
         Some(u) => {
             check_redirect_uri(u, account)
-                .map_err(|e| anyhow::anyhow!("--signing-webhook: {e}"))?;
+                .map_err(|e| Refusal::new(format!("--signing-webhook: {e}")))?;
             Some(u.to_string())
         }
     };
@@ -417,7 +454,7 @@ pub fn merge(
         uris => {
             for u in uris {
                 check_redirect_uri(u, account)
-                    .map_err(|e| anyhow::anyhow!("--post-logout-redirect-uri: {e}"))?;
+                    .map_err(|e| Refusal::new(format!("--post-logout-redirect-uri: {e}")))?;
             }
             uris.to_vec()
         }
@@ -431,7 +468,7 @@ pub fn merge(
             .unwrap_or_else(|| current.is_some_and(|c| c.par.require_signed)),
     };
     if par.require_signed && jwks.is_none() && jwks_uri.is_none() {
-        bail!(
+        refuse!(
             "--require-signed-request-object needs the client's public keys: add --jwks FILE or --jwks-uri URI"
         );
     }
@@ -444,19 +481,19 @@ pub fn merge(
         // FAPI 2.0 SP §5.3.3 and §5.4.1: refused rather than quietly changed, so the operator
         // sees what the profile demands.
         if auth_method != ClientAuthMethod::PrivateKeyJwt {
-            bail!(
+            refuse!(
                 "--profile fapi2 needs --auth-method private_key_jwt (with --jwks or --jwks-uri)"
             );
         }
         if id_token_alg == IdTokenAlg::Rs256 {
-            bail!(
+            refuse!(
                 "--profile fapi2 needs --id-token-alg ES256 or PS256 (FAPI 2.0 does not allow RS256)"
             );
         }
         if input.require_pushed_authorization_requests == Some(false)
             || input.dpop_bound_access_tokens == Some(false)
         {
-            bail!("a FAPI 2.0 client always uses PAR and DPoP: remove --profile first");
+            refuse!("a FAPI 2.0 client always uses PAR and DPoP: remove --profile first");
         }
     }
     let client = NewClient {
@@ -486,7 +523,7 @@ fn merge_ciba(
     current: Option<&ClientRecord>,
     input: &ClientInput,
     account: Account,
-) -> anyhow::Result<Option<CibaRegistration>> {
+) -> Result<Option<CibaRegistration>, Refusal> {
     let current = current.and_then(|c| c.ciba.clone());
     let mode = match input.ciba_mode.as_deref() {
         Some("none") => return Ok(None),
@@ -497,7 +534,7 @@ fn merge_ciba(
     };
     let Some(mode) = mode else {
         if input.ciba_notification_endpoint.is_some() || input.ciba_signed_requests.is_some() {
-            bail!("--ciba-notification-endpoint and --ciba-signed-requests need --ciba-mode");
+            refuse!("--ciba-notification-endpoint and --ciba-signed-requests need --ciba-mode");
         }
         return Ok(None);
     };
@@ -509,16 +546,16 @@ fn merge_ciba(
         (None, CibaMode::Poll) => None,
     };
     match (&notification_endpoint, mode) {
-        (None, CibaMode::Ping) => bail!("ping mode needs --ciba-notification-endpoint URI"),
+        (None, CibaMode::Ping) => refuse!("ping mode needs --ciba-notification-endpoint URI"),
         (Some(_), CibaMode::Poll) => {
-            bail!(
+            refuse!(
                 "--ciba-notification-endpoint is for ping mode; poll-mode clients are not notified"
             )
         }
         (Some(uri), CibaMode::Ping) => {
             // CIBA §4: an https URL; like redirect URIs, http only for localhost or a sandbox client.
             check_redirect_uri(uri, account)
-                .map_err(|e| anyhow::anyhow!("--ciba-notification-endpoint: {e}"))?;
+                .map_err(|e| Refusal::new(format!("--ciba-notification-endpoint: {e}")))?;
         }
         (None, CibaMode::Poll) => {}
     }

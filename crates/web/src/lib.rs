@@ -28,7 +28,7 @@ mod metrics;
 mod pages;
 mod par;
 mod refresh;
-mod registration;
+pub mod registration;
 mod request_object;
 mod rest;
 mod revocation;
@@ -254,6 +254,16 @@ impl Broker {
             (Account::Production, Deployment::TestDeployment) => Some(Scheme::Sandbox),
             (Account::Production, _) => None,
         }
+    }
+
+    /// Whether Passerelle runs on a developer's machine: its issuer is a loopback address.
+    pub fn is_local(&self) -> bool {
+        url::Url::parse(&self.issuer).is_ok_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        })
     }
 
     /// Whether this deployment, as it is now, still lets `scheme` answer for a client of

@@ -20,12 +20,16 @@ use axum::response::{IntoResponse, Response};
 use passerelle_core::oidc::{ErrorCode, INTROSPECTION_GRANT, OAuthError, REFRESH_TOKEN_GRANT};
 use passerelle_core::scopes::{Account, SCOPES, protected_scope_names};
 use passerelle_limits::ClientIp;
-use passerelle_store::{ClientRecord, random_token, token_hash};
+use passerelle_store::{ClientRecord, NewClient, random_token, token_hash};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
-use crate::clients::{ClientInput, FormatsInput, InvalidRedirectUri, merge, new_client_id};
+use crate::clients::{ClientInput, FormatsInput, Refusal, merge, new_client_id};
 use crate::{Broker, BrokerError};
+
+/// The grant an initial access token gives for CIBA (`passerelle registration issue --grant
+/// ciba`).
+pub const CIBA: &str = "ciba";
 
 /// The largest registration request taken (a JWKS of a few keys fits many times over).
 const MAX_BODY: usize = 64 * 1024;
@@ -160,9 +164,60 @@ fn scope_grants(scope: &str) -> Result<Vec<String>, BrokerError> {
     Ok(grants)
 }
 
+/// Whether Passerelle may call `uri` for a client that registered itself (its keys, its
+/// notifications, its webhook): https to a host that is not an internal address. On a
+/// developer's machine (`local`), also http or https to a loopback address. Host names are taken
+/// as they are: one that resolves to an internal address is not caught here.
+fn callable(uri: &str, local: bool) -> Result<(), &'static str> {
+    let url = url::Url::parse(uri).map_err(|_| "not an absolute URL")?;
+    let loopback = match url.host() {
+        None => return Err("no host"),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => {
+            if ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                // 100.64.0.0/10, shared address space (RFC 6598).
+                || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+            {
+                return Err("Passerelle calls no internal address");
+            }
+            ip.is_loopback()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let mapped = ip.to_ipv4_mapped();
+            if ip.is_unspecified()
+                // fc00::/7 (unique local) and fe80::/10 (link-local).
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || mapped.is_some_and(|v4| !v4.is_loopback())
+            {
+                return Err("Passerelle calls no internal address");
+            }
+            ip.is_loopback() || mapped.is_some()
+        }
+    };
+    match (url.scheme(), loopback) {
+        (_, true) if !local => Err("Passerelle calls no loopback address (it would be itself)"),
+        ("https", _) | ("http", true) => Ok(()),
+        _ => Err("Passerelle calls it, so it must be an https URL"),
+    }
+}
+
 /// The registration the metadata describe, for a client of `account`. Every setting not given
-/// takes its default: a replacement (RFC 7592 §2.2) drops what it omits.
-fn input_of(m: &Map<String, Value>, account: Account) -> Result<ClientInput, BrokerError> {
+/// takes its default: a replacement (RFC 7592 §2.2) drops what it omits. `local` says whether
+/// Passerelle runs on a developer's machine (its issuer is a loopback address), where the URIs
+/// it calls may be loopback ones too.
+fn input_of(
+    m: &Map<String, Value>,
+    account: Account,
+    local: bool,
+) -> Result<ClientInput, BrokerError> {
     if m.contains_key("software_statement") {
         return Err(BrokerError::token(
             ErrorCode::UnapprovedSoftwareStatement,
@@ -198,8 +253,10 @@ fn input_of(m: &Map<String, Value>, account: Account) -> Result<ClientInput, Bro
             "backchannel_token_delivery_mode and the grant type {ciba_grant} go together"
         )));
     }
+    // The standard member, or the one `describe` answers with (so that a registration read and
+    // sent back is unchanged).
     let ciba_signed_requests = match string(m, "backchannel_authentication_request_signing_alg")? {
-        None => None,
+        None => boolean(m, "backchannel_signed_requests_required")?,
         Some(alg) if alg == "RS256" || alg == "ES256" => Some(true),
         Some(alg) => {
             return Err(metadata_error(format!(
@@ -218,29 +275,36 @@ fn input_of(m: &Map<String, Value>, account: Account) -> Result<ClientInput, Bro
             "give jwks or jwks_uri, not both (RFC 7591 §2)",
         ));
     }
-    // Passerelle itself calls these: https, or http on the developer's own machine, whatever
-    // the account, so that a registration cannot point Passerelle at another host's plain-http
-    // services.
-    let called = [
-        ("jwks_uri", jwks_uri.clone()),
-        ("signing_webhook", setting(m, "signing_webhook")?),
+    let signing_webhook = setting(m, "signing_webhook")?;
+    let ciba_notification_endpoint = string(m, "backchannel_client_notification_endpoint")?;
+    for (member, uri) in [
+        ("jwks_uri", &jwks_uri),
+        ("signing_webhook", &signing_webhook),
         (
             "backchannel_client_notification_endpoint",
-            string(m, "backchannel_client_notification_endpoint")?,
+            &ciba_notification_endpoint,
         ),
-    ];
-    for (member, uri) in &called {
-        if let Some(u) = uri
-            && crate::clients::check_redirect_uri(u, Account::Production).is_err()
-        {
+    ] {
+        if let Some(u) = uri {
+            callable(u, local).map_err(|why| metadata_error(format!("{member} {u:?}: {why}")))?;
+        }
+    }
+    let redirect_uris = strings(m, "redirect_uris")?.unwrap_or_default();
+    let post_logout_redirect_uris = strings(m, "post_logout_redirect_uris")?.unwrap_or_default();
+    // The command line's `none` (remove them all) is no URI here.
+    for (member, list) in [
+        ("redirect_uris", &redirect_uris),
+        ("post_logout_redirect_uris", &post_logout_redirect_uris),
+    ] {
+        if list.iter().any(|u| u == "none") {
             return Err(metadata_error(format!(
-                "{member} {u:?}: Passerelle calls it, so it must be an https URL (http only for localhost)"
+                "{member}: \"none\" is not a URI; send an empty list or leave the member out"
             )));
         }
     }
     Ok(ClientInput {
         name: string(m, "client_name")?,
-        redirect_uris: strings(m, "redirect_uris")?.unwrap_or_default(),
+        redirect_uris,
         auth_method: setting(m, "token_endpoint_auth_method")?,
         jwks,
         jwks_uri,
@@ -250,11 +314,11 @@ fn input_of(m: &Map<String, Value>, account: Account) -> Result<ClientInput, Bro
         id_token_alg: setting(m, "id_token_signed_response_alg")?,
         rotate_secret: false,
         ciba_mode,
-        ciba_notification_endpoint: string(m, "backchannel_client_notification_endpoint")?,
+        ciba_notification_endpoint,
         ciba_signed_requests,
-        signing_webhook: setting(m, "signing_webhook")?,
+        signing_webhook,
         dpop_bound_access_tokens: boolean(m, "dpop_bound_access_tokens")?,
-        post_logout_redirect_uris: strings(m, "post_logout_redirect_uris")?.unwrap_or_default(),
+        post_logout_redirect_uris,
         require_pushed_authorization_requests: boolean(m, "require_pushed_authorization_requests")?,
         require_signed_request_object: boolean(m, "require_signed_request_object")?,
         profile: setting(m, "fapi_profile")?,
@@ -329,22 +393,35 @@ const MEMBER_NAMES: [(&str, &str); 27] = [
 ];
 
 /// A refusal of the shared rules, as the registration endpoint says it: `invalid_redirect_uri`
-/// or `invalid_client_metadata`, naming metadata members rather than command-line flags.
-fn refusal(e: &anyhow::Error) -> BrokerError {
-    let code = if e.downcast_ref::<InvalidRedirectUri>().is_some() {
+/// or `invalid_client_metadata`, naming metadata members rather than command-line flags. Only
+/// the text outside double quotes is the rules' own; quoted text is the client's values, kept
+/// as sent.
+fn refusal(e: &Refusal) -> BrokerError {
+    let code = if e.redirect_uri {
         ErrorCode::InvalidRedirectUri
     } else {
         ErrorCode::InvalidClientMetadata
     };
-    let mut text = format!("{e:#}");
-    for (flag, member) in MEMBER_NAMES {
-        text = text.replace(flag, member);
-    }
-    // What is left of the command line's vocabulary.
-    let text = text
-        .replace("--jwks", "jwks")
-        .replace("remove fapi_profile first", "leave out fapi_profile");
-    BrokerError::token(code, text)
+    let text: Vec<String> = e
+        .message
+        .split('"')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                return part.to_string();
+            }
+            let mut part = part.to_string();
+            for (flag, member) in MEMBER_NAMES {
+                part = part.replace(flag, member);
+            }
+            // What is left of the command line's vocabulary: `none` removes a setting there,
+            // and leaving the member out does it here.
+            part.replace("--jwks", "jwks")
+                .replace(" or none", "")
+                .replace("remove fapi_profile first", "leave out fapi_profile")
+        })
+        .collect();
+    BrokerError::token(code, text.join("\""))
 }
 
 /// The registration as the endpoint answers it (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -381,12 +458,25 @@ fn answer(
         .into_response()
 }
 
-/// Refuses grants the initial access token does not allow.
-fn within(grants: &[String], allowed: &[String]) -> Result<(), BrokerError> {
-    match grants.iter().find(|g| !allowed.contains(g)) {
+/// What a registration asks of the operator's trust: its grants, and CIBA (which sends itsme
+/// requests to people's phones), as the initial access token names them.
+fn asks(client: &NewClient) -> Vec<String> {
+    let mut asked = client.grants.clone();
+    if client.ciba.is_some() {
+        asked.push(CIBA.into());
+    }
+    asked
+}
+
+/// Refuses what the initial access token does not allow.
+fn within(client: &NewClient, allowed: &[String]) -> Result<(), BrokerError> {
+    match asks(client).into_iter().find(|g| !allowed.contains(g)) {
         None => Ok(()),
         Some(g) if g == REFRESH_TOKEN_GRANT => Err(metadata_error(
             "grant_types: refresh_token is not allowed by the initial access token; ask the operator",
+        )),
+        Some(g) if g == CIBA => Err(metadata_error(
+            "backchannel_token_delivery_mode: CIBA is not allowed by the initial access token; ask the operator",
         )),
         Some(g) => Err(metadata_error(format!(
             "scope: {g} is not allowed by the initial access token; ask the operator"
@@ -430,9 +520,9 @@ async fn register_client(
         .ok_or_else(|| {
             invalid_token("the initial access token is unknown, used up, expired or revoked")
         })?;
-    let input = input_of(&metadata(headers, body)?, token.account)?;
+    let input = input_of(&metadata(headers, body)?, token.account, b.is_local())?;
     let (client, secret) = merge(new_client_id(), None, &input).map_err(|e| refusal(&e))?;
-    within(&client.grants, &token.grants)?;
+    within(&client, &token.grants)?;
     let access_token = random_token(32);
     // The token's use is taken with the insert: a registration that loses a race for its last
     // use stores nothing.
@@ -460,13 +550,19 @@ async fn register_client(
     ))
 }
 
-/// The client a registration access token manages, with the grants it may hold; the same
-/// refusal for an unknown client, one the operator registered and a wrong token (RFC 7592 §3).
-async fn managed(
-    b: &Broker,
-    headers: &HeaderMap,
-    client_id: &str,
-) -> Result<(ClientRecord, Vec<String>, String), BrokerError> {
+/// A client that registered itself, as its registration access token opens it.
+struct Managed {
+    client: ClientRecord,
+    /// What a replacement may ask for ([`within`]): what the initial access token that
+    /// registered it allows, and what the client holds now (the operator may have granted more).
+    allowed: Vec<String>,
+    /// The registration access token presented, which the answers repeat (RFC 7592 §3).
+    access_token: String,
+}
+
+/// The client a registration access token manages; the same refusal for an unknown client, one
+/// the operator registered and a wrong token (RFC 7592 §3).
+async fn managed(b: &Broker, headers: &HeaderMap, client_id: &str) -> Result<Managed, BrokerError> {
     let presented = bearer(headers)?.to_string();
     let refused = || invalid_token("the registration access token is not valid for this client");
     let registration = b
@@ -482,10 +578,13 @@ async fn managed(
         return Err(refused());
     }
     let client = b.store.find_client(client_id).await?.ok_or_else(refused)?;
-    let allowed = registration
-        .token
-        .map_or_else(|| client.grants.clone(), |t| t.grants);
-    Ok((client, allowed, presented))
+    let mut allowed = registration.token.map(|t| t.grants).unwrap_or_default();
+    allowed.extend(asks(&NewClient::from(client.clone())));
+    Ok(Managed {
+        client,
+        allowed,
+        access_token: presented,
+    })
 }
 
 pub(crate) async fn read(
@@ -497,8 +596,8 @@ pub(crate) async fn read(
     let read = async {
         bearer(&headers)?;
         limit(&b, ip.as_deref())?;
-        let (client, _, token) = managed(&b, &headers, &client_id).await?;
-        Ok::<_, BrokerError>(answer(&b, &client, None, &token, StatusCode::OK))
+        let m = managed(&b, &headers, &client_id).await?;
+        Ok::<_, BrokerError>(answer(&b, &m.client, None, &m.access_token, StatusCode::OK))
     };
     read.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -527,7 +626,11 @@ async fn replace_client(
 ) -> Result<Response, BrokerError> {
     bearer(headers)?;
     limit(b, ip)?;
-    let (current, allowed, token) = managed(b, headers, client_id).await?;
+    let Managed {
+        client: current,
+        allowed,
+        access_token,
+    } = managed(b, headers, client_id).await?;
     let m = metadata(headers, body)?;
     if string(&m, "client_id")?.as_deref() != Some(client_id) {
         return Err(BrokerError::token(
@@ -547,15 +650,19 @@ async fn replace_client(
             ));
         }
     }
-    let input = input_of(&m, current.account)?;
+    let input = input_of(&m, current.account, b.is_local())?;
     let (mut client, mut secret) =
         merge(current.id.clone(), None, &input).map_err(|e| refusal(&e))?;
-    within(&client.grants, &allowed)?;
+    within(&client, &allowed)?;
     if client.secret_hash.is_some() && current.secret_hash.is_some() {
         client.secret_hash = current.secret_hash.clone();
         secret = None;
     }
-    if !b.store.update_client(&client, b.clock.now()).await? {
+    if !b
+        .store
+        .update_client_as(&client, b.clock.now(), "client.registration_replaced")
+        .await?
+    {
         return Err(invalid_token(
             "the registration access token is not valid for this client",
         ));
@@ -563,11 +670,12 @@ async fn replace_client(
     let record = b.store.find_client(client_id).await?.ok_or_else(|| {
         invalid_token("the registration access token is not valid for this client")
     })?;
+    tracing::info!(client.id = %record.id, "client registration replaced");
     Ok(answer(
         b,
         &record,
         secret.as_deref(),
-        &token,
+        &access_token,
         StatusCode::OK,
     ))
 }
@@ -581,9 +689,13 @@ pub(crate) async fn delete(
     let delete = async {
         bearer(&headers)?;
         limit(&b, ip.as_deref())?;
-        let (client, _, _) = managed(&b, &headers, &client_id).await?;
+        let client = managed(&b, &headers, &client_id).await?.client;
         // Everything issued to it goes with it, as with `passerelle client remove`.
-        if !b.store.delete_client(&client.id, b.clock.now()).await? {
+        if !b
+            .store
+            .delete_client_as(&client.id, b.clock.now(), "client.deregistered")
+            .await?
+        {
             return Err(invalid_token(
                 "the registration access token is not valid for this client",
             ));

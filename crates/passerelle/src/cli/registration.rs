@@ -70,10 +70,11 @@ pub async fn issue(
             || g == passerelle_core::signing::GRANT
             || g == REFRESH_TOKEN_GRANT
             || g == INTROSPECTION_GRANT
+            || g == passerelle_web::registration::CIBA
             || protected_scope_names().any(|p| p == g);
         if !known {
             bail!(
-                "--grant {g:?} is not a grant; choose from {}, signicat-api, signing, refresh_token or introspection",
+                "--grant {g:?} is not a grant; choose from {}, signicat-api, signing, refresh_token, introspection or ciba",
                 protected_scope_names().collect::<Vec<_>>().join(", ")
             );
         }
@@ -81,8 +82,12 @@ pub async fn issue(
     if !(1..=1000).contains(&input.uses) {
         bail!("--uses must be between 1 and 1000");
     }
-    let mut grants = input.grants.clone();
-    grants.dedup();
+    let mut grants: Vec<String> = Vec::new();
+    for g in &input.grants {
+        if !grants.contains(g) {
+            grants.push(g.clone());
+        }
+    }
     let token = RegistrationToken {
         id: token_id(),
         account,
