@@ -347,40 +347,53 @@ async fn update_formats(
     Ok(())
 }
 
+/// A query on either backend, as `sqlx::query` makes it.
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments>;
+
+/// Binds a client's fields as `$1` to `$20`, in the order the insert and the update name them
+/// (`$11` is `now`).
+fn bind_fields<'q>(q: Query<'q>, c: &'q NewClient, now: i64) -> Query<'q> {
+    q.bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(to_json(&c.redirect_uris))
+        .bind(c.auth_method.as_str())
+        .bind(&c.jwks)
+        .bind(&c.jwks_uri)
+        .bind(c.account.as_str())
+        .bind(to_json(&c.grants))
+        .bind(c.id_token_alg.as_str())
+        .bind(now)
+        .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
+        .bind(
+            c.ciba
+                .as_ref()
+                .and_then(|r| r.notification_endpoint.clone()),
+        )
+        .bind(i64::from(
+            c.ciba.as_ref().is_some_and(|r| r.signed_requests),
+        ))
+        .bind(&c.signing_webhook)
+        .bind(i64::from(c.dpop_bound_access_tokens))
+        .bind(to_json(&c.post_logout_redirect_uris))
+        .bind(i64::from(c.par.require_pushed))
+        .bind(i64::from(c.par.require_signed))
+        .bind(c.profile.map(Profile::as_str))
+}
+
 /// Inserts a client, its formats included (part of a transaction that also records why).
 pub(crate) async fn insert_client_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     c: &NewClient,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, auth_method, jwks, jwks_uri, account, grants, id_token_alg, \
          ciba_mode, ciba_notification_endpoint, ciba_signed_requests, signing_webhook, dpop_bound_access_tokens, post_logout_redirect_uris, created_at, updated_at, \
          require_pushed_authorization_requests, require_signed_request_object, profile) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16, $17, $11, $11, $18, $19, $20)",
-    )
-    .bind(&c.id)
-    .bind(&c.name)
-    .bind(&c.secret_hash)
-    .bind(to_json(&c.redirect_uris))
-    .bind(c.auth_method.as_str())
-    .bind(&c.jwks)
-    .bind(&c.jwks_uri)
-    .bind(c.account.as_str())
-    .bind(to_json(&c.grants))
-    .bind(c.id_token_alg.as_str())
-    .bind(now)
-    .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
-    .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
-    .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
-    .bind(&c.signing_webhook)
-    .bind(i64::from(c.dpop_bound_access_tokens))
-    .bind(to_json(&c.post_logout_redirect_uris))
-    .bind(i64::from(c.par.require_pushed))
-    .bind(i64::from(c.par.require_signed))
-    .bind(c.profile.map(Profile::as_str))
-    .execute(&mut **tx)
-    .await?;
+    );
+    bind_fields(query, c, now).execute(&mut **tx).await?;
     update_formats(tx, &c.id, &c.formats).await?;
     Ok(())
 }
@@ -404,34 +417,13 @@ impl Store {
     /// own registration is not the operator's change).
     pub async fn update_client_as(&self, c: &NewClient, now: i64, kind: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
+        let query = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, redirect_uris = $4, auth_method = $5, jwks = $6, jwks_uri = $7, \
              account = $8, grants = $9, id_token_alg = $10, updated_at = $11, ciba_mode = $12, ciba_notification_endpoint = $13, \
              ciba_signed_requests = $14, signing_webhook = $15, dpop_bound_access_tokens = $16, post_logout_redirect_uris = $17, \
              require_pushed_authorization_requests = $18, require_signed_request_object = $19, profile = $20 WHERE id = $1",
-        )
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(&c.secret_hash)
-        .bind(to_json(&c.redirect_uris))
-        .bind(c.auth_method.as_str())
-        .bind(&c.jwks)
-        .bind(&c.jwks_uri)
-        .bind(c.account.as_str())
-        .bind(to_json(&c.grants))
-        .bind(c.id_token_alg.as_str())
-        .bind(now)
-        .bind(c.ciba.as_ref().map(|r| r.mode.as_str()))
-        .bind(c.ciba.as_ref().and_then(|r| r.notification_endpoint.clone()))
-        .bind(i64::from(c.ciba.as_ref().is_some_and(|r| r.signed_requests)))
-        .bind(&c.signing_webhook)
-        .bind(i64::from(c.dpop_bound_access_tokens))
-        .bind(to_json(&c.post_logout_redirect_uris))
-        .bind(i64::from(c.par.require_pushed))
-        .bind(i64::from(c.par.require_signed))
-        .bind(c.profile.map(Profile::as_str))
-        .execute(&mut *tx)
-        .await?;
+        );
+        let result = bind_fields(query, c, now).execute(&mut *tx).await?;
         if result.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
