@@ -75,9 +75,9 @@ fn metadata(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Brok
         return Err(metadata_error("the client metadata are larger than 64 KiB"));
     }
     match serde_json::from_slice(body) {
-        Ok(Value::Object(m)) if m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) => Err(
-            metadata_error("the client metadata contain a NUL character, which no value may hold"),
-        ),
+        Ok(v) if holds_nul(&v) => Err(metadata_error(
+            "the client metadata contain a NUL character, which no value may hold",
+        )),
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(metadata_error(
             "the request body is not a JSON object of client metadata",
@@ -460,9 +460,9 @@ fn answer(
 
 /// What a registration asks of the operator's trust: its grants, and CIBA (which sends itsme
 /// requests to people's phones), as the initial access token names them.
-fn asks(client: &NewClient) -> Vec<String> {
-    let mut asked = client.grants.clone();
-    if client.ciba.is_some() {
+fn asks(grants: &[String], ciba: bool) -> Vec<String> {
+    let mut asked = grants.to_vec();
+    if ciba {
         asked.push(CIBA.into());
     }
     asked
@@ -470,7 +470,10 @@ fn asks(client: &NewClient) -> Vec<String> {
 
 /// Refuses what the initial access token does not allow.
 fn within(client: &NewClient, allowed: &[String]) -> Result<(), BrokerError> {
-    match asks(client).into_iter().find(|g| !allowed.contains(g)) {
+    match asks(&client.grants, client.ciba.is_some())
+        .into_iter()
+        .find(|g| !allowed.contains(g))
+    {
         None => Ok(()),
         Some(g) if g == REFRESH_TOKEN_GRANT => Err(metadata_error(
             "grant_types: refresh_token is not allowed by the initial access token; ask the operator",
@@ -579,7 +582,7 @@ async fn managed(b: &Broker, headers: &HeaderMap, client_id: &str) -> Result<Man
     }
     let client = b.store.find_client(client_id).await?.ok_or_else(refused)?;
     let mut allowed = registration.token.map(|t| t.grants).unwrap_or_default();
-    allowed.extend(asks(&NewClient::from(client.clone())));
+    allowed.extend(asks(&client.grants, client.ciba.is_some()));
     Ok(Managed {
         client,
         allowed,
