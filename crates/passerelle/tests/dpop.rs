@@ -36,20 +36,6 @@ async fn token_request(
     req.send().await.expect("token")
 }
 
-async fn error_of(resp: reqwest::Response) -> (StatusCode, String, Option<String>) {
-    let status = resp.status();
-    let nonce = resp
-        .headers()
-        .get("dpop-nonce")
-        .map(|v| v.to_str().expect("ascii").to_string());
-    let body: Value = resp.json().await.expect("json");
-    (
-        status,
-        body["error"].as_str().unwrap_or("").to_string(),
-        nonce,
-    )
-}
-
 /// Logs in and redeems the code with proofs of `key`, taking the nonce on the way as a DPoP
 /// client library does. Returns the token response.
 async fn dpop_tokens(app: &TestApp, client: &TestClient, key: &mut DpopKey) -> Value {
@@ -57,8 +43,8 @@ async fn dpop_tokens(app: &TestApp, client: &TestClient, key: &mut DpopKey) -> V
     let code = q.get("code").expect("code");
     // The first proof has no nonce: the server answers use_dpop_nonce with one.
     let first = key.proof(app, "POST", TOKEN, None);
-    let (status, error, nonce) =
-        error_of(token_request(app, client, code, &login.verifier, Some(&first)).await).await;
+    let (status, error, _, nonce) =
+        refusal_of(token_request(app, client, code, &login.verifier, Some(&first)).await).await;
     assert_eq!(
         (status, error.as_str()),
         (StatusCode::BAD_REQUEST, "use_dpop_nonce")
@@ -188,8 +174,8 @@ async fn a_client_registered_for_dpop_gets_no_token_without_a_good_proof() {
     let code = q.get("code").expect("code");
 
     // No proof at all.
-    let (status, error, nonce) =
-        error_of(token_request(&app, &client, code, &login.verifier, None).await).await;
+    let (status, error, _, nonce) =
+        refusal_of(token_request(&app, &client, code, &login.verifier, None).await).await;
     assert_eq!(
         (status, error.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
@@ -207,8 +193,9 @@ async fn a_client_registered_for_dpop_gets_no_token_without_a_good_proof() {
         ("not.a.jwt".to_string(), "invalid_dpop_proof"),
     ];
     for (proof, expected) in cases {
-        let (status, error, _) =
-            error_of(token_request(&app, &client, code, &login.verifier, Some(&proof)).await).await;
+        let (status, error, _, _) =
+            refusal_of(token_request(&app, &client, code, &login.verifier, Some(&proof)).await)
+                .await;
         assert_eq!(
             (status, error.as_str()),
             (StatusCode::BAD_REQUEST, expected),
@@ -227,13 +214,13 @@ async fn a_client_registered_for_dpop_gets_no_token_without_a_good_proof() {
         .send()
         .await
         .expect("token");
-    assert_eq!(error_of(two).await.1, "invalid_dpop_proof");
+    assert_eq!(refusal_of(two).await.1, "invalid_dpop_proof");
 
     // A nonce from two windows ago is stale: use_dpop_nonce with a fresh one.
     let old = key.proof(&app, "POST", TOKEN, None);
     app.clock.advance(121);
-    let (_, error, fresh) =
-        error_of(token_request(&app, &client, code, &login.verifier, Some(&old)).await).await;
+    let (_, error, _, fresh) =
+        refusal_of(token_request(&app, &client, code, &login.verifier, Some(&old)).await).await;
     assert_eq!(error, "use_dpop_nonce");
     assert_ne!(fresh, key.nonce);
     app.clock.advance(-121);
@@ -245,8 +232,8 @@ async fn a_client_registered_for_dpop_gets_no_token_without_a_good_proof() {
     let tokens: Value = resp.json().await.expect("json");
     assert_eq!(tokens["token_type"], "DPoP");
     // The proof cannot be replayed for anything.
-    let (_, error, _) =
-        error_of(token_request(&app, &client, code, &login.verifier, Some(&good)).await).await;
+    let (_, error, _, _) =
+        refusal_of(token_request(&app, &client, code, &login.verifier, Some(&good)).await).await;
     assert_eq!(error, "invalid_dpop_proof");
 }
 
@@ -285,7 +272,7 @@ async fn a_nonce_from_one_node_is_good_at_another() {
     let (login, q) = app.login(&client, "openid", PHONE).await;
     let code = q.get("code").expect("code");
     let mut key = DpopKey::new(SigAlg::Es256);
-    let (_, error, nonce) = error_of(
+    let (_, error, _, nonce) = refusal_of(
         token_request(
             &app,
             &client,

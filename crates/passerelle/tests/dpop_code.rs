@@ -143,30 +143,10 @@ async fn token_request(
     req.send().await.expect("token")
 }
 
-/// A refusal's status, error code and description, and the `DPoP-Nonce` it carries.
-async fn error_of(resp: reqwest::Response) -> (StatusCode, String, String, Option<String>) {
-    let status = resp.status();
-    let nonce = resp
-        .headers()
-        .get("dpop-nonce")
-        .map(|v| v.to_str().expect("ascii").to_string());
-    let body: Value = resp.json().await.expect("json");
-    assert!(body.get("access_token").is_none(), "{body}");
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_string(),
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        nonce,
-    )
-}
-
 /// Gives `key` the server's nonce the way a DPoP client learns it: a proof without one is
 /// answered `use_dpop_nonce` with the nonce in `DPoP-Nonce` (RFC 9449 §8).
 async fn take_nonce(app: &TestApp, client: &TestClient, key: &mut DpopKey) {
-    let (status, error, _, nonce) = error_of(
+    let (status, error, _, nonce) = refusal_of(
         reqwest::Client::new()
             .post(app.url(TOKEN))
             .basic_auth(&client.id, Some(&client.secret))
@@ -210,7 +190,7 @@ async fn assert_refused_and_used_up(
     verifier: &str,
     key: &DpopKey,
 ) {
-    let (status, error, description, _) = error_of(resp).await;
+    let (status, error, description, _) = refusal_of(resp).await;
     assert_eq!(
         (status, error.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_grant")
@@ -231,7 +211,7 @@ async fn assert_refused_and_used_up(
         verifier,
         Some(key.proof(app, "POST", TOKEN, None)),
     );
-    let (_, error, description, _) = error_of(right.await).await;
+    let (_, error, description, _) = refusal_of(right.await).await;
     assert_eq!(error, "invalid_grant", "{description}");
 }
 
@@ -242,7 +222,7 @@ async fn a_code_bound_by_dpop_jkt_is_redeemed_with_a_proof_of_that_key() {
     let mut key = DpopKey::new(SigAlg::Es256);
     let (code, verifier) = login_with(&app, &client, &[("dpop_jkt", &key.jkt())]).await;
     // A proof without the server's nonce is told to use one; the code is not touched by it.
-    let (_, error, _, nonce) = error_of(
+    let (_, error, _, nonce) = refusal_of(
         token_request(
             &app,
             &client,
@@ -310,7 +290,7 @@ async fn a_dpop_proof_at_par_binds_the_code_to_its_key() {
         Some(key.proof(&app, "POST", PAR, None)),
     )
     .await;
-    let (status, error, _, nonce) = error_of(resp).await;
+    let (status, error, _, nonce) = refusal_of(resp).await;
     assert_eq!(
         (status, error.as_str()),
         (StatusCode::BAD_REQUEST, "use_dpop_nonce")
@@ -367,7 +347,7 @@ async fn par_takes_dpop_jkt_alone_or_with_a_proof_of_the_same_key_only() {
         Some(other.proof(&app, "POST", PAR, None)),
     )
     .await;
-    let (status, error, description, _) = error_of(resp).await;
+    let (status, error, description, _) = refusal_of(resp).await;
     assert_eq!(
         (status, error.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_request")
@@ -429,7 +409,7 @@ async fn a_malformed_dpop_jkt_is_invalid_request_at_the_authorization_endpoint_a
         assert!(q["error_description"].contains("dpop_jkt"), "{q:?}");
 
         let (status, error, description, _) =
-            error_of(push(&app, &client, &query, None).await).await;
+            refusal_of(push(&app, &client, &query, None).await).await;
         assert_eq!(
             (status, error.as_str()),
             (StatusCode::BAD_REQUEST, "invalid_request"),
@@ -462,7 +442,7 @@ async fn a_par_proof_is_checked_as_at_the_token_endpoint_and_cannot_be_replayed(
         "not.a.jwt".to_string(),
     ] {
         let (status, error, description, _) =
-            error_of(push(&app, &client, &form, Some(bad)).await).await;
+            refusal_of(push(&app, &client, &form, Some(bad)).await).await;
         assert_eq!(
             (status, error.as_str()),
             (StatusCode::BAD_REQUEST, "invalid_dpop_proof"),
@@ -536,7 +516,7 @@ async fn dpop_jkt_in_a_request_object_binds_the_code() {
         "request".to_string(),
         request_object(&app, &client, &params, &signer),
     )];
-    let (status, error, _, _) = error_of(
+    let (status, error, _, _) = refusal_of(
         push(
             &app,
             &client,
@@ -615,7 +595,7 @@ async fn a_bound_code_redeemed_twenty_times_at_once_gives_exactly_one_token() {
             if resp.status() == StatusCode::OK {
                 winners.push(resp);
             } else {
-                let (status, error, description, _) = error_of(resp).await;
+                let (status, error, description, _) = refusal_of(resp).await;
                 assert_eq!(
                     (status, error.as_str()),
                     (StatusCode::BAD_REQUEST, "invalid_grant"),

@@ -187,28 +187,13 @@ async fn token_request(
     req.send().await.expect("token")
 }
 
-async fn error(resp: reqwest::Response) -> (StatusCode, String, String, Option<String>) {
-    let status = resp.status();
-    let nonce = resp
-        .headers()
-        .get("dpop-nonce")
-        .map(|v| v.to_str().expect("ascii").to_string());
-    let body: Value = resp.json().await.expect("json");
-    (
-        status,
-        body["error"].as_str().unwrap_or("").into(),
-        body["error_description"].as_str().unwrap_or("").into(),
-        nonce,
-    )
-}
-
 #[tokio::test]
 async fn a_fapi_client_logs_in_with_par_private_key_jwt_and_dpop() {
     let app = TestApp::spawn().await;
     let mut fapi = Fapi::register(&app).await;
     let (code, verifier) = code_for(&app, &fapi, None).await;
     // First proof without the server's nonce: told to use one.
-    let (_, err, _, nonce) = error(
+    let (_, err, _, nonce) = refusal_of(
         token_request(
             &app,
             &fapi,
@@ -277,7 +262,7 @@ async fn a_fapi_client_that_sends_its_proof_at_par_gets_a_code_bound_to_its_key(
         .send()
         .await
         .expect("par");
-    let (status, err, _, nonce) = error(resp).await;
+    let (status, err, _, nonce) = refusal_of(resp).await;
     assert_eq!(
         (status, err.as_str()),
         (StatusCode::BAD_REQUEST, "use_dpop_nonce")
@@ -289,7 +274,8 @@ async fn a_fapi_client_that_sends_its_proof_at_par_gets_a_code_bound_to_its_key(
     thief.nonce = fapi.nonce.clone();
     let stolen = thief.proof(&app, "POST", TOKEN, None);
     let (_, err, description, _) =
-        error(token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(stolen)).await).await;
+        refusal_of(token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(stolen)).await)
+            .await;
     assert_eq!(err, "invalid_grant", "{description}");
     let (code, verifier) = code_for(&app, &fapi, Some(fapi.proof(&app, "POST", PAR, None))).await;
     // The nonce PAR gave is good at the token endpoint: no second round there.
@@ -331,7 +317,7 @@ async fn a_fapi_client_is_refused_anything_weaker() {
         .send()
         .await
         .expect("par");
-    let (status, err, description, _) = error(resp).await;
+    let (status, err, description, _) = refusal_of(resp).await;
     assert_eq!(
         (status, err.as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_client")
@@ -341,16 +327,17 @@ async fn a_fapi_client_is_refused_anything_weaker() {
     let (code, verifier) = code_for(&app, &fapi, None).await;
     // The token request: without DPoP, with an RS256 assertion, with an RS256 proof.
     let (status, err, _, nonce) =
-        error(token_request(&app, &fapi, &fapi.es256, &code, &verifier, None).await).await;
+        refusal_of(token_request(&app, &fapi, &fapi.es256, &code, &verifier, None).await).await;
     assert_eq!(
         (status, err.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
     );
     fapi.nonce = nonce;
     let good_proof = fapi.proof(&app, "POST", TOKEN, None);
-    let (status, err, _, _) =
-        error(token_request(&app, &fapi, &fapi.rs256, &code, &verifier, Some(good_proof)).await)
-            .await;
+    let (status, err, _, _) = refusal_of(
+        token_request(&app, &fapi, &fapi.rs256, &code, &verifier, Some(good_proof)).await,
+    )
+    .await;
     assert_eq!(
         (status, err.as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_client")
@@ -364,7 +351,7 @@ async fn a_fapi_client_is_refused_anything_weaker() {
     c.insert("nonce".into(), json!(fapi.nonce));
     let rs_proof = sign_proof(&rs_key, &c).expect("proof");
     let (_, err, description, _) =
-        error(token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(rs_proof)).await)
+        refusal_of(token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(rs_proof)).await)
             .await;
     assert_eq!(err, "invalid_dpop_proof");
     assert!(description.contains("ES256"), "{description}");
@@ -373,13 +360,14 @@ async fn a_fapi_client_is_refused_anything_weaker() {
     app.clock.advance(31);
     let proof = fapi.proof(&app, "POST", TOKEN, None);
     let resp = token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(proof)).await;
-    let (_, err, description, nonce) = error(resp).await;
+    let (_, err, description, nonce) = refusal_of(resp).await;
     if err == "use_dpop_nonce" {
         fapi.nonce = nonce;
         let proof = fapi.proof(&app, "POST", TOKEN, None);
-        let (_, err, description, _) =
-            error(token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(proof)).await)
-                .await;
+        let (_, err, description, _) = refusal_of(
+            token_request(&app, &fapi, &fapi.es256, &code, &verifier, Some(proof)).await,
+        )
+        .await;
         assert_eq!(err, "invalid_grant", "{description}");
     } else {
         assert_eq!(err, "invalid_grant", "{description}");

@@ -657,11 +657,12 @@ async fn the_registration_commands_issue_list_and_revoke() {
 }
 
 #[tokio::test]
-async fn a_sandbox_registration_points_passerelle_only_at_https_or_localhost() {
+async fn on_a_developers_machine_passerelle_calls_https_or_loopback_but_no_plain_http_host() {
     let app = spawn().await;
     let token = initial_token(&app, "sandbox", &[], 10).await;
-    // A sandbox client may redirect people to plain http, but what Passerelle itself calls
-    // (keys, notifications, webhooks) must be https or on the developer's machine.
+    // The test server's issuer is a loopback address: a developer's machine. A sandbox client
+    // may redirect people to plain http, but what Passerelle itself calls (keys, notifications,
+    // webhooks) must be https, or loopback here.
     for (member, value) in [
         ("jwks_uri", "http://intranet.example/jwks"),
         ("signing_webhook", "http://10.0.0.7/hook"),

@@ -734,6 +734,27 @@ impl TestApp {
     }
 }
 
+/// A refused JSON answer (token endpoint, PAR): its status, error code and description, and the
+/// `DPoP-Nonce` it carries. It carries no token.
+pub async fn refusal_of(resp: reqwest::Response) -> (StatusCode, String, String, Option<String>) {
+    let status = resp.status();
+    let nonce = resp
+        .headers()
+        .get("dpop-nonce")
+        .map(|v| v.to_str().expect("ascii").to_string());
+    let body: Value = resp.json().await.expect("json");
+    assert!(body.get("access_token").is_none(), "{body}");
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_string(),
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        nonce,
+    )
+}
+
 /// A DPoP client's key (RFC 9449) and the last nonce the server gave it.
 pub struct DpopKey {
     pub key: SigningKey,
