@@ -62,8 +62,16 @@ async fn rotate(app: &TestApp, purpose: &str) -> passerelle_store::StoredKey {
     let key = keys::rotate(&app.store, purpose, app.clock_now())
         .await
         .expect("rotate");
+    settle().await;
     app.clock.advance(passerelle_web::keys::RELOAD_INTERVAL);
     key
+}
+
+/// Lets a reload that the server's background reloader began before a key change finish, so
+/// that its older view cannot land after the next request's own reload (in production a node
+/// may serve that older view for one more reload interval; a test asks right away).
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 }
 
 /// Verifies a token against the published JWKS, whatever its expiry.
@@ -200,7 +208,11 @@ async fn retiring_waits_until_nothing_the_key_signed_can_still_be_valid() {
     let retire = |kid: String, force: bool| {
         let store = app.store.clone();
         let now = app.clock_now();
-        async move { keys::retire(&store, &kid, now, &lifetimes, force).await }
+        async move {
+            let retired = keys::retire(&store, &kid, now, &lifetimes, force).await;
+            settle().await;
+            retired
+        }
     };
 
     // The current key never, even forced.
